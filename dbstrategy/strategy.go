@@ -1,0 +1,53 @@
+package dbstrategy
+
+import (
+	"context"
+	"database/sql"
+)
+
+// Strategy decides where a tenant's data lives and how to reach it. A
+// Strategy is the only piece a new database backend has to write; the
+// [Manager] adds caching, leases, budgets and migrations on top.
+//
+// Tenant keys passed to a Strategy have already been checked by
+// [ValidateKey]; implementations must check them again before building a
+// file name or an identifier from them, and quote identifiers anyway.
+//
+// Implementations must be safe for concurrent use.
+//
+// # Optional interfaces
+//
+// The [Manager] looks for these by type assertion:
+//
+//   - [ConnLimiter]: how many connections one open handle may hold, so the
+//     Manager can keep the process under a total connection budget.
+type Strategy interface {
+	// Create makes the tenant's database if it does not exist yet. It is
+	// idempotent: creating a database that exists returns nil.
+	Create(ctx context.Context, tenantID string) error
+
+	// Open returns a new handle to the tenant's database. The caller owns
+	// the handle and closes it. Open returns an error wrapping
+	// [ErrNotFound] when the tenant's database does not exist; it never
+	// creates one.
+	Open(ctx context.Context, tenantID string) (*sql.DB, error)
+
+	// Drop deletes the tenant's database and everything in it. It is
+	// idempotent: dropping a database that does not exist returns nil.
+	// Callers close their own handles to the database first.
+	Drop(ctx context.Context, tenantID string) error
+
+	// Dialect names the SQL dialect of the tenant databases, as goose
+	// spells it: "sqlite3" or "postgres". Migrations for the strategy are
+	// read from the directory of that name.
+	Dialect() string
+}
+
+// ConnLimiter is implemented by strategies whose handles hold a bounded
+// number of server connections. The [Manager] uses it to keep the sum over
+// all open handles within the budget set by [WithMaxConns].
+type ConnLimiter interface {
+	// MaxConnsPerHandle reports the most connections one handle returned
+	// by Open may hold at once. It is at least 1.
+	MaxConnsPerHandle() int
+}
