@@ -1,0 +1,314 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib"       // database/sql driver "pgx"
+	_ "github.com/ncruces/go-sqlite3/driver" // database/sql driver "sqlite3"
+	"github.com/pressly/goose/v3"
+
+	"github.com/tenantkit/tenantkit/auth"
+	"github.com/tenantkit/tenantkit/dbstrategy"
+	"github.com/tenantkit/tenantkit/dbstrategy/pgstrategy"
+	"github.com/tenantkit/tenantkit/dbstrategy/sqlitestrategy"
+	"github.com/tenantkit/tenantkit/examples/server/migrations"
+	"github.com/tenantkit/tenantkit/tenancy"
+)
+
+// Server timeouts and limits.
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 30 * time.Second
+	writeTimeout      = 60 * time.Second // creating an organization migrates a database
+	idleTimeout       = 2 * time.Minute
+	maxHeaderBytes    = 64 << 10
+	shutdownTimeout   = 20 * time.Second
+	startTimeout      = 30 * time.Second
+)
+
+// run is the whole program: it parses the configuration, opens the
+// databases, serves until ctx is done, then shuts down gracefully.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	if len(args) > 0 {
+		args = args[1:]
+	}
+	cfg, err := parseConfig(args, getenv, stdout)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stdout)
+	startCtx, cancel := context.WithTimeout(ctx, startTimeout)
+	a, err := newApp(startCtx, cfg, log, appOptions{})
+	cancel()
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %v", cfg.addr, err)
+	}
+	srv := newHTTPServer(a.handler, log)
+	log.LogAttrs(ctx, slog.LevelInfo, "listening", slog.String("addr", ln.Addr().String()))
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }() // exits when Shutdown closes the listener
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.LogAttrs(context.Background(), slog.LevelInfo, "shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	<-errc
+	return nil
+}
+
+func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
+func newLogger(cfg config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.logLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.logFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// appOptions are knobs for tests.
+type appOptions struct {
+	hashParams *auth.Params // cheaper password hashing
+}
+
+// app is the assembled server and everything it owns.
+type app struct {
+	handler http.Handler
+	core    *CoreService
+	closers []func() error // in reverse order of opening
+}
+
+// Close closes what newApp opened, last opened first.
+func (a *app) Close() error {
+	var errs []error
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		errs = append(errs, a.closers[i]())
+	}
+	a.closers = nil
+	return errors.Join(errs...)
+}
+
+// newApp opens the core database (migrating it), the tenant strategy and
+// manager, the token keys and the password hasher, reconciles tenants a
+// crash left between states, and builds the handler.
+func newApp(ctx context.Context, cfg config, log *slog.Logger, opts appOptions) (_ *app, err error) {
+	a := &app{}
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
+	coreDB, dialect, err := openCoreDB(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, coreDB.Close)
+	if err := migrateCore(ctx, coreDB, dialect); err != nil {
+		return nil, err
+	}
+	store := &sqlCoreStore{db: coreDB}
+
+	strategy, closeStrategy, err := openTenantStrategy(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, closeStrategy)
+	dbs, err := dbstrategy.NewManager(strategy,
+		dbstrategy.WithMigrations(migrations.Tenant()),
+		dbstrategy.WithMaxConns(cfg.dbMaxConns),
+		dbstrategy.WithLogger(log))
+	if err != nil {
+		return nil, fmt.Errorf("tenant databases: %w", err)
+	}
+	a.closers = append(a.closers, dbs.Close)
+
+	secret, err := jwtSecret(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	tokens, err := newTokenService(secret, cfg.tokenTTL)
+	if err != nil {
+		return nil, err
+	}
+	var hopts []auth.HasherOption
+	if opts.hashParams != nil {
+		hopts = append(hopts, auth.WithParams(*opts.hashParams))
+	}
+	hasher, err := auth.NewHasher(hopts...)
+	if err != nil {
+		return nil, err
+	}
+	lookup, err := tenancy.NewCache(lookupTenant(store))
+	if err != nil {
+		return nil, err
+	}
+	a.handler, a.core, err = NewServer(log, store, dbs, hasher, tokens, lookup)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.core.Reconcile(ctx); err != nil {
+		return nil, fmt.Errorf("reconcile tenants: %w", err)
+	}
+	return a, nil
+}
+
+// openCoreDB opens and pings the core database named by cfg.coreDB.
+func openCoreDB(ctx context.Context, cfg config) (*sql.DB, string, error) {
+	var db *sql.DB
+	var dialect string
+	var err error
+	if path, ok := strings.CutPrefix(cfg.coreDB, "sqlite:"); ok {
+		if path == "" {
+			return nil, "", errors.New("invalid -core-db: sqlite: needs a file path")
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, "", fmt.Errorf("core database: %w", err)
+		}
+		dialect = "sqlite3"
+		db, err = sql.Open("sqlite3", "file:"+filepath.ToSlash(path)+
+			"?_pragma=journal_mode(wal)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(on)&_pragma=synchronous(normal)&_txlock=immediate")
+	} else {
+		dialect = "postgres"
+		db, err = sql.Open("pgx", cfg.coreDB)
+		if err == nil {
+			db.SetMaxOpenConns(10)
+			db.SetMaxIdleConns(10)
+			db.SetConnMaxIdleTime(5 * time.Minute)
+		}
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("core database: %v", redact(err))
+	}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, "", fmt.Errorf("core database unreachable: %v", redact(err))
+	}
+	return db, dialect, nil
+}
+
+// redact keeps a driver error's message from carrying a DSN's password
+// into logs or stderr.
+func redact(err error) string {
+	msg := err.Error()
+	if i := strings.Index(msg, "://"); i >= 0 {
+		if j := strings.Index(msg[i:], "@"); j >= 0 {
+			msg = msg[:i+3] + "***" + msg[i+j:]
+		}
+	}
+	return msg
+}
+
+// migrateCore brings the core database to the newest migration.
+func migrateCore(ctx context.Context, db *sql.DB, dialect string) error {
+	fsys, err := fs.Sub(migrations.Core(), dialect)
+	if err != nil {
+		return err
+	}
+	p, err := goose.NewProvider(goose.Dialect(dialect), db, fsys, goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		return fmt.Errorf("core migrations: %w", err)
+	}
+	// Never p.Close(): it would close db, which the app owns.
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("migrate core database: %w", err)
+	}
+	return nil
+}
+
+// openTenantStrategy builds the strategy cfg.tenantDB names.
+func openTenantStrategy(ctx context.Context, cfg config) (dbstrategy.Strategy, func() error, error) {
+	if dir, ok := strings.CutPrefix(cfg.tenantDB, "sqlite:"); ok {
+		if dir == "" {
+			return nil, nil, errors.New("invalid -tenant-db: sqlite: needs a folder")
+		}
+		s, err := sqlitestrategy.New(sqlitestrategy.Config{Dir: dir, Prefix: cfg.tenantDBPrefix})
+		if err != nil {
+			return nil, nil, fmt.Errorf("tenant databases: %w", err)
+		}
+		return s, func() error { return nil }, nil
+	}
+	s, err := pgstrategy.New(ctx, pgstrategy.Config{DSN: cfg.tenantDB, Prefix: cfg.tenantDBPrefix})
+	if err != nil {
+		return nil, nil, fmt.Errorf("tenant databases: %v", redact(err))
+	}
+	return s, s.Close, nil
+}
+
+// jwtSecret returns the configured master secret, or the one generated
+// into <data>/jwt.secret on first start.
+func jwtSecret(cfg config, log *slog.Logger) ([]byte, error) {
+	if cfg.jwtSecret != "" {
+		return []byte(cfg.jwtSecret), nil
+	}
+	path := filepath.Join(cfg.dataDir, "jwt.secret")
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		s := strings.TrimSpace(string(b))
+		if len(s) < 32 {
+			return nil, fmt.Errorf("%s holds fewer than 32 bytes", path)
+		}
+		return []byte(s), nil
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("read jwt secret: %w", err)
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return nil, err
+	}
+	s := hex.EncodeToString(raw)
+	if err := os.MkdirAll(cfg.dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data folder: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("write jwt secret: %w", err)
+	}
+	if _, err := f.WriteString(s + "\n"); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("write jwt secret: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("write jwt secret: %w", err)
+	}
+	log.Warn("no -jwt-secret set: generated one and kept it for later starts; set JWT_SECRET in production", slog.String("path", path))
+	return []byte(s), nil
+}

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// config is the server's configuration: every setting is a flag with an
+// environment fallback (API.md, "Configuration").
+type config struct {
+	addr           string
+	dataDir        string
+	coreDB         string // sqlite:PATH or postgres://...
+	tenantDB       string // sqlite:DIR or postgres://...
+	tenantDBPrefix string
+	dbMaxConns     int
+	jwtSecret      string
+	tokenTTL       time.Duration
+	logFormat      string // text or json
+	logLevel       string
+}
+
+// errHelp is returned by parseConfig for -h: usage was printed, exit 0.
+var errHelp = flag.ErrHelp
+
+// parseConfig reads flags from args (without the program name), falling
+// back to getenv for each flag not given, then to defaults. Usage goes to
+// usage only for -h.
+func parseConfig(args []string, getenv func(string) string, usage io.Writer) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("server", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	env := func(name, def string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	fs.StringVar(&c.addr, "addr", env("ADDR", ":8000"), "listen `address` (env ADDR)")
+	fs.StringVar(&c.dataDir, "data", env("DATA_DIR", "./data"), "`folder` for SQLite files and generated secrets (env DATA_DIR)")
+	fs.StringVar(&c.coreDB, "core-db", getenv("CORE_DATABASE_URL"), "core database: sqlite:PATH or postgres:// `URL` (env CORE_DATABASE_URL; default sqlite:<data>/core.db)")
+	fs.StringVar(&c.tenantDB, "tenant-db", getenv("TENANT_DATABASE_URL"), "tenant databases: sqlite:DIR or postgres:// `URL` (env TENANT_DATABASE_URL; default sqlite:<data>/tenants)")
+	fs.StringVar(&c.tenantDBPrefix, "tenant-db-prefix", env("TENANT_DB_PREFIX", "tenant_"), "`prefix` of tenant database and file names (env TENANT_DB_PREFIX)")
+	maxConns := fs.String("db-max-conns", env("DB_MAX_CONNS", "40"), "most `connections` held to tenant databases at once (env DB_MAX_CONNS)")
+	fs.StringVar(&c.jwtSecret, "jwt-secret", getenv("JWT_SECRET"), "master `secret` for token keys, at least 32 bytes (env JWT_SECRET; default generated into <data>/jwt.secret)")
+	ttl := fs.String("token-ttl", env("TOKEN_TTL", "1h"), "access-token `lifetime` (env TOKEN_TTL)")
+	fs.StringVar(&c.logFormat, "log-format", env("LOG_FORMAT", "text"), "log `format`: text or json (env LOG_FORMAT)")
+	fs.StringVar(&c.logLevel, "log-level", env("LOG_LEVEL", "info"), "log `level`: debug, info, warn or error (env LOG_LEVEL)")
+
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(usage)
+			fmt.Fprintln(usage, "Usage: server [flags]")
+			fs.PrintDefaults()
+			return c, errHelp
+		}
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	n, err := strconv.Atoi(*maxConns)
+	if err != nil || n < 1 {
+		return c, fmt.Errorf("invalid -db-max-conns %q: must be a positive integer", *maxConns)
+	}
+	c.dbMaxConns = n
+	if c.tokenTTL, err = time.ParseDuration(*ttl); err != nil || c.tokenTTL < time.Minute || c.tokenTTL > 24*time.Hour {
+		return c, fmt.Errorf("invalid -token-ttl %q: must be a Go duration from 1m to 24h", *ttl)
+	}
+	if c.coreDB == "" {
+		c.coreDB = "sqlite:" + c.dataDir + "/core.db"
+	}
+	if c.tenantDB == "" {
+		c.tenantDB = "sqlite:" + c.dataDir + "/tenants"
+	}
+	for _, u := range []struct{ flag, v string }{{"-core-db", c.coreDB}, {"-tenant-db", c.tenantDB}} {
+		if !strings.HasPrefix(u.v, "sqlite:") && !isPostgresURL(u.v) {
+			return c, fmt.Errorf("invalid %s: must start with sqlite: or postgres://", u.flag)
+		}
+	}
+	if c.jwtSecret != "" && len(c.jwtSecret) < 32 {
+		return c, errors.New("invalid -jwt-secret: must be at least 32 bytes")
+	}
+	if c.logFormat != "text" && c.logFormat != "json" {
+		return c, fmt.Errorf("invalid -log-format %q: must be text or json", c.logFormat)
+	}
+	switch c.logLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return c, fmt.Errorf("invalid -log-level %q: must be debug, info, warn or error", c.logLevel)
+	}
+	return c, nil
+}
+
+func isPostgresURL(s string) bool {
+	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
+}

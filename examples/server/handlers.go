@@ -1,0 +1,289 @@
+package main
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/tenantkit/tenantkit/auth"
+	"github.com/tenantkit/tenantkit/tenancy"
+)
+
+// Response bodies.
+type (
+	userJSON struct {
+		ID          int64   `json:"id"`
+		Email       string  `json:"email"`
+		DisplayName *string `json:"display_name"`
+		IsActive    bool    `json:"is_active"`
+		CreatedAt   string  `json:"created_at"`
+	}
+	coreUserJSON struct {
+		ID        int64  `json:"id"`
+		Email     string `json:"email"`
+		CreatedAt string `json:"created_at"`
+	}
+	orgJSON struct {
+		ID        int64  `json:"id"`
+		Name      string `json:"name"`
+		Slug      string `json:"slug"`
+		Status    string `json:"status"`
+		CreatedAt string `json:"created_at"`
+	}
+	orgListJSON struct {
+		Items []orgJSON `json:"items"`
+	}
+	tokenJSON struct {
+		AccessToken string `json:"access_token"`
+		TokenType   string `json:"token_type"`
+		ExpiresIn   int64  `json:"expires_in"`
+	}
+)
+
+func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+func toUserJSON(u User) userJSON {
+	j := userJSON{ID: u.ID, Email: u.Email, IsActive: u.IsActive, CreatedAt: formatTime(u.CreatedAt)}
+	if u.DisplayName != "" {
+		dn := u.DisplayName
+		j.DisplayName = &dn
+	}
+	return j
+}
+
+func toOrgJSON(o Organization) orgJSON {
+	return orgJSON{ID: o.ID, Name: o.Name, Slug: o.Slug, Status: string(o.Status), CreatedAt: formatTime(o.CreatedAt)}
+}
+
+func writeToken(w http.ResponseWriter, t Token) {
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, tokenJSON{AccessToken: t.AccessToken, TokenType: "bearer", ExpiresIn: int64(t.ExpiresIn / time.Second)})
+}
+
+// credentials decodes {"email", "password"} bodies.
+func credentials(w http.ResponseWriter, r *http.Request, extra ...field) (email, password string, err error) {
+	var e, p *string
+	fields := append([]field{{name: "email", required: true, dst: &e}, {name: "password", required: true, dst: &p}}, extra...)
+	if err := decodeObject(w, r, fields...); err != nil {
+		return "", "", err
+	}
+	return *e, *p, nil
+}
+
+func handleRegister(log *slog.Logger, s *CoreService) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		email, password, err := credentials(w, r)
+		if err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		u, err := s.Register(r.Context(), email, password)
+		if err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		writeJSON(w, http.StatusCreated, coreUserJSON{ID: u.ID, Email: u.Email, CreatedAt: formatTime(u.CreatedAt)})
+	})
+}
+
+func handleLogin(log *slog.Logger, s *CoreService) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		email, password, err := credentials(w, r)
+		if err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		t, err := s.Login(r.Context(), email, password)
+		if err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		writeToken(w, t)
+	})
+}
+
+func handleCreateOrganization(log *slog.Logger, s *CoreService) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		uid, err := userID(r)
+		if err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		var name, slug *string
+		if err := decodeObject(w, r, field{name: "name", required: true, dst: &name}, field{name: "slug", dst: &slug}); err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		o, err := s.CreateOrganization(r.Context(), uid, *name, slug)
+		if err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		writeJSON(w, http.StatusCreated, toOrgJSON(o))
+	})
+}
+
+func handleListOrganizations(log *slog.Logger, s *CoreService) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		uid, err := userID(r)
+		if err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		orgs, err := s.Organizations(r.Context(), uid)
+		if err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		out := orgListJSON{Items: make([]orgJSON, 0, len(orgs))}
+		for _, o := range orgs {
+			out.Items = append(out.Items, toOrgJSON(o))
+		}
+		writeJSON(w, http.StatusOK, out)
+	})
+}
+
+func handleGetOrganization(log *slog.Logger, s *CoreService) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		uid, err := userID(r)
+		if err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		id, ok := parseID(r.PathValue("id"))
+		if !ok {
+			writeError(w, r, log, ErrNotFound)
+			return
+		}
+		o, err := s.Organization(r.Context(), uid, id)
+		if err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, toOrgJSON(o))
+	})
+}
+
+func handleTenantRegister(log *slog.Logger, s *TenantService) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var dn *string
+		email, password, err := credentials(w, r, field{name: "display_name", dst: &dn})
+		if err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		u, err := s.Register(r.Context(), tenantID(r), email, password, dn)
+		if err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		writeJSON(w, http.StatusCreated, toUserJSON(u))
+	})
+}
+
+func handleTenantLogin(log *slog.Logger, s *TenantService) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		email, password, err := credentials(w, r)
+		if err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		t, err := s.Login(r.Context(), tenantID(r), email, password)
+		if err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		writeToken(w, t)
+	})
+}
+
+func handleGetMe(log *slog.Logger, s *TenantService) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		uid, err := userID(r)
+		if err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		u, err := s.Me(r.Context(), tenantID(r), uid)
+		if err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, toUserJSON(u))
+	})
+}
+
+func handleUpdateMe(log *slog.Logger, s *TenantService) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		uid, err := userID(r)
+		if err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		var p UserPatch
+		if err := decodeObject(w, r, field{name: "email", dst: &p.Email}, field{name: "display_name", dst: &p.DisplayName}); err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		u, err := s.UpdateMe(r.Context(), tenantID(r), uid, p)
+		if err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, toUserJSON(u))
+	})
+}
+
+func handleHealthz() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+}
+
+func handleReadyz(log *slog.Logger, store CoreStore) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := store.Ping(r.Context()); err != nil {
+			writeError(w, r, log, ErrUnavailable)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+}
+
+// userID is the user a verified token names. The token middleware runs
+// first, so a missing or malformed subject is a refused token.
+func userID(r *http.Request) (int64, error) {
+	c, ok := auth.ClaimsFromContext(r.Context())
+	if !ok {
+		return 0, auth.ErrNoToken
+	}
+	id, ok := parseID(c.Subject)
+	if !ok {
+		return 0, auth.ErrInvalidToken
+	}
+	return id, nil
+}
+
+// tenantID is the tenant the tenancy middleware put in the context. The
+// routes mount that middleware on every tenant endpoint; a request without
+// one never reaches a handler.
+func tenantID(r *http.Request) string {
+	t, _ := tenancy.FromContext(r.Context())
+	return t.ID
+}
+
+var errNoTenantInContext = errors.New("no tenant in context")
+
+// requireTenant guards a handler against being mounted without the
+// tenancy middleware: it refuses to run without a tenant.
+func requireTenant(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if t, ok := tenancy.FromContext(r.Context()); !ok || t.ID == "" {
+			writeError(w, r, log, errNoTenantInContext)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+

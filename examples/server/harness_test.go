@@ -1,0 +1,265 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tenantkit/tenantkit/auth"
+	"github.com/tenantkit/tenantkit/dbstrategy/pgstrategy"
+	"github.com/tenantkit/tenantkit/internal/testenv"
+)
+
+// testHashParams make password hashing cheap in tests; production uses
+// auth.DefaultParams.
+var testHashParams = auth.Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLen: 16, KeyLen: 32}
+
+// backend is one database strategy the HTTP contract runs against.
+type backend struct {
+	name string
+	// config returns a fresh configuration whose databases the test owns
+	// and cleans up.
+	config func(t *testing.T) config
+}
+
+// backends lists every strategy: SQLite always, PostgreSQL as a subtest
+// that skips (or fails under CI) without TENANTKIT_TEST_POSTGRES_DSN.
+func backends() []backend {
+	return []backend{
+		{name: "sqlite", config: sqliteConfig},
+		{name: "postgres", config: postgresConfig},
+	}
+}
+
+func baseConfig(dataDir string) config {
+	return config{
+		addr: "127.0.0.1:0", dataDir: dataDir, tenantDBPrefix: "tenant_", dbMaxConns: 40,
+		jwtSecret: "test-secret-0123456789abcdef0123456789", tokenTTL: time.Hour,
+		logFormat: "text", logLevel: "error",
+	}
+}
+
+func sqliteConfig(t *testing.T) config {
+	dir := t.TempDir()
+	c := baseConfig(dir)
+	c.coreDB = "sqlite:" + filepath.Join(dir, "core.db")
+	c.tenantDB = "sqlite:" + filepath.Join(dir, "tenants")
+	return c
+}
+
+// postgresConfig makes a core database and a tenant prefix unique to the
+// test on the test server, and drops both when the test ends.
+func postgresConfig(t *testing.T) config {
+	dsn := testenv.PostgresDSN(t)
+	b := make([]byte, 4)
+	rand.Read(b)
+	prefix := "tkt" + hex.EncodeToString(b) + "_"
+	coreName := prefix + "core"
+
+	admin, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Close() })
+	if _, err := admin.Exec(`CREATE DATABASE "` + coreName + `"`); err != nil {
+		t.Fatalf("create core database: %v", err)
+	}
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + coreName
+	c := baseConfig(t.TempDir())
+	c.coreDB = u.String()
+	c.tenantDB = dsn
+	c.tenantDBPrefix = prefix
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if s, err := pgstrategy.New(ctx, pgstrategy.Config{DSN: dsn, Prefix: prefix}); err == nil {
+			if err := s.DropAll(ctx); err != nil {
+				t.Errorf("drop tenant databases: %v", err)
+			}
+			s.Close()
+		}
+		if _, err := admin.ExecContext(ctx, `DROP DATABASE IF EXISTS "`+coreName+`" WITH (FORCE)`); err != nil {
+			t.Errorf("drop core database: %v", err)
+		}
+	})
+	return c
+}
+
+// testServer is an app served by httptest.
+type testServer struct {
+	*httptest.Server
+	app *app
+	cfg config
+}
+
+// startServer assembles the app for cfg and serves it; both are closed
+// when the test ends (the server first).
+func startServer(t *testing.T, cfg config) *testServer {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	log := slog.New(slog.DiscardHandler)
+	a, err := newApp(ctx, cfg, log, appOptions{hashParams: &testHashParams})
+	if err != nil {
+		t.Fatalf("newApp: %v", err)
+	}
+	srv := httptest.NewServer(a.handler)
+	ts := &testServer{Server: srv, app: a, cfg: cfg}
+	t.Cleanup(func() {
+		srv.Close()
+		if err := a.Close(); err != nil {
+			t.Errorf("close app: %v", err)
+		}
+	})
+	return ts
+}
+
+// response is a response read whole.
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// json decodes the body into a generic map (or fails the test).
+func (r response) json(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.body, &m); err != nil {
+		t.Fatalf("body %q is not a JSON object: %v", r.body, err)
+	}
+	return m
+}
+
+// req describes one request to a testServer.
+type req struct {
+	method, path string
+	body         any    // marshalled to JSON unless a string or []byte
+	contentType  string // default application/json when there is a body
+	token        string
+	tenant       string // X-Tenant; "" sends none
+	header       http.Header
+}
+
+// do sends q and reads the whole response.
+func (ts *testServer) do(t testing.TB, q req) response {
+	t.Helper()
+	var body io.Reader
+	switch b := q.body.(type) {
+	case nil:
+	case string:
+		body = strings.NewReader(b)
+	case []byte:
+		body = bytes.NewReader(b)
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body = bytes.NewReader(j)
+	}
+	r, err := http.NewRequest(q.method, ts.URL+q.path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q.body != nil {
+		ct := q.contentType
+		if ct == "" {
+			ct = "application/json"
+		}
+		r.Header.Set("Content-Type", ct)
+	}
+	if q.token != "" {
+		r.Header.Set("Authorization", "Bearer "+q.token)
+	}
+	if q.tenant != "" {
+		r.Header.Set("X-Tenant", q.tenant)
+	}
+	for k, v := range q.header {
+		r.Header[k] = v
+	}
+	res, err := ts.Client().Do(r)
+	if err != nil {
+		t.Fatalf("%s %s: %v", q.method, q.path, err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return response{status: res.StatusCode, header: res.Header, body: b}
+}
+
+// Shortcuts for the common flows. Each fails the test on an unexpected
+// status.
+
+func (ts *testServer) mustStatus(t testing.TB, q req, want int) response {
+	t.Helper()
+	r := ts.do(t, q)
+	if r.status != want {
+		t.Fatalf("%s %s = %d %s; want %d", q.method, q.path, r.status, r.body, want)
+	}
+	return r
+}
+
+// coreUser registers and logs in a core user and returns its token.
+func (ts *testServer) coreUser(t testing.TB, email string) string {
+	t.Helper()
+	creds := map[string]string{"email": email, "password": "correct horse battery"}
+	ts.mustStatus(t, req{method: "POST", path: "/api/register", body: creds}, http.StatusCreated)
+	r := ts.mustStatus(t, req{method: "POST", path: "/api/login", body: creds}, http.StatusOK)
+	var tok struct{ AccessToken string `json:"access_token"` }
+	json.Unmarshal(r.body, &tok)
+	return tok.AccessToken
+}
+
+// org creates an organization with the core token and returns its id and
+// slug.
+func (ts *testServer) org(t testing.TB, token, name string) (id, slug string) {
+	t.Helper()
+	r := ts.mustStatus(t, req{method: "POST", path: "/api/organizations", token: token, body: map[string]string{"name": name}}, http.StatusCreated)
+	var o struct {
+		ID   int64  `json:"id"`
+		Slug string `json:"slug"`
+	}
+	json.Unmarshal(r.body, &o)
+	return tenantKey(o.ID), o.Slug
+}
+
+// tenantUser registers and logs in a user of one tenant and returns its
+// token.
+func (ts *testServer) tenantUser(t testing.TB, tenant, email string) string {
+	t.Helper()
+	creds := map[string]string{"email": email, "password": "correct horse battery"}
+	ts.mustStatus(t, req{method: "POST", path: "/api/tenant/auth/register", tenant: tenant, body: creds}, http.StatusCreated)
+	r := ts.mustStatus(t, req{method: "POST", path: "/api/tenant/auth/login", tenant: tenant, body: creds}, http.StatusOK)
+	var tok struct{ AccessToken string `json:"access_token"` }
+	json.Unmarshal(r.body, &tok)
+	return tok.AccessToken
+}
+
+// forEachBackend runs f once per strategy as a subtest with a fresh
+// server.
+func forEachBackend(t *testing.T, f func(t *testing.T, ts *testServer)) {
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			f(t, startServer(t, b.config(t)))
+		})
+	}
+}

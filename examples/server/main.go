@@ -1,0 +1,34 @@
+// Command server is tenantkit's reference server: the full multi-tenant API
+// of API.md (a core user directory whose users create organizations, each
+// organization a tenant with its own database and its own user directory,
+// reached with an X-Tenant header), assembled from the tenancy, dbstrategy
+// and auth packages.
+//
+// With no configuration it serves on :8000 and keeps SQLite files under
+// ./data:
+//
+//	go run ./examples/server
+//
+// Every setting is a flag with an environment fallback; -h lists them.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args, os.Getenv, os.Stdout); err != nil {
+		if errors.Is(err, errHelp) {
+			return
+		}
+		fmt.Fprintln(os.Stderr, "server:", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,258 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"syscall"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/ncruces/go-sqlite3"
+
+	"github.com/tenantkit/tenantkit/dbstrategy"
+)
+
+// The stores' SQL runs unchanged on SQLite and PostgreSQL: placeholders
+// are $1..$n in order of first use, and RETURNING exists in both.
+
+// sqlCoreStore is the CoreStore on the core database.
+type sqlCoreStore struct {
+	db *sql.DB
+}
+
+var _ CoreStore = (*sqlCoreStore)(nil)
+
+const orgColumns = `id, name, slug, status, owner_id, created_at`
+
+func (s *sqlCoreStore) CreateUser(ctx context.Context, u User) (User, error) {
+	err := s.db.QueryRowContext(ctx,
+		`INSERT INTO users (email, password_hash, created_at) VALUES ($1, $2, $3) RETURNING id`,
+		u.Email, u.PasswordHash, u.CreatedAt).Scan(&u.ID)
+	if err != nil {
+		return User{}, storeErr("create user", err)
+	}
+	return u, nil
+}
+
+func (s *sqlCoreStore) UserByEmail(ctx context.Context, email string) (User, error) {
+	u := User{IsActive: true}
+	err := s.db.QueryRowContext(ctx,
+		`SELECT id, email, password_hash, created_at FROM users WHERE email = $1`, email).
+		Scan(&u.ID, &u.Email, &u.PasswordHash, &u.CreatedAt)
+	if err != nil {
+		return User{}, storeErr("user by email", err)
+	}
+	u.CreatedAt = u.CreatedAt.UTC()
+	return u, nil
+}
+
+func (s *sqlCoreStore) CreateOrganization(ctx context.Context, o Organization) (Organization, error) {
+	err := s.db.QueryRowContext(ctx,
+		`INSERT INTO organizations (name, slug, status, owner_id, created_at, updated_at)
+		 VALUES ($1, $2, $3, $4, $5, $5) RETURNING id`,
+		o.Name, o.Slug, string(o.Status), o.OwnerID, o.CreatedAt).Scan(&o.ID)
+	if err != nil {
+		return Organization{}, storeErr("create organization", err)
+	}
+	return o, nil
+}
+
+func (s *sqlCoreStore) Organization(ctx context.Context, id int64) (Organization, error) {
+	return s.scanOrg(s.db.QueryRowContext(ctx, `SELECT `+orgColumns+` FROM organizations WHERE id = $1`, id))
+}
+
+func (s *sqlCoreStore) OrganizationBySlug(ctx context.Context, slug string) (Organization, error) {
+	return s.scanOrg(s.db.QueryRowContext(ctx, `SELECT `+orgColumns+` FROM organizations WHERE slug = $1`, slug))
+}
+
+func (s *sqlCoreStore) scanOrg(row *sql.Row) (Organization, error) {
+	var o Organization
+	var status string
+	if err := row.Scan(&o.ID, &o.Name, &o.Slug, &status, &o.OwnerID, &o.CreatedAt); err != nil {
+		return Organization{}, storeErr("organization", err)
+	}
+	o.Status = OrgStatus(status)
+	o.CreatedAt = o.CreatedAt.UTC()
+	return o, nil
+}
+
+func (s *sqlCoreStore) OrganizationsByOwner(ctx context.Context, ownerID int64) ([]Organization, error) {
+	return s.orgs(ctx, `SELECT `+orgColumns+` FROM organizations WHERE owner_id = $1 ORDER BY id`, ownerID)
+}
+
+func (s *sqlCoreStore) OrganizationsByStatus(ctx context.Context, status OrgStatus) ([]Organization, error) {
+	return s.orgs(ctx, `SELECT `+orgColumns+` FROM organizations WHERE status = $1 ORDER BY id`, string(status))
+}
+
+func (s *sqlCoreStore) orgs(ctx context.Context, query string, arg any) ([]Organization, error) {
+	rows, err := s.db.QueryContext(ctx, query, arg)
+	if err != nil {
+		return nil, storeErr("list organizations", err)
+	}
+	defer rows.Close()
+	orgs := []Organization{}
+	for rows.Next() {
+		var o Organization
+		var status string
+		if err := rows.Scan(&o.ID, &o.Name, &o.Slug, &status, &o.OwnerID, &o.CreatedAt); err != nil {
+			return nil, storeErr("list organizations", err)
+		}
+		o.Status = OrgStatus(status)
+		o.CreatedAt = o.CreatedAt.UTC()
+		orgs = append(orgs, o)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, storeErr("list organizations", err)
+	}
+	return orgs, nil
+}
+
+func (s *sqlCoreStore) SetOrganizationStatus(ctx context.Context, id int64, from, to OrgStatus) error {
+	res, err := s.db.ExecContext(ctx,
+		`UPDATE organizations SET status = $1, updated_at = CURRENT_TIMESTAMP WHERE id = $2 AND status = $3`,
+		string(to), id, string(from))
+	if err != nil {
+		return storeErr("set organization status", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return storeErr("set organization status", err)
+	} else if n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+func (s *sqlCoreStore) DeleteOrganization(ctx context.Context, id int64) error {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM organizations WHERE id = $1`, id); err != nil {
+		return storeErr("delete organization", err)
+	}
+	return nil
+}
+
+func (s *sqlCoreStore) Ping(ctx context.Context) error {
+	if err := s.db.PingContext(ctx); err != nil {
+		return storeErr("ping", err)
+	}
+	return nil
+}
+
+// sqlTenantStores hands out tenant stores on handles leased from the
+// manager: the lease is held exactly for the duration of fn.
+type sqlTenantStores struct {
+	m *dbstrategy.Manager
+}
+
+func (s sqlTenantStores) WithTenant(ctx context.Context, tenantID string, fn func(TenantStore) error) error {
+	lease, err := s.m.Acquire(ctx, tenantID)
+	if err != nil {
+		return storeErr("lease tenant database", err)
+	}
+	defer lease.Release()
+	return fn(sqlTenantStore{db: lease.DB()})
+}
+
+// sqlTenantStore is the TenantStore on one tenant's database.
+type sqlTenantStore struct {
+	db *sql.DB
+}
+
+const userColumns = `id, email, password_hash, display_name, is_active, created_at`
+
+func (s sqlTenantStore) CreateUser(ctx context.Context, u User) (User, error) {
+	err := s.db.QueryRowContext(ctx,
+		`INSERT INTO users (email, password_hash, display_name, is_active, created_at)
+		 VALUES ($1, $2, $3, $4, $5) RETURNING id`,
+		u.Email, u.PasswordHash, nullString(u.DisplayName), u.IsActive, u.CreatedAt).Scan(&u.ID)
+	if err != nil {
+		return User{}, storeErr("create user", err)
+	}
+	return u, nil
+}
+
+func (s sqlTenantStore) UserByEmail(ctx context.Context, email string) (User, error) {
+	return scanUser(s.db.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE email = $1`, email))
+}
+
+func (s sqlTenantStore) UserByID(ctx context.Context, id int64) (User, error) {
+	return scanUser(s.db.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id))
+}
+
+func (s sqlTenantStore) UpdateUser(ctx context.Context, id int64, p UserPatch) (User, error) {
+	var sets []string
+	var args []any
+	if p.Email != nil {
+		args = append(args, *p.Email)
+		sets = append(sets, fmt.Sprintf("email = $%d", len(args)))
+	}
+	if p.DisplayName != nil {
+		args = append(args, nullString(*p.DisplayName))
+		sets = append(sets, fmt.Sprintf("display_name = $%d", len(args)))
+	}
+	if len(sets) == 0 {
+		return s.UserByID(ctx, id)
+	}
+	args = append(args, id)
+	query := fmt.Sprintf(`UPDATE users SET %s WHERE id = $%d RETURNING %s`, strings.Join(sets, ", "), len(args), userColumns)
+	return scanUser(s.db.QueryRowContext(ctx, query, args...))
+}
+
+func scanUser(row *sql.Row) (User, error) {
+	var u User
+	var dn sql.NullString
+	if err := row.Scan(&u.ID, &u.Email, &u.PasswordHash, &dn, &u.IsActive, &u.CreatedAt); err != nil {
+		return User{}, storeErr("user", err)
+	}
+	u.DisplayName = dn.String
+	u.CreatedAt = u.CreatedAt.UTC()
+	return u, nil
+}
+
+func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
+
+// storeErr translates a database error into the domain's terms: no rows is
+// ErrNotFound, a unique violation ErrConflict, an unreachable or busy
+// database ErrUnavailable. Anything else is wrapped with %v: the driver's
+// error is not part of the contract.
+func storeErr(op string, err error) error {
+	switch {
+	case errors.Is(err, sql.ErrNoRows), errors.Is(err, dbstrategy.ErrNotFound):
+		return ErrNotFound
+	case isUniqueViolation(err):
+		return ErrConflict
+	case errors.Is(err, ErrNotFound), errors.Is(err, ErrConflict), errors.Is(err, ErrUnauthorized):
+		return err
+	case isUnavailable(err):
+		return fmt.Errorf("%w: %s: %v", ErrUnavailable, op, err)
+	}
+	return fmt.Errorf("%s: %v", op, err)
+}
+
+func isUniqueViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code == "23505"
+	}
+	return errors.Is(err, sqlite3.CONSTRAINT_UNIQUE) || errors.Is(err, sqlite3.CONSTRAINT_PRIMARYKEY)
+}
+
+func isUnavailable(err error) bool {
+	var netErr net.Error
+	var connErr *pgconn.ConnectError
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, driver.ErrBadConn),
+		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET),
+		errors.As(err, &netErr), errors.As(err, &connErr), pgconn.SafeToRetry(err),
+		errors.Is(err, sqlite3.BUSY), errors.Is(err, sqlite3.LOCKED):
+		return true
+	case errors.As(err, &pgErr):
+		// Class 08: connection exception; 57P01-57P03: admin shutdown,
+		// crash shutdown, cannot connect now; 53300: too many connections.
+		return strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "57P") || pgErr.Code == "53300"
+	}
+	return false
+}

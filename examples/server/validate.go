@@ -1,0 +1,168 @@
+package main
+
+import (
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Limits from API.md.
+const (
+	minPasswordLen    = 8
+	maxPasswordLen    = 256
+	maxNameLen        = 100
+	maxDisplayNameLen = 100
+	maxEmailLen       = 254
+	maxLocalLen       = 64
+	minSlugLen        = 3
+	maxSlugLen        = 63
+	derivedSlugLen    = 50
+)
+
+// normalizeEmail trims and lower-cases an email; validEmail checks the
+// result.
+func normalizeEmail(s string) string {
+	return strings.ToLower(strings.TrimSpace(s))
+}
+
+// validEmail reports whether s (already normalized) is an email API.md
+// accepts: ASCII, a dot-atom local part of 1 to 64 characters, '@', and a
+// domain of two or more labels of letters, digits and inner hyphens, at
+// most 254 characters in all.
+func validEmail(s string) bool {
+	if len(s) > maxEmailLen {
+		return false
+	}
+	at := strings.IndexByte(s, '@')
+	if at < 1 || at > maxLocalLen {
+		return false
+	}
+	local, domain := s[:at], s[at+1:]
+	if local[0] == '.' || local[len(local)-1] == '.' || strings.Contains(local, "..") {
+		return false
+	}
+	for i := 0; i < len(local); i++ {
+		c := local[i]
+		if !isAlnum(c) && c != '.' && !strings.ContainsRune("!#$%&'*+/=?^_`{|}~-", rune(c)) {
+			return false
+		}
+	}
+	labels := strings.Split(domain, ".")
+	if len(labels) < 2 {
+		return false
+	}
+	for _, l := range labels {
+		if !validLabel(l) {
+			return false
+		}
+	}
+	return true
+}
+
+// validLabel: 1 to 63 letters, digits and inner hyphens.
+func validLabel(l string) bool {
+	if len(l) == 0 || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+		return false
+	}
+	for i := 0; i < len(l); i++ {
+		if !isAlnum(l[i]) && l[i] != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+func isAlnum(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
+
+// passwordProblem returns why p is not an acceptable password, or "".
+func passwordProblem(p string) string {
+	n := utf8.RuneCountInString(p)
+	if n < minPasswordLen || n > maxPasswordLen {
+		return "must be 8 to 256 characters"
+	}
+	return ""
+}
+
+// cleanText trims s and reports a problem if it holds control or format
+// characters or has more than max characters.
+func cleanText(s string, min, max int) (string, string) {
+	s = strings.TrimSpace(s)
+	for _, r := range s {
+		if unicode.Is(unicode.Cc, r) || unicode.Is(unicode.Cf, r) {
+			return s, "must not contain control or format characters"
+		}
+	}
+	if n := utf8.RuneCountInString(s); n < min || n > max {
+		return s, "must be " + strconv.Itoa(min) + " to " + strconv.Itoa(max) + " characters"
+	}
+	return s, ""
+}
+
+// validSlug reports whether s is 3 to 63 characters of a-z, 0-9 and '-',
+// starting and ending with a letter or digit, and not all digits.
+func validSlug(s string) bool {
+	if len(s) < minSlugLen || len(s) > maxSlugLen || s[0] == '-' || s[len(s)-1] == '-' {
+		return false
+	}
+	digits := true
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9':
+		case c >= 'a' && c <= 'z', c == '-':
+			digits = false
+		default:
+			return false
+		}
+	}
+	return !digits
+}
+
+// deriveSlug turns an organization name into a slug base: lower-cased,
+// runs of characters outside a-z0-9 folded to one '-', '-' trimmed, cut to
+// 50 characters, and prefixed with "org-" if that is too short or all
+// digits.
+func deriveSlug(name string) string {
+	var b strings.Builder
+	dash := false
+	for _, r := range strings.ToLower(name) {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			if dash && b.Len() > 0 {
+				b.WriteByte('-')
+			}
+			dash = false
+			b.WriteRune(r)
+			continue
+		}
+		dash = true
+	}
+	s := b.String()
+	if len(s) > derivedSlugLen {
+		s = strings.TrimRight(s[:derivedSlugLen], "-")
+	}
+	if len(s) < minSlugLen || !validSlug(s) {
+		s = strings.TrimRight("org-"+s, "-")
+	}
+	return s
+}
+
+// parseID parses a positive 64-bit decimal id with no sign, no leading
+// zero and no other characters: 1 to 19 digits.
+func parseID(s string) (int64, bool) {
+	if len(s) == 0 || len(s) > 19 || s[0] == '0' {
+		return 0, false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 1 {
+		return 0, false
+	}
+	return n, true
+}
