@@ -1,0 +1,21 @@
+package auth
+
+// Hooks into unexported parts, for the black-box tests in package auth_test.
+
+// SetKeyFunc replaces the argon2id derivation of h (argon2.IDKey). Call it
+// before h is used.
+func SetKeyFunc(h *Hasher, f func(password, salt []byte, time, memory uint32, threads uint8, keyLen uint32) []byte) {
+	h.idKey = f
+}
+
+// DecodeHash parses a PHC string under h's caps, as Verify does.
+func DecodeHash(h *Hasher, encoded string) (p Params, salt, key []byte, err error) {
+	ph, err := decodePHC(encoded, h.lim)
+	if err != nil {
+		return Params{}, nil, nil, err
+	}
+	return ph.params(), ph.salt, ph.key, nil
+}
+
+// EncodeHash writes a PHC string, as Hash does.
+func EncodeHash(p Params, salt, key []byte) string { return encodePHC(p, salt, key) }

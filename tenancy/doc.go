@@ -1,0 +1,78 @@
+// Package tenancy answers the first question of a multi-tenant HTTP
+// request: which tenant is it for, and may that tenant be served?
+//
+// A request names its tenant through a hint: a header, a subdomain or a
+// path segment. The package reads the hint, checks it strictly, turns it
+// into a [Tenant] through the app's registry (behind a cache), refuses
+// tenants that are not active, and hands the tenant to the rest of the
+// request in its context. It knows nothing of databases or users: the
+// tenant's ID is what the app's data layer keys on.
+//
+// # Resolving
+//
+// A [Resolver] returns the raw hint of a request. [Header] reads one header
+// (Header("X-Tenant")), [Subdomain] takes the label below a base domain
+// ("acme.example.com" under "example.com" names "acme"), [PathValue] reads
+// a [http.ServeMux] wildcard, [Chain] tries several in order, and
+// [ResolverFunc] adapts a function. A request that names no tenant gives
+// [ErrNoTenant]; malformed input (a header sent twice, surrounding
+// whitespace, control characters) gives [ErrInvalidTenant].
+//
+// # Validating
+//
+// Every hint passes a validator before it reaches the registry. The
+// default, [ValidHint], accepts only a lower-case DNS label: 1 to 63 bytes of
+// a-z, 0-9 and '-'. Hints are never normalized: "01", "1_0" and "+1" are not
+// "1", so a registry that matches hints exactly cannot be tricked into
+// serving one tenant under another's name. [WithValidator] sets a stricter
+// rule.
+//
+// # Looking up
+//
+// A [Lookup] turns a valid hint into a [Tenant], or returns an error wrapping
+// [ErrUnknownTenant]. [Cache] wraps one with a TTL for found tenants, a
+// shorter one for unknown hints, single flight for concurrent misses, a
+// bound on its size and [Cache.Invalidate] for tenants that change. A cache
+// hit does not allocate.
+//
+// # Serving
+//
+// [Middleware] chains the steps. Only [StatusActive] tenants are served: a
+// provisioning tenant is [ErrTenantNotReady], a suspended one
+// [ErrTenantSuspended], and a deleting one, like any unknown status, is
+// [ErrUnknownTenant]. Failures go to an error handler; [DefaultErrorHandler]
+// maps them to 400, 403, 404 and 503 without echoing backend errors.
+// Handlers read the tenant with [FromContext]. There is no default tenant
+// and no global "current tenant": a request that names none is refused.
+//
+// # Usage
+//
+//	registry := tenancy.LookupFunc(func(ctx context.Context, hint string) (tenancy.Tenant, error) {
+//		org, err := store.OrganizationByIDOrSlug(ctx, hint) // exact match only
+//		if errors.Is(err, sql.ErrNoRows) {
+//			return tenancy.Tenant{}, fmt.Errorf("tenant %q: %w", hint, tenancy.ErrUnknownTenant)
+//		}
+//		if err != nil {
+//			return tenancy.Tenant{}, err
+//		}
+//		return tenancy.Tenant{ID: org.ID, Slug: org.Slug, Status: tenancy.Status(org.Status)}, nil
+//	})
+//	cache, err := tenancy.NewCache(registry, tenancy.WithTTL(time.Minute))
+//	if err != nil {
+//		return err
+//	}
+//	withTenant, err := tenancy.Middleware(tenancy.Header("X-Tenant"), cache)
+//	if err != nil {
+//		return err
+//	}
+//	mux.Handle("GET /api/tenant/users/me", withTenant(handleMe()))
+//
+//	// in the handler:
+//	t, ok := tenancy.FromContext(r.Context())
+//
+//	// when an organization is created, activated, suspended or deleted:
+//	cache.Invalidate(org.ID, org.Slug)
+//
+// All types of this package are safe for concurrent use, and the package
+// starts no goroutines.
+package tenancy

@@ -1,0 +1,138 @@
+package tenancy_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+
+	"github.com/tenantkit/tenantkit/tenancy"
+)
+
+func ExampleFromContext() {
+	ctx := tenancy.NewContext(context.Background(), tenancy.Tenant{ID: "42", Slug: "acme", Status: tenancy.StatusActive})
+	t, ok := tenancy.FromContext(ctx)
+	fmt.Println(t.ID, t.Slug, ok)
+
+	_, ok = tenancy.FromContext(context.Background())
+	fmt.Println(ok)
+	// Output:
+	// 42 acme true
+	// false
+}
+
+func ExampleMiddleware() {
+	// The app's registry: exact matches on ID or slug only.
+	tenants := map[string]tenancy.Tenant{
+		"42":    {ID: "42", Slug: "acme", Status: tenancy.StatusActive},
+		"acme":  {ID: "42", Slug: "acme", Status: tenancy.StatusActive},
+		"newco": {ID: "43", Slug: "newco", Status: tenancy.StatusProvisioning},
+	}
+	registry := tenancy.LookupFunc(func(_ context.Context, hint string) (tenancy.Tenant, error) {
+		t, ok := tenants[hint]
+		if !ok {
+			return tenancy.Tenant{}, fmt.Errorf("tenant %q: %w", hint, tenancy.ErrUnknownTenant)
+		}
+		return t, nil
+	})
+	cache, err := tenancy.NewCache(registry)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	withTenant, err := tenancy.Middleware(tenancy.Header("X-Tenant"), cache)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	h := withTenant(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t, _ := tenancy.FromContext(r.Context())
+		fmt.Fprintf(w, "hello %s (tenant %s)", t.Slug, t.ID)
+	}))
+
+	for _, hint := range []string{"acme", "42", "042", "1_0", "nobody", "newco", ""} {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		if hint != "" {
+			r.Header.Set("X-Tenant", hint)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		fmt.Printf("%q: %d %q\n", hint, w.Code, w.Body.String())
+	}
+	// Output:
+	// "acme": 200 "hello acme (tenant 42)"
+	// "42": 200 "hello acme (tenant 42)"
+	// "042": 404 "unknown tenant\n"
+	// "1_0": 400 "invalid tenant\n"
+	// "nobody": 404 "unknown tenant\n"
+	// "newco": 503 "tenant not ready\n"
+	// "": 400 "missing tenant\n"
+}
+
+func ExampleChain() {
+	sub, err := tenancy.Subdomain("example.com")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	// The header wins; the subdomain is the fallback.
+	res := tenancy.Chain{tenancy.Header("X-Tenant"), sub}
+
+	for _, tc := range []struct{ host, header string }{
+		{"acme.example.com", ""},
+		{"acme.example.com", "globex"},
+		{"example.com", ""},
+		{"a.b.example.com", ""},
+	} {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.Host = tc.host
+		if tc.header != "" {
+			r.Header.Set("X-Tenant", tc.header)
+		}
+		hint, err := res.Resolve(r)
+		fmt.Printf("%s %q: %q %v\n", tc.host, tc.header, hint, err)
+	}
+	// Output:
+	// acme.example.com "": "acme" <nil>
+	// acme.example.com "globex": "globex" <nil>
+	// example.com "": "" tenancy: no tenant in request
+	// a.b.example.com "": "" tenancy: invalid tenant: more than one label below the base domain
+}
+
+func ExampleCache() {
+	calls := 0
+	status := tenancy.StatusProvisioning
+	registry := tenancy.LookupFunc(func(_ context.Context, hint string) (tenancy.Tenant, error) {
+		calls++
+		if hint != "acme" && hint != "42" {
+			return tenancy.Tenant{}, tenancy.ErrUnknownTenant
+		}
+		return tenancy.Tenant{ID: "42", Slug: "acme", Status: status}, nil
+	})
+	cache, err := tenancy.NewCache(registry)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	ctx := context.Background()
+
+	t, _ := cache.Lookup(ctx, "acme")
+	fmt.Println(t.Status, calls)
+	t, _ = cache.Lookup(ctx, "acme") // served from the cache
+	fmt.Println(t.Status, calls)
+
+	// The tenant becomes active: forget it under every name.
+	status = tenancy.StatusActive
+	cache.Invalidate(t.ID, t.Slug)
+	t, _ = cache.Lookup(ctx, "acme")
+	fmt.Println(t.Status, calls)
+
+	_, _ = cache.Lookup(ctx, "nobody")
+	_, err = cache.Lookup(ctx, "nobody") // negative answers are cached too
+	fmt.Println(err, calls)
+	// Output:
+	// provisioning 1
+	// provisioning 1
+	// active 2
+	// tenancy: unknown tenant 3
+}

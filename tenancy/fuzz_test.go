@@ -1,0 +1,155 @@
+package tenancy_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/tenantkit/tenantkit/tenancy"
+)
+
+// isDNSLabel is the rule ValidHint implements, written independently.
+func isDNSLabel(s string) bool {
+	if len(s) < 1 || len(s) > 63 || strings.HasPrefix(s, "-") || strings.HasSuffix(s, "-") {
+		return false
+	}
+	return strings.Trim(s, "abcdefghijklmnopqrstuvwxyz0123456789-") == ""
+}
+
+func FuzzValidHint(f *testing.F) {
+	for _, s := range []string{"acme", "1", "01", "1_0", "+1", " 1", "a b", "../x", "ácme", "-a", "a-", "a-b",
+		strings.Repeat("a", 63), strings.Repeat("a", 64), "", "\x00", "A", "\u212a"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, hint string) {
+		err := tenancy.ValidHint(hint)
+		if want := isDNSLabel(hint); (err == nil) != want {
+			t.Fatalf("ValidHint(%q) = %v; want ok=%v", hint, err, want)
+		}
+		if err != nil && !errors.Is(err, tenancy.ErrInvalidTenant) {
+			t.Fatalf("ValidHint(%q) = %v; want an error wrapping ErrInvalidTenant", hint, err)
+		}
+	})
+}
+
+// FuzzHeader sends arbitrary X-Tenant values, set directly and parsed from
+// the wire, through the Header resolver and the Middleware, and checks that
+// only hints that satisfy ValidHint, unchanged, ever reach the lookup.
+func FuzzHeader(f *testing.F) {
+	for _, s := range []string{"acme", "1", "01", "1_0", "+1", " 1", "1 ", "a b", "../x", "ácme", "", "a\r\nX-Tenant: b",
+		"a,b", strings.Repeat("a", 300), "\x7f", "a\tb"} {
+		f.Add(s, "")
+		f.Add(s, "1")
+	}
+	f.Fuzz(func(t *testing.T, value, second string) {
+		var reached []string
+		lookup := tenancy.LookupFunc(func(_ context.Context, hint string) (tenancy.Tenant, error) {
+			reached = append(reached, hint)
+			return tenancy.Tenant{ID: hint, Slug: hint, Status: tenancy.StatusActive}, nil
+		})
+		var served string
+		mw, err := tenancy.Middleware(tenancy.Header("X-Tenant"), lookup)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := mw(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			tt, _ := tenancy.FromContext(r.Context())
+			served = tt.ID
+		}))
+
+		check := func(r *http.Request, values []string) {
+			reached, served = nil, ""
+			got, err := tenancy.Header("X-Tenant").Resolve(r)
+			switch {
+			case err == nil:
+				if len(values) != 1 || got != values[0] {
+					t.Fatalf("Resolve(%q) = %q; want the single value", values, got)
+				}
+				if got == "" || strings.TrimSpace(got) != got || strings.ContainsFunc(got, func(c rune) bool { return c < 0x20 || c == 0x7f }) {
+					t.Fatalf("Resolve(%q) = %q: passes a value it should refuse", values, got)
+				}
+			case !errors.Is(err, tenancy.ErrNoTenant) && !errors.Is(err, tenancy.ErrInvalidTenant):
+				t.Fatalf("Resolve(%q) error %v matches no sentinel", values, err)
+			}
+			h.ServeHTTP(httptest.NewRecorder(), r)
+			for _, hint := range reached {
+				if tenancy.ValidHint(hint) != nil || hint != got {
+					t.Fatalf("lookup reached with %q for values %q (resolved %q)", hint, values, got)
+				}
+			}
+			if served != "" && (len(reached) != 1 || served != reached[0]) {
+				t.Fatalf("served tenant %q, looked up %q", served, reached)
+			}
+		}
+
+		values := []string{value}
+		if second != "" {
+			values = append(values, second)
+		}
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		for _, v := range values {
+			r.Header.Add("X-Tenant", v)
+		}
+		check(r, values)
+
+		raw := "GET / HTTP/1.1\r\nHost: example.com\r\nX-Tenant: " + value + "\r\n"
+		if second != "" {
+			raw += "X-Tenant: " + second + "\r\n"
+		}
+		if wire, err := http.ReadRequest(bufio.NewReader(strings.NewReader(raw + "\r\n"))); err == nil {
+			check(wire, wire.Header.Values("X-Tenant"))
+		}
+	})
+}
+
+// FuzzSubdomain checks that whatever the Host, a resolved hint is one
+// lower-case label that, joined to a base domain, is the host.
+func FuzzSubdomain(f *testing.F) {
+	for _, s := range []string{"acme.example.com", "ACME.example.com:8080", "example.com", "a.b.example.com", ".example.com",
+		"acme.eu.example.com", "eu.example.com", "[::1]:80", "1.2.3.4", "acme.example.com.", "évil.example.com",
+		"acme.example.\u212aom", "a:b:c", "", "acme.example.com:x", "1_0.example.com"} {
+		f.Add(s)
+	}
+	res, err := tenancy.Subdomain("example.com", "eu.example.com")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, host string) {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.Host = host
+		hint, err := res.Resolve(r)
+		if err != nil {
+			if hint != "" {
+				t.Fatalf("Resolve(%q) = %q, %v; want no hint with an error", host, hint, err)
+			}
+			if !errors.Is(err, tenancy.ErrNoTenant) && !errors.Is(err, tenancy.ErrInvalidTenant) {
+				t.Fatalf("Resolve(%q) error %v matches no sentinel", host, err)
+			}
+			return
+		}
+		if hint == "" || strings.ContainsAny(hint, ".:") || strings.ContainsAny(hint, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") {
+			t.Fatalf("Resolve(%q) = %q: not one lower-case label", host, hint)
+		}
+		h := host
+		if i := strings.LastIndexByte(h, ':'); i >= 0 {
+			h = h[:i]
+		}
+		h = strings.TrimSuffix(h, ".")
+		lower := []byte(h)
+		for i, c := range lower {
+			if 'A' <= c && c <= 'Z' {
+				lower[i] = c + 'a' - 'A'
+			}
+		}
+		if l := string(lower); l != hint+".example.com" && l != hint+".eu.example.com" {
+			t.Fatalf("Resolve(%q) = %q: host is not the hint under a base domain", host, hint)
+		}
+		if hint+".example.com" == "eu.example.com" {
+			t.Fatalf("Resolve(%q) = %q: a base domain named a tenant", host, hint)
+		}
+	})
+}

@@ -1,0 +1,135 @@
+package tenancy
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// Middleware returns HTTP middleware that finds the tenant of each request
+// and serves it only if it may be served. For each request it
+//
+//  1. resolves the hint with r (no hint: [ErrNoTenant]);
+//  2. checks the hint with the validator ([WithValidator], default
+//     [ValidHint]), so garbage never reaches the registry (refused: an error
+//     wrapping [ErrInvalidTenant]);
+//  3. looks the hint up with l (none: the Lookup's error, wrapping
+//     [ErrUnknownTenant]);
+//  4. applies [CheckStatus]: only [StatusActive] tenants are served;
+//  5. calls the next handler with the tenant in the request context, where
+//     [FromContext] finds it.
+//
+// When a step fails, the error handler ([WithErrorHandler], default
+// [DefaultErrorHandler]) writes the response and the next handler is not
+// called. There is no default tenant: a request that names none is refused.
+//
+// When l is a [*Cache], a request for a cached tenant costs two allocations
+// (the context value and the request copy of [http.Request.WithContext]);
+// any other Lookup costs one more, to box the tenant.
+//
+// Middleware returns an error if r or l is nil or an option is invalid. The
+// returned function must be given a non-nil handler.
+func Middleware(r Resolver, l Lookup, opts ...Option) (func(http.Handler) http.Handler, error) {
+	if r == nil {
+		return nil, errors.New("tenancy: Middleware: nil Resolver")
+	}
+	if l == nil {
+		return nil, errors.New("tenancy: Middleware: nil Lookup")
+	}
+	cache, isCache := l.(*Cache)
+	if isCache && cache == nil {
+		return nil, errors.New("tenancy: Middleware: nil *Cache")
+	}
+	cfg := config{validate: ValidHint, onError: DefaultErrorHandler}
+	for _, o := range opts {
+		if o == nil {
+			continue
+		}
+		if err := o.apply(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	m := &middleware{resolver: r, lookup: l, cache: cache, cfg: cfg}
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			t, err := m.tenant(req)
+			if err != nil {
+				m.cfg.onError(w, req, err)
+				return
+			}
+			next.ServeHTTP(w, req.WithContext(newContextPtr(req.Context(), t)))
+		})
+	}, nil
+}
+
+type middleware struct {
+	resolver Resolver
+	lookup   Lookup
+	cache    *Cache // lookup, when it is a *Cache
+	cfg      config
+}
+
+// tenant runs steps 1 to 4 of Middleware for req.
+func (m *middleware) tenant(req *http.Request) (*Tenant, error) {
+	hint, err := m.resolver.Resolve(req)
+	if err != nil {
+		return nil, err
+	}
+	if hint == "" {
+		return nil, ErrNoTenant
+	}
+	if err := m.cfg.validate(hint); err != nil {
+		if !errors.Is(err, ErrInvalidTenant) {
+			err = fmt.Errorf("%w: %w", ErrInvalidTenant, err)
+		}
+		return nil, err
+	}
+	var t *Tenant
+	if m.cache != nil {
+		t, err = m.cache.lookup(req.Context(), hint)
+	} else {
+		var v Tenant
+		v, err = m.lookup.Lookup(req.Context(), hint)
+		t = &v
+	}
+	if err != nil {
+		return nil, err
+	}
+	if t.Status != StatusActive {
+		return nil, CheckStatus(*t)
+	}
+	if t.ID == "" {
+		return nil, fmt.Errorf("tenancy: lookup of %q returned a tenant without ID", hint)
+	}
+	return t, nil
+}
+
+// DefaultErrorHandler is the error handler [Middleware] uses unless
+// [WithErrorHandler] sets another. It writes a short plain-text response:
+//
+//   - 400 Bad Request for [ErrNoTenant] and [ErrInvalidTenant];
+//   - 404 Not Found for [ErrUnknownTenant];
+//   - 403 Forbidden for [ErrTenantSuspended];
+//   - 503 Service Unavailable with Retry-After: 5 for [ErrTenantNotReady];
+//   - 503 Service Unavailable for anything else: the resolver or the lookup
+//     backend failed.
+//
+// The body is a fixed sentence per case: it never echoes err, whose text
+// may hold backend details.
+func DefaultErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
+	code, msg := http.StatusServiceUnavailable, "tenant lookup unavailable"
+	switch {
+	case errors.Is(err, ErrNoTenant):
+		code, msg = http.StatusBadRequest, "missing tenant"
+	case errors.Is(err, ErrInvalidTenant):
+		code, msg = http.StatusBadRequest, "invalid tenant"
+	case errors.Is(err, ErrUnknownTenant):
+		code, msg = http.StatusNotFound, "unknown tenant"
+	case errors.Is(err, ErrTenantSuspended):
+		code, msg = http.StatusForbidden, "tenant suspended"
+	case errors.Is(err, ErrTenantNotReady):
+		w.Header().Set("Retry-After", "5")
+		code, msg = http.StatusServiceUnavailable, "tenant not ready"
+	}
+	http.Error(w, msg, code)
+}
