@@ -1,6 +1,9 @@
 package dbstrategy
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // ErrInvalidKey is returned by [ValidateKey], and by every [Manager] method
 // and strategy given a tenant key that [ValidateKey] refuses.
@@ -12,3 +15,23 @@ var ErrNotFound = errors.New("dbstrategy: tenant database not found")
 
 // ErrClosed is returned by [Manager] methods called after [Manager.Close].
 var ErrClosed = errors.New("dbstrategy: manager closed")
+
+// ErrNoMigrations is returned by [Manager.Version] when the Manager was made
+// without [WithMigrations].
+var ErrNoMigrations = errors.New("dbstrategy: no migrations configured")
+
+// MigrateError reports a failed migration run for one tenant. It is returned
+// by [Manager.Migrate], [Manager.Create] and [Manager.MigrateAll]; Err may
+// wrap [ErrNotFound], a context error, or goose's own errors such as
+// *goose.PartialError.
+type MigrateError struct {
+	TenantID string
+	Err      error
+}
+
+func (e *MigrateError) Error() string {
+	return fmt.Sprintf("dbstrategy: migrate %q: %v", e.TenantID, e.Err)
+}
+
+// Unwrap returns Err.
+func (e *MigrateError) Unwrap() error { return e.Err }

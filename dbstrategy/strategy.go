@@ -21,6 +21,9 @@ import (
 //
 //   - [ConnLimiter]: how many connections one open handle may hold, so the
 //     Manager can keep the process under a total connection budget.
+//   - [Templater]: the strategy creates tenant databases by copying a
+//     migrated template, which the Manager prepares before its first
+//     [Manager.Create] when migrations are configured.
 type Strategy interface {
 	// Create makes the tenant's database if it does not exist yet. It is
 	// idempotent: creating a database that exists returns nil.
@@ -50,4 +53,16 @@ type ConnLimiter interface {
 	// MaxConnsPerHandle reports the most connections one handle returned
 	// by Open may hold at once. It is at least 1.
 	MaxConnsPerHandle() int
+}
+
+// Templater is implemented by strategies that create tenant databases by copying a migrated template.
+// The Manager calls PrepareTemplate once (retrying on a later Create if it failed) before its first Create when
+// migrations are configured: the strategy makes sure the template exists, opens it, calls migrate on it, closes it.
+//
+// migrate applies the Manager's migrations for the strategy's dialect to db
+// and returns the first error; it neither keeps nor closes db. Calls to
+// PrepareTemplate from one Manager never overlap; the strategy guards
+// against other processes itself.
+type Templater interface {
+	PrepareTemplate(ctx context.Context, migrate func(ctx context.Context, db *sql.DB) error) error
 }

@@ -1,0 +1,56 @@
+// Package dbstrategy opens, caches, budgets and migrates one database
+// handle per tenant.
+//
+// A [Strategy] decides where a tenant's data lives: one SQLite file per
+// tenant (package sqlitestrategy) or one PostgreSQL database per tenant
+// (package pgstrategy). It creates, opens and drops tenant databases and
+// names their SQL dialect; that is all a new backend writes.
+//
+// A [Manager] sits on top and is what an application uses: it hands out
+// leases on a tenant's *sql.DB, keeps a bounded set of handles open (least
+// recently used first out, never a leased one), keeps the process under a
+// total connection budget, closes idle handles, single-flights concurrent
+// opens of one tenant, and applies goose migrations per tenant.
+//
+// Tenant keys are checked by [ValidateKey] (1 to 48 bytes of a-z, 0-9 and
+// '_') before any of them reaches a strategy, since they become file names
+// and database identifiers.
+//
+// # Usage
+//
+//	s, err := sqlitestrategy.New(sqlitestrategy.Config{Dir: "data/tenants"})
+//	// handle err
+//	m, err := dbstrategy.NewManager(s,
+//		dbstrategy.WithMigrations(migrationsFS), // embed.FS with sqlite3/ and postgres/
+//		dbstrategy.WithMaxOpen(256),
+//	)
+//	// handle err
+//	defer m.Close()
+//
+//	err = m.Create(ctx, "acme") // once, when the tenant signs up: create + migrate
+//
+//	lease, err := m.Acquire(ctx, "acme") // per request
+//	if err != nil {
+//		return err // errors.Is(err, dbstrategy.ErrNotFound) for an unknown tenant
+//	}
+//	defer lease.Release()
+//	row := lease.DB().QueryRowContext(ctx, "SELECT name FROM users WHERE id = $1", id)
+//
+// # Budgets and waiting
+//
+// [WithMaxOpen] bounds the open handles; [WithMaxConns] bounds the
+// connections they may hold together, using [ConnLimiter]. A tenant whose
+// handle is open is leased at once, whatever the load. A tenant whose
+// handle is not open takes a free slot, or closes the least recently
+// released unleased handle, or waits first come first served until a lease
+// is released: so a request never fails because of the budget, it waits
+// until its context ends.
+//
+// # Migrations
+//
+// Migrations are goose v3 SQL files in an fs.FS with one directory per
+// dialect ("sqlite3/", "postgres/"). Each Manager builds its goose
+// providers with the global registry disabled and never lets goose close a
+// handle. [Manager.Migrate] migrates one tenant, [Manager.MigrateAll] the
+// fleet with bounded parallelism and an error per tenant.
+package dbstrategy

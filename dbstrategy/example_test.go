@@ -1,0 +1,71 @@
+package dbstrategy_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"os"
+	"testing/fstest"
+
+	"github.com/tenantkit/tenantkit/dbstrategy"
+	"github.com/tenantkit/tenantkit/dbstrategy/sqlitestrategy"
+)
+
+func ExampleManager() {
+	dir, err := os.MkdirTemp("", "tenants")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+
+	// Usually an embed.FS holding sqlite3/ and postgres/ directories.
+	migrations := fstest.MapFS{
+		"sqlite3/00001_notes.sql": &fstest.MapFile{Data: []byte(`-- +goose Up
+CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL);
+-- +goose Down
+DROP TABLE notes;
+`)},
+	}
+
+	s, err := sqlitestrategy.New(sqlitestrategy.Config{Dir: dir})
+	if err != nil {
+		log.Fatal(err)
+	}
+	m, err := dbstrategy.NewManager(s, dbstrategy.WithMigrations(migrations), dbstrategy.WithMaxOpen(64))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer m.Close()
+
+	ctx := context.Background()
+	if err := m.Create(ctx, "acme"); err != nil { // creates and migrates
+		log.Fatal(err)
+	}
+
+	// Per request: lease the tenant's handle, use it, release it.
+	lease, err := m.Acquire(ctx, "acme")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer lease.Release()
+	db := lease.DB()
+	if _, err := db.ExecContext(ctx, "INSERT INTO notes (body) VALUES ($1)", "hello"); err != nil {
+		log.Fatal(err)
+	}
+	var body string
+	if err := db.QueryRowContext(ctx, "SELECT body FROM notes WHERE id = $1", 1).Scan(&body); err != nil {
+		log.Fatal(err)
+	}
+	version, err := m.Version(ctx, "acme")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(body, version)
+
+	_, err = m.Acquire(ctx, "nobody")
+	fmt.Println(errors.Is(err, dbstrategy.ErrNotFound))
+	// Output:
+	// hello 1
+	// true
+}

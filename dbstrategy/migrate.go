@@ -1,0 +1,261 @@
+package dbstrategy
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"path"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pressly/goose/v3"
+)
+
+// migrationsFor returns the dialect's directory of fsys, checked to hold at
+// least one SQL migration and no Go migration.
+func migrationsFor(fsys fs.FS, dialect string) (fs.FS, error) {
+	if dialect == "" || !fs.ValidPath(dialect) || strings.Contains(dialect, "/") {
+		return nil, fmt.Errorf("dbstrategy: WithMigrations: strategy dialect %q cannot name a directory", dialect)
+	}
+	sub, err := fs.Sub(fsys, dialect)
+	if err != nil {
+		return nil, fmt.Errorf("dbstrategy: WithMigrations: %w", err)
+	}
+	entries, err := fs.ReadDir(sub, ".")
+	if err != nil {
+		return nil, fmt.Errorf("dbstrategy: WithMigrations: reading directory %q: %w", dialect, err)
+	}
+	sqlFiles := 0
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() {
+			continue
+		}
+		if _, err := goose.NumericComponent(name); err != nil {
+			continue // goose ignores it too
+		}
+		switch path.Ext(name) {
+		case ".sql":
+			sqlFiles++
+		case ".go":
+			if !strings.HasSuffix(name, "_test.go") {
+				return nil, fmt.Errorf("dbstrategy: WithMigrations: %s/%s: Go migrations are not supported", dialect, name)
+			}
+		}
+	}
+	if sqlFiles == 0 {
+		return nil, fmt.Errorf("dbstrategy: WithMigrations: no SQL migrations in directory %q", dialect)
+	}
+	return sub, nil
+}
+
+// provider returns a goose provider over db. Never call its Close: it would
+// close db, which the Manager (or a Templater) owns.
+func (m *Manager) provider(db *sql.DB) (*goose.Provider, error) {
+	opts := []goose.ProviderOption{
+		goose.WithDisableGlobalRegistry(true),
+		goose.WithSlog(m.cfg.logger),
+	}
+	if m.pgLocker != nil {
+		opts = append(opts, goose.WithSessionLocker(m.pgLocker))
+	}
+	return goose.NewProvider(goose.Dialect(m.dialect), db, m.migrations, opts...)
+}
+
+// migrateDB applies the migrations to db. It is also the function handed to
+// [Templater.PrepareTemplate].
+func (m *Manager) migrateDB(ctx context.Context, db *sql.DB) error {
+	if db == nil {
+		return errors.New("dbstrategy: migrate: nil *sql.DB")
+	}
+	p, err := m.provider(db)
+	if err != nil {
+		return err
+	}
+	_, err = p.Up(ctx)
+	return err
+}
+
+// Create makes the tenant's database, idempotently, and, when migrations are
+// configured, migrates it as [Manager.Migrate] does. If the strategy is a
+// [Templater] and migrations are configured, the template is prepared
+// first (once per Manager; a failure is retried by the next Create).
+// Create, Migrate and Drop of one tenant never overlap in a Manager.
+//
+// Errors: [ErrInvalidKey]; [ErrClosed]; the strategy's error, wrapped; a
+// *[MigrateError].
+func (m *Manager) Create(ctx context.Context, tenantID string) error {
+	if err := ValidateKey(tenantID); err != nil {
+		return err
+	}
+	unlock, err := m.lockTenant(ctx, tenantID)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if err := m.prepareTemplate(ctx); err != nil {
+		return err
+	}
+	if err := m.s.Create(ctx, tenantID); err != nil {
+		return fmt.Errorf("dbstrategy: create tenant %q: %w", tenantID, err)
+	}
+	m.cfg.logger.LogAttrs(ctx, slog.LevelDebug, "tenant database created", slog.String("tenant", tenantID))
+	if m.migrations == nil {
+		return nil
+	}
+	return m.migrateLocked(ctx, tenantID)
+}
+
+// prepareTemplate calls the Templater hook until it succeeds once.
+func (m *Manager) prepareTemplate(ctx context.Context) error {
+	t, ok := m.s.(Templater)
+	if !ok || m.migrations == nil || m.tmplReady.Load() {
+		return nil
+	}
+	select {
+	case m.tmplSem <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("dbstrategy: waiting for the template: %w", ctx.Err())
+	}
+	defer func() { <-m.tmplSem }()
+	if m.tmplReady.Load() {
+		return nil
+	}
+	if err := t.PrepareTemplate(ctx, m.migrateDB); err != nil {
+		return fmt.Errorf("dbstrategy: prepare template: %w", err)
+	}
+	m.tmplReady.Store(true)
+	return nil
+}
+
+// Migrate applies the pending migrations to the tenant's database under a
+// lease of its handle (goose up). Migrations of one tenant never overlap in
+// a Manager; on PostgreSQL a session advisory lock in the tenant's database
+// also serializes them across processes. Without [WithMigrations], Migrate
+// only checks the key and returns nil.
+//
+// Errors: [ErrInvalidKey]; [ErrClosed]; a *[MigrateError] for everything
+// else, wrapping for example [ErrNotFound] or goose's *goose.PartialError.
+func (m *Manager) Migrate(ctx context.Context, tenantID string) error {
+	if err := ValidateKey(tenantID); err != nil {
+		return err
+	}
+	if m.migrations == nil {
+		if m.isClosed() {
+			return ErrClosed
+		}
+		return nil
+	}
+	unlock, err := m.lockTenant(ctx, tenantID)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return m.migrateLocked(ctx, tenantID)
+}
+
+// migrateLocked migrates a tenant whose tenant lock the caller holds.
+func (m *Manager) migrateLocked(ctx context.Context, id string) error {
+	l, err := m.Acquire(ctx, id)
+	if err != nil {
+		if errors.Is(err, ErrClosed) {
+			return err
+		}
+		return &MigrateError{TenantID: id, Err: err}
+	}
+	defer l.Release()
+	start := time.Now()
+	p, err := m.provider(l.DB())
+	if err != nil {
+		return &MigrateError{TenantID: id, Err: err}
+	}
+	res, err := p.Up(ctx)
+	if err != nil {
+		return &MigrateError{TenantID: id, Err: err}
+	}
+	if len(res) > 0 {
+		m.cfg.logger.LogAttrs(ctx, slog.LevelInfo, "tenant migrated",
+			slog.String("tenant", id), slog.Int("applied", len(res)),
+			slog.Int64("version", res[len(res)-1].Source.Version), slog.Duration("took", time.Since(start)))
+	}
+	return nil
+}
+
+// MigrateAll migrates every tenant of tenantIDs, at most parallel at a time
+// (at least 1), and returns one error per tenant, in the order of
+// tenantIDs: nil where [Manager.Migrate] succeeded. One tenant's failure
+// does not stop the others; when ctx ends, the tenants not yet started get
+// ctx's error. Running it again resumes: migrated tenants have nothing
+// pending. Each running migration holds a lease, so parallel above the
+// handle limit only makes tenants wait for one another.
+func (m *Manager) MigrateAll(ctx context.Context, tenantIDs []string, parallel int) []error {
+	errs := make([]error, len(tenantIDs))
+	parallel = max(1, min(parallel, len(tenantIDs)))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range parallel {
+		wg.Add(1)
+		go func() { // exits when next is closed
+			defer wg.Done()
+			for i := range next {
+				errs[i] = m.Migrate(ctx, tenantIDs[i])
+			}
+		}()
+	}
+	for i := range tenantIDs {
+		if err := ctx.Err(); err != nil {
+			errs[i] = &MigrateError{TenantID: tenantIDs[i], Err: err}
+			continue
+		}
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			errs[i] = &MigrateError{TenantID: tenantIDs[i], Err: ctx.Err()}
+		}
+	}
+	close(next)
+	wg.Wait()
+	return errs
+}
+
+// Version returns the tenant's current goose version: the highest applied
+// migration, 0 if none. It runs under a lease of the tenant's handle, and
+// creates goose's version table if the tenant has none yet.
+//
+// Errors: [ErrInvalidKey]; [ErrClosed]; [ErrNoMigrations] without
+// [WithMigrations]; an error wrapping [ErrNotFound] or the database's error.
+func (m *Manager) Version(ctx context.Context, tenantID string) (int64, error) {
+	if err := ValidateKey(tenantID); err != nil {
+		return 0, err
+	}
+	if m.migrations == nil {
+		if m.isClosed() {
+			return 0, ErrClosed
+		}
+		return 0, ErrNoMigrations
+	}
+	l, err := m.Acquire(ctx, tenantID)
+	if err != nil {
+		return 0, err
+	}
+	defer l.Release()
+	p, err := m.provider(l.DB())
+	if err != nil {
+		return 0, fmt.Errorf("dbstrategy: version of %q: %w", tenantID, err)
+	}
+	v, err := p.GetDBVersion(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("dbstrategy: version of %q: %w", tenantID, err)
+	}
+	return v, nil
+}
+
+func (m *Manager) isClosed() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.closed
+}

@@ -1,0 +1,132 @@
+package dbstrategy
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"time"
+)
+
+// Defaults of the [Manager] options.
+const (
+	DefaultMaxOpen     = 128
+	DefaultIdleTimeout = 5 * time.Minute
+)
+
+// Option configures a [Manager]. Options are checked by [NewManager], which
+// returns the first error; when an option is given twice, the last one wins.
+type Option interface {
+	apply(*config) error
+}
+
+type optionFunc func(*config) error
+
+func (f optionFunc) apply(c *config) error { return f(c) }
+
+type config struct {
+	migrations  fs.FS
+	maxOpen     int
+	idleTimeout time.Duration // < 0: never close idle handles
+	maxConns    int
+	logger      *slog.Logger
+	now         func() time.Time
+}
+
+func defaultConfig() config {
+	return config{
+		maxOpen:     DefaultMaxOpen,
+		idleTimeout: DefaultIdleTimeout,
+		logger:      slog.New(slog.DiscardHandler),
+		now:         time.Now,
+	}
+}
+
+// WithMigrations sets the goose migrations the Manager applies on
+// [Manager.Create] and [Manager.Migrate]. fsys holds one directory per
+// dialect ("sqlite3/", "postgres/"), each of goose SQL migration files
+// (NNNNN_name.sql); Go migrations are not supported. The Manager reads
+// fs.Sub(fsys, strategy.Dialect()), and [NewManager] fails if that directory
+// holds no .sql migration or holds a .go one.
+// Default: none ([Manager.Create] only creates; [Manager.Migrate] does
+// nothing; [Manager.Version] returns [ErrNoMigrations]).
+func WithMigrations(fsys fs.FS) Option {
+	return optionFunc(func(c *config) error {
+		if fsys == nil {
+			return errors.New("dbstrategy: WithMigrations(nil): fsys must not be nil")
+		}
+		c.migrations = fsys
+		return nil
+	})
+}
+
+// WithMaxOpen caps how many tenant handles are open at once, leased or not.
+// A new tenant beyond the cap closes the least recently used unleased
+// handle, or waits for one (see [Manager.Acquire]). Handles being opened or
+// closed count against the cap. Default: 128 ([DefaultMaxOpen]).
+func WithMaxOpen(n int) Option {
+	return optionFunc(func(c *config) error {
+		if n < 1 {
+			return fmt.Errorf("dbstrategy: WithMaxOpen(%d): must be at least 1", n)
+		}
+		c.maxOpen = n
+		return nil
+	})
+}
+
+// WithIdleTimeout closes handles that nobody has leased for d, as told by
+// the [WithNow] clock. A reaper goroutine started by [NewManager] checks
+// every d/2, or every minute if that is shorter, and stops on
+// [Manager.Close]. A negative d disables idle closing (and the
+// reaper): handles then close only to make room, on [Manager.Drop] and on
+// [Manager.Close]. Zero is an error. Default: 5m ([DefaultIdleTimeout]).
+func WithIdleTimeout(d time.Duration) Option {
+	return optionFunc(func(c *config) error {
+		if d == 0 {
+			return errors.New("dbstrategy: WithIdleTimeout(0): use a positive duration, or a negative one to disable idle closing")
+		}
+		c.idleTimeout = d
+		return nil
+	})
+}
+
+// WithMaxConns sets a budget of connections over all open handles. When the
+// strategy implements [ConnLimiter], at most n / MaxConnsPerHandle() handles
+// are open at once (and at most [WithMaxOpen]); a strategy without
+// ConnLimiter counts one connection per handle. [NewManager] fails when n is
+// below MaxConnsPerHandle(). Default: 0, no budget beyond [WithMaxOpen].
+func WithMaxConns(n int) Option {
+	return optionFunc(func(c *config) error {
+		if n < 0 {
+			return fmt.Errorf("dbstrategy: WithMaxConns(%d): must not be negative", n)
+		}
+		c.maxConns = n
+		return nil
+	})
+}
+
+// WithLogger sets the logger for handle opens and closes, close errors that
+// no caller receives, and applied migrations. Attributes use the keys
+// "tenant", "took", "reason" and "err". Default: a logger that discards
+// everything.
+func WithLogger(l *slog.Logger) Option {
+	return optionFunc(func(c *config) error {
+		if l == nil {
+			return errors.New("dbstrategy: WithLogger(nil): logger must not be nil")
+		}
+		c.logger = l
+		return nil
+	})
+}
+
+// WithNow sets the clock the Manager uses to decide which handles are idle.
+// Default: time.Now.
+func WithNow(now func() time.Time) Option {
+	return optionFunc(func(c *config) error {
+		if now == nil {
+			return errors.New("dbstrategy: WithNow(nil): clock must not be nil")
+		}
+		c.now = now
+		return nil
+	})
+}

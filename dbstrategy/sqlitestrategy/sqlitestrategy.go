@@ -1,0 +1,211 @@
+package sqlitestrategy
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	_ "github.com/ncruces/go-sqlite3/driver" // registers the "sqlite3" database/sql driver
+
+	"github.com/tenantkit/tenantkit/dbstrategy"
+)
+
+// Defaults of [Config].
+const (
+	DefaultPrefix      = "tenant_"
+	DefaultMaxConns    = 4
+	DefaultBusyTimeout = 5 * time.Second
+)
+
+// maxPrefixLen is the longest Config.Prefix.
+const maxPrefixLen = 16
+
+// Config configures the SQLite strategy. Only Dir is required; zero values
+// mean the defaults.
+type Config struct {
+	// Dir holds the tenant database files. It is required, and created
+	// (mode 0700) if missing.
+	Dir string
+
+	// Prefix starts every tenant's file name: Dir/<Prefix><tenant>.db. It
+	// is 0 to 16 bytes of a-z, 0-9 and '_'; "" means "tenant_".
+	Prefix string
+
+	// MaxConns is the most connections one tenant handle holds. In WAL
+	// mode readers run concurrently while writes are serialized by the busy
+	// timeout and immediate transactions. 0 means 4.
+	MaxConns int
+
+	// BusyTimeout is how long a connection waits for another's write lock
+	// before failing with SQLITE_BUSY. 0 means 5s.
+	BusyTimeout time.Duration
+}
+
+// Strategy keeps each tenant in its own SQLite file. It is safe for
+// concurrent use, and holds no open resources: the handles it returns
+// belong to the caller.
+type Strategy struct {
+	dir      string
+	prefix   string
+	maxConns int
+	busy     time.Duration
+}
+
+var (
+	_ dbstrategy.Strategy    = (*Strategy)(nil)
+	_ dbstrategy.ConnLimiter = (*Strategy)(nil)
+)
+
+// New checks cfg, creates cfg.Dir if missing, and returns the strategy.
+func New(cfg Config) (*Strategy, error) {
+	if cfg.Dir == "" {
+		return nil, errors.New("sqlitestrategy: Config.Dir is required")
+	}
+	prefix := cfg.Prefix
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	if len(prefix) > maxPrefixLen {
+		return nil, fmt.Errorf("sqlitestrategy: Config.Prefix %q: longer than %d bytes", prefix, maxPrefixLen)
+	}
+	for i := 0; i < len(prefix); i++ {
+		c := prefix[i]
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '_' {
+			return nil, fmt.Errorf("sqlitestrategy: Config.Prefix %q: byte %d is not a-z, 0-9 or '_'", prefix, i)
+		}
+	}
+	if cfg.MaxConns < 0 {
+		return nil, fmt.Errorf("sqlitestrategy: Config.MaxConns %d: must not be negative", cfg.MaxConns)
+	}
+	if cfg.BusyTimeout < 0 {
+		return nil, fmt.Errorf("sqlitestrategy: Config.BusyTimeout %v: must not be negative", cfg.BusyTimeout)
+	}
+	dir, err := filepath.Abs(cfg.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestrategy: Config.Dir: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("sqlitestrategy: Config.Dir: %w", err)
+	}
+	s := &Strategy{dir: dir, prefix: prefix, maxConns: cfg.MaxConns, busy: cfg.BusyTimeout}
+	if s.maxConns == 0 {
+		s.maxConns = DefaultMaxConns
+	}
+	if s.busy == 0 {
+		s.busy = DefaultBusyTimeout
+	}
+	return s, nil
+}
+
+// Path returns the file of the tenant's database, Dir/<Prefix><tenant>.db.
+// It fails with an error wrapping [dbstrategy.ErrInvalidKey] for a key
+// [dbstrategy.ValidateKey] refuses.
+func (s *Strategy) Path(tenantID string) (string, error) {
+	if err := dbstrategy.ValidateKey(tenantID); err != nil {
+		return "", err
+	}
+	return filepath.Join(s.dir, s.prefix+tenantID+".db"), nil
+}
+
+// dsn returns the driver's URI for a database file: mode is "rw" (never
+// create) or "rwc". Every connection sets, in this order, busy_timeout,
+// journal_mode=WAL, foreign_keys=ON and synchronous=NORMAL, and begins
+// write transactions with BEGIN IMMEDIATE.
+func (s *Strategy) dsn(path, mode string) string {
+	q := url.Values{}
+	q.Add("mode", mode)
+	q.Add("_txlock", "immediate")
+	q.Add("_pragma", "busy_timeout("+strconv.FormatInt(s.busy.Milliseconds(), 10)+")")
+	q.Add("_pragma", "journal_mode(wal)")
+	q.Add("_pragma", "foreign_keys(on)")
+	q.Add("_pragma", "synchronous(normal)")
+	u := url.URL{Scheme: "file", Path: filepath.ToSlash(path), RawQuery: q.Encode()}
+	return u.String()
+}
+
+// Create creates the tenant's database file in WAL mode if it does not
+// exist yet. It is idempotent, and safe against concurrent Creates of the
+// same tenant, in this process or another.
+func (s *Strategy) Create(ctx context.Context, tenantID string) error {
+	path, err := s.Path(tenantID)
+	if err != nil {
+		return err
+	}
+	db, err := sql.Open("sqlite3", s.dsn(path, "rwc"))
+	if err != nil {
+		return fmt.Errorf("sqlitestrategy: create tenant %q: %w", tenantID, err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	// Connecting runs the pragmas, and journal_mode=WAL writes the header.
+	var mode string
+	if err := db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		return fmt.Errorf("sqlitestrategy: create tenant %q: %w", tenantID, err)
+	}
+	if mode != "wal" {
+		return fmt.Errorf("sqlitestrategy: create tenant %q: journal mode is %q, not wal", tenantID, mode)
+	}
+	if err := db.Close(); err != nil {
+		return fmt.Errorf("sqlitestrategy: create tenant %q: %w", tenantID, err)
+	}
+	return nil
+}
+
+// Open returns a handle to the tenant's database holding at most MaxConns
+// connections. It never creates a file: when the tenant's file does not
+// exist, or disappears, it returns an error wrapping
+// [dbstrategy.ErrNotFound].
+func (s *Strategy) Open(ctx context.Context, tenantID string) (*sql.DB, error) {
+	path, err := s.Path(tenantID)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("sqlitestrategy: open tenant %q: %w", tenantID, dbstrategy.ErrNotFound)
+	}
+	db, err := sql.Open("sqlite3", s.dsn(path, "rw"))
+	if err != nil {
+		return nil, fmt.Errorf("sqlitestrategy: open tenant %q: %w", tenantID, err)
+	}
+	db.SetMaxOpenConns(s.maxConns)
+	db.SetMaxIdleConns(s.maxConns)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		if _, serr := os.Stat(path); errors.Is(serr, fs.ErrNotExist) {
+			return nil, fmt.Errorf("sqlitestrategy: open tenant %q: %w", tenantID, dbstrategy.ErrNotFound)
+		}
+		return nil, fmt.Errorf("sqlitestrategy: open tenant %q: %w", tenantID, err)
+	}
+	return db, nil
+}
+
+// Drop removes the tenant's database file and its -wal, -shm and -journal
+// files (those first, so that a stale log can never meet a new database of
+// the same name). The caller closes its handles to the database first.
+// Dropping a tenant that does not exist returns nil.
+func (s *Strategy) Drop(ctx context.Context, tenantID string) error {
+	path, err := s.Path(tenantID)
+	if err != nil {
+		return err
+	}
+	for _, p := range []string{path + "-wal", path + "-shm", path + "-journal", path} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("sqlitestrategy: drop tenant %q: %w", tenantID, err)
+		}
+	}
+	return nil
+}
+
+// Dialect returns "sqlite3".
+func (s *Strategy) Dialect() string { return "sqlite3" }
+
+// MaxConnsPerHandle returns Config.MaxConns, the most connections a handle
+// from Open holds.
+func (s *Strategy) MaxConnsPerHandle() int { return s.maxConns }

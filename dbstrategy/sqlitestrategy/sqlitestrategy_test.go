@@ -1,0 +1,391 @@
+package sqlitestrategy_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tenantkit/tenantkit/dbstrategy"
+	"github.com/tenantkit/tenantkit/dbstrategy/dbstrategytest"
+	"github.com/tenantkit/tenantkit/dbstrategy/sqlitestrategy"
+)
+
+func newStrategy(t *testing.T, cfg sqlitestrategy.Config) *sqlitestrategy.Strategy {
+	t.Helper()
+	if cfg.Dir == "" {
+		cfg.Dir = t.TempDir()
+	}
+	s, err := sqlitestrategy.New(cfg)
+	if err != nil {
+		t.Fatalf("New(%+v) error = %v", cfg, err)
+	}
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	dbstrategytest.Run(t, func(t *testing.T) dbstrategy.Strategy {
+		return newStrategy(t, sqlitestrategy.Config{})
+	})
+}
+
+func TestNew(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name    string
+		cfg     sqlitestrategy.Config
+		wantErr bool
+	}{
+		{"defaults", sqlitestrategy.Config{Dir: dir}, false},
+		{"all set", sqlitestrategy.Config{Dir: dir, Prefix: "t_", MaxConns: 2, BusyTimeout: time.Second}, false},
+		{"prefix at limit", sqlitestrategy.Config{Dir: dir, Prefix: strings.Repeat("a", 16)}, false},
+		{"missing dir is created", sqlitestrategy.Config{Dir: filepath.Join(dir, "a", "b")}, false},
+		{"no dir", sqlitestrategy.Config{}, true},
+		{"prefix too long", sqlitestrategy.Config{Dir: dir, Prefix: strings.Repeat("a", 17)}, true},
+		{"prefix upper case", sqlitestrategy.Config{Dir: dir, Prefix: "T_"}, true},
+		{"prefix with dot", sqlitestrategy.Config{Dir: dir, Prefix: "../"}, true},
+		{"prefix with dash", sqlitestrategy.Config{Dir: dir, Prefix: "t-"}, true},
+		{"negative max conns", sqlitestrategy.Config{Dir: dir, MaxConns: -1}, true},
+		{"negative busy timeout", sqlitestrategy.Config{Dir: dir, BusyTimeout: -time.Second}, true},
+		{"dir is a file", sqlitestrategy.Config{Dir: writeFile(t, filepath.Join(dir, "file"))}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := sqlitestrategy.New(tt.cfg)
+			if gotErr := err != nil; gotErr != tt.wantErr || (s == nil) == (err == nil) {
+				t.Fatalf("New(%+v) = %v, %v; want error %v", tt.cfg, s, err, tt.wantErr)
+			}
+			if err == nil {
+				if fi, err := os.Stat(tt.cfg.Dir); err != nil || !fi.IsDir() {
+					t.Errorf("Dir %q after New: %v", tt.cfg.Dir, err)
+				}
+			}
+		})
+	}
+}
+
+func writeFile(t *testing.T, path string) string {
+	t.Helper()
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestPath(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		prefix, id, want string
+		wantErr          error
+	}{
+		{"", "acme", filepath.Join(dir, "tenant_acme.db"), nil},
+		{"t_", "42", filepath.Join(dir, "t_42.db"), nil},
+		{"", "../etc", "", dbstrategy.ErrInvalidKey},
+		{"", "", "", dbstrategy.ErrInvalidKey},
+		{"", "Acme", "", dbstrategy.ErrInvalidKey},
+	}
+	for _, tt := range tests {
+		s := newStrategy(t, sqlitestrategy.Config{Dir: dir, Prefix: tt.prefix})
+		got, err := s.Path(tt.id)
+		if got != tt.want || !errors.Is(err, tt.wantErr) {
+			t.Errorf("Path(%q) with prefix %q = %q, %v; want %q, %v", tt.id, tt.prefix, got, err, tt.want, tt.wantErr)
+		}
+	}
+}
+
+func TestOpenDoesNotCreate(t *testing.T) {
+	s := newStrategy(t, sqlitestrategy.Config{})
+	path, _ := s.Path("ghost")
+	if _, err := s.Open(t.Context(), "ghost"); !errors.Is(err, dbstrategy.ErrNotFound) {
+		t.Fatalf("Open(ghost) error = %v, want ErrNotFound", err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Stat(%q) after Open = %v, want not exist", path, err)
+	}
+}
+
+// TestOpenAfterFileRemoved checks that a handle whose file disappeared
+// fails instead of creating a new empty database.
+func TestOpenAfterFileRemoved(t *testing.T) {
+	s := newStrategy(t, sqlitestrategy.Config{})
+	ctx := t.Context()
+	if err := s.Create(ctx, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	db, err := s.Open(ctx, "gone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxIdleConns(0) // every query opens a new connection
+	if err := s.Drop(ctx, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, "CREATE TABLE x (a INTEGER)"); err == nil {
+		t.Errorf("query on a dropped tenant's handle succeeded")
+	}
+	path, _ := s.Path("gone")
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Stat(%q) = %v, want not exist", path, err)
+	}
+}
+
+func TestCreateFile(t *testing.T) {
+	dir := t.TempDir()
+	s := newStrategy(t, sqlitestrategy.Config{Dir: dir})
+	if err := s.Create(t.Context(), "acme"); err != nil {
+		t.Fatal(err)
+	}
+	path, _ := s.Path("acme")
+	fi, err := os.Stat(path)
+	if err != nil || fi.Size() == 0 {
+		t.Fatalf("Stat(%q) = %v, %v; want a non-empty file", path, fi, err)
+	}
+	// The file's header says WAL (bytes 18 and 19 are 2), so the mode
+	// persists for any reader.
+	b, err := os.ReadFile(path)
+	if err != nil || len(b) < 20 || b[18] != 2 || b[19] != 2 {
+		t.Errorf("header of %q: read/write versions not 2 (WAL): %v", path, err)
+	}
+}
+
+func TestPragmas(t *testing.T) {
+	s := newStrategy(t, sqlitestrategy.Config{BusyTimeout: 1500 * time.Millisecond})
+	ctx := t.Context()
+	if err := s.Create(ctx, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	db, err := s.Open(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	tests := []struct{ pragma, want string }{
+		{"journal_mode", "wal"},
+		{"busy_timeout", "1500"},
+		{"foreign_keys", "1"},
+		{"synchronous", "1"}, // NORMAL
+	}
+	for _, tt := range tests {
+		var got string
+		if err := db.QueryRowContext(ctx, "PRAGMA "+tt.pragma).Scan(&got); err != nil || got != tt.want {
+			t.Errorf("PRAGMA %s = %q, %v; want %q", tt.pragma, got, err, tt.want)
+		}
+	}
+	if got := db.Stats().MaxOpenConnections; got != sqlitestrategy.DefaultMaxConns {
+		t.Errorf("MaxOpenConnections = %d, want %d", got, sqlitestrategy.DefaultMaxConns)
+	}
+	if got := s.MaxConnsPerHandle(); got != sqlitestrategy.DefaultMaxConns {
+		t.Errorf("MaxConnsPerHandle() = %d, want %d", got, sqlitestrategy.DefaultMaxConns)
+	}
+	// Foreign keys are enforced.
+	for _, q := range []string{
+		"CREATE TABLE parent (id INTEGER PRIMARY KEY)",
+		"CREATE TABLE child (id INTEGER PRIMARY KEY, parent_id INTEGER NOT NULL REFERENCES parent (id))",
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := db.ExecContext(ctx, "INSERT INTO child (id, parent_id) VALUES (1, 99)"); err == nil {
+		t.Errorf("insert violating a foreign key succeeded")
+	}
+}
+
+// TestPlaceholdersAndTime checks what the reference server relies on: $1..$n
+// placeholders, reused ones included (SQLite numbers "$N" parameters in order
+// of first appearance, so $1 must appear before $2, and so on),
+// and TIMESTAMP columns scanning into time.Time whether written by Go or by
+// CURRENT_TIMESTAMP.
+func TestPlaceholdersAndTime(t *testing.T) {
+	s := newStrategy(t, sqlitestrategy.Config{})
+	ctx := t.Context()
+	if err := s.Create(ctx, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	db, err := s.Open(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, `CREATE TABLE users (
+		id INTEGER PRIMARY KEY AUTOINCREMENT,
+		email TEXT NOT NULL UNIQUE,
+		display_name TEXT,
+		created_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
+		updated_at TIMESTAMP
+	)`); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2024, 5, 6, 7, 8, 9, 123456789, time.UTC)
+	var id int64
+	err = db.QueryRowContext(ctx,
+		"INSERT INTO users (email, display_name, updated_at) VALUES ($1, $2, $3) RETURNING id",
+		"a@example.com", nil, at).Scan(&id)
+	if err != nil || id != 1 {
+		t.Fatalf("insert = %d, %v; want 1, nil", id, err)
+	}
+	var (
+		email     string
+		name      sql.NullString
+		created   time.Time
+		updated   time.Time
+		sameEmail bool
+	)
+	err = db.QueryRowContext(ctx,
+		"SELECT email, display_name, created_at, updated_at, id = $1 FROM users WHERE id = $1 AND email = $2 AND $1 > 0",
+		id, "a@example.com").Scan(&email, &name, &created, &updated, &sameEmail)
+	if err != nil {
+		t.Fatalf("select: %v", err)
+	}
+	if email != "a@example.com" || name.Valid || !sameEmail {
+		t.Errorf("select = %q, %v, %v; want a@example.com, NULL, true", email, name, sameEmail)
+	}
+	if !updated.Equal(at) {
+		t.Errorf("updated_at = %v, want %v", updated, at)
+	}
+	if created.IsZero() || created.Location() != time.UTC || time.Since(created) > time.Hour || time.Since(created) < -time.Hour {
+		t.Errorf("created_at = %v, want about now in UTC", created)
+	}
+}
+
+// TestConcurrentWrites checks that writers on one handle serialize instead
+// of failing with SQLITE_BUSY: immediate transactions plus the busy timeout.
+func TestConcurrentWrites(t *testing.T) {
+	s := newStrategy(t, sqlitestrategy.Config{})
+	ctx := t.Context()
+	if err := s.Create(ctx, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	db, err := s.Open(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, "CREATE TABLE counter (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, "INSERT INTO counter (id, n) VALUES (1, 0)"); err != nil {
+		t.Fatal(err)
+	}
+	const writers, each = 8, 20
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for range writers {
+		wg.Go(func() {
+			for range each {
+				if err := increment(ctx, db); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("increment: %v", err)
+	}
+	var n int
+	if err := db.QueryRowContext(ctx, "SELECT n FROM counter WHERE id = 1").Scan(&n); err != nil || n != writers*each {
+		t.Errorf("counter = %d, %v; want %d", n, err, writers*each)
+	}
+}
+
+// increment reads then writes in one transaction: with deferred
+// transactions two of these would deadlock into SQLITE_BUSY.
+func increment(ctx context.Context, db *sql.DB) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var n int
+	if err := tx.QueryRowContext(ctx, "SELECT n FROM counter WHERE id = 1").Scan(&n); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, "UPDATE counter SET n = $1 WHERE id = 1", n+1); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+func TestDropRemovesFiles(t *testing.T) {
+	dir := t.TempDir()
+	s := newStrategy(t, sqlitestrategy.Config{Dir: dir})
+	ctx := t.Context()
+	if err := s.Create(ctx, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Create(ctx, "other"); err != nil {
+		t.Fatal(err)
+	}
+	path, _ := s.Path("acme")
+	for _, suffix := range []string{"-wal", "-shm", "-journal"} {
+		writeFile(t, path+suffix) // as a crash might leave them
+	}
+	if err := s.Drop(ctx, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if got, want := strings.Join(names, ","), "tenant_other.db"; got != want {
+		t.Errorf("files after Drop = %q, want %q", got, want)
+	}
+}
+
+func TestSpecialDir(t *testing.T) {
+	// A directory whose name needs escaping in a URI.
+	dir := filepath.Join(t.TempDir(), "a dir?with#odd%chars")
+	s := newStrategy(t, sqlitestrategy.Config{Dir: dir})
+	ctx := t.Context()
+	if err := s.Create(ctx, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	db, err := s.Open(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, "CREATE TABLE x (a INTEGER)"); err != nil {
+		t.Fatal(err)
+	}
+	path, _ := s.Path("acme")
+	if _, err := os.Stat(path); err != nil {
+		t.Errorf("Stat(%q) = %v", path, err)
+	}
+}
+
+func FuzzPath(f *testing.F) {
+	for _, s := range []string{"acme", "", "../x", "a/b", "A", "a\x00b", strings.Repeat("a", 49), "tenant_1"} {
+		f.Add(s)
+	}
+	dir := f.TempDir()
+	s, err := sqlitestrategy.New(sqlitestrategy.Config{Dir: dir})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, key string) {
+		path, err := s.Path(key)
+		if err != nil {
+			if !errors.Is(err, dbstrategy.ErrInvalidKey) || path != "" {
+				t.Fatalf("Path(%q) = %q, %v; want \"\", ErrInvalidKey", key, path, err)
+			}
+			return
+		}
+		if filepath.Dir(path) != dir || filepath.Base(path) != "tenant_"+key+".db" {
+			t.Fatalf("Path(%q) = %q, want %s/tenant_%s.db", key, path, dir, key)
+		}
+	})
+}
