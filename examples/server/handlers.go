@@ -286,4 +286,3 @@ func requireTenant(log *slog.Logger, next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
-

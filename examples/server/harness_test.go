@@ -224,7 +224,9 @@ func (ts *testServer) coreUser(t testing.TB, email string) string {
 	creds := map[string]string{"email": email, "password": "correct horse battery"}
 	ts.mustStatus(t, req{method: "POST", path: "/api/register", body: creds}, http.StatusCreated)
 	r := ts.mustStatus(t, req{method: "POST", path: "/api/login", body: creds}, http.StatusOK)
-	var tok struct{ AccessToken string `json:"access_token"` }
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
 	json.Unmarshal(r.body, &tok)
 	return tok.AccessToken
 }
@@ -249,7 +251,9 @@ func (ts *testServer) tenantUser(t testing.TB, tenant, email string) string {
 	creds := map[string]string{"email": email, "password": "correct horse battery"}
 	ts.mustStatus(t, req{method: "POST", path: "/api/tenant/auth/register", tenant: tenant, body: creds}, http.StatusCreated)
 	r := ts.mustStatus(t, req{method: "POST", path: "/api/tenant/auth/login", tenant: tenant, body: creds}, http.StatusOK)
-	var tok struct{ AccessToken string `json:"access_token"` }
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
 	json.Unmarshal(r.body, &tok)
 	return tok.AccessToken
 }

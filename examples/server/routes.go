@@ -3,7 +3,6 @@ package main
 import (
 	"log/slog"
 	"net/http"
-
 )
 
 // addRoutes holds the whole API surface of API.md.
@@ -26,4 +25,3 @@ func addRoutes(mux *http.ServeMux, log *slog.Logger, core *CoreService, tenant *
 	mux.Handle("GET /healthz", handleHealthz())
 	mux.Handle("GET /readyz", handleReadyz(log, store))
 }
-

@@ -13,11 +13,12 @@ import (
 
 // CoreStore is what the core use cases need of the core database.
 type CoreStore interface {
-	CreateUser(ctx context.Context, u User) (User, error)              // ErrConflict if the email is taken
-	UserByEmail(ctx context.Context, email string) (User, error)        // ErrNotFound
+	CreateUser(ctx context.Context, u User) (User, error)                         // ErrConflict if the email is taken
+	UserByEmail(ctx context.Context, email string) (User, error)                  // ErrNotFound
 	CreateOrganization(ctx context.Context, o Organization) (Organization, error) // ErrConflict if the slug is taken
-	Organization(ctx context.Context, id int64) (Organization, error)   // ErrNotFound
+	Organization(ctx context.Context, id int64) (Organization, error)             // ErrNotFound
 	OrganizationBySlug(ctx context.Context, slug string) (Organization, error)
+	SlugsLike(ctx context.Context, base string) ([]string, error) // base and base-*
 	OrganizationsByOwner(ctx context.Context, ownerID int64) ([]Organization, error)
 	OrganizationsByStatus(ctx context.Context, status OrgStatus) ([]Organization, error)
 	SetOrganizationStatus(ctx context.Context, id int64, from, to OrgStatus) error // ErrNotFound if not in from
@@ -137,15 +138,18 @@ func (s *CoreService) CreateOrganization(ctx context.Context, ownerID int64, nam
 		o.Slug = *slug
 		o, err = s.store.CreateOrganization(ctx, o)
 	} else {
+		// Pick the first free slug among base, base-2, base-3, ... from
+		// the taken ones, and retry if a concurrent request took it first.
 		base := deriveSlug(name)
-		for n := 1; ; n++ {
-			o.Slug = base
-			if n > 1 {
-				o.Slug = base + "-" + strconv.Itoa(n)
+		for attempt := 0; ; attempt++ {
+			var taken []string
+			if taken, err = s.store.SlugsLike(ctx, base); err != nil {
+				break
 			}
+			o.Slug = nextFreeSlug(base, taken)
 			var created Organization
 			created, err = s.store.CreateOrganization(ctx, o)
-			if !errors.Is(err, ErrConflict) || n >= 1000 {
+			if !errors.Is(err, ErrConflict) || attempt >= 10 {
 				o = created
 				break
 			}
@@ -354,3 +358,20 @@ func (s *TenantService) UpdateMe(ctx context.Context, tenantID string, userID in
 func tenantKey(id int64) string { return strconv.FormatInt(id, 10) }
 
 func now(f func() time.Time) time.Time { return f().UTC().Truncate(time.Microsecond) }
+
+// nextFreeSlug returns base if it is not taken, else base-N for the
+// smallest N >= 2 not taken.
+func nextFreeSlug(base string, taken []string) string {
+	used := make(map[string]bool, len(taken))
+	for _, t := range taken {
+		used[t] = true
+	}
+	if !used[base] {
+		return base
+	}
+	for n := 2; ; n++ {
+		if s := base + "-" + strconv.Itoa(n); !used[s] {
+			return s
+		}
+	}
+}

@@ -69,6 +69,27 @@ func (s *sqlCoreStore) OrganizationBySlug(ctx context.Context, slug string) (Org
 	return s.scanOrg(s.db.QueryRowContext(ctx, `SELECT `+orgColumns+` FROM organizations WHERE slug = $1`, slug))
 }
 
+func (s *sqlCoreStore) SlugsLike(ctx context.Context, base string) ([]string, error) {
+	// base holds only a-z, 0-9 and '-', none of them LIKE wildcards.
+	rows, err := s.db.QueryContext(ctx, `SELECT slug FROM organizations WHERE slug = $1 OR slug LIKE $2`, base, base+"-%")
+	if err != nil {
+		return nil, storeErr("slugs", err)
+	}
+	defer rows.Close()
+	var slugs []string
+	for rows.Next() {
+		var slug string
+		if err := rows.Scan(&slug); err != nil {
+			return nil, storeErr("slugs", err)
+		}
+		slugs = append(slugs, slug)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, storeErr("slugs", err)
+	}
+	return slugs, nil
+}
+
 func (s *sqlCoreStore) scanOrg(row *sql.Row) (Organization, error) {
 	var o Organization
 	var status string
