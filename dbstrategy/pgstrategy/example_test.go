@@ -1,0 +1,80 @@
+package pgstrategy_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"os"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tenantkit/tenantkit/dbstrategy"
+	"github.com/tenantkit/tenantkit/dbstrategy/pgstrategy"
+)
+
+// The examples need a PostgreSQL server, so they have no Output comment:
+// go test compiles them but does not run them.
+
+func Example() {
+	ctx := context.Background()
+	s, err := pgstrategy.New(ctx, pgstrategy.Config{
+		DSN:    os.Getenv("TENANTKIT_TEST_POSTGRES_DSN"),
+		Prefix: "example_",
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+
+	if err := s.Create(ctx, "acme"); err != nil {
+		log.Fatal(err)
+	}
+	db, err := s.Open(ctx, "acme")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close() // closes the pgx pool behind db
+
+	var name string
+	if err := db.QueryRowContext(ctx, "SELECT current_database()").Scan(&name); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(name)
+	// Prints: example_acme
+}
+
+func ExampleStrategy_Pool() {
+	ctx := context.Background()
+	s, err := pgstrategy.New(ctx, pgstrategy.Config{DSN: os.Getenv("TENANTKIT_TEST_POSTGRES_DSN")})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+	// migrations/postgres holds the goose migrations, which create notes.
+	m, err := dbstrategy.NewManager(s, dbstrategy.WithMigrations(os.DirFS("migrations")))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer m.Close()
+	if err := m.Create(ctx, "acme"); err != nil {
+		log.Fatal(err)
+	}
+
+	lease, err := m.Acquire(ctx, "acme")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer lease.Release()
+	// The pool belongs to the lease's handle: use it only while leased,
+	// and never close it.
+	pool, ok := s.Pool(lease.DB())
+	if !ok {
+		log.Fatal("not a handle of s")
+	}
+	rows := [][]any{{"first note"}, {"second note"}}
+	n, err := pool.CopyFrom(ctx, []string{"notes"}, []string{"body"}, pgx.CopyFromRows(rows))
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(n)
+}

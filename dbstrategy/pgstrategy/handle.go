@@ -1,0 +1,79 @@
+package pgstrategy
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+)
+
+// open makes a pool of maxConns connections to the database name, checks
+// that it can connect, and wraps the pool in a *sql.DB that closes it.
+func (s *Strategy) open(ctx context.Context, name string, maxConns int32) (*sql.DB, error) {
+	cfg := s.base.Copy()
+	cfg.ConnConfig.Database = name
+	cfg.MaxConns = maxConns
+	cfg.MinConns = 0
+	cfg.MinIdleConns = 0
+	cfg.MaxConnIdleTime = s.idle
+	cfg.HealthCheckPeriod = s.healthCheck
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	// The pool connects lazily: connect once so that a missing database is
+	// reported now. The connection stays in the pool for the first query.
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	c := &poolConnector{Connector: stdlib.GetPoolConnector(pool), pool: pool, s: s}
+	db := sql.OpenDB(c)
+	// As stdlib.OpenDBFromPool does: database/sql keeps no idle connections,
+	// so every idle connection sits in the pgx pool, where MaxConnIdleTime
+	// closes it and Pool users can take it. Open ones are capped like the pool.
+	db.SetMaxIdleConns(0)
+	db.SetMaxOpenConns(int(maxConns))
+	c.db = db
+	s.mu.Lock()
+	s.pools[db] = pool
+	s.mu.Unlock()
+	return db, nil
+}
+
+// poolConnector is stdlib's connector for a pgx pool, plus io.Closer:
+// database/sql calls Close from [sql.DB.Close], which closes the pool that
+// stdlib.OpenDBFromPool would leave open.
+type poolConnector struct {
+	driver.Connector
+	pool *pgxpool.Pool
+	s    *Strategy
+	db   *sql.DB
+}
+
+// Close forgets the handle and closes its pool, waiting for connections in
+// use to be released. [sql.DB.Close] calls it once.
+func (c *poolConnector) Close() error {
+	c.s.mu.Lock()
+	delete(c.s.pools, c.db)
+	c.s.mu.Unlock()
+	c.pool.Close()
+	return nil
+}
+
+// Pool returns the pgx pool behind db, a handle returned by [Strategy.Open],
+// for what database/sql cannot express (COPY, batches, LISTEN). ok is false
+// if db did not come from Open of s, or has been closed.
+//
+// The handle owns the pool: closing db (as the [dbstrategy.Manager] does
+// when it evicts the tenant) closes the pool. Never close the pool
+// yourself, and do not use it once db may have been closed; with a
+// Manager, use it only while holding a lease on the tenant.
+func (s *Strategy) Pool(db *sql.DB) (pool *pgxpool.Pool, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	pool, ok = s.pools[db]
+	return pool, ok
+}
