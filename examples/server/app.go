@@ -112,6 +112,7 @@ type appOptions struct {
 // app is the assembled server and everything it owns.
 type app struct {
 	handler http.Handler
+	srv     *Server
 	core    *CoreService
 	closers []func() error // in reverse order of opening
 }
@@ -180,10 +181,11 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, opts appOptions) 
 	if err != nil {
 		return nil, err
 	}
-	a.handler, a.core, err = NewServer(log, store, dbs, hasher, tokens, lookup)
+	a.srv, err = NewServer(log, store, dbs, hasher, tokens, lookup)
 	if err != nil {
 		return nil, err
 	}
+	a.handler, a.core = a.srv, a.srv.core
 	if err := a.core.Reconcile(ctx); err != nil {
 		return nil, fmt.Errorf("reconcile tenants: %w", err)
 	}

@@ -12,10 +12,17 @@ import (
 	"github.com/tenantkit/tenantkit/tenancy"
 )
 
+// Server is the assembled API.
+type Server struct {
+	http.Handler
+	core     *CoreService
+	patterns []string // every route registered, for tests
+}
+
 // NewServer assembles the API on its dependencies: the core store, the
 // tenant database manager, a password hasher and the token service. It
 // returns the handler with every middleware in place.
-func NewServer(log *slog.Logger, store CoreStore, dbs *dbstrategy.Manager, hasher *auth.Hasher, tokens *tokenService, lookup *tenancy.Cache) (http.Handler, *CoreService, error) {
+func NewServer(log *slog.Logger, store CoreStore, dbs *dbstrategy.Manager, hasher *auth.Hasher, tokens *tokenService, lookup *tenancy.Cache) (*Server, error) {
 	core := &CoreService{
 		store: store, hasher: hasher, tokens: tokens, dbs: dbs,
 		invalidate: lookup.Invalidate, log: log, now: time.Now,
@@ -26,7 +33,7 @@ func NewServer(log *slog.Logger, store CoreStore, dbs *dbstrategy.Manager, hashe
 	withTenant, err := tenancy.Middleware(tenancy.Header("X-Tenant"), lookup,
 		tenancy.WithValidator(validTenantHint), tenancy.WithErrorHandler(onErr))
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	coreToken := auth.RequireToken(tokens.core.verifier, auth.WithErrorHandler(onErr))
 	tenantToken := auth.RequireTokenFunc(func(r *http.Request) (*auth.Verifier, error) {
@@ -42,12 +49,12 @@ func NewServer(log *slog.Logger, store CoreStore, dbs *dbstrategy.Manager, hashe
 	}, auth.WithErrorHandler(onErr))
 
 	mux := http.NewServeMux()
-	addRoutes(mux, log, core, tenant, withTenant, coreToken, tenantToken, store)
+	patterns := addRoutes(mux, log, core, tenant, withTenant, coreToken, tenantToken, store)
 
 	var h http.Handler = recoverer(log, mux)
 	h = logRequests(log, h)
 	h = securityHeaders(h)
-	return h, core, nil
+	return &Server{Handler: h, core: core, patterns: patterns}, nil
 }
 
 // validTenantHint accepts an X-Tenant value that is an organization id (1
