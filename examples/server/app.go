@@ -160,6 +160,10 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, opts appOptions) 
 		return nil, fmt.Errorf("tenant databases: %w", err)
 	}
 	a.closers = append(a.closers, dbs.Close)
+	version, err := migrations.Latest(migrations.Tenant(), strategy.Dialect())
+	if err != nil {
+		return nil, fmt.Errorf("tenant migrations: %w", err)
+	}
 
 	secret, err := jwtSecret(cfg, log)
 	if err != nil {
@@ -181,7 +185,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, opts appOptions) 
 	if err != nil {
 		return nil, err
 	}
-	a.srv, err = NewServer(log, store, dbs, hasher, tokens, lookup)
+	a.srv, err = NewServer(log, store, dbs, version, hasher, tokens, lookup)
 	if err != nil {
 		return nil, err
 	}
@@ -189,7 +193,60 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, opts appOptions) 
 	if err := a.core.Reconcile(ctx); err != nil {
 		return nil, fmt.Errorf("reconcile tenants: %w", err)
 	}
+	a.closers = append(a.closers, watchChanges(store, lookup.Invalidate, changePollInterval, log))
 	return a, nil
+}
+
+// changePollInterval is how often the server looks for organizations whose
+// state another process (the admin CLI, another replica) changed.
+const changePollInterval = time.Second
+
+// changeOverlap is how far back each poll looks again, so a change
+// committed late, or stamped by a slightly slower clock, is not missed.
+const changeOverlap = 5 * time.Second
+
+// watchChanges polls the core database for organizations whose state
+// changed and forgets their cached lookups. It runs in a goroutine until
+// the returned stop function is called; stop waits for it to exit.
+func watchChanges(store CoreStore, invalidate func(keys ...string), every time.Duration, log *slog.Logger) (stop func() error) {
+	done, exited := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(exited)
+		seen := map[int64]int64{} // org id -> changed_us already handled
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			from := time.Now().Add(-changeOverlap).UnixMicro()
+			ctx, cancel := context.WithTimeout(context.Background(), every)
+			orgs, err := store.ChangedSince(ctx, from)
+			cancel()
+			if err != nil {
+				log.LogAttrs(context.Background(), slog.LevelWarn, "poll tenant changes", slog.String("err", err.Error()))
+				continue
+			}
+			for _, o := range orgs {
+				if seen[o.ID] != o.ChangedUS {
+					seen[o.ID] = o.ChangedUS
+					invalidate(tenantKey(o.ID), o.Slug)
+				}
+			}
+			for id, us := range seen {
+				if us <= from {
+					delete(seen, id)
+				}
+			}
+		}
+	}()
+	return func() error {
+		close(done)
+		<-exited
+		return nil
+	}
 }
 
 // openCoreDB opens and pings the core database named by cfg.coreDB.

@@ -34,6 +34,16 @@ type Organization struct {
 	Status    OrgStatus
 	OwnerID   int64
 	CreatedAt time.Time
+
+	SchemaVersion int64 // tenant schema version last recorded by a migration
+	ChangedUS     int64 // when the state last changed, µs since the epoch
+}
+
+// IdemRecord is an Idempotency-Key with the hash of the request it came
+// with.
+type IdemRecord struct {
+	Key  string
+	Hash string
 }
 
 // Token is what a successful login returns.
@@ -59,6 +69,13 @@ var (
 	ErrUnauthorized = errors.New("unauthorized")
 	// ErrUnavailable: a dependency (a database) cannot serve right now.
 	ErrUnavailable = errors.New("unavailable")
+	// ErrInProgress: an earlier request with the same Idempotency-Key is
+	// still running.
+	ErrInProgress = errors.New("in progress")
+
+	// errIdemTaken: a concurrent request recorded the same Idempotency-Key
+	// first (stores only; the use case resolves it).
+	errIdemTaken = errors.New("idempotency key taken")
 )
 
 // FieldError is one problem with one field of a request body. Field is ""

@@ -36,6 +36,7 @@ var errorCodes = []errorCode{
 	{err: errUnsupportedMediaType, status: http.StatusUnsupportedMediaType, detail: "Request bodies must be application/json."},
 	{err: errBodyTooLarge, status: http.StatusRequestEntityTooLarge, detail: "The request body is larger than 1 MiB."},
 	{err: ErrConflict, status: http.StatusConflict, detail: "That value is already taken."},
+	{err: ErrInProgress, status: http.StatusConflict, detail: "An earlier request for this resource is still in progress; retry shortly.", header: [2]string{"Retry-After", "2"}},
 	{err: ErrNotFound, status: http.StatusNotFound, detail: "No such resource."},
 	{err: ErrUnauthorized, status: http.StatusUnauthorized, detail: "Invalid credentials.", header: [2]string{"WWW-Authenticate", "Bearer"}},
 	{err: ErrUnavailable, status: http.StatusServiceUnavailable, detail: "The service is temporarily unavailable.", header: [2]string{"Retry-After", "5"}},

@@ -61,30 +61,35 @@ func writeToken(w http.ResponseWriter, t Token) {
 	writeJSON(w, http.StatusOK, tokenJSON{AccessToken: t.AccessToken, TokenType: "bearer", ExpiresIn: int64(t.ExpiresIn / time.Second)})
 }
 
-// credentials decodes {"email", "password"} bodies.
-func credentials(w http.ResponseWriter, r *http.Request, extra ...field) (email, password string, err error) {
-	var e, p *string
-	fields := append([]field{{name: "email", required: true, dst: &e}, {name: "password", required: true, dst: &p}}, extra...)
-	if err := decodeObject(w, r, fields...); err != nil {
-		return "", "", err
-	}
-	return *e, *p, nil
-}
-
 func handleRegister(log *slog.Logger, s *CoreService) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		email, password, err := credentials(w, r)
-		if err != nil {
-			writeError(w, r, log, err)
+		var email, password *string
+		if err := decodeObject(w, r,
+			field{name: "email", required: true, dst: &email},
+			field{name: "password", required: true, dst: &password}); err != nil {
+			writeError(w, r, log, withValueProblems(err, func(v *ValidationError) {
+				checkEmail(v, email)
+				checkNewPassword(v, password)
+			}))
 			return
 		}
-		u, err := s.Register(r.Context(), email, password)
+		u, err := s.Register(r.Context(), *email, *password)
 		if err != nil {
 			writeError(w, r, log, err)
 			return
 		}
 		writeJSON(w, http.StatusCreated, coreUserJSON{ID: u.ID, Email: u.Email, CreatedAt: formatTime(u.CreatedAt)})
 	})
+}
+
+// credentials decodes a login body. Only its shape is checked here: bad
+// credentials of any kind are a 401, never a 422.
+func credentials(w http.ResponseWriter, r *http.Request) (email, password string, err error) {
+	var e, p *string
+	if err := decodeObject(w, r, field{name: "email", required: true, dst: &e}, field{name: "password", required: true, dst: &p}); err != nil {
+		return "", "", err
+	}
+	return *e, *p, nil
 }
 
 func handleLogin(log *slog.Logger, s *CoreService) http.Handler {
@@ -112,10 +117,13 @@ func handleCreateOrganization(log *slog.Logger, s *CoreService) http.Handler {
 		}
 		var name, slug *string
 		if err := decodeObject(w, r, field{name: "name", required: true, dst: &name}, field{name: "slug", dst: &slug}); err != nil {
-			writeError(w, r, log, err)
+			writeError(w, r, log, withValueProblems(err, func(v *ValidationError) {
+				checkOrgName(v, name)
+				checkSlug(v, slug)
+			}))
 			return
 		}
-		o, err := s.CreateOrganization(r.Context(), uid, *name, slug)
+		o, err := s.CreateOrganization(r.Context(), uid, *name, slug, r.Header.Get("Idempotency-Key"))
 		if err != nil {
 			writeError(w, r, log, err)
 			return
@@ -165,15 +173,41 @@ func handleGetOrganization(log *slog.Logger, s *CoreService) http.Handler {
 	})
 }
 
-func handleTenantRegister(log *slog.Logger, s *TenantService) http.Handler {
+func handleDeleteOrganization(log *slog.Logger, s *CoreService) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var dn *string
-		email, password, err := credentials(w, r, field{name: "display_name", dst: &dn})
+		uid, err := userID(r)
 		if err != nil {
 			writeError(w, r, log, err)
 			return
 		}
-		u, err := s.Register(r.Context(), tenantID(r), email, password, dn)
+		id, ok := parseID(r.PathValue("id"))
+		if !ok {
+			writeError(w, r, log, ErrNotFound)
+			return
+		}
+		if err := s.DeleteOrganization(r.Context(), uid, id); err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+func handleTenantRegister(log *slog.Logger, s *TenantService) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var email, password, dn *string
+		if err := decodeObject(w, r,
+			field{name: "email", required: true, dst: &email},
+			field{name: "password", required: true, dst: &password},
+			field{name: "display_name", dst: &dn}); err != nil {
+			writeError(w, r, log, withValueProblems(err, func(v *ValidationError) {
+				checkEmail(v, email)
+				checkNewPassword(v, password)
+				checkDisplayName(v, dn)
+			}))
+			return
+		}
+		u, err := s.Register(r.Context(), tenantID(r), *email, *password, dn)
 		if err != nil {
 			writeError(w, r, log, err)
 			return
@@ -223,7 +257,10 @@ func handleUpdateMe(log *slog.Logger, s *TenantService) http.Handler {
 		}
 		var p UserPatch
 		if err := decodeObject(w, r, field{name: "email", dst: &p.Email}, field{name: "display_name", dst: &p.DisplayName}); err != nil {
-			writeError(w, r, log, err)
+			writeError(w, r, log, withValueProblems(err, func(v *ValidationError) {
+				checkEmail(v, p.Email)
+				checkDisplayName(v, p.DisplayName)
+			}))
 			return
 		}
 		u, err := s.UpdateMe(r.Context(), tenantID(r), uid, p)

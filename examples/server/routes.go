@@ -21,6 +21,7 @@ func addRoutes(mux *http.ServeMux, log *slog.Logger, core *CoreService, tenant *
 	handle("POST /api/organizations", coreToken(handleCreateOrganization(log, core)))
 	handle("GET /api/organizations", coreToken(handleListOrganizations(log, core)))
 	handle("GET /api/organizations/{id}", coreToken(handleGetOrganization(log, core)))
+	handle("DELETE /api/organizations/{id}", coreToken(handleDeleteOrganization(log, core)))
 
 	// Tenant directories: the tenant is resolved first, then the token.
 	handle("POST /api/tenant/auth/register", withTenant(requireTenant(log, handleTenantRegister(log, tenant))))

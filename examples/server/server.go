@@ -20,11 +20,12 @@ type Server struct {
 }
 
 // NewServer assembles the API on its dependencies: the core store, the
-// tenant database manager, a password hasher and the token service. It
+// tenant database manager and the schema version its migrations reach, a
+// password hasher, the token service and the tenant lookup cache. It
 // returns the handler with every middleware in place.
-func NewServer(log *slog.Logger, store CoreStore, dbs *dbstrategy.Manager, hasher *auth.Hasher, tokens *tokenService, lookup *tenancy.Cache) (*Server, error) {
+func NewServer(log *slog.Logger, store CoreStore, dbs *dbstrategy.Manager, tenantVersion int64, hasher *auth.Hasher, tokens *tokenService, lookup *tenancy.Cache) (*Server, error) {
 	core := &CoreService{
-		store: store, hasher: hasher, tokens: tokens, dbs: dbs,
+		store: store, hasher: hasher, tokens: tokens, dbs: dbs, version: tenantVersion,
 		invalidate: lookup.Invalidate, log: log, now: time.Now,
 	}
 	tenant := &TenantService{stores: sqlTenantStores{m: dbs}, hasher: hasher, tokens: tokens, now: time.Now}

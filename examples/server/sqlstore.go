@@ -9,6 +9,7 @@ import (
 	"net"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/ncruces/go-sqlite3"
@@ -26,7 +27,7 @@ type sqlCoreStore struct {
 
 var _ CoreStore = (*sqlCoreStore)(nil)
 
-const orgColumns = `id, name, slug, status, owner_id, created_at`
+const orgColumns = `id, name, slug, status, owner_id, created_at, schema_version, changed_us`
 
 func (s *sqlCoreStore) CreateUser(ctx context.Context, u User) (User, error) {
 	err := s.db.QueryRowContext(ctx,
@@ -50,15 +51,61 @@ func (s *sqlCoreStore) UserByEmail(ctx context.Context, email string) (User, err
 	return u, nil
 }
 
-func (s *sqlCoreStore) CreateOrganization(ctx context.Context, o Organization) (Organization, error) {
-	err := s.db.QueryRowContext(ctx,
-		`INSERT INTO organizations (name, slug, status, owner_id, created_at, updated_at)
-		 VALUES ($1, $2, $3, $4, $5, $5) RETURNING id`,
-		o.Name, o.Slug, string(o.Status), o.OwnerID, o.CreatedAt).Scan(&o.ID)
+func (s *sqlCoreStore) CreateOrganization(ctx context.Context, o Organization, idem *IdemRecord) (Organization, error) {
+	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return Organization{}, storeErr("create organization", err)
 	}
+	defer tx.Rollback()
+	err = tx.QueryRowContext(ctx,
+		`INSERT INTO organizations (name, slug, status, owner_id, created_at, updated_at, changed_us)
+		 VALUES ($1, $2, $3, $4, $5, $5, $6) RETURNING id`,
+		o.Name, o.Slug, string(o.Status), o.OwnerID, o.CreatedAt, o.CreatedAt.UnixMicro()).Scan(&o.ID)
+	if err != nil {
+		return Organization{}, storeErr("create organization", err)
+	}
+	if idem != nil {
+		_, err = tx.ExecContext(ctx,
+			`INSERT INTO idempotency_keys (owner_id, idem_key, request_hash, org_id, created_at) VALUES ($1, $2, $3, $4, $5)`,
+			o.OwnerID, idem.Key, idem.Hash, o.ID, o.CreatedAt)
+		if isUniqueViolation(err) {
+			return Organization{}, errIdemTaken
+		}
+		if err != nil {
+			return Organization{}, storeErr("record idempotency key", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return Organization{}, storeErr("create organization", err)
+	}
 	return o, nil
+}
+
+func (s *sqlCoreStore) IdempotencyKey(ctx context.Context, ownerID int64, key string) (IdemRecord, int64, error) {
+	r := IdemRecord{Key: key}
+	var orgID int64
+	err := s.db.QueryRowContext(ctx,
+		`SELECT request_hash, org_id FROM idempotency_keys WHERE owner_id = $1 AND idem_key = $2`, ownerID, key).
+		Scan(&r.Hash, &orgID)
+	if err != nil {
+		return IdemRecord{}, 0, storeErr("idempotency key", err)
+	}
+	return r, orgID, nil
+}
+
+func (s *sqlCoreStore) AllOrganizations(ctx context.Context) ([]Organization, error) {
+	return s.orgs(ctx, `SELECT `+orgColumns+` FROM organizations WHERE id > $1 ORDER BY id`, 0)
+}
+
+func (s *sqlCoreStore) SetSchemaVersion(ctx context.Context, id, version int64) error {
+	if _, err := s.db.ExecContext(ctx, `UPDATE organizations SET schema_version = $1 WHERE id = $2`, version, id); err != nil {
+		return storeErr("set schema version", err)
+	}
+	return nil
+}
+
+func (s *sqlCoreStore) ChangedSince(ctx context.Context, us int64) ([]Organization, error) {
+	return s.orgs(ctx, `SELECT `+orgColumns+` FROM organizations WHERE changed_us > $1 ORDER BY id`, us)
 }
 
 func (s *sqlCoreStore) Organization(ctx context.Context, id int64) (Organization, error) {
@@ -93,7 +140,7 @@ func (s *sqlCoreStore) SlugsLike(ctx context.Context, base string) ([]string, er
 func (s *sqlCoreStore) scanOrg(row *sql.Row) (Organization, error) {
 	var o Organization
 	var status string
-	if err := row.Scan(&o.ID, &o.Name, &o.Slug, &status, &o.OwnerID, &o.CreatedAt); err != nil {
+	if err := row.Scan(&o.ID, &o.Name, &o.Slug, &status, &o.OwnerID, &o.CreatedAt, &o.SchemaVersion, &o.ChangedUS); err != nil {
 		return Organization{}, storeErr("organization", err)
 	}
 	o.Status = OrgStatus(status)
@@ -119,7 +166,7 @@ func (s *sqlCoreStore) orgs(ctx context.Context, query string, arg any) ([]Organ
 	for rows.Next() {
 		var o Organization
 		var status string
-		if err := rows.Scan(&o.ID, &o.Name, &o.Slug, &status, &o.OwnerID, &o.CreatedAt); err != nil {
+		if err := rows.Scan(&o.ID, &o.Name, &o.Slug, &status, &o.OwnerID, &o.CreatedAt, &o.SchemaVersion, &o.ChangedUS); err != nil {
 			return nil, storeErr("list organizations", err)
 		}
 		o.Status = OrgStatus(status)
@@ -132,10 +179,10 @@ func (s *sqlCoreStore) orgs(ctx context.Context, query string, arg any) ([]Organ
 	return orgs, nil
 }
 
-func (s *sqlCoreStore) SetOrganizationStatus(ctx context.Context, id int64, from, to OrgStatus) error {
+func (s *sqlCoreStore) SetOrganizationStatus(ctx context.Context, id int64, from, to OrgStatus, at time.Time) error {
 	res, err := s.db.ExecContext(ctx,
-		`UPDATE organizations SET status = $1, updated_at = CURRENT_TIMESTAMP WHERE id = $2 AND status = $3`,
-		string(to), id, string(from))
+		`UPDATE organizations SET status = $1, updated_at = $2, changed_us = $3 WHERE id = $4 AND status = $5`,
+		string(to), at, at.UnixMicro(), id, string(from))
 	if err != nil {
 		return storeErr("set organization status", err)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"strconv"
 	"strings"
 	"unicode"
@@ -165,4 +166,58 @@ func parseID(s string) (int64, bool) {
 		return 0, false
 	}
 	return n, true
+}
+
+// The check functions add the problems of one request field to v. A nil
+// field is absent (or of the wrong type) and adds nothing. Use cases call
+// them to validate; handlers call them too when the body's shape was
+// already wrong, so a 422 lists every problem at once.
+
+func checkEmail(v *ValidationError, email *string) {
+	if email != nil && !validEmail(normalizeEmail(*email)) {
+		v.add("email", "must be a valid email address")
+	}
+}
+
+func checkNewPassword(v *ValidationError, password *string) {
+	if password == nil {
+		return
+	}
+	if p := passwordProblem(*password); p != "" {
+		v.add("password", p)
+	}
+}
+
+func checkDisplayName(v *ValidationError, dn *string) {
+	if dn == nil {
+		return
+	}
+	if _, p := cleanText(*dn, 0, maxDisplayNameLen); p != "" {
+		v.add("display_name", p)
+	}
+}
+
+func checkOrgName(v *ValidationError, name *string) {
+	if name == nil {
+		return
+	}
+	if _, p := cleanText(*name, 1, maxNameLen); p != "" {
+		v.add("name", p)
+	}
+}
+
+func checkSlug(v *ValidationError, slug *string) {
+	if slug != nil && !validSlug(*slug) {
+		v.add("slug", "must be 3 to 63 characters of a-z, 0-9 and '-', starting and ending with a letter or digit, not all digits")
+	}
+}
+
+// withValueProblems adds the value problems check finds to a body shape
+// error, so one 422 lists them all. Other errors pass unchanged.
+func withValueProblems(err error, check func(v *ValidationError)) error {
+	var verr *ValidationError
+	if errors.As(err, &verr) {
+		check(verr)
+	}
+	return err
 }

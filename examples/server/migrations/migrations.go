@@ -5,7 +5,10 @@ package migrations
 
 import (
 	"embed"
+	"fmt"
 	"io/fs"
+	"strconv"
+	"strings"
 )
 
 //go:embed core
@@ -27,4 +30,27 @@ func sub(fsys embed.FS, dir string) fs.FS {
 		return fsys
 	}
 	return s
+}
+
+// Latest returns the newest migration version in fsys/dialect: the
+// version a fully migrated database reports. Versions are the leading
+// digits of goose file names.
+func Latest(fsys fs.FS, dialect string) (int64, error) {
+	entries, err := fs.ReadDir(fsys, dialect)
+	if err != nil {
+		return 0, err
+	}
+	var latest int64
+	for _, e := range entries {
+		digits, _, ok := strings.Cut(e.Name(), "_")
+		if !ok || !strings.HasSuffix(e.Name(), ".sql") {
+			continue
+		}
+		v, err := strconv.ParseInt(digits, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("migration %s: version is not a number", e.Name())
+		}
+		latest = max(latest, v)
+	}
+	return latest, nil
 }

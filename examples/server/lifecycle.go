@@ -1,0 +1,272 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+)
+
+// lifecycleTimeout bounds provisioning or deleting one tenant, which goes
+// on even if the client that asked for it goes away.
+const lifecycleTimeout = 2 * time.Minute
+
+// maxIdemKeyLen is the longest Idempotency-Key accepted.
+const maxIdemKeyLen = 255
+
+// CreateOrganization registers an organization owned by ownerID and
+// provisions its database. It returns only once the database exists and is
+// migrated and the organization is active. With an idempotency key, a
+// retry with the same key and request returns the organization the first
+// request made; the same key with another request is a validation error.
+func (s *CoreService) CreateOrganization(ctx context.Context, ownerID int64, name string, slug *string, idemKey string) (Organization, error) {
+	var verr ValidationError
+	checkOrgName(&verr, &name)
+	checkSlug(&verr, slug)
+	if idemKey != "" && !validIdemKey(idemKey) {
+		verr.add("", "the Idempotency-Key header must be 1 to 255 printable ASCII characters")
+	}
+	if err := verr.err(); err != nil {
+		return Organization{}, err
+	}
+	name, _ = cleanText(name, 1, maxNameLen)
+	var idem *IdemRecord
+	if idemKey != "" {
+		idem = &IdemRecord{Key: idemKey, Hash: requestHash(name, slug)}
+		if o, done, err := s.replay(ctx, ownerID, *idem); done {
+			return o, err
+		}
+	}
+	o := Organization{Name: name, Status: OrgProvisioning, OwnerID: ownerID, CreatedAt: now(s.now)}
+	var err error
+	if slug != nil {
+		o.Slug = *slug
+		o, err = s.store.CreateOrganization(ctx, o, idem)
+	} else {
+		// Pick the first free slug among base, base-2, base-3, ... from
+		// the taken ones, and retry if a concurrent request took it first.
+		base := deriveSlug(name)
+		for attempt := 0; ; attempt++ {
+			var taken []string
+			if taken, err = s.store.SlugsLike(ctx, base); err != nil {
+				break
+			}
+			o.Slug = nextFreeSlug(base, taken)
+			var created Organization
+			created, err = s.store.CreateOrganization(ctx, o, idem)
+			if !errors.Is(err, ErrConflict) || attempt >= 10 {
+				o = created
+				break
+			}
+		}
+	}
+	if errors.Is(err, errIdemTaken) {
+		// A concurrent request with the same key won the race.
+		if o, done, err := s.replay(ctx, ownerID, *idem); done {
+			return o, err
+		}
+		return Organization{}, ErrInProgress
+	}
+	if err != nil {
+		return Organization{}, err
+	}
+	if err := s.provision(ctx, o); err != nil {
+		return Organization{}, err
+	}
+	o.Status = OrgActive
+	return o, nil
+}
+
+// replay answers a request whose idempotency key was seen before: done is
+// false if it was not.
+func (s *CoreService) replay(ctx context.Context, ownerID int64, idem IdemRecord) (Organization, bool, error) {
+	prev, orgID, err := s.store.IdempotencyKey(ctx, ownerID, idem.Key)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return Organization{}, false, nil
+	case err != nil:
+		return Organization{}, true, err
+	case prev.Hash != idem.Hash:
+		var verr ValidationError
+		verr.add("", "this Idempotency-Key was used with a different request")
+		return Organization{}, true, &verr
+	}
+	o, err := s.store.Organization(ctx, orgID)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		// Provisioning failed and was undone, which removed the key too.
+		return Organization{}, false, nil
+	case err != nil:
+		return Organization{}, true, err
+	case o.Status == OrgProvisioning:
+		return Organization{}, true, ErrInProgress
+	}
+	return o, true, nil
+}
+
+// requestHash identifies the content of a create request.
+func requestHash(name string, slug *string) string {
+	h := sha256.New()
+	h.Write([]byte(name))
+	if slug != nil {
+		h.Write([]byte{0})
+		h.Write([]byte(*slug))
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func validIdemKey(k string) bool {
+	if len(k) == 0 || len(k) > maxIdemKeyLen {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		if k[i] < 0x21 || k[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// nextFreeSlug returns base if it is not taken, else base-N for the
+// smallest N >= 2 not taken.
+func nextFreeSlug(base string, taken []string) string {
+	used := make(map[string]bool, len(taken))
+	for _, t := range taken {
+		used[t] = true
+	}
+	if !used[base] {
+		return base
+	}
+	for n := 2; ; n++ {
+		if s := base + "-" + strconv.Itoa(n); !used[s] {
+			return s
+		}
+	}
+}
+
+// provision creates and migrates o's database and marks o active. On
+// failure it removes what it made, so nothing is left half made.
+func (s *CoreService) provision(ctx context.Context, o Organization) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lifecycleTimeout)
+	defer cancel()
+	err := s.activate(ctx, o)
+	s.invalidate(tenantKey(o.ID), o.Slug)
+	if err == nil {
+		return nil
+	}
+	key := tenantKey(o.ID)
+	s.log.LogAttrs(ctx, slog.LevelError, "provisioning failed", slog.String("tenant", key), slog.String("err", err.Error()))
+	if derr := s.dbs.Drop(ctx, key); derr == nil {
+		_ = s.store.DeleteOrganization(ctx, o.ID)
+	}
+	return fmt.Errorf("%w: provision tenant %s: %v", ErrUnavailable, key, err)
+}
+
+// activate runs the provisioning steps after the row exists: create and
+// migrate the database, record its version, mark the row active. Each step
+// is idempotent.
+func (s *CoreService) activate(ctx context.Context, o Organization) error {
+	key := tenantKey(o.ID)
+	if err := s.dbs.Create(ctx, key); err != nil {
+		return fmt.Errorf("create database: %w", err)
+	}
+	if err := s.store.SetSchemaVersion(ctx, o.ID, s.version); err != nil {
+		return err
+	}
+	return s.store.SetOrganizationStatus(ctx, o.ID, OrgProvisioning, OrgActive, now(s.now))
+}
+
+// DeleteOrganization deprovisions one of the caller's organizations: it is
+// marked deleting (so it gets no more traffic), its database is dropped,
+// and its row removed. Anyone else's organization is ErrNotFound.
+func (s *CoreService) DeleteOrganization(ctx context.Context, ownerID, id int64) error {
+	o, err := s.Organization(ctx, ownerID, id)
+	if err != nil {
+		return err
+	}
+	return s.deleteOrg(ctx, o)
+}
+
+func (s *CoreService) deleteOrg(ctx context.Context, o Organization) error {
+	switch o.Status {
+	case OrgDeleting:
+		return ErrNotFound
+	case OrgProvisioning:
+		return ErrInProgress
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lifecycleTimeout)
+	defer cancel()
+	if err := s.store.SetOrganizationStatus(ctx, o.ID, o.Status, OrgDeleting, now(s.now)); err != nil {
+		if errors.Is(err, ErrNotFound) { // changed under us
+			return ErrInProgress
+		}
+		return err
+	}
+	s.invalidate(tenantKey(o.ID), o.Slug)
+	return s.finishDelete(ctx, o)
+}
+
+// finishDelete drops a deleting organization's database and removes its
+// row. Both steps are idempotent.
+func (s *CoreService) finishDelete(ctx context.Context, o Organization) error {
+	key := tenantKey(o.ID)
+	if err := s.dbs.Drop(ctx, key); err != nil {
+		return fmt.Errorf("%w: drop tenant %s: %v", ErrUnavailable, key, err)
+	}
+	if err := s.store.DeleteOrganization(ctx, o.ID); err != nil {
+		return err
+	}
+	s.tokens.forget(key)
+	s.invalidate(key, o.Slug)
+	return nil
+}
+
+// SetStatus suspends (active → suspended) or resumes (suspended → active)
+// an organization.
+func (s *CoreService) SetStatus(ctx context.Context, id int64, from, to OrgStatus) (Organization, error) {
+	o, err := s.store.Organization(ctx, id)
+	if err != nil {
+		return Organization{}, err
+	}
+	if o.Status != from {
+		return Organization{}, fmt.Errorf("organization %d is %s, not %s", id, o.Status, from)
+	}
+	if err := s.store.SetOrganizationStatus(ctx, id, from, to, now(s.now)); err != nil {
+		return Organization{}, err
+	}
+	s.invalidate(tenantKey(o.ID), o.Slug)
+	o.Status = to
+	return o, nil
+}
+
+// Reconcile finishes or undoes lifecycle steps a crash interrupted:
+// organizations left provisioning are provisioned again, those left
+// deleting are dropped. Every step is idempotent.
+func (s *CoreService) Reconcile(ctx context.Context) error {
+	pending, err := s.store.OrganizationsByStatus(ctx, OrgProvisioning)
+	if err != nil {
+		return err
+	}
+	for _, o := range pending {
+		if err := s.activate(ctx, o); err != nil {
+			return fmt.Errorf("resume provisioning of tenant %d: %w", o.ID, err)
+		}
+		s.invalidate(tenantKey(o.ID), o.Slug)
+		s.log.LogAttrs(ctx, slog.LevelInfo, "resumed provisioning", slog.Int64("tenant", o.ID))
+	}
+	deleting, err := s.store.OrganizationsByStatus(ctx, OrgDeleting)
+	if err != nil {
+		return err
+	}
+	for _, o := range deleting {
+		if err := s.finishDelete(ctx, o); err != nil {
+			return fmt.Errorf("finish deleting tenant %d: %w", o.ID, err)
+		}
+		s.log.LogAttrs(ctx, slog.LevelInfo, "finished deleting", slog.Int64("tenant", o.ID))
+	}
+	return nil
+}

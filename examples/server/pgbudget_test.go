@@ -1,0 +1,418 @@
+package main
+
+// Database per tenant under a hard connection budget: many more tenants
+// than the budget allows handles for, many concurrent clients, and the
+// server never holds more tenant connections than -db-max-conns, as
+// PostgreSQL itself counts them. Every request still succeeds, with its
+// own tenant's data.
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tenantkit/tenantkit/dbstrategy"
+	"github.com/tenantkit/tenantkit/dbstrategy/pgstrategy"
+)
+
+const (
+	budgetConns   = 10              // -db-max-conns of the server under test
+	budgetTenants = 200             // organizations, one tenant user each
+	budgetClients = 50              // concurrent clients of the load
+	budgetLoadFor = 3 * time.Second // how long the load runs
+	budgetSetupBy = 4               // goroutines creating organizations
+)
+
+func TestPostgresConnectionBudget(t *testing.T) {
+	if testing.Short() {
+		t.Skip("creates 200 PostgreSQL databases; skipped with -short")
+	}
+	cfg := postgresConfig(t)
+	cfg.dbMaxConns = budgetConns
+
+	// Count from before the server starts, so that setup is held to the
+	// budget too.
+	sampler := startConnSampler(t, cfg.tenantDB, cfg.tenantDBPrefix)
+	setupStart := time.Now()
+	ts := startServer(t, cfg)
+	tenants := budgetSetup(t, ts, budgetTenants)
+	setupTook := time.Since(setupStart)
+	setupMax := sampler.reset()
+
+	tr := ts.Client().Transport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = budgetClients
+	client := &http.Client{Transport: tr}
+	defer tr.CloseIdleConnections()
+
+	var done, failed atomic.Int64
+	var reported atomic.Int32 // failures reported in detail; the rest are counted
+	fail := func(format string, args ...any) {
+		failed.Add(1)
+		if reported.Add(1) <= 10 {
+			t.Errorf(format, args...)
+		}
+	}
+	loadStart := time.Now()
+	deadline := loadStart.Add(budgetLoadFor)
+	var wg sync.WaitGroup
+	for range budgetClients {
+		wg.Add(1)
+		go func() { // exits at the deadline
+			defer wg.Done()
+			for time.Now().Before(deadline) {
+				tn := tenants[rand.IntN(len(tenants))]
+				status, body, err := budgetGetMe(client, ts.URL, tn.key, tn.token)
+				done.Add(1)
+				var u struct{ Email string }
+				switch {
+				case err != nil:
+					fail("GET /api/tenant/users/me on tenant %s: %v", tn.key, err)
+				case status != http.StatusOK:
+					fail("GET /api/tenant/users/me on tenant %s = %d %s; want 200", tn.key, status, body)
+				case json.Unmarshal(body, &u) != nil || u.Email != tn.email:
+					fail("GET /api/tenant/users/me on tenant %s = %s; want the user %s", tn.key, body, tn.email)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	loadTook := time.Since(loadStart)
+	loadMax := sampler.stop()
+
+	t.Logf("setup: %d organizations with a tenant user each in %v (%d goroutines)",
+		len(tenants), setupTook.Round(time.Millisecond), budgetSetupBy)
+	t.Logf("load: %d clients, %d requests in %v (%.0f req/s), %d failed",
+		budgetClients, done.Load(), loadTook.Round(time.Millisecond), float64(done.Load())/loadTook.Seconds(), failed.Load())
+	t.Logf("tenant connections seen by PostgreSQL: at most %d during setup, %d during the load (%d samples); budget %d",
+		setupMax, loadMax, sampler.samples.Load(), budgetConns)
+	if err := sampler.err(); err != nil {
+		t.Errorf("sampling pg_stat_activity: %v", err)
+	}
+	if setupMax > budgetConns || loadMax > budgetConns {
+		t.Errorf("tenant connections at most %d during setup and %d during the load; want at most %d (-db-max-conns)",
+			setupMax, loadMax, budgetConns)
+	}
+	if done.Load() == 0 {
+		t.Errorf("the load made no request")
+	}
+}
+
+// TestPostgresConnectionBudgetManager holds the Manager alone to the same
+// budget, with tenant pools of 2 connections so that the budget of 10 is
+// exactly 5 full handles: the clients hold every connection they can get
+// (pg_sleep), so a Manager that let one more handle open, or opened a
+// new pool before the evicted one's connections were gone, shows up as 12.
+func TestPostgresConnectionBudgetManager(t *testing.T) {
+	if testing.Short() {
+		t.Skip("creates PostgreSQL databases; skipped with -short")
+	}
+	const (
+		tenants  = 40
+		perPool  = 2
+		clients  = 50
+		loadTime = 3 * time.Second
+	)
+	cfg := postgresConfig(t) // for its unique prefix, and DropAll of it when the test ends
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	s, err := pgstrategy.New(ctx, pgstrategy.Config{DSN: cfg.tenantDB, Prefix: cfg.tenantDBPrefix, MaxConns: perPool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	m, err := dbstrategy.NewManager(s, dbstrategy.WithMaxConns(budgetConns))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() }) // before s.Close: cleanups run last first
+
+	sampler := startConnSampler(t, cfg.tenantDB, cfg.tenantDBPrefix)
+	setupStart := time.Now()
+	keys := make([]string, tenants)
+	var wg sync.WaitGroup
+	errs := make([]error, tenants)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("t%d", i)
+	}
+	sem := make(chan struct{}, budgetSetupBy)
+	for i, key := range keys {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() { // exits when the tenant is created
+			defer wg.Done()
+			defer func() { <-sem }()
+			errs[i] = m.Create(ctx, key)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("Create(%q) = %v", keys[i], err)
+		}
+	}
+	setupTook := time.Since(setupStart)
+	sampler.reset()
+
+	var done, failed atomic.Int64
+	loadStart := time.Now()
+	deadline := loadStart.Add(loadTime)
+	for range clients {
+		wg.Add(1)
+		go func() { // exits at the deadline
+			defer wg.Done()
+			for time.Now().Before(deadline) {
+				key := keys[rand.IntN(len(keys))]
+				err := func() error {
+					lease, err := m.Acquire(ctx, key)
+					if err != nil {
+						return err
+					}
+					defer lease.Release()
+					var got string
+					if err := lease.DB().QueryRowContext(ctx, `SELECT current_database() FROM pg_sleep(0.002)`).Scan(&got); err != nil {
+						return err
+					}
+					if want := cfg.tenantDBPrefix + key; got != want {
+						return fmt.Errorf("current_database() = %q; want %q", got, want)
+					}
+					return nil
+				}()
+				done.Add(1)
+				if err != nil && failed.Add(1) <= 10 {
+					t.Errorf("tenant %s: %v", key, err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	loadTook := time.Since(loadStart)
+	loadMax := sampler.stop()
+	st := m.Stats()
+
+	t.Logf("setup: %d tenants created in %v", tenants, setupTook.Round(time.Millisecond))
+	t.Logf("load: %d clients, %d leases in %v (%.0f/s), %d failed; stats %+v",
+		clients, done.Load(), loadTook.Round(time.Millisecond), float64(done.Load())/loadTook.Seconds(), failed.Load(), st)
+	t.Logf("tenant connections seen by PostgreSQL: at most %d during the load (%d samples); budget %d",
+		loadMax, sampler.samples.Load(), budgetConns)
+	if err := sampler.err(); err != nil {
+		t.Errorf("sampling pg_stat_activity: %v", err)
+	}
+	if loadMax > budgetConns {
+		t.Errorf("tenant connections at most %d; want at most %d (WithMaxConns)", loadMax, budgetConns)
+	}
+	if st.MaxOpen != budgetConns/perPool {
+		t.Errorf("Stats().MaxOpen = %d; want %d handles of %d connections", st.MaxOpen, budgetConns/perPool, perPool)
+	}
+}
+
+// budgetTenant is one organization of the budget test and its user.
+type budgetTenant struct{ key, token, email string }
+
+// budgetSetup creates n organizations with one tenant user each, through
+// the HTTP API, from budgetSetupBy goroutines.
+func budgetSetup(t *testing.T, ts *testServer, n int) []budgetTenant {
+	t.Helper()
+	core := ts.coreUser(t, "budget-owner@example.com")
+	tenants := make([]budgetTenant, n)
+	next := atomic.Int64{}
+	var wg sync.WaitGroup
+	var failed atomic.Bool
+	for range budgetSetupBy {
+		wg.Add(1)
+		go func() { // exits when every index is taken or a request failed
+			defer wg.Done()
+			for !failed.Load() {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				tn, err := budgetCreateTenant(ts, core, i)
+				if err != nil {
+					t.Errorf("set up tenant %d: %v", i, err)
+					failed.Store(true)
+					return
+				}
+				tenants[i] = tn
+			}
+		}()
+	}
+	wg.Wait()
+	if failed.Load() {
+		t.FailNow()
+	}
+	return tenants
+}
+
+// budgetCreateTenant creates organization i and registers and logs in its
+// user. It may run on any goroutine.
+func budgetCreateTenant(ts *testServer, coreToken string, i int) (budgetTenant, error) {
+	r, err := tryDo(ts, req{method: "POST", path: "/api/organizations", token: coreToken,
+		body: map[string]string{"name": fmt.Sprintf("Budget %d", i)}})
+	if err != nil || r.status != http.StatusCreated {
+		return budgetTenant{}, fmt.Errorf("create organization = %d %s, %v; want 201", r.status, r.body, err)
+	}
+	var o struct{ ID int64 }
+	if err := json.Unmarshal(r.body, &o); err != nil {
+		return budgetTenant{}, err
+	}
+	tn := budgetTenant{key: tenantKey(o.ID), email: fmt.Sprintf("user-%d@example.com", i)}
+	creds := map[string]string{"email": tn.email, "password": testPassword}
+	if r, err = tryDo(ts, req{method: "POST", path: "/api/tenant/auth/register", tenant: tn.key, body: creds}); err != nil || r.status != http.StatusCreated {
+		return budgetTenant{}, fmt.Errorf("register = %d %s, %v; want 201", r.status, r.body, err)
+	}
+	if r, err = tryDo(ts, req{method: "POST", path: "/api/tenant/auth/login", tenant: tn.key, body: creds}); err != nil || r.status != http.StatusOK {
+		return budgetTenant{}, fmt.Errorf("login = %d %s, %v; want 200", r.status, r.body, err)
+	}
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.Unmarshal(r.body, &tok); err != nil || tok.AccessToken == "" {
+		return budgetTenant{}, fmt.Errorf("login body %s: %v", r.body, err)
+	}
+	tn.token = tok.AccessToken
+	return tn, nil
+}
+
+// budgetGetMe sends GET /api/tenant/users/me and reads the response.
+func budgetGetMe(client *http.Client, base, tenant, token string) (int, []byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	r, err := http.NewRequestWithContext(ctx, "GET", base+"/api/tenant/users/me", nil)
+	if err != nil {
+		return 0, nil, err
+	}
+	r.Header.Set("X-Tenant", tenant)
+	r.Header.Set("Authorization", "Bearer "+token)
+	res, err := client.Do(r)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	return res.StatusCode, b, err
+}
+
+// connSampler polls pg_stat_activity for the connections to the tenant
+// databases of one prefix: every database whose name starts with the
+// prefix, except the core database (prefix+"core", which postgresConfig
+// puts under the same prefix) and the strategy's template
+// (prefix+"$template", whose connections while it is migrated are outside
+// the budget by design). starts_with is LIKE 'prefix%' without LIKE's
+// wildcards ('_' is one).
+type connSampler struct {
+	db      *sql.DB
+	done    chan struct{}
+	stopped chan struct{}
+	max     atomic.Int64
+	samples atomic.Int64
+
+	mu       sync.Mutex
+	firstErr error
+}
+
+// startConnSampler starts polling every 2 ms; stop (or the end of the test)
+// ends it.
+func startConnSampler(t *testing.T, dsn, prefix string) *connSampler {
+	t.Helper()
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.SetMaxOpenConns(1)
+	if err := db.Ping(); err != nil {
+		db.Close()
+		t.Fatalf("sampler: %v", err)
+	}
+	s := &connSampler{db: db, done: make(chan struct{}), stopped: make(chan struct{})}
+	t.Cleanup(func() { s.stop(); db.Close() })
+	const query = `SELECT count(*) FROM pg_stat_activity
+		WHERE starts_with(datname, $1) AND datname <> ($1 || 'core') AND datname <> ($1 || '$template')`
+	go func() { // exits when done is closed
+		defer close(s.stopped)
+		tick := time.NewTicker(2 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-s.done:
+				return
+			case <-tick.C:
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			var n int64
+			err := db.QueryRowContext(ctx, query, prefix).Scan(&n)
+			cancel()
+			if err != nil {
+				s.mu.Lock()
+				if s.firstErr == nil {
+					s.firstErr = err
+				}
+				s.mu.Unlock()
+				continue
+			}
+			s.samples.Add(1)
+			if n > budgetConns-1 {
+				rows, _ := db.QueryContext(context.Background(), `SELECT datname, pid, coalesce(state,'?') || ':' || coalesce(wait_event,'-') || ':' || extract(epoch from now()-backend_start)::text FROM pg_stat_activity WHERE starts_with(datname, $1) AND datname <> ($1 || 'core') ORDER BY datname`, prefix)
+				var lines []string
+				var pids []int
+				for rows != nil && rows.Next() {
+					var d, agg string
+					var pid int
+					rows.Scan(&d, &pid, &agg)
+					lines = append(lines, fmt.Sprint(d, " ", pid, " ", agg))
+					pids = append(pids, pid)
+				}
+				if rows != nil {
+					rows.Close()
+				}
+				if len(lines) > budgetConns {
+					time.Sleep(20 * time.Millisecond)
+					var gone []int
+					for _, pid := range pids {
+						var x int
+						if db.QueryRow(`SELECT count(*) FROM pg_stat_activity WHERE pid = $1`, pid).Scan(&x); x == 0 {
+							gone = append(gone, pid)
+						}
+					}
+					fmt.Println("DIAG", len(lines), lines, "gone 20ms later:", gone)
+				}
+			}
+			for {
+				m := s.max.Load()
+				if n <= m || s.max.CompareAndSwap(m, n) {
+					break
+				}
+			}
+		}
+	}()
+	return s
+}
+
+// reset returns the most connections seen so far and starts counting
+// afresh.
+func (s *connSampler) reset() int64 { return s.max.Swap(0) }
+
+// stop ends the polling and returns the most connections seen since the
+// last reset. It may be called more than once.
+func (s *connSampler) stop() int64 {
+	select {
+	case <-s.done:
+	default:
+		close(s.done)
+	}
+	<-s.stopped
+	return s.max.Load()
+}
+
+func (s *connSampler) err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.firstErr
+}
