@@ -192,8 +192,20 @@ func (m *Manager) migrateLocked(ctx context.Context, id string) error {
 // ctx's error. Running it again resumes: migrated tenants have nothing
 // pending. Each running migration holds a lease, so parallel above the
 // handle limit only makes tenants wait for one another.
-func (m *Manager) MigrateAll(ctx context.Context, tenantIDs []string, parallel int) []error {
+//
+// If progress is not nil, it is called once per tenant as soon as that
+// tenant is done, with its result; calls never overlap, so progress needs
+// no locking of its own, but it should return quickly.
+func (m *Manager) MigrateAll(ctx context.Context, tenantIDs []string, parallel int, progress func(tenantID string, err error)) []error {
 	errs := make([]error, len(tenantIDs))
+	var mu sync.Mutex // serializes progress calls
+	report := func(i int) {
+		if progress != nil {
+			mu.Lock()
+			defer mu.Unlock()
+			progress(tenantIDs[i], errs[i])
+		}
+	}
 	parallel = max(1, min(parallel, len(tenantIDs)))
 	next := make(chan int)
 	var wg sync.WaitGroup
@@ -203,18 +215,21 @@ func (m *Manager) MigrateAll(ctx context.Context, tenantIDs []string, parallel i
 			defer wg.Done()
 			for i := range next {
 				errs[i] = m.Migrate(ctx, tenantIDs[i])
+				report(i)
 			}
 		}()
 	}
 	for i := range tenantIDs {
 		if err := ctx.Err(); err != nil {
 			errs[i] = &MigrateError{TenantID: tenantIDs[i], Err: err}
+			report(i)
 			continue
 		}
 		select {
 		case next <- i:
 		case <-ctx.Done():
 			errs[i] = &MigrateError{TenantID: tenantIDs[i], Err: ctx.Err()}
+			report(i)
 		}
 	}
 	close(next)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"testing"
 	"testing/fstest"
@@ -168,9 +169,14 @@ func TestMigrateAll(t *testing.T) {
 	c := newCounting(t, 5)
 	m := newManager(t, c, dbstrategy.WithMigrations(migrations(2)), dbstrategy.WithMaxOpen(2))
 	ids := []string{"t0", "t1", "ghost", "t2", "t3", "t4", "Bad"}
-	errs := m.MigrateAll(ctx, ids, 3)
+	var reported []string
+	errs := m.MigrateAll(ctx, ids, 3, func(id string, err error) { reported = append(reported, id) })
 	if len(errs) != len(ids) {
 		t.Fatalf("MigrateAll returned %d errors, want %d", len(errs), len(ids))
+	}
+	slices.Sort(reported)
+	if want := slices.Sorted(slices.Values(ids)); !slices.Equal(reported, want) {
+		t.Errorf("progress reported %v, want each tenant once: %v", reported, want)
 	}
 	for i, id := range ids {
 		var want error
@@ -191,12 +197,12 @@ func TestMigrateAll(t *testing.T) {
 	}
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
-	for i, err := range m.MigrateAll(cancelled, ids[:2], 1) {
+	for i, err := range m.MigrateAll(cancelled, ids[:2], 1, nil) {
 		if !errors.Is(err, context.Canceled) {
 			t.Errorf("MigrateAll with a cancelled context, error %d = %v, want context.Canceled", i, err)
 		}
 	}
-	if errs := m.MigrateAll(ctx, nil, 4); len(errs) != 0 {
+	if errs := m.MigrateAll(ctx, nil, 4, nil); len(errs) != 0 {
 		t.Errorf("MigrateAll(nil) = %v, want none", errs)
 	}
 }

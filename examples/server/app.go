@@ -46,6 +46,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if len(args) > 0 {
 		args = args[1:]
 	}
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		return runCommand(ctx, args, getenv, stdout)
+	}
+	return serve(ctx, args, getenv, stdout)
+}
+
+// serve runs the HTTP server until ctx is done.
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	cfg, err := parseConfig(args, getenv, stdout)
 	if err != nil {
 		return err
@@ -104,9 +112,12 @@ func newLogger(cfg config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// appOptions are knobs for tests.
+// appOptions are knobs for the admin commands and tests.
 type appOptions struct {
 	hashParams *auth.Params // cheaper password hashing
+	// admin leaves out what only a serving process does: reconciling
+	// tenants left between states and watching for state changes.
+	admin bool
 }
 
 // app is the assembled server and everything it owns.
@@ -114,6 +125,9 @@ type app struct {
 	handler http.Handler
 	srv     *Server
 	core    *CoreService
+	dbs     *dbstrategy.Manager
+	store   CoreStore
+	version int64          // the tenant schema version of this binary's migrations
 	closers []func() error // in reverse order of opening
 }
 
@@ -190,6 +204,10 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, opts appOptions) 
 		return nil, err
 	}
 	a.handler, a.core = a.srv, a.srv.core
+	a.dbs, a.store, a.version = dbs, store, version
+	if opts.admin {
+		return a, nil
+	}
 	if err := a.core.Reconcile(ctx); err != nil {
 		return nil, fmt.Errorf("reconcile tenants: %w", err)
 	}

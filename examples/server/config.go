@@ -28,13 +28,10 @@ type config struct {
 // errHelp is returned by parseConfig for -h: usage was printed, exit 0.
 var errHelp = flag.ErrHelp
 
-// parseConfig reads flags from args (without the program name), falling
-// back to getenv for each flag not given, then to defaults. Usage goes to
-// usage only for -h.
-func parseConfig(args []string, getenv func(string) string, usage io.Writer) (config, error) {
+// configFlags registers the configuration flags on fs, with defaults from
+// getenv, and returns a function that checks them once fs is parsed.
+func configFlags(fs *flag.FlagSet, getenv func(string) string) func() (config, error) {
 	var c config
-	fs := flag.NewFlagSet("server", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
 	env := func(name, def string) string {
 		if v := getenv(name); v != "" {
 			return v
@@ -52,49 +49,70 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 	fs.StringVar(&c.logFormat, "log-format", env("LOG_FORMAT", "text"), "log `format`: text or json (env LOG_FORMAT)")
 	fs.StringVar(&c.logLevel, "log-level", env("LOG_LEVEL", "info"), "log `level`: debug, info, warn or error (env LOG_LEVEL)")
 
+	return func() (config, error) {
+		n, err := strconv.Atoi(*maxConns)
+		if err != nil || n < 1 {
+			return c, fmt.Errorf("invalid -db-max-conns %q: must be a positive integer", *maxConns)
+		}
+		c.dbMaxConns = n
+		if c.tokenTTL, err = time.ParseDuration(*ttl); err != nil || c.tokenTTL < time.Minute || c.tokenTTL > 24*time.Hour {
+			return c, fmt.Errorf("invalid -token-ttl %q: must be a Go duration from 1m to 24h", *ttl)
+		}
+		if c.coreDB == "" {
+			c.coreDB = "sqlite:" + c.dataDir + "/core.db"
+		}
+		if c.tenantDB == "" {
+			c.tenantDB = "sqlite:" + c.dataDir + "/tenants"
+		}
+		for _, u := range []struct{ flag, v string }{{"-core-db", c.coreDB}, {"-tenant-db", c.tenantDB}} {
+			if !strings.HasPrefix(u.v, "sqlite:") && !isPostgresURL(u.v) {
+				return c, fmt.Errorf("invalid %s: must start with sqlite: or postgres://", u.flag)
+			}
+		}
+		if c.jwtSecret != "" && len(c.jwtSecret) < 32 {
+			return c, errors.New("invalid -jwt-secret: must be at least 32 bytes")
+		}
+		if c.logFormat != "text" && c.logFormat != "json" {
+			return c, fmt.Errorf("invalid -log-format %q: must be text or json", c.logFormat)
+		}
+		switch c.logLevel {
+		case "debug", "info", "warn", "error":
+		default:
+			return c, fmt.Errorf("invalid -log-level %q: must be debug, info, warn or error", c.logLevel)
+		}
+		return c, nil
+	}
+}
+
+// parseFlags parses args into fs, printing usage (with synopsis) to usage
+// for -h and returning errHelp. Positional arguments are refused unless
+// fs's caller takes them (maxArgs).
+func parseFlags(fs *flag.FlagSet, args []string, synopsis string, maxArgs int, usage io.Writer) error {
+	fs.SetOutput(io.Discard)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(usage, "Usage:", synopsis)
 			fs.SetOutput(usage)
-			fmt.Fprintln(usage, "Usage: server [flags]")
 			fs.PrintDefaults()
-			return c, errHelp
+			return errHelp
 		}
-		return c, err
+		return err
 	}
-	if fs.NArg() > 0 {
-		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	if fs.NArg() > maxArgs {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(maxArgs))
 	}
-	n, err := strconv.Atoi(*maxConns)
-	if err != nil || n < 1 {
-		return c, fmt.Errorf("invalid -db-max-conns %q: must be a positive integer", *maxConns)
+	return nil
+}
+
+// parseConfig reads the server's flags from args (without the program
+// name), falling back to getenv for each flag not given, then to defaults.
+func parseConfig(args []string, getenv func(string) string, usage io.Writer) (config, error) {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	finish := configFlags(fs, getenv)
+	if err := parseFlags(fs, args, "server [serve] [flags]", 0, usage); err != nil {
+		return config{}, err
 	}
-	c.dbMaxConns = n
-	if c.tokenTTL, err = time.ParseDuration(*ttl); err != nil || c.tokenTTL < time.Minute || c.tokenTTL > 24*time.Hour {
-		return c, fmt.Errorf("invalid -token-ttl %q: must be a Go duration from 1m to 24h", *ttl)
-	}
-	if c.coreDB == "" {
-		c.coreDB = "sqlite:" + c.dataDir + "/core.db"
-	}
-	if c.tenantDB == "" {
-		c.tenantDB = "sqlite:" + c.dataDir + "/tenants"
-	}
-	for _, u := range []struct{ flag, v string }{{"-core-db", c.coreDB}, {"-tenant-db", c.tenantDB}} {
-		if !strings.HasPrefix(u.v, "sqlite:") && !isPostgresURL(u.v) {
-			return c, fmt.Errorf("invalid %s: must start with sqlite: or postgres://", u.flag)
-		}
-	}
-	if c.jwtSecret != "" && len(c.jwtSecret) < 32 {
-		return c, errors.New("invalid -jwt-secret: must be at least 32 bytes")
-	}
-	if c.logFormat != "text" && c.logFormat != "json" {
-		return c, fmt.Errorf("invalid -log-format %q: must be text or json", c.logFormat)
-	}
-	switch c.logLevel {
-	case "debug", "info", "warn", "error":
-	default:
-		return c, fmt.Errorf("invalid -log-level %q: must be debug, info, warn or error", c.logLevel)
-	}
-	return c, nil
+	return finish()
 }
 
 func isPostgresURL(s string) bool {

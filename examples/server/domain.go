@@ -35,8 +35,9 @@ type Organization struct {
 	OwnerID   int64
 	CreatedAt time.Time
 
-	SchemaVersion int64 // tenant schema version last recorded by a migration
-	ChangedUS     int64 // when the state last changed, µs since the epoch
+	SchemaVersion  int64  // tenant schema version last recorded by a migration
+	MigrationError string // why the last migration failed; "" if it did not
+	ChangedUS      int64  // when the state last changed, µs since the epoch
 }
 
 // IdemRecord is an Idempotency-Key with the hash of the request it came

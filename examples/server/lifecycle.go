@@ -174,10 +174,17 @@ func (s *CoreService) activate(ctx context.Context, o Organization) error {
 	if err := s.dbs.Create(ctx, key); err != nil {
 		return fmt.Errorf("create database: %w", err)
 	}
-	if err := s.store.SetSchemaVersion(ctx, o.ID, s.version); err != nil {
+	if err := s.store.RecordMigration(ctx, o.ID, s.version, ""); err != nil {
 		return err
 	}
-	return s.store.SetOrganizationStatus(ctx, o.ID, OrgProvisioning, OrgActive, now(s.now))
+	err := s.store.SetOrganizationStatus(ctx, o.ID, OrgProvisioning, OrgActive, now(s.now))
+	if errors.Is(err, ErrNotFound) {
+		// Another process (a reconciling server) finished it first.
+		if cur, gerr := s.store.Organization(ctx, o.ID); gerr == nil && cur.Status == OrgActive {
+			return nil
+		}
+	}
+	return err
 }
 
 // DeleteOrganization deprovisions one of the caller's organizations: it is

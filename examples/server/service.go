@@ -30,7 +30,9 @@ type CoreStore interface {
 	// SetOrganizationStatus moves id from one state to another at a time;
 	// ErrNotFound if it is not in from.
 	SetOrganizationStatus(ctx context.Context, id int64, from, to OrgStatus, at time.Time) error
-	SetSchemaVersion(ctx context.Context, id, version int64) error
+	// RecordMigration records a tenant's schema version after a migration
+	// succeeded (failure == ""), or why it failed.
+	RecordMigration(ctx context.Context, id, version int64, failure string) error
 	DeleteOrganization(ctx context.Context, id int64) error
 	Ping(ctx context.Context) error
 }

@@ -27,7 +27,7 @@ type sqlCoreStore struct {
 
 var _ CoreStore = (*sqlCoreStore)(nil)
 
-const orgColumns = `id, name, slug, status, owner_id, created_at, schema_version, changed_us`
+const orgColumns = `id, name, slug, status, owner_id, created_at, schema_version, migration_error, changed_us`
 
 func (s *sqlCoreStore) CreateUser(ctx context.Context, u User) (User, error) {
 	err := s.db.QueryRowContext(ctx,
@@ -97,9 +97,15 @@ func (s *sqlCoreStore) AllOrganizations(ctx context.Context) ([]Organization, er
 	return s.orgs(ctx, `SELECT `+orgColumns+` FROM organizations WHERE id > $1 ORDER BY id`, 0)
 }
 
-func (s *sqlCoreStore) SetSchemaVersion(ctx context.Context, id, version int64) error {
-	if _, err := s.db.ExecContext(ctx, `UPDATE organizations SET schema_version = $1 WHERE id = $2`, version, id); err != nil {
-		return storeErr("set schema version", err)
+func (s *sqlCoreStore) RecordMigration(ctx context.Context, id, version int64, failure string) error {
+	var err error
+	if failure == "" {
+		_, err = s.db.ExecContext(ctx, `UPDATE organizations SET schema_version = $1, migration_error = '' WHERE id = $2`, version, id)
+	} else {
+		_, err = s.db.ExecContext(ctx, `UPDATE organizations SET migration_error = $1 WHERE id = $2`, failure, id)
+	}
+	if err != nil {
+		return storeErr("record migration", err)
 	}
 	return nil
 }
@@ -140,7 +146,7 @@ func (s *sqlCoreStore) SlugsLike(ctx context.Context, base string) ([]string, er
 func (s *sqlCoreStore) scanOrg(row *sql.Row) (Organization, error) {
 	var o Organization
 	var status string
-	if err := row.Scan(&o.ID, &o.Name, &o.Slug, &status, &o.OwnerID, &o.CreatedAt, &o.SchemaVersion, &o.ChangedUS); err != nil {
+	if err := row.Scan(&o.ID, &o.Name, &o.Slug, &status, &o.OwnerID, &o.CreatedAt, &o.SchemaVersion, &o.MigrationError, &o.ChangedUS); err != nil {
 		return Organization{}, storeErr("organization", err)
 	}
 	o.Status = OrgStatus(status)
@@ -166,7 +172,7 @@ func (s *sqlCoreStore) orgs(ctx context.Context, query string, arg any) ([]Organ
 	for rows.Next() {
 		var o Organization
 		var status string
-		if err := rows.Scan(&o.ID, &o.Name, &o.Slug, &status, &o.OwnerID, &o.CreatedAt, &o.SchemaVersion, &o.ChangedUS); err != nil {
+		if err := rows.Scan(&o.ID, &o.Name, &o.Slug, &status, &o.OwnerID, &o.CreatedAt, &o.SchemaVersion, &o.MigrationError, &o.ChangedUS); err != nil {
 			return nil, storeErr("list organizations", err)
 		}
 		o.Status = OrgStatus(status)

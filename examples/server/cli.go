@@ -1,0 +1,323 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// commands lists the admin subcommands of the server binary.
+const commandsUsage = `Usage: server [command] [flags]
+
+Commands:
+  serve                      serve the API (the default)
+  migrate                    migrate every tenant database that is behind
+  migrate status             list tenants whose schema is behind, ahead or failed
+  tenants list               list organizations with their state and schema version
+  tenants create             create an organization for an existing core user
+  tenants suspend ID|SLUG    stop serving a tenant (403) until resumed
+  tenants resume ID|SLUG     serve a suspended tenant again
+  tenants delete ID|SLUG     deprovision a tenant: its database is dropped
+
+Every command takes the configuration flags of serve; -h on a command lists its flags.
+`
+
+// runCommand runs an admin subcommand. Each opens the configured databases
+// without serving, reconciling or watching; it can run next to a server.
+func runCommand(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	name := args[0]
+	if len(args) > 1 && !strings.HasPrefix(args[1], "-") && (name == "migrate" || name == "tenants") {
+		name += " " + args[1]
+		args = args[1:]
+	}
+	args = args[1:]
+	switch name {
+	case "serve":
+		return serve(ctx, args, getenv, stdout)
+	case "help":
+		fmt.Fprint(stdout, commandsUsage)
+		return nil
+	case "migrate":
+		return cmdMigrate(ctx, args, getenv, stdout)
+	case "migrate status":
+		return cmdMigrateStatus(ctx, args, getenv, stdout)
+	case "tenants list":
+		return cmdTenantsList(ctx, args, getenv, stdout)
+	case "tenants create":
+		return cmdTenantsCreate(ctx, args, getenv, stdout)
+	case "tenants suspend":
+		return cmdTenantsSetStatus(ctx, "suspend", args, getenv, stdout, OrgActive, OrgSuspended)
+	case "tenants resume":
+		return cmdTenantsSetStatus(ctx, "resume", args, getenv, stdout, OrgSuspended, OrgActive)
+	case "tenants delete":
+		return cmdTenantsDelete(ctx, args, getenv, stdout)
+	}
+	return fmt.Errorf("unknown command %q; run 'server help' for the list", name)
+}
+
+// command is the shared setup of the admin commands: flags, then the app
+// opened in admin mode.
+type command struct {
+	fs     *flag.FlagSet
+	finish func() (config, error)
+}
+
+func newCommand(name string, getenv func(string) string) *command {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	return &command{fs: fs, finish: configFlags(fs, getenv)}
+}
+
+// open parses args and opens the app. Logs below warn are dropped: the
+// commands print their own output.
+func (c *command) open(ctx context.Context, args []string, synopsis string, nargs int, stdout io.Writer) (*app, error) {
+	if err := parseFlags(c.fs, args, synopsis, nargs, stdout); err != nil {
+		return nil, err
+	}
+	if c.fs.NArg() < nargs {
+		return nil, fmt.Errorf("usage: %s", synopsis)
+	}
+	cfg, err := c.finish()
+	if err != nil {
+		return nil, err
+	}
+	cfg.logLevel = "warn"
+	return newApp(ctx, cfg, newLogger(cfg, stdout), appOptions{admin: true})
+}
+
+// fleet returns the organizations a migration concerns: active and
+// suspended ones (provisioning ones are finished by a serving process).
+func fleet(ctx context.Context, a *app) ([]Organization, error) {
+	all, err := a.store.AllOrganizations(ctx)
+	if err != nil {
+		return nil, err
+	}
+	orgs := all[:0]
+	for _, o := range all {
+		if o.Status == OrgActive || o.Status == OrgSuspended {
+			orgs = append(orgs, o)
+		}
+	}
+	return orgs, nil
+}
+
+func cmdMigrate(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	c := newCommand("migrate", getenv)
+	parallel := c.fs.Int("parallel", 4, "tenants migrated at once")
+	all := c.fs.Bool("all", false, "check every tenant database, not only those the registry lists as behind or failed")
+	a, err := c.open(ctx, args, "server migrate [flags]", 0, stdout)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if *parallel < 1 {
+		return errors.New("invalid -parallel: must be at least 1")
+	}
+	orgs, err := fleet(ctx, a)
+	if err != nil {
+		return err
+	}
+	var todo []string
+	byKey := map[string]Organization{}
+	for _, o := range orgs {
+		if *all || o.SchemaVersion != a.version || o.MigrationError != "" {
+			todo = append(todo, tenantKey(o.ID))
+			byKey[tenantKey(o.ID)] = o
+		}
+	}
+	fmt.Fprintf(stdout, "%d tenants, %d to migrate to version %d\n", len(orgs), len(todo), a.version)
+	if len(todo) == 0 {
+		return nil
+	}
+	start := time.Now()
+	var done, failed int
+	var failures []string
+	lastPrint := time.Time{}
+	a.dbs.MigrateAll(ctx, todo, *parallel, func(key string, err error) {
+		done++
+		o := byKey[key]
+		msg := ""
+		if err != nil {
+			failed++
+			msg = err.Error()
+			failures = append(failures, fmt.Sprintf("  tenant %s (%s): %s", key, o.Slug, msg))
+		}
+		if rerr := a.store.RecordMigration(ctx, o.ID, a.version, msg); rerr != nil && err == nil {
+			failed++
+			failures = append(failures, fmt.Sprintf("  tenant %s (%s): record version: %v", key, o.Slug, rerr))
+		}
+		if now := time.Now(); now.Sub(lastPrint) >= 500*time.Millisecond || done == len(todo) {
+			lastPrint = now
+			elapsed := now.Sub(start).Seconds()
+			rate := float64(done) / max(elapsed, 1e-9)
+			left := time.Duration(float64(len(todo)-done) / rate * float64(time.Second))
+			fmt.Fprintf(stdout, "migrate: %d/%d done, %d failed, %.1f tenants/s, %s left\n",
+				done, len(todo), failed, rate, left.Round(100*time.Millisecond))
+		}
+	})
+	fmt.Fprintf(stdout, "migrated %d of %d tenants to version %d in %s; %d failed\n",
+		len(todo)-failed, len(todo), a.version, time.Since(start).Round(time.Millisecond), failed)
+	for _, f := range failures {
+		fmt.Fprintln(stdout, f)
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d tenant(s) failed to migrate; run migrate again after fixing them", failed)
+	}
+	return nil
+}
+
+func cmdMigrateStatus(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	c := newCommand("migrate status", getenv)
+	a, err := c.open(ctx, args, "server migrate status [flags]", 0, stdout)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	start := time.Now()
+	orgs, err := fleet(ctx, a)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	drift := 0
+	for _, o := range orgs {
+		state := ""
+		switch {
+		case o.MigrationError != "":
+			state = "failed: " + o.MigrationError
+		case o.SchemaVersion < a.version:
+			state = "behind"
+		case o.SchemaVersion > a.version:
+			state = "ahead"
+		default:
+			continue
+		}
+		if drift == 0 {
+			fmt.Fprintln(tw, "ID\tSLUG\tVERSION\tSTATE")
+		}
+		drift++
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\n", o.ID, o.Slug, o.SchemaVersion, state)
+	}
+	tw.Flush()
+	fmt.Fprintf(stdout, "%d tenants at version %d, %d drifted (checked in %s)\n",
+		len(orgs)-drift, a.version, drift, time.Since(start).Round(time.Microsecond))
+	return nil
+}
+
+func cmdTenantsList(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	c := newCommand("tenants list", getenv)
+	a, err := c.open(ctx, args, "server tenants list [flags]", 0, stdout)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	orgs, err := a.store.AllOrganizations(ctx)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tSLUG\tSTATUS\tVERSION\tCREATED\tNAME")
+	for _, o := range orgs {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%s\n", o.ID, o.Slug, o.Status, o.SchemaVersion, formatTime(o.CreatedAt), o.Name)
+	}
+	return tw.Flush()
+}
+
+func cmdTenantsCreate(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	c := newCommand("tenants create", getenv)
+	owner := c.fs.String("owner", "", "`email` of the core user who owns the organization (required)")
+	name := c.fs.String("name", "", "organization `name` (required)")
+	slug := c.fs.String("slug", "", "organization `slug` (default: derived from the name)")
+	a, err := c.open(ctx, args, "server tenants create -owner EMAIL -name NAME [-slug SLUG] [flags]", 0, stdout)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if *owner == "" || *name == "" {
+		return errors.New("tenants create: -owner and -name are required")
+	}
+	u, err := a.store.UserByEmail(ctx, normalizeEmail(*owner))
+	if err != nil {
+		return fmt.Errorf("owner %s: %w", *owner, err)
+	}
+	var sp *string
+	if *slug != "" {
+		sp = slug
+	}
+	o, err := a.core.CreateOrganization(ctx, u.ID, *name, sp, "")
+	if err != nil {
+		return describe(err)
+	}
+	fmt.Fprintf(stdout, "created organization %d (%s), %s\n", o.ID, o.Slug, o.Status)
+	return nil
+}
+
+func cmdTenantsSetStatus(ctx context.Context, verb string, args []string, getenv func(string) string, stdout io.Writer, from, to OrgStatus) error {
+	c := newCommand("tenants "+verb, getenv)
+	a, err := c.open(ctx, args, "server tenants "+verb+" [flags] ID|SLUG", 1, stdout)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	o, err := findOrg(ctx, a, c.fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	if o, err = a.core.SetStatus(ctx, o.ID, from, to); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "organization %d (%s) is %s\n", o.ID, o.Slug, o.Status)
+	return nil
+}
+
+func cmdTenantsDelete(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	c := newCommand("tenants delete", getenv)
+	a, err := c.open(ctx, args, "server tenants delete [flags] ID|SLUG", 1, stdout)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	o, err := findOrg(ctx, a, c.fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	if err := a.core.deleteOrg(ctx, o); err != nil {
+		return describe(err)
+	}
+	fmt.Fprintf(stdout, "deleted organization %d (%s)\n", o.ID, o.Slug)
+	return nil
+}
+
+// findOrg finds an organization by id or slug.
+func findOrg(ctx context.Context, a *app, ref string) (Organization, error) {
+	var o Organization
+	var err error
+	if id, ok := parseID(ref); ok {
+		o, err = a.store.Organization(ctx, id)
+	} else if validSlug(ref) {
+		o, err = a.store.OrganizationBySlug(ctx, ref)
+	} else {
+		return Organization{}, fmt.Errorf("%q is not an organization id or slug", ref)
+	}
+	if errors.Is(err, ErrNotFound) {
+		return Organization{}, fmt.Errorf("no organization %q", ref)
+	}
+	return o, err
+}
+
+// describe turns a validation error into one readable line.
+func describe(err error) error {
+	var verr *ValidationError
+	if !errors.As(err, &verr) {
+		return err
+	}
+	var parts []string
+	for _, e := range verr.Errors {
+		parts = append(parts, strings.TrimSpace(e.Field+" "+e.Message))
+	}
+	return errors.New(strings.Join(parts, "; "))
+}
