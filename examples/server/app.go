@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"strings"
@@ -72,6 +73,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fmt.Errorf("listen on %s: %v", cfg.addr, err)
 	}
 	srv := newHTTPServer(a.handler, log)
+	if cfg.pprofAddr != "" {
+		stop, err := servePprof(cfg.pprofAddr, log)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		defer stop()
+	}
 	log.LogAttrs(ctx, slog.LevelInfo, "listening", slog.String("addr", ln.Addr().String()))
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }() // exits when Shutdown closes the listener
@@ -88,6 +97,29 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	<-errc
 	return nil
+}
+
+// servePprof serves the runtime profiles on a loopback address until stop
+// is called.
+func servePprof(addr string, log *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on -pprof %s: %v", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: readHeaderTimeout}
+	done := make(chan struct{})
+	go func() { // exits when stop closes the server
+		defer close(done)
+		_ = srv.Serve(ln)
+	}()
+	log.LogAttrs(context.Background(), slog.LevelInfo, "pprof listening", slog.String("addr", ln.Addr().String()))
+	return func() { srv.Close(); <-done }, nil
 }
 
 func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -23,6 +24,7 @@ type config struct {
 	tokenTTL       time.Duration
 	logFormat      string // text or json
 	logLevel       string
+	pprofAddr      string // "" disables the profiling listener
 }
 
 // errHelp is returned by parseConfig for -h: usage was printed, exit 0.
@@ -48,6 +50,7 @@ func configFlags(fs *flag.FlagSet, getenv func(string) string) func() (config, e
 	ttl := fs.String("token-ttl", env("TOKEN_TTL", "1h"), "access-token `lifetime` (env TOKEN_TTL)")
 	fs.StringVar(&c.logFormat, "log-format", env("LOG_FORMAT", "text"), "log `format`: text or json (env LOG_FORMAT)")
 	fs.StringVar(&c.logLevel, "log-level", env("LOG_LEVEL", "info"), "log `level`: debug, info, warn or error (env LOG_LEVEL)")
+	fs.StringVar(&c.pprofAddr, "pprof", getenv("PPROF_ADDR"), "serve net/http/pprof on this loopback `address`, e.g. 127.0.0.1:6060 (env PPROF_ADDR; default off)")
 
 	return func() (config, error) {
 		n, err := strconv.Atoi(*maxConns)
@@ -74,6 +77,12 @@ func configFlags(fs *flag.FlagSet, getenv func(string) string) func() (config, e
 		}
 		if c.logFormat != "text" && c.logFormat != "json" {
 			return c, fmt.Errorf("invalid -log-format %q: must be text or json", c.logFormat)
+		}
+		if c.pprofAddr != "" {
+			host, _, err := net.SplitHostPort(c.pprofAddr)
+			if ip := net.ParseIP(host); err != nil || (host != "localhost" && (ip == nil || !ip.IsLoopback())) {
+				return c, fmt.Errorf("invalid -pprof %q: must be a loopback host:port", c.pprofAddr)
+			}
 		}
 		switch c.logLevel {
 		case "debug", "info", "warn", "error":
