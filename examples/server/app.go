@@ -231,7 +231,10 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, opts appOptions) 
 	if err != nil {
 		return nil, err
 	}
-	a.srv, err = NewServer(log, store, dbs, version, hasher, tokens, lookup)
+	a.srv, err = NewServer(serverDeps{
+		log: log, store: store, dbs: dbs, tenantVersion: version, hasher: hasher, tokens: tokens, lookup: lookup,
+		metrics: newMetrics(dbs, connsPerHandle(strategy), cfg.dbMaxConns, cfg.metricsPerTenant),
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -243,7 +246,19 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, opts appOptions) 
 	if err := a.core.Reconcile(ctx); err != nil {
 		return nil, fmt.Errorf("reconcile tenants: %w", err)
 	}
-	a.closers = append(a.closers, watchChanges(store, lookup.Invalidate, changePollInterval, log))
+	a.closers = append(a.closers, watchChanges(store, func(c OrgChange) {
+		key := tenantKey(c.OrgID)
+		lookup.Invalidate(key, c.Slug)
+		if c.Status == "deleted" {
+			// Another process dropped the database: close our handle.
+			ctx, cancel := context.WithTimeout(context.Background(), lifecycleTimeout)
+			defer cancel()
+			if err := dbs.Drop(ctx, key); err != nil {
+				log.LogAttrs(ctx, slog.LevelWarn, "close deleted tenant", slog.String("tenant", key), slog.String("err", err.Error()))
+			}
+			tokens.forget(key)
+		}
+	}, changePollInterval, log))
 	return a, nil
 }
 
@@ -255,14 +270,15 @@ const changePollInterval = time.Second
 // committed late, or stamped by a slightly slower clock, is not missed.
 const changeOverlap = 5 * time.Second
 
-// watchChanges polls the core database for organizations whose state
-// changed and forgets their cached lookups. It runs in a goroutine until
-// the returned stop function is called; stop waits for it to exit.
-func watchChanges(store CoreStore, invalidate func(keys ...string), every time.Duration, log *slog.Logger) (stop func() error) {
+// watchChanges polls the core database's log of organization changes and
+// calls onChange once for each change it has not seen. It runs in a
+// goroutine until the returned stop function is called; stop waits for it
+// to exit.
+func watchChanges(store CoreStore, onChange func(OrgChange), every time.Duration, log *slog.Logger) (stop func() error) {
 	done, exited := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(exited)
-		seen := map[int64]int64{} // org id -> changed_us already handled
+		seen := map[OrgChange]bool{} // changes inside the overlap window already handled
 		t := time.NewTicker(every)
 		defer t.Stop()
 		for {
@@ -273,21 +289,21 @@ func watchChanges(store CoreStore, invalidate func(keys ...string), every time.D
 			}
 			from := time.Now().Add(-changeOverlap).UnixMicro()
 			ctx, cancel := context.WithTimeout(context.Background(), every)
-			orgs, err := store.ChangedSince(ctx, from)
+			changes, err := store.ChangedSince(ctx, from)
 			cancel()
 			if err != nil {
 				log.LogAttrs(context.Background(), slog.LevelWarn, "poll tenant changes", slog.String("err", err.Error()))
 				continue
 			}
-			for _, o := range orgs {
-				if seen[o.ID] != o.ChangedUS {
-					seen[o.ID] = o.ChangedUS
-					invalidate(tenantKey(o.ID), o.Slug)
+			for _, c := range changes {
+				if !seen[c] {
+					seen[c] = true
+					onChange(c)
 				}
 			}
-			for id, us := range seen {
-				if us <= from {
-					delete(seen, id)
+			for c := range seen {
+				if c.ChangedUS <= from {
+					delete(seen, c)
 				}
 			}
 		}
@@ -297,6 +313,14 @@ func watchChanges(store CoreStore, invalidate func(keys ...string), every time.D
 		<-exited
 		return nil
 	}
+}
+
+// connsPerHandle is how many connections one tenant handle may hold.
+func connsPerHandle(s dbstrategy.Strategy) int {
+	if l, ok := s.(dbstrategy.ConnLimiter); ok {
+		return l.MaxConnsPerHandle()
+	}
+	return 1
 }
 
 // openCoreDB opens and pings the core database named by cfg.coreDB.

@@ -25,6 +25,9 @@ type config struct {
 	logFormat      string // text or json
 	logLevel       string
 	pprofAddr      string // "" disables the profiling listener
+	// metricsPerTenant adds a per-tenant request counter to /metrics:
+	// one series per tenant, so for small fleets only.
+	metricsPerTenant bool
 }
 
 // errHelp is returned by parseConfig for -h: usage was printed, exit 0.
@@ -50,6 +53,7 @@ func configFlags(fs *flag.FlagSet, getenv func(string) string) func() (config, e
 	ttl := fs.String("token-ttl", env("TOKEN_TTL", "1h"), "access-token `lifetime` (env TOKEN_TTL)")
 	fs.StringVar(&c.logFormat, "log-format", env("LOG_FORMAT", "text"), "log `format`: text or json (env LOG_FORMAT)")
 	fs.StringVar(&c.logLevel, "log-level", env("LOG_LEVEL", "info"), "log `level`: debug, info, warn or error (env LOG_LEVEL)")
+	fs.BoolVar(&c.metricsPerTenant, "metrics-per-tenant", getenv("METRICS_PER_TENANT") == "true", "count requests per tenant in /metrics; one series per tenant, for small fleets (env METRICS_PER_TENANT=true)")
 	fs.StringVar(&c.pprofAddr, "pprof", getenv("PPROF_ADDR"), "serve net/http/pprof on this loopback `address`, e.g. 127.0.0.1:6060 (env PPROF_ADDR; default off)")
 
 	return func() (config, error) {

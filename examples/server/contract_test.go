@@ -1553,7 +1553,7 @@ func TestTenantStatus(t *testing.T) {
 		})
 
 		t.Run("deleted", func(t *testing.T) {
-			if err := ts.app.core.store.DeleteOrganization(ctx, o.ID); err != nil {
+			if err := ts.app.core.store.DeleteOrganization(ctx, o.ID, time.Now()); err != nil {
 				t.Fatal(err)
 			}
 			ts.app.core.invalidate(id, o.Slug)

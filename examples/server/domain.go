@@ -37,7 +37,14 @@ type Organization struct {
 
 	SchemaVersion  int64  // tenant schema version last recorded by a migration
 	MigrationError string // why the last migration failed; "" if it did not
-	ChangedUS      int64  // when the state last changed, µs since the epoch
+}
+
+// OrgChange is one entry of the log of organization state changes.
+type OrgChange struct {
+	OrgID     int64
+	Slug      string
+	Status    string // the new state, or "deleted"
+	ChangedUS int64  // when, in microseconds since the Unix epoch
 }
 
 // IdemRecord is an Idempotency-Key with the hash of the request it came

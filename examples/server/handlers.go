@@ -313,13 +313,15 @@ func tenantID(r *http.Request) string {
 var errNoTenantInContext = errors.New("no tenant in context")
 
 // requireTenant guards a handler against being mounted without the
-// tenancy middleware: it refuses to run without a tenant.
+// tenancy middleware: it refuses to run without a tenant. It also notes the
+// caller for the request log.
 func requireTenant(log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if t, ok := tenancy.FromContext(r.Context()); !ok || t.ID == "" {
 			writeError(w, r, log, errNoTenantInContext)
 			return
 		}
+		noteCaller(w, r)
 		next.ServeHTTP(w, r)
 	})
 }

@@ -154,6 +154,7 @@ func (s *CoreService) provision(ctx context.Context, o Organization) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lifecycleTimeout)
 	defer cancel()
 	err := s.activate(ctx, o)
+	s.metrics.provisioned(err == nil)
 	s.invalidate(tenantKey(o.ID), o.Slug)
 	if err == nil {
 		return nil
@@ -161,7 +162,7 @@ func (s *CoreService) provision(ctx context.Context, o Organization) error {
 	key := tenantKey(o.ID)
 	s.log.LogAttrs(ctx, slog.LevelError, "provisioning failed", slog.String("tenant", key), slog.String("err", err.Error()))
 	if derr := s.dbs.Drop(ctx, key); derr == nil {
-		_ = s.store.DeleteOrganization(ctx, o.ID)
+		_ = s.store.DeleteOrganization(ctx, o.ID, now(s.now))
 	}
 	return fmt.Errorf("%w: provision tenant %s: %v", ErrUnavailable, key, err)
 }
@@ -224,7 +225,7 @@ func (s *CoreService) finishDelete(ctx context.Context, o Organization) error {
 	if err := s.dbs.Drop(ctx, key); err != nil {
 		return fmt.Errorf("%w: drop tenant %s: %v", ErrUnavailable, key, err)
 	}
-	if err := s.store.DeleteOrganization(ctx, o.ID); err != nil {
+	if err := s.store.DeleteOrganization(ctx, o.ID, now(s.now)); err != nil {
 		return err
 	}
 	s.tokens.forget(key)

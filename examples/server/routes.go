@@ -8,7 +8,7 @@ import (
 // addRoutes holds the whole API surface of API.md. It returns the patterns
 // it registered, so tests can hold the OpenAPI document to them.
 func addRoutes(mux *http.ServeMux, log *slog.Logger, core *CoreService, tenant *TenantService,
-	withTenant, coreToken, tenantToken func(http.Handler) http.Handler, store CoreStore) []string {
+	withTenant, coreToken, tenantToken func(http.Handler) http.Handler, store CoreStore, m *metrics) []string {
 	var patterns []string
 	handle := func(pattern string, h http.Handler) {
 		mux.Handle(pattern, h)
@@ -18,10 +18,10 @@ func addRoutes(mux *http.ServeMux, log *slog.Logger, core *CoreService, tenant *
 	// Core directory.
 	handle("POST /api/register", handleRegister(log, core))
 	handle("POST /api/login", handleLogin(log, core))
-	handle("POST /api/organizations", coreToken(handleCreateOrganization(log, core)))
-	handle("GET /api/organizations", coreToken(handleListOrganizations(log, core)))
-	handle("GET /api/organizations/{id}", coreToken(handleGetOrganization(log, core)))
-	handle("DELETE /api/organizations/{id}", coreToken(handleDeleteOrganization(log, core)))
+	handle("POST /api/organizations", coreToken(withCaller(handleCreateOrganization(log, core))))
+	handle("GET /api/organizations", coreToken(withCaller(handleListOrganizations(log, core))))
+	handle("GET /api/organizations/{id}", coreToken(withCaller(handleGetOrganization(log, core))))
+	handle("DELETE /api/organizations/{id}", coreToken(withCaller(handleDeleteOrganization(log, core))))
 
 	// Tenant directories: the tenant is resolved first, then the token.
 	handle("POST /api/tenant/auth/register", withTenant(requireTenant(log, handleTenantRegister(log, tenant))))
@@ -32,6 +32,9 @@ func addRoutes(mux *http.ServeMux, log *slog.Logger, core *CoreService, tenant *
 	// Operations.
 	handle("GET /healthz", handleHealthz())
 	handle("GET /readyz", handleReadyz(log, store))
+	if m != nil {
+		handle("GET /metrics", m.handler())
+	}
 	addDocsRoutes(handle)
 	return patterns
 }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
@@ -19,41 +21,52 @@ type Server struct {
 	patterns []string // every route registered, for tests
 }
 
-// NewServer assembles the API on its dependencies: the core store, the
-// tenant database manager and the schema version its migrations reach, a
-// password hasher, the token service and the tenant lookup cache. It
-// returns the handler with every middleware in place.
-func NewServer(log *slog.Logger, store CoreStore, dbs *dbstrategy.Manager, tenantVersion int64, hasher *auth.Hasher, tokens *tokenService, lookup *tenancy.Cache) (*Server, error) {
+// serverDeps is what NewServer assembles the API from.
+type serverDeps struct {
+	log           *slog.Logger
+	store         CoreStore
+	dbs           *dbstrategy.Manager
+	tenantVersion int64 // the schema version the tenant migrations reach
+	hasher        *auth.Hasher
+	tokens        *tokenService
+	lookup        *tenancy.Cache
+	metrics       *metrics
+}
+
+// NewServer assembles the API on its dependencies and returns the handler
+// with every middleware in place.
+func NewServer(d serverDeps) (*Server, error) {
+	log := d.log
 	core := &CoreService{
-		store: store, hasher: hasher, tokens: tokens, dbs: dbs, version: tenantVersion,
-		invalidate: lookup.Invalidate, log: log, now: time.Now,
+		store: d.store, hasher: d.hasher, tokens: d.tokens, dbs: d.dbs, version: d.tenantVersion,
+		invalidate: d.lookup.Invalidate, metrics: d.metrics, log: log, now: time.Now,
 	}
-	tenant := &TenantService{stores: sqlTenantStores{m: dbs}, hasher: hasher, tokens: tokens, now: time.Now}
+	tenant := &TenantService{stores: sqlTenantStores{m: d.dbs}, hasher: d.hasher, tokens: d.tokens, now: time.Now}
 
 	onErr := func(w http.ResponseWriter, r *http.Request, err error) { writeError(w, r, log, err) }
-	withTenant, err := tenancy.Middleware(tenancy.Header("X-Tenant"), lookup,
+	withTenant, err := tenancy.Middleware(tenancy.Header("X-Tenant"), d.lookup,
 		tenancy.WithValidator(validTenantHint), tenancy.WithErrorHandler(onErr))
 	if err != nil {
 		return nil, err
 	}
-	coreToken := auth.RequireToken(tokens.core.verifier, auth.WithErrorHandler(onErr))
+	coreToken := auth.RequireToken(d.tokens.core.verifier, auth.WithErrorHandler(onErr))
 	tenantToken := auth.RequireTokenFunc(func(r *http.Request) (*auth.Verifier, error) {
 		t, ok := tenancy.FromContext(r.Context())
 		if !ok {
 			return nil, errNoTenantInContext
 		}
-		d, err := tokens.tenant(t.ID)
+		dir, err := d.tokens.tenant(t.ID)
 		if err != nil {
 			return nil, err
 		}
-		return d.verifier, nil
+		return dir.verifier, nil
 	}, auth.WithErrorHandler(onErr))
 
 	mux := http.NewServeMux()
-	patterns := addRoutes(mux, log, core, tenant, withTenant, coreToken, tenantToken, store)
+	patterns := addRoutes(mux, log, core, tenant, withTenant, coreToken, tenantToken, d.store, d.metrics)
 
 	var h http.Handler = recoverer(log, mux)
-	h = logRequests(log, h)
+	h = instrument(log, d.metrics, h)
 	h = securityHeaders(h)
 	return &Server{Handler: h, core: core, patterns: patterns}, nil
 }
@@ -113,15 +126,17 @@ func recoverer(log *slog.Logger, next http.Handler) http.Handler {
 	})
 }
 
-// respWriter wraps every response once: it remembers the status for the
-// request log, and turns the mux's own plain-text 404 and 405 (written
-// when no pattern matched, so r.Pattern is still empty) into problems,
-// keeping the Allow header of a 405.
+// respWriter wraps every response once: it remembers the status and the
+// caller for the request log and metrics, and turns the mux's own
+// plain-text 404 and 405 (written when no pattern matched, so r.Pattern is
+// still empty) into problems, keeping the Allow header of a 405.
 type respWriter struct {
 	http.ResponseWriter
 	r       *http.Request
 	status  int
-	swallow bool // the mux's plain-text body is replaced by a problem
+	swallow bool   // the mux's plain-text body is replaced by a problem
+	tenant  string // set by noteCaller once the tenant is known
+	user    string // set by noteCaller once the token is verified
 }
 
 func (w *respWriter) WriteHeader(code int) {
@@ -150,20 +165,79 @@ func (w *respWriter) Write(b []byte) (int, error) {
 
 func (w *respWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// logRequests wraps the response (see respWriter) and writes one line per
-// request: method, route pattern, status, duration. Never a body, a header
-// value or a query string.
-func logRequests(log *slog.Logger, next http.Handler) http.Handler {
+// noteCaller records the request's tenant and user for its log line. It
+// runs innermost, after the tenancy and token middleware, which pass the
+// respWriter down unchanged.
+func noteCaller(w http.ResponseWriter, r *http.Request) {
+	rw, ok := w.(*respWriter)
+	if !ok {
+		return
+	}
+	if t, ok := tenancy.FromContext(r.Context()); ok {
+		rw.tenant = t.ID
+	}
+	if c, ok := auth.ClaimsFromContext(r.Context()); ok {
+		rw.user = c.Subject
+	}
+}
+
+// withCaller is noteCaller as middleware, for routes without a tenant.
+func withCaller(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		noteCaller(w, r)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// instrument wraps the response (see respWriter), gives the request an id
+// (X-Request-ID, kept from the client when it is well formed), and when
+// the request is done records its metrics and writes one log line: id,
+// method, route pattern, status, duration, tenant and user. Never a body,
+// another header, a query string or a token.
+func instrument(log *slog.Logger, m *metrics, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		id := r.Header.Get("X-Request-ID")
+		if !validRequestID(id) {
+			id = newRequestID()
+		}
+		w.Header().Set("X-Request-ID", id)
 		rw := &respWriter{ResponseWriter: w, r: r}
 		next.ServeHTTP(rw, r)
+		took := time.Since(start)
+		if m != nil {
+			m.observe(r.Pattern, r.Method, rw.status, rw.tenant, took)
+		}
 		if log.Enabled(r.Context(), slog.LevelInfo) {
 			log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+				slog.String("id", id),
 				slog.String("method", r.Method),
 				slog.String("route", r.Pattern),
 				slog.Int("status", rw.status),
-				slog.Duration("took", time.Since(start)))
+				slog.Duration("took", took),
+				slog.String("tenant", rw.tenant),
+				slog.String("user", rw.user))
 		}
 	})
+}
+
+// validRequestID accepts 1 to 64 characters of letters, digits, '-', '_'
+// and '.', so a client's id cannot forge log lines.
+func validRequestID(id string) bool {
+	if len(id) == 0 || len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !isAlnum(c) && c != '-' && c != '_' && c != '.' {
+			return false
+		}
+	}
+	return true
+}
+
+func newRequestID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	return hex.EncodeToString(b[:])
 }

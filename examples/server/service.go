@@ -26,14 +26,14 @@ type CoreStore interface {
 	OrganizationsByOwner(ctx context.Context, ownerID int64) ([]Organization, error)
 	OrganizationsByStatus(ctx context.Context, status OrgStatus) ([]Organization, error)
 	AllOrganizations(ctx context.Context) ([]Organization, error)
-	ChangedSince(ctx context.Context, us int64) ([]Organization, error)
+	ChangedSince(ctx context.Context, us int64) ([]OrgChange, error) // the change log after us µs
 	// SetOrganizationStatus moves id from one state to another at a time;
 	// ErrNotFound if it is not in from.
 	SetOrganizationStatus(ctx context.Context, id int64, from, to OrgStatus, at time.Time) error
 	// RecordMigration records a tenant's schema version after a migration
 	// succeeded (failure == ""), or why it failed.
 	RecordMigration(ctx context.Context, id, version int64, failure string) error
-	DeleteOrganization(ctx context.Context, id int64) error
+	DeleteOrganization(ctx context.Context, id int64, at time.Time) error // nil if already gone
 	Ping(ctx context.Context) error
 }
 
@@ -65,6 +65,7 @@ type CoreService struct {
 	dbs        Provisioner
 	version    int64                // the tenant schema version new databases get
 	invalidate func(keys ...string) // forgets cached tenant lookups
+	metrics    *metrics             // nil in the admin commands
 	log        *slog.Logger
 	now        func() time.Time
 }

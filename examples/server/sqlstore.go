@@ -27,7 +27,7 @@ type sqlCoreStore struct {
 
 var _ CoreStore = (*sqlCoreStore)(nil)
 
-const orgColumns = `id, name, slug, status, owner_id, created_at, schema_version, migration_error, changed_us`
+const orgColumns = `id, name, slug, status, owner_id, created_at, schema_version, migration_error`
 
 func (s *sqlCoreStore) CreateUser(ctx context.Context, u User) (User, error) {
 	err := s.db.QueryRowContext(ctx,
@@ -58,9 +58,9 @@ func (s *sqlCoreStore) CreateOrganization(ctx context.Context, o Organization, i
 	}
 	defer tx.Rollback()
 	err = tx.QueryRowContext(ctx,
-		`INSERT INTO organizations (name, slug, status, owner_id, created_at, updated_at, changed_us)
-		 VALUES ($1, $2, $3, $4, $5, $5, $6) RETURNING id`,
-		o.Name, o.Slug, string(o.Status), o.OwnerID, o.CreatedAt, o.CreatedAt.UnixMicro()).Scan(&o.ID)
+		`INSERT INTO organizations (name, slug, status, owner_id, created_at, updated_at)
+		 VALUES ($1, $2, $3, $4, $5, $5) RETURNING id`,
+		o.Name, o.Slug, string(o.Status), o.OwnerID, o.CreatedAt).Scan(&o.ID)
 	if err != nil {
 		return Organization{}, storeErr("create organization", err)
 	}
@@ -110,8 +110,39 @@ func (s *sqlCoreStore) RecordMigration(ctx context.Context, id, version int64, f
 	return nil
 }
 
-func (s *sqlCoreStore) ChangedSince(ctx context.Context, us int64) ([]Organization, error) {
-	return s.orgs(ctx, `SELECT `+orgColumns+` FROM organizations WHERE changed_us > $1 ORDER BY id`, us)
+func (s *sqlCoreStore) ChangedSince(ctx context.Context, us int64) ([]OrgChange, error) {
+	rows, err := s.db.QueryContext(ctx,
+		`SELECT org_id, slug, status, changed_us FROM org_changes WHERE changed_us > $1 ORDER BY changed_us`, us)
+	if err != nil {
+		return nil, storeErr("org changes", err)
+	}
+	defer rows.Close()
+	var changes []OrgChange
+	for rows.Next() {
+		var c OrgChange
+		if err := rows.Scan(&c.OrgID, &c.Slug, &c.Status, &c.ChangedUS); err != nil {
+			return nil, storeErr("org changes", err)
+		}
+		changes = append(changes, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, storeErr("org changes", err)
+	}
+	return changes, nil
+}
+
+// changeLogRetention is how long org_changes entries are kept: far longer
+// than any server's poll interval.
+const changeLogRetention = time.Hour
+
+// logChange appends to org_changes in tx, pruning old entries.
+func logChange(ctx context.Context, tx *sql.Tx, id int64, slug, status string, at time.Time) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM org_changes WHERE changed_us < $1`, at.Add(-changeLogRetention).UnixMicro()); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO org_changes (org_id, slug, status, changed_us) VALUES ($1, $2, $3, $4)`,
+		id, slug, status, at.UnixMicro())
+	return err
 }
 
 func (s *sqlCoreStore) Organization(ctx context.Context, id int64) (Organization, error) {
@@ -146,7 +177,7 @@ func (s *sqlCoreStore) SlugsLike(ctx context.Context, base string) ([]string, er
 func (s *sqlCoreStore) scanOrg(row *sql.Row) (Organization, error) {
 	var o Organization
 	var status string
-	if err := row.Scan(&o.ID, &o.Name, &o.Slug, &status, &o.OwnerID, &o.CreatedAt, &o.SchemaVersion, &o.MigrationError, &o.ChangedUS); err != nil {
+	if err := row.Scan(&o.ID, &o.Name, &o.Slug, &status, &o.OwnerID, &o.CreatedAt, &o.SchemaVersion, &o.MigrationError); err != nil {
 		return Organization{}, storeErr("organization", err)
 	}
 	o.Status = OrgStatus(status)
@@ -172,7 +203,7 @@ func (s *sqlCoreStore) orgs(ctx context.Context, query string, arg any) ([]Organ
 	for rows.Next() {
 		var o Organization
 		var status string
-		if err := rows.Scan(&o.ID, &o.Name, &o.Slug, &status, &o.OwnerID, &o.CreatedAt, &o.SchemaVersion, &o.MigrationError, &o.ChangedUS); err != nil {
+		if err := rows.Scan(&o.ID, &o.Name, &o.Slug, &status, &o.OwnerID, &o.CreatedAt, &o.SchemaVersion, &o.MigrationError); err != nil {
 			return nil, storeErr("list organizations", err)
 		}
 		o.Status = OrgStatus(status)
@@ -186,22 +217,45 @@ func (s *sqlCoreStore) orgs(ctx context.Context, query string, arg any) ([]Organ
 }
 
 func (s *sqlCoreStore) SetOrganizationStatus(ctx context.Context, id int64, from, to OrgStatus, at time.Time) error {
-	res, err := s.db.ExecContext(ctx,
-		`UPDATE organizations SET status = $1, updated_at = $2, changed_us = $3 WHERE id = $4 AND status = $5`,
-		string(to), at, at.UnixMicro(), id, string(from))
+	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return storeErr("set organization status", err)
 	}
-	if n, err := res.RowsAffected(); err != nil {
+	defer tx.Rollback()
+	var slug string
+	err = tx.QueryRowContext(ctx,
+		`UPDATE organizations SET status = $1, updated_at = $2 WHERE id = $3 AND status = $4 RETURNING slug`,
+		string(to), at, id, string(from)).Scan(&slug)
+	if err == nil {
+		err = logChange(ctx, tx, id, slug, string(to), at)
+	}
+	if err == nil {
+		err = tx.Commit()
+	}
+	if err != nil {
 		return storeErr("set organization status", err)
-	} else if n == 0 {
-		return ErrNotFound
 	}
 	return nil
 }
 
-func (s *sqlCoreStore) DeleteOrganization(ctx context.Context, id int64) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM organizations WHERE id = $1`, id); err != nil {
+func (s *sqlCoreStore) DeleteOrganization(ctx context.Context, id int64, at time.Time) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return storeErr("delete organization", err)
+	}
+	defer tx.Rollback()
+	var slug string
+	err = tx.QueryRowContext(ctx, `DELETE FROM organizations WHERE id = $1 RETURNING slug`, id).Scan(&slug)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil // already gone
+	}
+	if err == nil {
+		err = logChange(ctx, tx, id, slug, "deleted", at)
+	}
+	if err == nil {
+		err = tx.Commit()
+	}
+	if err != nil {
 		return storeErr("delete organization", err)
 	}
 	return nil

@@ -4,10 +4,17 @@
 ALTER TABLE organizations ADD COLUMN schema_version BIGINT NOT NULL DEFAULT 0;
 -- Why the last migration of the tenant failed; '' when it did not.
 ALTER TABLE organizations ADD COLUMN migration_error TEXT NOT NULL DEFAULT '';
--- When the organization's state last changed, in microseconds since the
--- Unix epoch: servers poll it to forget cached tenants that changed.
-ALTER TABLE organizations ADD COLUMN changed_us BIGINT NOT NULL DEFAULT 0;
-CREATE INDEX organizations_changed ON organizations (changed_us);
+
+-- A log of organization state changes, deletions included, written in the
+-- transaction of each change: servers poll it to forget cached tenants
+-- that another process changed. Entries older than an hour are pruned.
+CREATE TABLE org_changes (
+    org_id     BIGINT NOT NULL,
+    slug       TEXT NOT NULL,
+    status     TEXT NOT NULL, -- the new state, or 'deleted'
+    changed_us BIGINT NOT NULL -- microseconds since the Unix epoch
+);
+CREATE INDEX org_changes_changed ON org_changes (changed_us);
 
 -- Idempotency-Key of POST /api/organizations: one row per (owner, key).
 CREATE TABLE idempotency_keys (
@@ -21,7 +28,6 @@ CREATE TABLE idempotency_keys (
 
 -- +goose Down
 DROP TABLE idempotency_keys;
-DROP INDEX organizations_changed;
-ALTER TABLE organizations DROP COLUMN changed_us;
+DROP TABLE org_changes;
 ALTER TABLE organizations DROP COLUMN migration_error;
 ALTER TABLE organizations DROP COLUMN schema_version;

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/tenantkit/tenantkit/dbstrategy"
+)
+
+// metrics holds the server's Prometheus metrics, on a registry of its own
+// (never the global default one). Labels are bounded: route patterns, not
+// paths; tenants only with perTenant, which suits small fleets.
+type metrics struct {
+	reg          *prometheus.Registry
+	requests     *prometheus.CounterVec
+	duration     *prometheus.HistogramVec
+	provisioning *prometheus.CounterVec
+	tenantReqs   *prometheus.CounterVec // nil unless per-tenant metrics are on
+}
+
+func newMetrics(dbs *dbstrategy.Manager, connsPerHandle, budget int, perTenant bool) *metrics {
+	m := &metrics{reg: prometheus.NewRegistry()}
+	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "http_requests_total",
+		Help: "HTTP requests by route pattern, method and status.",
+	}, []string{"route", "method", "status"})
+	m.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "http_request_duration_seconds",
+		Help:    "HTTP request latency by route pattern and method.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+	}, []string{"route", "method"})
+	m.provisioning = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tenantkit_provisioning_total",
+		Help: "Tenant provisioning (create and migrate) attempts by outcome.",
+	}, []string{"outcome"})
+	m.reg.MustRegister(m.requests, m.duration, m.provisioning,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		newManagerCollector(dbs, connsPerHandle, budget))
+	if perTenant {
+		m.tenantReqs = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tenantkit_tenant_requests_total",
+			Help: "HTTP requests by tenant (per-tenant metrics are on).",
+		}, []string{"tenant"})
+		m.reg.MustRegister(m.tenantReqs)
+	}
+	return m
+}
+
+// observe records one finished request.
+func (m *metrics) observe(route, method string, status int, tenant string, took time.Duration) {
+	if route == "" {
+		route = "unmatched" // 404s and 405s: never the raw path
+	}
+	m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
+	m.duration.WithLabelValues(route, method).Observe(took.Seconds())
+	if m.tenantReqs != nil && tenant != "" {
+		m.tenantReqs.WithLabelValues(tenant).Inc()
+	}
+}
+
+// provisioned records the outcome of provisioning one tenant.
+func (m *metrics) provisioned(ok bool) {
+	if m == nil {
+		return
+	}
+	outcome := "success"
+	if !ok {
+		outcome = "failure"
+	}
+	m.provisioning.WithLabelValues(outcome).Inc()
+}
+
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// managerCollector reads the tenant database manager's stats at scrape
+// time.
+type managerCollector struct {
+	dbs            *dbstrategy.Manager
+	connsPerHandle float64
+	budget         float64
+	descs          managerDescs
+}
+
+type managerDescs struct {
+	open, leased, max, waiting, opens, evictions, idleCloses, waits, connsMax, budget *prometheus.Desc
+}
+
+func newManagerCollector(dbs *dbstrategy.Manager, connsPerHandle, budget int) *managerCollector {
+	d := func(name, help string) *prometheus.Desc { return prometheus.NewDesc(name, help, nil, nil) }
+	return &managerCollector{dbs: dbs, connsPerHandle: float64(connsPerHandle), budget: float64(budget), descs: managerDescs{
+		open:       d("tenantkit_handles_open", "Tenant database handles open now."),
+		leased:     d("tenantkit_handles_leased", "Tenant database handles leased by requests now."),
+		max:        d("tenantkit_handles_max", "Most tenant database handles open at once."),
+		waiting:    d("tenantkit_acquire_waiting", "Requests waiting now for room to open a tenant handle."),
+		opens:      d("tenantkit_handle_opens_total", "Tenant database handles opened."),
+		evictions:  d("tenantkit_handle_evictions_total", "Idle handles closed to make room for another tenant."),
+		idleCloses: d("tenantkit_handle_idle_closes_total", "Handles closed after sitting idle."),
+		waits:      d("tenantkit_acquire_waits_total", "Acquires that had to wait for room."),
+		connsMax:   d("tenantkit_db_connections_max", "Tenant database connections the open handles may hold at most."),
+		budget:     d("tenantkit_db_connections_budget", "Configured budget of tenant database connections."),
+	}}
+}
+
+func (c *managerCollector) Describe(ch chan<- *prometheus.Desc) {
+	d := c.descs
+	for _, desc := range []*prometheus.Desc{d.open, d.leased, d.max, d.waiting, d.opens, d.evictions, d.idleCloses, d.waits, d.connsMax, d.budget} {
+		ch <- desc
+	}
+}
+
+func (c *managerCollector) Collect(ch chan<- prometheus.Metric) {
+	s, d := c.dbs.Stats(), c.descs
+	gauge := func(desc *prometheus.Desc, v float64) {
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, v)
+	}
+	counter := func(desc *prometheus.Desc, v float64) {
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, v)
+	}
+	gauge(d.open, float64(s.Open))
+	gauge(d.leased, float64(s.Leased))
+	gauge(d.max, float64(s.MaxOpen))
+	gauge(d.waiting, float64(s.Waiting))
+	counter(d.opens, float64(s.Opens))
+	counter(d.evictions, float64(s.Evictions))
+	counter(d.idleCloses, float64(s.IdleCloses))
+	counter(d.waits, float64(s.Waits))
+	gauge(d.connsMax, float64(s.Open)*c.connsPerHandle)
+	gauge(d.budget, c.budget)
+}
