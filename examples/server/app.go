@@ -358,9 +358,9 @@ func openCoreDB(ctx context.Context, cfg config) (*sql.DB, string, error) {
 }
 
 // redact keeps a driver error's message from carrying a DSN's password
-// into logs or stderr.
+// into logs or stderr, and folds it onto one line.
 func redact(err error) string {
-	msg := err.Error()
+	msg := strings.Join(strings.Fields(err.Error()), " ")
 	if i := strings.Index(msg, "://"); i >= 0 {
 		if j := strings.Index(msg[i:], "@"); j >= 0 {
 			msg = msg[:i+3] + "***" + msg[i+j:]

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -28,7 +29,8 @@ func main() {
 		if errors.Is(err, errHelp) {
 			return
 		}
-		fmt.Fprintln(os.Stderr, "server:", err)
+		// One line, whatever the error holds.
+		fmt.Fprintln(os.Stderr, "server:", strings.Join(strings.Fields(err.Error()), " "))
 		os.Exit(1)
 	}
 }
