@@ -1,0 +1,1183 @@
+package main
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+)
+
+// The OpenAPI document is hand-written (openapi.json). These tests keep it
+// honest: it names exactly the routes the server registers, real responses
+// validate against its schemas, and it stays within the JSON Schema subset
+// the validator below understands, so nothing in it goes unchecked.
+
+// ---------------------------------------------------------------------------
+// The document.
+
+// apiDoc is the parsed OpenAPI document. Numbers stay json.Numbers so int64
+// bounds keep their precision.
+type apiDoc map[string]any
+
+func loadOpenAPI(t testing.TB) apiDoc {
+	t.Helper()
+	v, err := docDecodeJSON(openAPIJSON)
+	if err != nil {
+		t.Fatalf("openapi.json is not valid JSON: %v", err)
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		t.Fatalf("openapi.json is %T; want an object", v)
+	}
+	return apiDoc(m)
+}
+
+// docDecodeJSON decodes one JSON value, keeping numbers as json.Number and
+// refusing trailing data.
+func docDecodeJSON(b []byte) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, fmt.Errorf("trailing data after the JSON value")
+	}
+	return v, nil
+}
+
+var docMethods = []string{"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+
+// docOperation is one method of one path of the document.
+type docOperation struct {
+	method string // upper case
+	path   string // template, e.g. /api/organizations/{id}
+	op     map[string]any
+	params []any // path-level then operation-level parameters
+}
+
+func (o docOperation) String() string { return o.method + " " + o.path }
+
+// operations lists the document's operations, sorted.
+func (d apiDoc) operations(t testing.TB) []docOperation {
+	t.Helper()
+	paths, ok := d["paths"].(map[string]any)
+	if !ok {
+		t.Fatal("document has no paths object")
+	}
+	var ops []docOperation
+	for p, v := range paths {
+		item, ok := v.(map[string]any)
+		if !ok {
+			t.Fatalf("path %s is not an object", p)
+		}
+		shared, _ := item["parameters"].([]any)
+		for k, v := range item {
+			if !slices.Contains(docMethods, k) {
+				continue
+			}
+			op, ok := v.(map[string]any)
+			if !ok {
+				t.Fatalf("%s %s is not an object", k, p)
+			}
+			own, _ := op["parameters"].([]any)
+			ops = append(ops, docOperation{method: strings.ToUpper(k), path: p, op: op, params: append(slices.Clone(shared), own...)})
+		}
+	}
+	sort.Slice(ops, func(i, j int) bool { return ops[i].String() < ops[j].String() })
+	return ops
+}
+
+// resolve follows a local $ref ("#/components/...") until it reaches a
+// value without one.
+func (d apiDoc) resolve(v any) (any, error) {
+	for range 16 {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return v, nil
+		}
+		ref, ok := m["$ref"].(string)
+		if !ok {
+			return v, nil
+		}
+		if !strings.HasPrefix(ref, "#/") {
+			return nil, fmt.Errorf("$ref %q is not local", ref)
+		}
+		var cur any = map[string]any(d)
+		for _, part := range strings.Split(ref[2:], "/") {
+			part = strings.ReplaceAll(strings.ReplaceAll(part, "~1", "/"), "~0", "~")
+			cm, ok := cur.(map[string]any)
+			if !ok {
+				return nil, fmt.Errorf("$ref %q does not resolve", ref)
+			}
+			if cur, ok = cm[part]; !ok {
+				return nil, fmt.Errorf("$ref %q does not resolve", ref)
+			}
+		}
+		v = cur
+	}
+	return nil, fmt.Errorf("$ref chain too long")
+}
+
+func (d apiDoc) mustResolve(t testing.TB, v any) map[string]any {
+	t.Helper()
+	r, err := d.resolve(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, ok := r.(map[string]any)
+	if !ok {
+		t.Fatalf("%v resolves to %T; want an object", v, r)
+	}
+	return m
+}
+
+// find returns the operation whose method and path template match a
+// request.
+func (d apiDoc) find(t testing.TB, method, path string) (docOperation, bool) {
+	t.Helper()
+	got := strings.Split(path, "/")
+	for _, o := range d.operations(t) {
+		if o.method != method {
+			continue
+		}
+		tmpl := strings.Split(o.path, "/")
+		if len(tmpl) != len(got) {
+			continue
+		}
+		match := true
+		for i, s := range tmpl {
+			if strings.HasPrefix(s, "{") && strings.HasSuffix(s, "}") {
+				match = match && got[i] != ""
+			} else {
+				match = match && s == got[i]
+			}
+		}
+		if match {
+			return o, true
+		}
+	}
+	return docOperation{}, false
+}
+
+// ---------------------------------------------------------------------------
+// A JSON Schema validator for the subset of draft 2020-12 the document uses.
+// A keyword it does not know is an error, so the document cannot grow
+// constraints the tests would silently skip.
+
+var schemaKeywords = map[string]bool{
+	"$ref": true, "type": true, "enum": true, "const": true, "format": true,
+	"required": true, "properties": true, "additionalProperties": true,
+	"items": true, "minItems": true, "maxItems": true,
+	"minLength": true, "maxLength": true, "pattern": true, "minimum": true, "maximum": true,
+	"description": true, "title": true, "examples": true,
+}
+
+// schemaValidator checks instances against the document's schemas. strict also
+// refuses object members a schema does not declare, even where it allows
+// them: responses must not carry fields the document does not describe.
+type schemaValidator struct {
+	doc    apiDoc
+	strict bool
+}
+
+// validate returns every problem with v, each prefixed by its JSON path.
+func (vd schemaValidator) validate(schema, v any, at string) []string {
+	s, err := vd.doc.resolve(schema)
+	if err != nil {
+		return []string{at + ": " + err.Error()}
+	}
+	if b, ok := s.(bool); ok {
+		if !b {
+			return []string{at + ": no value is allowed"}
+		}
+		return nil
+	}
+	sm, ok := s.(map[string]any)
+	if !ok {
+		return []string{fmt.Sprintf("%s: schema is %T", at, s)}
+	}
+	var errs []string
+	fail := func(format string, args ...any) { errs = append(errs, at+": "+fmt.Sprintf(format, args...)) }
+	for k := range sm {
+		if !schemaKeywords[k] {
+			fail("schema keyword %q is not supported by the test validator", k)
+		}
+	}
+	if ty, ok := sm["type"]; ok {
+		var types []string
+		switch ty := ty.(type) {
+		case string:
+			types = []string{ty}
+		case []any:
+			for _, x := range ty {
+				s, _ := x.(string)
+				types = append(types, s)
+			}
+		}
+		if !slices.ContainsFunc(types, func(ty string) bool { return docHasType(v, ty) }) {
+			fail("%s is not of type %v", docShort(v), types)
+			return errs
+		}
+	}
+	if e, ok := sm["enum"].([]any); ok && !slices.ContainsFunc(e, func(x any) bool { return docJSONEqual(x, v) }) {
+		fail("%s is not one of %v", docShort(v), e)
+	}
+	if c, ok := sm["const"]; ok && !docJSONEqual(c, v) {
+		fail("%s is not %v", docShort(v), c)
+	}
+	switch v := v.(type) {
+	case string:
+		n := utf8.RuneCountInString(v)
+		if m, ok := docSchemaInt(sm, "minLength"); ok && n < m {
+			fail("%q is shorter than %d", v, m)
+		}
+		if m, ok := docSchemaInt(sm, "maxLength"); ok && n > m {
+			fail("%q is longer than %d", v, m)
+		}
+		if p, ok := sm["pattern"].(string); ok {
+			re, err := regexp.Compile(p)
+			switch {
+			case err != nil:
+				fail("pattern %q does not compile: %v", p, err)
+			case !re.MatchString(v):
+				fail("%q does not match %q", v, p)
+			}
+		}
+		switch sm["format"] {
+		case "date-time":
+			if ts, err := time.Parse(time.RFC3339Nano, v); err != nil || !strings.HasSuffix(v, "Z") || ts.Location() != time.UTC {
+				fail("%q is not an RFC 3339 time in UTC with Z", v)
+			}
+		case "email":
+			local, domain, ok := strings.Cut(v, "@")
+			if !ok || local == "" || !strings.Contains(domain, ".") || strings.ContainsAny(v, " \t\r\n<>") || strings.Count(v, "@") != 1 {
+				fail("%q is not an email address", v)
+			}
+		}
+	case json.Number:
+		if sm["format"] == "int64" {
+			if _, err := strconv.ParseInt(v.String(), 10, 64); err != nil {
+				fail("%s is not an int64", v)
+			}
+		}
+		if m, ok := sm["minimum"].(json.Number); ok && docNumCmp(v, m) < 0 {
+			fail("%s is less than %s", v, m)
+		}
+		if m, ok := sm["maximum"].(json.Number); ok && docNumCmp(v, m) > 0 {
+			fail("%s is more than %s", v, m)
+		}
+	case []any:
+		if m, ok := docSchemaInt(sm, "minItems"); ok && len(v) < m {
+			fail("%d items; want at least %d", len(v), m)
+		}
+		if m, ok := docSchemaInt(sm, "maxItems"); ok && len(v) > m {
+			fail("%d items; want at most %d", len(v), m)
+		}
+		if items, ok := sm["items"]; ok {
+			for i, x := range v {
+				errs = append(errs, vd.validate(items, x, fmt.Sprintf("%s[%d]", at, i))...)
+			}
+		}
+	case map[string]any:
+		req, _ := sm["required"].([]any)
+		for _, r := range req {
+			if name, _ := r.(string); !docHasKey(v, name) {
+				fail("required member %q is missing", name)
+			}
+		}
+		props, _ := sm["properties"].(map[string]any)
+		for _, k := range docSortedKeys(v) {
+			if ps, ok := props[k]; ok {
+				errs = append(errs, vd.validate(ps, v[k], at+"."+k)...)
+				continue
+			}
+			switch ap := sm["additionalProperties"].(type) {
+			case bool:
+				if !ap {
+					fail("member %q is not allowed", k)
+				}
+			case map[string]any:
+				errs = append(errs, vd.validate(ap, v[k], at+"."+k)...)
+				continue
+			}
+			if vd.strict && sm["additionalProperties"] == nil {
+				fail("member %q is not described by the document", k)
+			}
+		}
+	}
+	return errs
+}
+
+func docHasType(v any, ty string) bool {
+	switch ty {
+	case "null":
+		return v == nil
+	case "boolean":
+		_, ok := v.(bool)
+		return ok
+	case "string":
+		_, ok := v.(string)
+		return ok
+	case "number":
+		_, ok := v.(json.Number)
+		return ok
+	case "integer":
+		n, ok := v.(json.Number)
+		if !ok {
+			return false
+		}
+		f, _, err := big.ParseFloat(n.String(), 10, 256, big.ToNearestEven)
+		return err == nil && f.IsInt()
+	case "array":
+		_, ok := v.([]any)
+		return ok
+	case "object":
+		_, ok := v.(map[string]any)
+		return ok
+	}
+	return false
+}
+
+func docNumCmp(a, b json.Number) int {
+	x, _, errA := big.ParseFloat(a.String(), 10, 256, big.ToNearestEven)
+	y, _, errB := big.ParseFloat(b.String(), 10, 256, big.ToNearestEven)
+	if errA != nil || errB != nil {
+		return 0
+	}
+	return x.Cmp(y)
+}
+
+func docJSONEqual(a, b any) bool {
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	return bytes.Equal(ja, jb)
+}
+
+func docSchemaInt(s map[string]any, k string) (int, bool) {
+	n, ok := s[k].(json.Number)
+	if !ok {
+		return 0, false
+	}
+	i, err := strconv.Atoi(n.String())
+	return i, err == nil
+}
+
+func docHasKey(m map[string]any, k string) bool { _, ok := m[k]; return ok }
+
+func docSortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func docShort(v any) string {
+	b, _ := json.Marshal(v)
+	if len(b) > 80 {
+		return string(b[:77]) + "..."
+	}
+	return string(b)
+}
+
+// TestSchemaValidator holds the test's validator to a few known answers,
+// so a bug in it cannot make every check pass.
+func TestSchemaValidator(t *testing.T) {
+	doc := loadOpenAPI(t)
+	user := map[string]any{"$ref": "#/components/schemas/User"}
+	tests := []struct {
+		name   string
+		schema any
+		body   string
+		strict bool
+		ok     bool
+	}{
+		{"user", user, `{"id": 1, "email": "a@example.com", "display_name": null, "is_active": true, "created_at": "2025-01-02T03:04:05.5Z"}`, true, true},
+		{"user with name", user, `{"id": 9223372036854775807, "email": "a@example.com", "display_name": "A", "is_active": false, "created_at": "2025-01-02T03:04:05Z"}`, true, true},
+		{"id too big", user, `{"id": 9223372036854775808, "email": "a@example.com", "display_name": null, "is_active": true, "created_at": "2025-01-02T03:04:05Z"}`, true, false},
+		{"id zero", user, `{"id": 0, "email": "a@example.com", "display_name": null, "is_active": true, "created_at": "2025-01-02T03:04:05Z"}`, true, false},
+		{"id fraction", user, `{"id": 1.5, "email": "a@example.com", "display_name": null, "is_active": true, "created_at": "2025-01-02T03:04:05Z"}`, true, false},
+		{"missing display_name", user, `{"id": 1, "email": "a@example.com", "is_active": true, "created_at": "2025-01-02T03:04:05Z"}`, true, false},
+		{"display_name number", user, `{"id": 1, "email": "a@example.com", "display_name": 5, "is_active": true, "created_at": "2025-01-02T03:04:05Z"}`, true, false},
+		{"time with offset", user, `{"id": 1, "email": "a@example.com", "display_name": null, "is_active": true, "created_at": "2025-01-02T03:04:05+01:00"}`, true, false},
+		{"bad email", user, `{"id": 1, "email": "nope", "display_name": null, "is_active": true, "created_at": "2025-01-02T03:04:05Z"}`, true, false},
+		{"extra member strict", user, `{"id": 1, "email": "a@example.com", "display_name": null, "is_active": true, "created_at": "2025-01-02T03:04:05Z", "x": 1}`, true, false},
+		{"extra member lax", user, `{"id": 1, "email": "a@example.com", "display_name": null, "is_active": true, "created_at": "2025-01-02T03:04:05Z", "x": 1}`, false, true},
+		{"closed request", map[string]any{"$ref": "#/components/schemas/RegisterRequest"}, `{"email": "a@example.com", "password": "12345678", "x": 1}`, false, false},
+		{"short password", map[string]any{"$ref": "#/components/schemas/RegisterRequest"}, `{"email": "a@example.com", "password": "1234567"}`, false, false},
+		{"enum", map[string]any{"$ref": "#/components/schemas/Token"}, `{"access_token": "x", "token_type": "mac", "expires_in": 3600}`, true, false},
+		{"problem items", map[string]any{"$ref": "#/components/schemas/ValidationProblem"}, `{"type": "about:blank", "title": "x", "status": 422, "detail": "d", "errors": [{"field": "a"}]}`, true, false},
+		{"empty errors", map[string]any{"$ref": "#/components/schemas/ValidationProblem"}, `{"type": "about:blank", "title": "x", "status": 422, "detail": "d", "errors": []}`, true, false},
+		{"slug pattern", map[string]any{"$ref": "#/components/schemas/CreateOrganizationRequest"}, `{"name": "n", "slug": "-ab"}`, false, false},
+		{"unknown keyword", map[string]any{"type": "string", "oneOf": []any{}}, `"x"`, false, false},
+		{"unknown ref", map[string]any{"$ref": "#/components/schemas/Nope"}, `"x"`, false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v, err := docDecodeJSON([]byte(tt.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			errs := schemaValidator{doc: doc, strict: tt.strict}.validate(tt.schema, v, "$")
+			if got := len(errs) == 0; got != tt.ok {
+				t.Errorf("valid = %v (%q); want %v", got, errs, tt.ok)
+			}
+		})
+	}
+}
+
+// ---------------------------------------------------------------------------
+// (d) The document itself.
+
+func TestOpenAPIDocument(t *testing.T) {
+	doc := loadOpenAPI(t)
+	if v, _ := doc["openapi"].(string); !regexp.MustCompile(`^3\.1\.\d+$`).MatchString(v) {
+		t.Errorf("openapi = %q; want 3.1.x", v)
+	}
+	info, _ := doc["info"].(map[string]any)
+	if s, _ := info["title"].(string); s == "" {
+		t.Error("info.title is empty")
+	}
+	if s, _ := info["version"].(string); s == "" {
+		t.Error("info.version is empty")
+	}
+	comps, _ := doc["components"].(map[string]any)
+	schemes, _ := comps["securitySchemes"].(map[string]any)
+	var tags []string
+	for _, tg := range doc["tags"].([]any) {
+		tags = append(tags, tg.(map[string]any)["name"].(string))
+	}
+
+	ids := map[string]string{}
+	for _, o := range doc.operations(t) {
+		id, _ := o.op["operationId"].(string)
+		switch {
+		case id == "":
+			t.Errorf("%s has no operationId", o)
+		case ids[id] != "":
+			t.Errorf("%s: operationId %q is also %s's", o, id, ids[id])
+		default:
+			ids[id] = o.String()
+		}
+		if s, _ := o.op["summary"].(string); s == "" {
+			t.Errorf("%s has no summary", o)
+		}
+		for _, tg := range o.op["tags"].([]any) {
+			if !slices.Contains(tags, tg.(string)) {
+				t.Errorf("%s: tag %q is not declared", o, tg)
+			}
+		}
+		res, _ := o.op["responses"].(map[string]any)
+		if len(res) == 0 {
+			t.Errorf("%s has no responses", o)
+		}
+		success := false
+		for code, r := range res {
+			if !regexp.MustCompile(`^[1-5][0-9][0-9]$`).MatchString(code) {
+				t.Errorf("%s: response %q is not a status code", o, code)
+			}
+			success = success || code[0] == '2'
+			rm := doc.mustResolve(t, r)
+			if s, _ := rm["description"].(string); s == "" {
+				t.Errorf("%s %s: response has no description", o, code)
+			}
+			if code >= "400" {
+				content, _ := rm["content"].(map[string]any)
+				pj, ok := content["application/problem+json"].(map[string]any)
+				if !ok || len(content) != 1 {
+					t.Errorf("%s %s: error response is not only application/problem+json", o, code)
+					continue
+				}
+				s := doc.mustResolve(t, pj["schema"])
+				if props, _ := s["properties"].(map[string]any); props["errors"] == nil || props["detail"] == nil {
+					t.Errorf("%s %s: error schema is not a Problem", o, code)
+				}
+			}
+			if code == "422" {
+				content := rm["content"].(map[string]any)
+				if ref := content["application/problem+json"].(map[string]any)["schema"].(map[string]any)["$ref"]; ref != "#/components/schemas/ValidationProblem" {
+					t.Errorf("%s 422: schema is %v; want ValidationProblem", o, ref)
+				}
+			}
+		}
+		if !success {
+			t.Errorf("%s has no 2xx response", o)
+		}
+		if rb, ok := o.op["requestBody"]; ok {
+			rb := doc.mustResolve(t, rb)
+			if _, has415 := res["415"]; !has415 {
+				t.Errorf("%s takes a body but documents no 415", o)
+			}
+			content, _ := rb["content"].(map[string]any)
+			mt, ok := content["application/json"].(map[string]any)
+			if !ok || len(content) != 1 {
+				t.Errorf("%s: request body is not only application/json", o)
+				continue
+			}
+			s := doc.mustResolve(t, mt["schema"])
+			if ap, ok := s["additionalProperties"].(bool); !ok || ap {
+				t.Errorf("%s: request schema lacks additionalProperties: false", o)
+			}
+			if ex, ok := mt["example"]; ok {
+				if errs := (schemaValidator{doc: doc}).validate(mt["schema"], ex, "example"); len(errs) > 0 {
+					t.Errorf("%s: request example is invalid: %q", o, errs)
+				}
+			}
+		}
+		// Path parameters: every {name} in the template is declared, and
+		// nothing else is.
+		var declared []string
+		for _, p := range o.params {
+			pm := doc.mustResolve(t, p)
+			if pm["in"] == "path" {
+				declared = append(declared, pm["name"].(string))
+				if pm["required"] != true {
+					t.Errorf("%s: path parameter %v is not required", o, pm["name"])
+				}
+			}
+		}
+		var inPath []string
+		for _, m := range regexp.MustCompile(`\{([^}]+)\}`).FindAllStringSubmatch(o.path, -1) {
+			inPath = append(inPath, m[1])
+		}
+		slices.Sort(declared)
+		slices.Sort(inPath)
+		if !slices.Equal(declared, inPath) {
+			t.Errorf("%s: path parameters %v; template has %v", o, declared, inPath)
+		}
+		if sec, ok := o.op["security"].([]any); ok {
+			for _, req := range sec {
+				for name := range req.(map[string]any) {
+					if schemes[name] == nil {
+						t.Errorf("%s: security scheme %q is not declared", o, name)
+					}
+				}
+			}
+		}
+		// Tenant endpoints need X-Tenant; bearer-protected ones document 401.
+		if strings.HasPrefix(o.path, "/api/tenant/") && !usesScheme(o.op, "tenantHeader") {
+			t.Errorf("%s: tenant endpoint without the tenantHeader scheme", o)
+		}
+		if usesScheme(o.op, "bearerAuth") && res["401"] == nil {
+			t.Errorf("%s: bearer-protected without a 401 response", o)
+		}
+		if usesScheme(o.op, "tenantHeader") {
+			for _, code := range []string{"400", "403", "404", "503"} {
+				if res[code] == nil {
+					t.Errorf("%s: tenant endpoint without a %s response", o, code)
+				}
+			}
+		}
+	}
+
+	if bearer, _ := schemes["bearerAuth"].(map[string]any); bearer["type"] != "http" || bearer["scheme"] != "bearer" || bearer["bearerFormat"] != "JWT" {
+		t.Errorf("bearerAuth = %v; want http bearer JWT", bearer)
+	}
+	if th, _ := schemes["tenantHeader"].(map[string]any); th["type"] != "apiKey" || th["in"] != "header" || th["name"] != "X-Tenant" {
+		t.Errorf("tenantHeader = %v; want apiKey in header X-Tenant", th)
+	}
+
+	// Every schema anywhere in the document is within the validator's
+	// subset, every $ref resolves, and every example is valid.
+	walkSchemas(t, doc, map[string]any(doc), "#")
+}
+
+func usesScheme(op map[string]any, name string) bool {
+	sec, _ := op["security"].([]any)
+	for _, req := range sec {
+		if _, ok := req.(map[string]any)[name]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// walkSchemas finds every "schema" member and every component schema in v
+// and checks each: only supported keywords, resolvable refs, valid
+// examples.
+func walkSchemas(t *testing.T, doc apiDoc, v any, at string) {
+	switch v := v.(type) {
+	case map[string]any:
+		if ref, ok := v["$ref"].(string); ok {
+			if _, err := doc.resolve(v); err != nil {
+				t.Errorf("%s: %v", at, ref)
+			}
+		}
+		for _, k := range docSortedKeys(v) {
+			child := v[k]
+			if k == "schema" || at == "#/components/schemas" {
+				checkSchema(t, doc, child, at+"/"+k)
+			}
+			walkSchemas(t, doc, child, at+"/"+k)
+		}
+	case []any:
+		for i, x := range v {
+			walkSchemas(t, doc, x, fmt.Sprintf("%s/%d", at, i))
+		}
+	}
+}
+
+func checkSchema(t *testing.T, doc apiDoc, s any, at string) {
+	sm, ok := s.(map[string]any)
+	if !ok {
+		t.Errorf("%s: schema is %T", at, s)
+		return
+	}
+	for k := range sm {
+		if !schemaKeywords[k] {
+			t.Errorf("%s: keyword %q is outside the tested subset", at, k)
+		}
+	}
+	if p, ok := sm["pattern"].(string); ok {
+		if _, err := regexp.Compile(p); err != nil {
+			t.Errorf("%s: pattern %q: %v", at, p, err)
+		}
+	}
+	if ex, ok := sm["examples"].([]any); ok {
+		for i, x := range ex {
+			if errs := (schemaValidator{doc: doc}).validate(s, x, fmt.Sprintf("%s/examples/%d", at, i)); len(errs) > 0 {
+				t.Errorf("invalid example: %q", errs)
+			}
+		}
+	}
+	for _, k := range []string{"items", "additionalProperties"} {
+		if c, ok := sm[k].(map[string]any); ok {
+			checkSchema(t, doc, c, at+"/"+k)
+		}
+	}
+	if props, ok := sm["properties"].(map[string]any); ok {
+		for _, k := range docSortedKeys(props) {
+			checkSchema(t, doc, props[k], at+"/properties/"+k)
+		}
+	}
+}
+
+// TestSlugPattern holds the document's slug pattern (with its length
+// bounds) to the server's own rule.
+func TestSlugPattern(t *testing.T) {
+	doc := loadOpenAPI(t)
+	s := doc.mustResolve(t, map[string]any{"$ref": "#/components/schemas/CreateOrganizationRequest"})
+	slug := s["properties"].(map[string]any)["slug"].(map[string]any)
+	re := regexp.MustCompile(slug["pattern"].(string))
+	minLen, _ := docSchemaInt(slug, "minLength")
+	maxLen, _ := docSchemaInt(slug, "maxLength")
+	inputs := []string{"", "a", "ab", "abc", "a-c", "-ab", "ab-", "123", "1a1", "1-1", "12a", "a12", "acme-corp",
+		"ABC", "a_c", "a.c", "org-1", "00a", "a--b", "ab c", "é12",
+		strings.Repeat("a", 63), strings.Repeat("a", 64), strings.Repeat("1", 62) + "a", strings.Repeat("1", 63)}
+	for _, in := range inputs {
+		n := utf8.RuneCountInString(in)
+		got := re.MatchString(in) && n >= minLen && n <= maxLen
+		if want := validSlug(in); got != want {
+			t.Errorf("document accepts %q = %v; server: %v", in, got, want)
+		}
+	}
+}
+
+// ---------------------------------------------------------------------------
+// (a) Routes and operations are the same set.
+
+func TestOpenAPIMatchesRoutes(t *testing.T) {
+	ts := startServer(t, sqliteConfig(t))
+	doc := loadOpenAPI(t)
+	documented := map[string]bool{}
+	for _, o := range doc.operations(t) {
+		documented[o.String()] = true
+	}
+	served := map[string]bool{}
+	for _, p := range ts.app.srv.patterns {
+		method, path, ok := strings.Cut(p, " ")
+		if !ok || strings.ContainsAny(method, "/{") {
+			t.Errorf("route %q has no method: the document cannot describe it", p)
+			continue
+		}
+		served[method+" "+path] = true
+	}
+	for _, k := range docSortedKeys(served) {
+		if !documented[k] {
+			t.Errorf("route %s is served but not documented", k)
+		}
+	}
+	for _, k := range docSortedKeys(documented) {
+		if !served[k] {
+			t.Errorf("operation %s is documented but not served", k)
+		}
+	}
+	if len(served) == 0 {
+		t.Error("the server registered no routes")
+	}
+}
+
+// ---------------------------------------------------------------------------
+// (b) Real responses validate against the document.
+
+// docChecker validates responses of one server against the document and
+// remembers which operations and statuses were seen.
+type docChecker struct {
+	t    *testing.T
+	ts   *testServer
+	doc  apiDoc
+	seen map[string]map[string]bool // docOperation -> statuses
+}
+
+// call sends q, wants status, and checks the response against the
+// document: the status is documented for the docOperation, the content type is
+// one it lists, the body validates (strictly), and required headers are
+// present and valid.
+func (c *docChecker) call(q req, want int) response {
+	t := c.t
+	t.Helper()
+	r := c.ts.do(t, q)
+	path, _, _ := strings.Cut(q.path, "?")
+	name := q.method + " " + q.path
+	if r.status != want {
+		t.Errorf("%s = %d %s; want %d", name, r.status, r.body, want)
+		return r
+	}
+	o, ok := c.doc.find(t, q.method, path)
+	if !ok {
+		t.Errorf("%s: no operation in the document", name)
+		return r
+	}
+	if c.seen[o.String()] == nil {
+		c.seen[o.String()] = map[string]bool{}
+	}
+	code := strconv.Itoa(r.status)
+	c.seen[o.String()][code] = true
+	res, _ := o.op["responses"].(map[string]any)
+	spec, ok := res[code]
+	if !ok {
+		t.Errorf("%s: status %d is not documented for %s", name, r.status, o)
+		return r
+	}
+	rs := c.doc.mustResolve(t, spec)
+	content, _ := rs["content"].(map[string]any)
+	if len(content) == 0 {
+		if len(r.body) != 0 {
+			t.Errorf("%s %d: body %q where the document has none", name, r.status, r.body)
+		}
+		return r
+	}
+	ct := r.header.Get("Content-Type")
+	mt, _, _ := strings.Cut(ct, ";")
+	media, ok := content[strings.TrimSpace(mt)].(map[string]any)
+	if !ok {
+		t.Errorf("%s: content type %q is not documented (have %v)", name, ct, docSortedKeys(content))
+		return r
+	}
+	if strings.HasSuffix(mt, "json") {
+		v, err := docDecodeJSON(r.body)
+		if err != nil {
+			t.Errorf("%s: body is not JSON: %v", name, err)
+			return r
+		}
+		if errs := (schemaValidator{doc: c.doc, strict: true}).validate(media["schema"], v, "$"); len(errs) > 0 {
+			t.Errorf("%s %d: body %s does not match the document:\n  %s", name, r.status, docShort(v), strings.Join(errs, "\n  "))
+		}
+	}
+	headers, _ := rs["headers"].(map[string]any)
+	for _, h := range docSortedKeys(headers) {
+		hs := c.doc.mustResolve(t, headers[h])
+		val, present := r.header[http.CanonicalHeaderKey(h)]
+		if !present {
+			if hs["required"] == true {
+				t.Errorf("%s %d: header %s is missing", name, r.status, h)
+			}
+			continue
+		}
+		if errs := (schemaValidator{doc: c.doc}).validate(hs["schema"], val[0], h); len(errs) > 0 {
+			t.Errorf("%s %d: header: %q", name, r.status, errs)
+		}
+	}
+	return r
+}
+
+func TestOpenAPIContract(t *testing.T) {
+	ts := startServer(t, sqliteConfig(t))
+	c := &docChecker{t: t, ts: ts, doc: loadOpenAPI(t), seen: map[string]map[string]bool{}}
+	ctx := context.Background()
+	const pw = "correct horse battery"
+	creds := map[string]string{"email": "Doc.Owner@Example.com ", "password": pw}
+
+	// Core directory.
+	c.call(req{method: "POST", path: "/api/register", body: creds}, http.StatusCreated)
+	c.call(req{method: "POST", path: "/api/register", body: creds}, http.StatusConflict)
+	c.call(req{method: "POST", path: "/api/register", body: map[string]any{"email": "nope", "password": "short", "extra": 1}}, http.StatusUnprocessableEntity)
+	c.call(req{method: "POST", path: "/api/register", body: `[]`}, http.StatusUnprocessableEntity)
+	c.call(req{method: "POST", path: "/api/register", body: `{}`, contentType: "text/plain"}, http.StatusUnsupportedMediaType)
+	c.call(req{method: "POST", path: "/api/register", body: `{"email": "` + strings.Repeat("a", maxBodyBytes) + `"}`}, http.StatusRequestEntityTooLarge)
+	r := c.call(req{method: "POST", path: "/api/login", body: creds}, http.StatusOK)
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	json.Unmarshal(r.body, &tok)
+	c.call(req{method: "POST", path: "/api/login", body: map[string]string{"email": "doc.owner@example.com", "password": "wrong password"}}, http.StatusUnauthorized)
+	c.call(req{method: "POST", path: "/api/login", body: map[string]any{"email": 1}}, http.StatusUnprocessableEntity)
+
+	c.call(req{method: "GET", path: "/api/organizations", token: tok.AccessToken}, http.StatusOK) // empty list
+	c.call(req{method: "POST", path: "/api/organizations", body: map[string]string{"name": "Doc Org"}}, http.StatusUnauthorized)
+	r = c.call(req{method: "POST", path: "/api/organizations", token: tok.AccessToken, body: map[string]string{"name": "Doc Org", "slug": "doc-org"}}, http.StatusCreated)
+	var org struct {
+		ID   int64  `json:"id"`
+		Slug string `json:"slug"`
+	}
+	json.Unmarshal(r.body, &org)
+	c.call(req{method: "POST", path: "/api/organizations", token: tok.AccessToken, body: map[string]string{"name": "Again", "slug": "doc-org"}}, http.StatusConflict)
+	c.call(req{method: "POST", path: "/api/organizations", token: tok.AccessToken, body: map[string]any{"name": " ", "slug": "-x"}}, http.StatusUnprocessableEntity)
+	r = c.call(req{method: "POST", path: "/api/organizations", token: tok.AccessToken, body: map[string]string{"name": "Derived Slug Org"}}, http.StatusCreated)
+	var derived struct {
+		ID int64 `json:"id"`
+	}
+	json.Unmarshal(r.body, &derived)
+	c.call(req{method: "GET", path: "/api/organizations", token: tok.AccessToken}, http.StatusOK)
+	c.call(req{method: "GET", path: "/api/organizations", token: "not-a-token"}, http.StatusUnauthorized)
+	id := strconv.FormatInt(org.ID, 10)
+	c.call(req{method: "GET", path: "/api/organizations/" + id, token: tok.AccessToken}, http.StatusOK)
+	c.call(req{method: "GET", path: "/api/organizations/999999", token: tok.AccessToken}, http.StatusNotFound)
+	c.call(req{method: "GET", path: "/api/organizations/abc", token: tok.AccessToken}, http.StatusNotFound)
+	c.call(req{method: "GET", path: "/api/organizations/" + id}, http.StatusUnauthorized)
+
+	// Tenant directory.
+	tcreds := map[string]string{"email": "member@example.com", "password": pw}
+	c.call(req{method: "POST", path: "/api/tenant/auth/register", tenant: org.Slug, body: tcreds}, http.StatusCreated) // display_name null
+	c.call(req{method: "POST", path: "/api/tenant/auth/register", tenant: id, body: map[string]string{"email": "named@example.com", "password": pw, "display_name": "Named"}}, http.StatusCreated)
+	c.call(req{method: "POST", path: "/api/tenant/auth/register", tenant: id, body: tcreds}, http.StatusConflict)
+	c.call(req{method: "POST", path: "/api/tenant/auth/register", body: tcreds}, http.StatusBadRequest)
+	c.call(req{method: "POST", path: "/api/tenant/auth/register", tenant: "-bad-", body: tcreds}, http.StatusBadRequest)
+	c.call(req{method: "POST", path: "/api/tenant/auth/register", tenant: "no-such-org", body: tcreds}, http.StatusNotFound)
+	c.call(req{method: "POST", path: "/api/tenant/auth/register", tenant: id, body: map[string]any{"email": "x@example.com", "password": pw, "display_name": nil}}, http.StatusUnprocessableEntity)
+	c.call(req{method: "POST", path: "/api/tenant/auth/register", tenant: id, body: `{}`, contentType: "application/xml"}, http.StatusUnsupportedMediaType)
+	r = c.call(req{method: "POST", path: "/api/tenant/auth/login", tenant: id, body: tcreds}, http.StatusOK)
+	var ttok struct {
+		AccessToken string `json:"access_token"`
+	}
+	json.Unmarshal(r.body, &ttok)
+	c.call(req{method: "POST", path: "/api/tenant/auth/login", tenant: id, body: map[string]string{"email": "member@example.com", "password": "wrong password"}}, http.StatusUnauthorized)
+	c.call(req{method: "POST", path: "/api/tenant/auth/login", tenant: id, body: `{"email": "a", "email": "b"}`}, http.StatusUnprocessableEntity)
+	c.call(req{method: "GET", path: "/api/tenant/users/me", tenant: id, token: ttok.AccessToken}, http.StatusOK)
+	c.call(req{method: "GET", path: "/api/tenant/users/me", tenant: id}, http.StatusUnauthorized)
+	c.call(req{method: "GET", path: "/api/tenant/users/me", tenant: id, token: tok.AccessToken}, http.StatusUnauthorized) // a core token
+	c.call(req{method: "GET", path: "/api/tenant/users/me", token: ttok.AccessToken}, http.StatusBadRequest)
+	c.call(req{method: "PUT", path: "/api/tenant/users/me", tenant: id, token: ttok.AccessToken, body: map[string]string{"display_name": "Member"}}, http.StatusOK)
+	c.call(req{method: "PUT", path: "/api/tenant/users/me", tenant: id, token: ttok.AccessToken, body: map[string]string{"display_name": ""}}, http.StatusOK)
+	c.call(req{method: "PUT", path: "/api/tenant/users/me", tenant: id, token: ttok.AccessToken, body: map[string]string{"email": "named@example.com"}}, http.StatusConflict)
+	c.call(req{method: "PUT", path: "/api/tenant/users/me", tenant: id, token: ttok.AccessToken, body: map[string]any{"email": "not an email", "nick": "x"}}, http.StatusUnprocessableEntity)
+	c.call(req{method: "PUT", path: "/api/tenant/users/me", tenant: id, token: ttok.AccessToken, body: `{}`, contentType: "text/plain"}, http.StatusUnsupportedMediaType)
+	c.call(req{method: "PUT", path: "/api/tenant/users/me", tenant: id, token: ttok.AccessToken, body: `{"display_name": "` + strings.Repeat("a", maxBodyBytes) + `"}`}, http.StatusRequestEntityTooLarge)
+
+	// Organization states the API cannot reach yet: moved through the
+	// store, as contract_test.go does.
+	setStatus := func(from, to OrgStatus) {
+		t.Helper()
+		if err := ts.app.core.store.SetOrganizationStatus(ctx, org.ID, from, to, time.Now()); err != nil {
+			t.Fatalf("set status %s -> %s: %v", from, to, err)
+		}
+		ts.app.core.invalidate(id, org.Slug)
+	}
+	setStatus(OrgActive, OrgSuspended)
+	c.call(req{method: "GET", path: "/api/tenant/users/me", tenant: id, token: ttok.AccessToken}, http.StatusForbidden)
+	c.call(req{method: "POST", path: "/api/tenant/auth/login", tenant: org.Slug, body: tcreds}, http.StatusForbidden)
+	setStatus(OrgSuspended, OrgProvisioning)
+	c.call(req{method: "PUT", path: "/api/tenant/users/me", tenant: id, token: ttok.AccessToken, body: map[string]string{"display_name": "x"}}, http.StatusServiceUnavailable)
+	c.call(req{method: "POST", path: "/api/tenant/auth/register", tenant: id, body: tcreds}, http.StatusServiceUnavailable)
+	c.call(req{method: "GET", path: "/api/organizations/" + id, token: tok.AccessToken}, http.StatusOK) // status provisioning
+	c.call(req{method: "DELETE", path: "/api/organizations/" + id, token: tok.AccessToken}, http.StatusConflict)
+	setStatus(OrgProvisioning, OrgActive)
+
+	derivedPath := "/api/organizations/" + strconv.FormatInt(derived.ID, 10)
+	c.call(req{method: "DELETE", path: derivedPath}, http.StatusUnauthorized)
+	c.call(req{method: "DELETE", path: derivedPath, token: tok.AccessToken}, http.StatusNoContent)
+	c.call(req{method: "DELETE", path: derivedPath, token: tok.AccessToken}, http.StatusNotFound)
+
+	// Operations and documentation.
+	c.call(req{method: "GET", path: "/healthz"}, http.StatusOK)
+	c.call(req{method: "GET", path: "/readyz"}, http.StatusOK)
+	c.call(req{method: "GET", path: "/metrics"}, http.StatusOK)
+	c.call(req{method: "GET", path: "/openapi.json"}, http.StatusOK)
+	c.call(req{method: "GET", path: "/docs"}, http.StatusOK)
+	c.call(req{method: "GET", path: "/docs/swagger-ui.css"}, http.StatusOK)
+	c.call(req{method: "GET", path: "/docs/swagger-initializer.js"}, http.StatusOK)
+	c.call(req{method: "GET", path: "/docs/LICENSE"}, http.StatusOK)
+	c.call(req{method: "GET", path: "/docs/nope.js"}, http.StatusNotFound)
+	c.call(req{method: "GET", path: "/docs/index.html"}, http.StatusNotFound)
+
+	// Every docOperation was seen answering, with a 2xx among its answers.
+	for _, o := range c.doc.operations(t) {
+		got := c.seen[o.String()]
+		ok2xx := false
+		for code := range got {
+			ok2xx = ok2xx || code[0] == '2'
+		}
+		if !ok2xx {
+			t.Errorf("%s: no successful response was checked against the document", o)
+		}
+	}
+}
+
+// ---------------------------------------------------------------------------
+// (c) The Swagger UI page and its files.
+
+func TestDocsPage(t *testing.T) {
+	ts := startServer(t, sqliteConfig(t))
+	r := ts.mustStatus(t, req{method: "GET", path: "/docs"}, http.StatusOK)
+	if got := r.header.Get("Content-Type"); got != "text/html; charset=utf-8" {
+		t.Errorf("Content-Type = %q; want text/html; charset=utf-8", got)
+	}
+	csp := r.header.Get("Content-Security-Policy")
+	if csp != docsCSP {
+		t.Errorf("Content-Security-Policy = %q; want %q", csp, docsCSP)
+	}
+	directives := map[string]string{}
+	for d := range strings.SplitSeq(csp, ";") {
+		name, value, _ := strings.Cut(strings.TrimSpace(d), " ")
+		directives[name] = value
+	}
+	for name, want := range map[string]string{
+		"default-src": "'none'", "script-src": "'self'", "style-src": "'self'", "connect-src": "'self'",
+		"frame-ancestors": "'none'", "base-uri": "'none'",
+	} {
+		if got := directives[name]; got != want {
+			t.Errorf("CSP %s = %q; want %q", name, got, want)
+		}
+	}
+	for _, bad := range []string{"'unsafe-eval'", "http:", "https:", "*"} {
+		if strings.Contains(csp, bad) {
+			t.Errorf("CSP %q allows %s", csp, bad)
+		}
+	}
+	html := string(r.body)
+	if strings.Contains(html, "<script>") || strings.Contains(html, "<style") || strings.Contains(html, "style=") {
+		t.Error("the page has inline script or style")
+	}
+	if regexp.MustCompile(`(?i)(src|href)="(https?:)?//`).MatchString(html) {
+		t.Error("the page loads something from another origin")
+	}
+	// Every file the page loads is served, with a type nosniff accepts.
+	refs := regexp.MustCompile(`(?:src|href)="(docs/[^"]+)"`).FindAllStringSubmatch(html, -1)
+	if len(refs) != 3 {
+		t.Errorf("page loads %d files; want the stylesheet, the bundle and the initializer", len(refs))
+	}
+	for _, m := range refs {
+		r := ts.mustStatus(t, req{method: "GET", path: "/" + m[1]}, http.StatusOK)
+		ct := r.header.Get("Content-Type")
+		if !strings.HasPrefix(ct, "text/javascript") && !strings.HasPrefix(ct, "text/css") {
+			t.Errorf("%s: Content-Type = %q", m[1], ct)
+		}
+		if r.header.Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("%s: no nosniff", m[1])
+		}
+	}
+	init := ts.mustStatus(t, req{method: "GET", path: "/docs/swagger-initializer.js"}, http.StatusOK)
+	if !bytes.Contains(init.body, []byte(`url: "openapi.json"`)) {
+		t.Error("the initializer does not load openapi.json")
+	}
+
+	doc := ts.mustStatus(t, req{method: "GET", path: "/openapi.json"}, http.StatusOK)
+	if got := doc.header.Get("Content-Type"); got != "application/json" {
+		t.Errorf("/openapi.json Content-Type = %q; want application/json", got)
+	}
+	if !bytes.Equal(doc.body, openAPIJSON) {
+		t.Error("/openapi.json is not the embedded document")
+	}
+}
+
+func TestDocsBundle(t *testing.T) {
+	ts := startServer(t, sqliteConfig(t))
+	zr, err := gzip.NewReader(bytes.NewReader(swaggerBundleJSGz))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatalf("embedded bundle does not decompress: %v", err)
+	}
+	if !bytes.Contains(plain, []byte("SwaggerUIBundle")) {
+		t.Fatal("embedded bundle is not Swagger UI")
+	}
+
+	tests := []struct {
+		acceptEncoding string
+		gzipped        bool
+	}{
+		{"gzip", true},
+		{"gzip, deflate, br, zstd", true},
+		{"br;q=1.0, GZIP;q=0.5", true},
+		{"*", true},
+		{"identity", false},
+		{"gzip;q=0", false},
+		{"*;q=0", false},
+		{"gzip;q=0, *", false},
+		{"br", false},
+	}
+	var etags []string
+	for _, tt := range tests {
+		t.Run(tt.acceptEncoding, func(t *testing.T) {
+			// An explicit Accept-Encoding keeps the client from
+			// decompressing for us.
+			r := ts.mustStatus(t, req{method: "GET", path: "/docs/swagger-ui-bundle.js",
+				header: http.Header{"Accept-Encoding": {tt.acceptEncoding}}}, http.StatusOK)
+			if got := r.header.Get("Content-Type"); got != "text/javascript; charset=utf-8" {
+				t.Errorf("Content-Type = %q", got)
+			}
+			if got := r.header.Get("Vary"); got != "Accept-Encoding" {
+				t.Errorf("Vary = %q; want Accept-Encoding", got)
+			}
+			want, enc := plain, ""
+			if tt.gzipped {
+				want, enc = swaggerBundleJSGz, "gzip"
+			}
+			if got := r.header.Get("Content-Encoding"); got != enc {
+				t.Errorf("Content-Encoding = %q; want %q", got, enc)
+			}
+			if got := r.header.Get("Content-Length"); got != strconv.Itoa(len(want)) {
+				t.Errorf("Content-Length = %s; want %d", got, len(want))
+			}
+			if !bytes.Equal(r.body, want) {
+				t.Errorf("body: %d bytes, not the %d expected", len(r.body), len(want))
+			}
+			etag := r.header.Get("ETag")
+			etags = append(etags, etag)
+			ts.mustStatus(t, req{method: "GET", path: "/docs/swagger-ui-bundle.js",
+				header: http.Header{"Accept-Encoding": {tt.acceptEncoding}, "If-None-Match": {etag}}}, http.StatusNotModified)
+			h := ts.mustStatus(t, req{method: "HEAD", path: "/docs/swagger-ui-bundle.js",
+				header: http.Header{"Accept-Encoding": {tt.acceptEncoding}}}, http.StatusOK)
+			if len(h.body) != 0 || h.header.Get("Content-Length") != strconv.Itoa(len(want)) {
+				t.Errorf("HEAD: %d body bytes, Content-Length %s", len(h.body), h.header.Get("Content-Length"))
+			}
+		})
+	}
+	if slices.Sort(etags); len(slices.Compact(etags)) != 2 {
+		t.Errorf("ETags %q; want one per encoding", etags)
+	}
+
+	// Git must not track any file over 1 MiB.
+	entries, err := os.ReadDir("swaggerui")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		info, err := e.Info()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Size() > 1<<20 {
+			t.Errorf("%s is %d bytes; files must stay under 1 MiB", filepath.Join("swaggerui", e.Name()), info.Size())
+		}
+	}
+}
+
+func TestAcceptsGzip(t *testing.T) {
+	tests := []struct {
+		header []string
+		want   bool
+	}{
+		{nil, false},
+		{[]string{""}, false},
+		{[]string{"gzip"}, true},
+		{[]string{"x-gzip"}, true},
+		{[]string{" Gzip ; Q=0.001 "}, true},
+		{[]string{"gzip;q=0.000"}, false},
+		{[]string{"gzip;q=nonsense"}, false},
+		{[]string{"deflate", "gzip"}, true},
+		{[]string{"*;q=0.1"}, true},
+		{[]string{"gzip;q=0", "*"}, false},
+		{[]string{"gzip;q=0,gzip;q=1"}, true},
+		{[]string{"gzipx"}, false},
+		{[]string{",,;;=,"}, false},
+	}
+	for _, tt := range tests {
+		if got := acceptsGzip(tt.header); got != tt.want {
+			t.Errorf("acceptsGzip(%q) = %v; want %v", tt.header, got, tt.want)
+		}
+	}
+}
+
+func TestETagMatches(t *testing.T) {
+	tests := []struct {
+		header, etag string
+		want         bool
+	}{
+		{"", `"a"`, false},
+		{`"a"`, `"a"`, true},
+		{`W/"a"`, `"a"`, true},
+		{`"b", "a"`, `"a"`, true},
+		{`*`, `"a"`, true},
+		{`"a-gzip"`, `"a"`, false},
+	}
+	for _, tt := range tests {
+		if got := etagMatches(tt.header, tt.etag); got != tt.want {
+			t.Errorf("etagMatches(%q, %q) = %v; want %v", tt.header, tt.etag, got, tt.want)
+		}
+	}
+}
+
+func FuzzAcceptsGzip(f *testing.F) {
+	for _, s := range []string{"gzip", "gzip;q=0", "*;q=0.5, br", "x-gzip;q=1;q=0", ";", "gzip;q=1e400"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, h string) {
+		got := acceptsGzip([]string{h})
+		if got && !strings.Contains(strings.ToLower(h), "gzip") && !strings.Contains(h, "*") {
+			t.Errorf("acceptsGzip(%q) = true without gzip or *", h)
+		}
+		// Refusing gzip explicitly after the header always wins over *.
+		if acceptsGzip([]string{h, "gzip;q=0"}) && strings.Count(strings.ToLower(h), "gzip") == 0 {
+			t.Errorf("acceptsGzip(%q, gzip;q=0) = true", h)
+		}
+	})
+}
+
+// BenchmarkDocsBundle serves the gzip-compressed bundle as browsers ask for
+// it, and decompressed to a client that does not accept gzip.
+func BenchmarkDocsBundle(b *testing.B) {
+	mux := http.NewServeMux()
+	addDocsRoutes(func(p string, h http.Handler) { mux.Handle(p, h) })
+	for _, enc := range []string{"gzip, deflate, br", "identity"} {
+		b.Run(enc, func(b *testing.B) {
+			r := httptest.NewRequest("GET", "/docs/swagger-ui-bundle.js", nil)
+			r.Header.Set("Accept-Encoding", enc)
+			b.ReportAllocs()
+			for b.Loop() {
+				w := &docDiscardWriter{h: http.Header{}}
+				mux.ServeHTTP(w, r)
+				if w.code != http.StatusOK {
+					b.Fatal(w.code)
+				}
+			}
+		})
+	}
+}
+
+// docDiscardWriter is a ResponseWriter that keeps only the status.
+type docDiscardWriter struct {
+	h    http.Header
+	code int
+}
+
+func (w *docDiscardWriter) Header() http.Header { return w.h }
+func (w *docDiscardWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+}
+func (w *docDiscardWriter) Write(b []byte) (int, error) {
+	w.WriteHeader(http.StatusOK)
+	return len(b), nil
+}
