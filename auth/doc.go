@@ -20,14 +20,48 @@
 //
 // # Tokens
 //
-// Access tokens are JWTs signed with HMAC-SHA256. Each user directory has
-// its own audience and its own [Key], derived from one master secret by
-// [DeriveKey] (or configured), so a token of one directory never verifies
-// in another, even if a claim check were wrong. An [Issuer] signs tokens; a
-// [Verifier] checks them with fixed rules that callers cannot loosen: alg
-// HS256 only, a `kid` naming one of its keys, exact iss and aud, a required
-// exp, nbf and iat not in the future, typ "access" and a subject. A
-// Verifier with several keys accepts tokens of each, for key rotation.
+// Access tokens are JWTs. Each user directory has its own audience and its
+// own [Key], derived from one master secret by [DeriveKey] (or
+// configured), so a token of one directory never verifies in another, even
+// if a claim check were wrong. An [Issuer] signs tokens; a [Verifier]
+// checks them with fixed rules that callers cannot loosen: a `kid` naming
+// one of its keys, the algorithm of that key and no other, exact iss and
+// aud, a required exp, nbf and iat not in the future, typ "access" and a
+// subject.
+//
+// Keys are HMAC-SHA256 (HS256) by default. Ed25519 keys (EdDSA, from
+// [NewEd25519Key] or [Ed25519KeyFromSeed]) are the option for tokens that
+// other services verify: they need only the public keys, which [JWKS]
+// publishes as a JSON Web Key Set. The verifier takes the algorithm from
+// the key the kid names, never from the token, so an HS256 token "signed"
+// with an Ed25519 public key is refused, and so is an EdDSA token naming
+// an HMAC key.
+//
+// # Key rotation
+//
+// A Verifier with several keys accepts tokens of each. [DeriveKeys] turns
+// the configured masters (the current one first, then those being
+// retired) into a directory's keys: the issuer signs with the first, the
+// verifier accepts all, and a master removed from the configuration stops
+// verifying. Rotate by putting a new master in front, then removing the
+// old one once the tokens it signed have expired.
+//
+// # Refresh tokens
+//
+// [NewRefreshToken] makes an opaque refresh token ("rt_" and 256 random
+// bits) and the SHA-256 hash to store in its place; [HashRefreshToken]
+// finds a presented token's hash, after checking its format strictly. The
+// server keeps the records (expiry, single use, families); this package
+// makes sure a refresh token is never taken for an access token, nor the
+// reverse.
+//
+// # Login throttling
+//
+// A [Throttle] limits failed attempts per key, such as "core|<email>",
+// "tenant:42|<email>" and "ip|<address>": a token bucket per key, with a
+// fixed bound on memory however many keys an attacker uses. Successful
+// attempts do not count, and concurrent attempts cannot get past the limit
+// by all arriving before the first failure is recorded.
 //
 // # Middleware
 //
@@ -55,6 +89,21 @@
 //	// in handleMe:
 //	claims, ok := auth.ClaimsFromContext(r.Context())
 //
+//	// key rotation: JWT_SECRET=new, JWT_PREVIOUS_SECRETS=old
+//	keys, err := auth.DeriveKeys([][]byte{newMaster, oldMaster}, "core")
+//	issuer, err = auth.NewIssuer(keys[0], "my-service", "core")
+//	verifier, err = auth.NewVerifier("my-service", "core", keys)
+//
+//	// refresh tokens: hand out token, store hash
+//	token, hash, err := auth.NewRefreshToken()
+//	hash, err = auth.HashRefreshToken(presented) // ErrInvalidToken if malformed
+//
+//	// login throttling
+//	throttle, err := auth.NewThrottle(auth.WithBurst(10), auth.WithRefill(time.Minute))
+//	if ok, retryAfter := throttle.Allow("core|" + email); !ok { /* 429 */ }
+//	// after checking the password: throttle.Fail(key), or on success
+//	// throttle.Reset(key) (an account) / throttle.Succeed(key) (an address)
+//
 // All types are safe for concurrent use, and none holds resources that need
-// closing.
+// closing or starts a goroutine.
 package auth

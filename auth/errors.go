@@ -15,7 +15,8 @@ var ErrInvalidHash = errors.New("auth: invalid password hash")
 
 // ErrInvalidToken is wrapped by every error [Verifier.Verify] returns, and so
 // reaches the error handler of [RequireToken] for a token that was presented
-// but refused.
+// but refused. It is also wrapped by the error [HashRefreshToken] returns
+// for a string that is not a refresh token.
 var ErrInvalidToken = errors.New("auth: invalid token")
 
 // ErrTokenExpired is additionally wrapped by the error [Verifier.Verify]

@@ -112,3 +112,112 @@ func ExampleDeriveKey() {
 	// true false
 	// auth.Key{ID: "csyrMUJmn_7E"}
 }
+
+// A server configured with JWT_SECRET (the current master) and
+// JWT_PREVIOUS_SECRETS (masters being retired) signs with the current one
+// and accepts tokens of all of them, until a master leaves the list.
+func ExampleDeriveKeys() {
+	oldMaster := []byte("the master secret we are retiring, 32+ bytes")
+	newMaster := []byte("the new master secret, from the secret store")
+
+	// Before the rotation: JWT_SECRET=old.
+	before, _ := auth.DeriveKeys([][]byte{oldMaster}, "tenant:42")
+	oldIssuer, _ := auth.NewIssuer(before[0], "example-app", "tenant:42")
+	oldToken, _, _ := oldIssuer.Issue("user-7")
+
+	// During: JWT_SECRET=new, JWT_PREVIOUS_SECRETS=old.
+	during, _ := auth.DeriveKeys([][]byte{newMaster, oldMaster}, "tenant:42")
+	issuer, _ := auth.NewIssuer(during[0], "example-app", "tenant:42")
+	verifier, _ := auth.NewVerifier("example-app", "tenant:42", during)
+	newToken, _, _ := issuer.Issue("user-7")
+	_, errOld := verifier.Verify(oldToken)
+	_, errNew := verifier.Verify(newToken)
+	fmt.Println("during:", errOld, errNew)
+
+	// After the access token TTL: JWT_PREVIOUS_SECRETS is emptied.
+	after, _ := auth.DeriveKeys([][]byte{newMaster}, "tenant:42")
+	verifier, _ = auth.NewVerifier("example-app", "tenant:42", after)
+	_, errOld = verifier.Verify(oldToken)
+	_, errNew = verifier.Verify(newToken)
+	fmt.Println("after:", errors.Is(errOld, auth.ErrInvalidToken), errNew)
+	// Output:
+	// during: <nil> <nil>
+	// after: true <nil>
+}
+
+// Tokens signed with Ed25519 can be verified by other services from the
+// published public keys alone.
+func ExampleJWKS() {
+	// In production: auth.NewEd25519Key() once, keep Private.Seed() in the
+	// secret store, and load it with Ed25519KeyFromSeed.
+	seed := make([]byte, 32)
+	key, err := auth.Ed25519KeyFromSeed(seed)
+	if err != nil {
+		panic(err)
+	}
+	issuer, _ := auth.NewIssuer(key, "example-app", "core")
+	token, _, _ := issuer.Issue("user-42")
+
+	// Serve this at /.well-known/jwks.json.
+	pub, _ := key.PublicKey()
+	jwks, _ := auth.JWKS(pub)
+	fmt.Println(string(jwks))
+
+	// Another service verifies with the public key only.
+	verifier, _ := auth.NewVerifier("example-app", "core", []auth.Key{{ID: pub.ID, Public: pub.Key}})
+	claims, err := verifier.Verify(token)
+	fmt.Println(key.Alg(), claims.Subject, err)
+	// Output:
+	// {"keys":[{"kty":"OKP","crv":"Ed25519","x":"O2onvM62pC1io6jQKm8Nc2UyFXcd4kOmOsBIoYtZ2ik","kid":"9ZP03Nu8GrXPAUkbKNxHOKBzxPX83SShgFkRNK-f2lw","alg":"EdDSA","use":"sig"}]}
+	// EdDSA user-42 <nil>
+}
+
+func ExampleNewRefreshToken() {
+	token, hash, err := auth.NewRefreshToken()
+	if err != nil {
+		panic(err)
+	}
+	// Give token to the client; store only hash.
+	fmt.Println(token[:3], len(token), len(hash))
+
+	// On refresh: look the presented token up by its hash.
+	lookup, err := auth.HashRefreshToken(token)
+	fmt.Println(err, lookup == hash)
+
+	// An access token is never a refresh token.
+	_, err = auth.HashRefreshToken("eyJhbGciOiJIUzI1NiJ9.e30.sig")
+	fmt.Println(errors.Is(err, auth.ErrInvalidToken))
+	// Output:
+	// rt_ 46 64
+	// <nil> true
+	// true
+}
+
+func ExampleThrottle() {
+	// Two failures per account, then one more per minute.
+	throttle, err := auth.NewThrottle(auth.WithBurst(2), auth.WithRefill(time.Minute))
+	if err != nil {
+		panic(err)
+	}
+	login := func(email string, passwordOK bool) string {
+		key := "core|" + email
+		if ok, retryAfter := throttle.Allow(key); !ok {
+			return fmt.Sprintf("429 Retry-After: %.0f", retryAfter.Seconds())
+		}
+		if !passwordOK { // the hasher said ErrPasswordMismatch
+			throttle.Fail(key)
+			return "401"
+		}
+		throttle.Reset(key)
+		return "200"
+	}
+	fmt.Println(login("alice@example.com", false))
+	fmt.Println(login("alice@example.com", false))
+	fmt.Println(login("alice@example.com", true)) // even the right password waits
+	fmt.Println(login("bob@example.com", true))
+	// Output:
+	// 401
+	// 401
+	// 429 Retry-After: 60
+	// 200
+}

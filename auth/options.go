@@ -164,3 +164,79 @@ func WithErrorHandler(h func(w http.ResponseWriter, r *http.Request, err error))
 		return nil
 	})
 }
+
+// A ThrottleOption configures [NewThrottle].
+type ThrottleOption interface {
+	apply(*throttleConfig) error
+}
+
+type throttleConfig struct {
+	burst   int
+	every   time.Duration
+	maxKeys int
+	now     func() time.Time
+}
+
+type throttleOptionFunc func(*throttleConfig) error
+
+func (f throttleOptionFunc) apply(c *throttleConfig) error { return f(c) }
+
+// Bounds of the throttle options; they keep burst × refill within int64
+// nanoseconds.
+const (
+	maxBurst        = 10_000
+	minRefill       = time.Millisecond
+	maxRefill       = 24 * time.Hour
+	maxThrottleKeys = 1 << 24
+)
+
+// WithBurst sets how many attempts in a row a key may fail before it is
+// refused (the bucket's size), from 1 to 10000. Default: 10.
+func WithBurst(n int) ThrottleOption {
+	return throttleOptionFunc(func(c *throttleConfig) error {
+		if n < 1 || n > maxBurst {
+			return fmt.Errorf("auth: WithBurst(%d): must be 1 to %d", n, maxBurst)
+		}
+		c.burst = n
+		return nil
+	})
+}
+
+// WithRefill sets how often a key regains one attempt, from 1ms to 24h: a
+// key that used up its burst may then fail once per interval. Default: 1m.
+func WithRefill(every time.Duration) ThrottleOption {
+	return throttleOptionFunc(func(c *throttleConfig) error {
+		if every < minRefill || every > maxRefill {
+			return fmt.Errorf("auth: WithRefill(%v): must be %v to %v", every, minRefill, maxRefill)
+		}
+		c.every = every
+		return nil
+	})
+}
+
+// WithMaxKeys caps the number of keys the throttle holds state for, from 1
+// to 16777216 (see [Throttle] for what happens when it is full). Each key
+// costs about 50 bytes; maps do not shrink, so the memory of the largest
+// number of keys held stays in use. The cap may be rounded down by up to
+// 63 keys. Default: 100000 (about 5 MB).
+func WithMaxKeys(n int) ThrottleOption {
+	return throttleOptionFunc(func(c *throttleConfig) error {
+		if n < 1 || n > maxThrottleKeys {
+			return fmt.Errorf("auth: WithMaxKeys(%d): must be 1 to %d", n, maxThrottleKeys)
+		}
+		c.maxKeys = n
+		return nil
+	})
+}
+
+// WithThrottleNow sets the clock buckets refill by; for tests.
+// Default: time.Now.
+func WithThrottleNow(now func() time.Time) ThrottleOption {
+	return throttleOptionFunc(func(c *throttleConfig) error {
+		if now == nil {
+			return errors.New("auth: WithThrottleNow(nil)")
+		}
+		c.now = now
+		return nil
+	})
+}

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"golang.org/x/crypto/argon2"
@@ -448,6 +450,79 @@ func TestHasherConcurrentUse(t *testing.T) {
 	wg.Wait()
 }
 
+// TestHasherFlood sends 200 concurrent password checks to a hasher that
+// may run 2 at once: no more than 2 derivations ever run together, and
+// every caller gets its answer. The first two derivations wait for each
+// other, so the peak of 2 is reached whatever the scheduling.
+func TestHasherFlood(t *testing.T) {
+	const maxConcurrent, callers = 2, 200
+	ctx := context.Background()
+	h := newCheapHasher(t, auth.WithMaxConcurrent(maxConcurrent))
+	encoded, err := h.Hash(ctx, "right")
+	if err != nil {
+		t.Fatalf("Hash() error = %v", err)
+	}
+	var inFlight, peak, calls atomic.Int64
+	bothIn := make(chan struct{})
+	auth.SetKeyFunc(h, func(password, salt []byte, time, memory uint32, threads uint8, keyLen uint32) []byte {
+		n := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for {
+			p := peak.Load()
+			if n <= p || peak.CompareAndSwap(p, n) {
+				break
+			}
+		}
+		switch calls.Add(1) {
+		case maxConcurrent:
+			close(bothIn)
+		case 1:
+			<-bothIn
+		}
+		for range 3 {
+			runtime.Gosched() // let the others try to get in
+		}
+		return argon2.IDKey(password, salt, time, memory, threads, keyLen)
+	})
+
+	var wg sync.WaitGroup
+	var mismatches, matches atomic.Int64
+	for i := range callers {
+		wg.Go(func() {
+			var err error
+			switch i % 3 {
+			case 0:
+				err = h.Verify(ctx, encoded, "right")
+			case 1:
+				err = h.Verify(ctx, encoded, "wrong")
+			default:
+				err = h.Verify(ctx, "", "unknown user")
+			}
+			switch {
+			case err == nil:
+				matches.Add(1)
+			case errors.Is(err, auth.ErrPasswordMismatch):
+				mismatches.Add(1)
+			default:
+				t.Errorf("Verify() = %v; want nil or ErrPasswordMismatch", err)
+			}
+		})
+	}
+	wg.Wait()
+	if got := peak.Load(); got != maxConcurrent {
+		t.Errorf("peak derivations in flight = %d; want exactly %d", got, maxConcurrent)
+	}
+	if got := calls.Load(); got != callers {
+		t.Errorf("derivations = %d; want %d", got, callers)
+	}
+	if got, want := matches.Load(), int64((callers+2)/3); got != want {
+		t.Errorf("matches = %d; want %d", got, want)
+	}
+	if got, want := mismatches.Load(), int64(callers-(callers+2)/3); got != want {
+		t.Errorf("mismatches = %d; want %d", got, want)
+	}
+}
+
 func FuzzVerifyHash(f *testing.F) {
 	ctx := context.Background()
 	h := newCheapHasher(f)
@@ -535,4 +610,49 @@ func BenchmarkVerifyPasswordDefault(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkLoginFlood is a login flood against a hasher with the default
+// parameters and concurrency cap: 16 callers per core (GOMAXPROCS) check
+// passwords at once (known users with wrong passwords, and unknown
+// users), as a server would under attack. It reports logins/s/core, the
+// throughput one core sustains, and the peak number of derivations that
+// ran at once (never above the cap).
+func BenchmarkLoginFlood(b *testing.B) {
+	ctx := context.Background()
+	h, err := auth.NewHasher()
+	if err != nil {
+		b.Fatal(err)
+	}
+	encoded, err := h.Hash(ctx, "correct horse battery staple")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var inFlight, peak atomic.Int64
+	auth.SetKeyFunc(h, func(password, salt []byte, time, memory uint32, threads uint8, keyLen uint32) []byte {
+		n := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+		}
+		return argon2.IDKey(password, salt, time, memory, threads, keyLen)
+	})
+	var caller atomic.Int64
+	b.SetParallelism(16)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		stored := encoded
+		if caller.Add(1)%2 == 0 {
+			stored = "" // unknown user
+		}
+		for pb.Next() {
+			if err := h.Verify(ctx, stored, "Tr0ub4dor&3"); err != auth.ErrPasswordMismatch {
+				b.Errorf("Verify() = %v; want ErrPasswordMismatch", err)
+				return
+			}
+		}
+	})
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds()/float64(runtime.GOMAXPROCS(0)), "logins/s/core")
+	b.ReportMetric(float64(peak.Load()), "peak-in-flight")
 }

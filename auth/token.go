@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -40,19 +41,33 @@ type wireClaims struct {
 // one audience ("aud") and one [Key]. It is safe for concurrent use.
 type Issuer struct {
 	kid      string
-	secret   []byte
+	method   jwt.SigningMethod
+	signKey  any // []byte for HS256, ed25519.PrivateKey for EdDSA
 	issuer   string
 	audience string
 	ttl      time.Duration
 	now      func() time.Time
 }
 
-// NewIssuer returns an Issuer that signs tokens with key (HS256), naming
-// issuer and audience, which must not be empty. It returns an error if the
-// key is unusable (see [Key]) or an option is invalid.
+// NewIssuer returns an Issuer that signs tokens with key, naming issuer
+// and audience, which must not be empty. An HMAC key signs with HS256, an
+// Ed25519 key with EdDSA (see [Key]). It returns an error if the key is
+// unusable, is an Ed25519 key without its private half, or an option is
+// invalid.
 func NewIssuer(key Key, issuer, audience string, opts ...IssuerOption) (*Issuer, error) {
 	if err := key.validate(); err != nil {
 		return nil, err
+	}
+	var method jwt.SigningMethod
+	var signKey any
+	switch key.Alg() {
+	case algHS256:
+		method, signKey = jwt.SigningMethodHS256, slices.Clone(key.Secret)
+	case algEdDSA:
+		if len(key.Private) == 0 {
+			return nil, fmt.Errorf("auth: NewIssuer: key %q is a public key: it verifies but cannot sign", key.ID)
+		}
+		method, signKey = jwt.SigningMethodEdDSA, slices.Clone(key.Private)
 	}
 	if issuer == "" || audience == "" {
 		return nil, errors.New("auth: NewIssuer: issuer and audience must not be empty")
@@ -65,7 +80,8 @@ func NewIssuer(key Key, issuer, audience string, opts ...IssuerOption) (*Issuer,
 	}
 	return &Issuer{
 		kid:      key.ID,
-		secret:   slices.Clone(key.Secret),
+		method:   method,
+		signKey:  signKey,
 		issuer:   issuer,
 		audience: audience,
 		ttl:      cfg.ttl,
@@ -95,7 +111,7 @@ func (i *Issuer) Issue(subject string) (token string, c Claims, err error) {
 		NotBefore: now,
 		ExpiresAt: now.Add(i.ttl).Truncate(time.Second),
 	}
-	t := jwt.NewWithClaims(jwt.SigningMethodHS256, wireClaims{
+	t := jwt.NewWithClaims(i.method, wireClaims{
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    c.Issuer,
 			Subject:   c.Subject,
@@ -108,7 +124,7 @@ func (i *Issuer) Issue(subject string) (token string, c Claims, err error) {
 		Type: c.Type,
 	})
 	t.Header["kid"] = i.kid
-	token, err = t.SignedString(i.secret)
+	token, err = t.SignedString(i.signKey)
 	if err != nil { // only for a key of the wrong type: cannot happen
 		return "", Claims{}, fmt.Errorf("auth: sign token: %v", err)
 	}
@@ -123,28 +139,42 @@ func newTokenID() string {
 // Verifier checks access tokens of one user directory. It is safe for
 // concurrent use.
 //
-// Its checks are fixed: the algorithm must be HS256 (none, RS256, HS384 and
-// every other are refused); the `kid` header must name one of the
-// verifier's own keys, and the signature must be that key's; iss and aud
+// Its checks are fixed: the `kid` header must name one of the verifier's
+// own keys, the algorithm must be that key's (HS256 for an HMAC key, EdDSA
+// for an Ed25519 key: see [Key]), and the signature must be that key's;
+// none, RS256, HS384 and every other algorithm are refused, and so is a
+// token whose alg is not its key's, such as an HS256 token naming an
+// Ed25519 key (signed, say, with the public key as HMAC secret). Keys
+// carried in the token (jwk, jku, x5c headers) are never used. iss and aud
 // must equal the verifier's (aud as its only value); exp is required; nbf
 // and iat, when present, must not be in the future; typ must be
 // [TypeAccess]; sub must not be empty. Times are compared with a leeway
-// for clock skew (see [WithLeeway]).
+// for clock skew (see [WithLeeway]). Refresh tokens (see
+// [NewRefreshToken]) are refused at once.
 type Verifier struct {
 	issuer   string
 	audience string
-	keys     map[string][]byte
+	keys     map[string]verifyKey
 	leeway   time.Duration
 	now      func() time.Time
 	parser   *jwt.Parser
 	keyfunc  jwt.Keyfunc
 }
 
+// verifyKey is a key as the verifier uses it: the one method it verifies,
+// and its key in the form that method takes.
+type verifyKey struct {
+	method jwt.SigningMethod
+	key    any // []byte for HS256, ed25519.PublicKey for EdDSA
+}
+
 // NewVerifier returns a Verifier for tokens from issuer to audience, signed
-// by one of keys. Pass several keys during a rotation: tokens signed by any
-// of them verify, and once the old key is dropped, its tokens do not.
-// It returns an error if issuer or audience is empty, keys is empty, a key
-// is unusable (see [Key]), two keys share an ID, or an option is invalid.
+// by one of keys: HMAC keys, Ed25519 keys (their public half is enough), or
+// both. Pass several keys during a rotation: tokens signed by any of them
+// verify, and once the old key is dropped, its tokens do not (see
+// [DeriveKeys]). It returns an error if issuer or audience is empty, keys
+// is empty, a key is unusable (see [Key]), two keys share an ID, or an
+// option is invalid.
 func NewVerifier(issuer, audience string, keys []Key, opts ...VerifierOption) (*Verifier, error) {
 	if issuer == "" || audience == "" {
 		return nil, errors.New("auth: NewVerifier: issuer and audience must not be empty")
@@ -155,10 +185,11 @@ func NewVerifier(issuer, audience string, keys []Key, opts ...VerifierOption) (*
 	v := &Verifier{
 		issuer:   issuer,
 		audience: audience,
-		keys:     make(map[string][]byte, len(keys)),
+		keys:     make(map[string]verifyKey, len(keys)),
 		leeway:   30 * time.Second,
 		now:      time.Now,
 	}
+	var algs []string
 	for _, k := range keys {
 		if err := k.validate(); err != nil {
 			return nil, err
@@ -166,7 +197,18 @@ func NewVerifier(issuer, audience string, keys []Key, opts ...VerifierOption) (*
 		if _, dup := v.keys[k.ID]; dup {
 			return nil, fmt.Errorf("auth: NewVerifier: two keys with ID %q", k.ID)
 		}
-		v.keys[k.ID] = slices.Clone(k.Secret)
+		var vk verifyKey
+		switch k.Alg() {
+		case algHS256:
+			vk = verifyKey{method: jwt.SigningMethodHS256, key: slices.Clone(k.Secret)}
+		case algEdDSA:
+			pub, _ := k.PublicKey()
+			vk = verifyKey{method: jwt.SigningMethodEdDSA, key: pub.Key}
+		}
+		v.keys[k.ID] = vk
+		if alg := vk.method.Alg(); !slices.Contains(algs, alg) {
+			algs = append(algs, alg)
+		}
 	}
 	cfg := verifierConfig{leeway: v.leeway, now: v.now}
 	for _, o := range opts {
@@ -178,9 +220,10 @@ func NewVerifier(issuer, audience string, keys []Key, opts ...VerifierOption) (*
 	// The parser checks the format, the algorithm and the signature; the
 	// claims are checked by Verify itself, so that every rule is visible in
 	// one place and an expired token is reported as such only when expiry
-	// is its only fault.
+	// is its only fault. WithValidMethods is a first filter; v.key pins
+	// each key to its own method.
 	v.parser = jwt.NewParser(
-		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+		jwt.WithValidMethods(algs),
 		jwt.WithStrictDecoding(),
 		jwt.WithoutClaimsValidation(),
 	)
@@ -196,12 +239,9 @@ var (
 	errCrit         = errors.New("unsupported critical header")
 )
 
-// key chooses the key to check t's signature with, among v's keys only.
+// key chooses the key to check t's signature with, among v's keys only,
+// and refuses t unless its method is that key's.
 func (v *Verifier) key(t *jwt.Token) (any, error) {
-	// Identity, not name: refuses a method registered over jwt's HS256.
-	if t.Method != jwt.SigningMethodHS256 {
-		return nil, errBadAlg
-	}
 	if _, ok := t.Header["crit"]; ok {
 		return nil, errCrit
 	}
@@ -209,11 +249,15 @@ func (v *Verifier) key(t *jwt.Token) (any, error) {
 	if !ok {
 		return nil, errNoKeyID
 	}
-	secret, ok := v.keys[kid]
+	k, ok := v.keys[kid]
 	if !ok {
 		return nil, errUnknownKeyID
 	}
-	return secret, nil
+	// Identity, not name: refuses a method registered over jwt's own.
+	if t.Method != k.method {
+		return nil, errBadAlg
+	}
+	return k.key, nil
 }
 
 // Verify checks token as described on [Verifier] and returns its claims.
@@ -227,13 +271,16 @@ func (v *Verifier) Verify(token string) (*Claims, error) {
 	if len(token) > maxTokenLen {
 		return nil, &tokenError{reason: "too long"}
 	}
+	if strings.HasPrefix(token, RefreshTokenPrefix) {
+		return nil, &tokenError{reason: "a refresh token, not an access token"}
+	}
 	if !compactJWS(token) {
 		return nil, &tokenError{reason: "malformed"}
 	}
 	var wc wireClaims
 	t, err := v.parser.ParseWithClaims(token, &wc, v.keyfunc)
 	if err != nil {
-		return nil, parseError(t, err)
+		return nil, v.parseError(t, err)
 	}
 	c := &Claims{Issuer: wc.Issuer, Subject: wc.Subject, ID: wc.ID, Type: wc.Type}
 	switch {
@@ -285,7 +332,7 @@ func compactJWS(token string) bool {
 
 // parseError turns an error of jwt's parser into a tokenError with a fixed
 // reason.
-func parseError(t *jwt.Token, err error) error {
+func (v *Verifier) parseError(t *jwt.Token, err error) error {
 	switch {
 	case errors.Is(err, errNoKeyID):
 		return &tokenError{reason: "missing key id"}
@@ -294,7 +341,7 @@ func parseError(t *jwt.Token, err error) error {
 	case errors.Is(err, errCrit):
 		return &tokenError{reason: "unsupported critical header"}
 	case errors.Is(err, errBadAlg),
-		t != nil && t.Method != jwt.SigningMethodHS256 &&
+		t != nil && !v.verifies(t.Method) &&
 			(errors.Is(err, jwt.ErrTokenUnverifiable) || errors.Is(err, jwt.ErrTokenSignatureInvalid)):
 		return &tokenError{reason: "algorithm not allowed"}
 	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
@@ -303,4 +350,17 @@ func parseError(t *jwt.Token, err error) error {
 		return &tokenError{reason: "malformed"}
 	}
 	return &tokenError{reason: "rejected"}
+}
+
+// verifies reports whether one of v's keys verifies with m.
+func (v *Verifier) verifies(m jwt.SigningMethod) bool {
+	if m == nil {
+		return false
+	}
+	for _, k := range v.keys {
+		if k.method == m {
+			return true
+		}
+	}
+	return false
 }

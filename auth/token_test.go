@@ -2,6 +2,7 @@ package auth_test
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -619,20 +620,45 @@ func FuzzVerify(f *testing.F) {
 	master := make([]byte, 32)
 	rand.Read(master)
 	key := deriveKey(f, master, "core")
-	issued := map[string]bool{}
-	i := newIssuer(f, key, "core")
-	v := newVerifier(f, "core", []auth.Key{key})
-	for _, sub := range []string{"1", "42", "user@example.com"} {
-		tok, _ := issue(f, i, sub)
-		issued[tok] = true
-		f.Add(tok)
-		s := segments(tok)
-		f.Add(s[0] + "." + s[1] + ".")
-		f.Add(s[0] + "." + s[1])
-		f.Add(tok + "." + s[2])
-		f.Add(nonCanonical(tok))
+	ed, err := auth.NewEd25519Key()
+	if err != nil {
+		f.Fatal(err)
 	}
-	h, c := header(key.ID), claims("core")
+	issued := map[string]bool{}
+	// One verifier with both kinds of key, as during a move from HS256 to
+	// EdDSA: the widest surface for algorithm confusion.
+	v := newVerifier(f, "core", []auth.Key{key, publicOnly(f, ed)})
+	for _, i := range []*auth.Issuer{newIssuer(f, key, "core"), newIssuer(f, ed, "core")} {
+		for _, sub := range []string{"1", "42", "user@example.com"} {
+			tok, _ := issue(f, i, sub)
+			issued[tok] = true
+			f.Add(tok)
+			s := segments(tok)
+			f.Add(s[0] + "." + s[1] + ".")
+			f.Add(s[0] + "." + s[1])
+			f.Add(tok + "." + s[2])
+			f.Add(nonCanonical(tok))
+		}
+	}
+	pub := publicOnly(f, ed).Public
+	eh := edHeader(ed.ID)
+	c := claims("core")
+	handMade := signEd(f, eh, c, ed.Private) // valid: signed by the key holder
+	issued[handMade] = true
+	f.Add(handMade)
+	f.Add(sign(f, header(ed.ID), c, pub))                       // HS256 with the public key as secret
+	f.Add(signEd(f, edHeader(key.ID), c, ed.Private))           // EdDSA naming the HMAC key
+	f.Add(signEd(f, with(eh, "alg", "Ed25519"), c, ed.Private)) // RFC 9864 name
+	attacker, err := auth.NewEd25519Key()
+	if err != nil {
+		f.Fatal(err)
+	}
+	attackerJWK := map[string]any{"kty": "OKP", "crv": "Ed25519", "x": b64url.EncodeToString(publicOnly(f, attacker).Public)}
+	f.Add(signEd(f, with(eh, "jwk", attackerJWK), c, attacker.Private)) // the key it brings is never used
+	f.Add(signEd(f, eh, with(c, "exp", nil), ed.Private))
+	f.Add(join(append(segments(signEd(f, eh, c, ed.Private))[:2], b64url.EncodeToString(make([]byte, 64)))))
+	f.Add("rt_" + strings.Repeat("A", 43))
+	h := header(key.ID)
 	f.Add(sign(f, with(h, "alg", "none"), c, nil))
 	f.Add(sign(f, with(h, "alg", "HS512"), c, key.Secret))
 	f.Add(sign(f, with(h, "alg", "RS256"), c, key.Secret))
@@ -698,12 +724,50 @@ func BenchmarkVerify(b *testing.B) {
 	})
 }
 
-func BenchmarkIssue(b *testing.B) {
-	i := newIssuer(b, deriveKey(b, testMaster, "core"), "core")
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, _, err := i.Issue("42"); err != nil {
-			b.Fatal(err)
+// BenchmarkVerifyEdDSA is BenchmarkVerify for an Ed25519 key, against the
+// bare ed25519.Verify of the signature.
+func BenchmarkVerifyEdDSA(b *testing.B) {
+	ed := edKey(b, testSeed)
+	tok, _ := issue(b, newIssuer(b, ed, "core"), "42")
+	v := newVerifier(b, "core", []auth.Key{publicOnly(b, ed)})
+	b.Run("ed25519-baseline", func(b *testing.B) {
+		b.ReportAllocs()
+		dot := strings.LastIndexByte(tok, '.')
+		input, sig := []byte(tok[:dot]), tok[dot+1:]
+		pub := publicOnly(b, ed).Public
+		for b.Loop() {
+			s, err := b64url.DecodeString(sig)
+			if err != nil || !ed25519.Verify(pub, input, s) {
+				b.Fatal("bad signature")
+			}
 		}
+	})
+	b.Run("verify", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := v.Verify(tok); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+func BenchmarkIssue(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		key  auth.Key
+	}{
+		{"hs256", deriveKey(b, testMaster, "core")},
+		{"eddsa", edKey(b, testSeed)},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			i := newIssuer(b, bc.key, "core")
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, _, err := i.Issue("42"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
