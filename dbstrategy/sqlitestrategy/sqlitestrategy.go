@@ -12,7 +12,8 @@ import (
 	"strconv"
 	"time"
 
-	_ "github.com/ncruces/go-sqlite3/driver" // registers the "sqlite3" database/sql driver
+	"github.com/ncruces/go-sqlite3"
+	"github.com/ncruces/go-sqlite3/driver"
 
 	"github.com/tenantkit/tenantkit/dbstrategy"
 )
@@ -130,6 +131,14 @@ func (s *Strategy) dsn(path, mode string) string {
 	return u.String()
 }
 
+// harden runs on every new connection: it forbids ATTACH, so no statement
+// run on a tenant's handle can reach another database file, whatever SQL a
+// bug lets through.
+func harden(c *sqlite3.Conn) error {
+	c.Limit(sqlite3.LIMIT_ATTACHED, 0)
+	return nil
+}
+
 // Create creates the tenant's database file in WAL mode if it does not
 // exist yet. It is idempotent, and safe against concurrent Creates of the
 // same tenant, in this process or another.
@@ -138,7 +147,7 @@ func (s *Strategy) Create(ctx context.Context, tenantID string) error {
 	if err != nil {
 		return err
 	}
-	db, err := sql.Open("sqlite3", s.dsn(path, "rwc"))
+	db, err := driver.Open(s.dsn(path, "rwc"), harden)
 	if err != nil {
 		return fmt.Errorf("sqlitestrategy: create tenant %q: %w", tenantID, err)
 	}
@@ -170,7 +179,7 @@ func (s *Strategy) Open(ctx context.Context, tenantID string) (*sql.DB, error) {
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("sqlitestrategy: open tenant %q: %w", tenantID, dbstrategy.ErrNotFound)
 	}
-	db, err := sql.Open("sqlite3", s.dsn(path, "rw"))
+	db, err := driver.Open(s.dsn(path, "rw"), harden)
 	if err != nil {
 		return nil, fmt.Errorf("sqlitestrategy: open tenant %q: %w", tenantID, err)
 	}

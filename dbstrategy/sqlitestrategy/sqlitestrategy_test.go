@@ -389,3 +389,36 @@ func FuzzPath(f *testing.F) {
 		}
 	})
 }
+
+// TestAttachRefused proves that a statement on a tenant's handle cannot
+// reach another database file: ATTACH fails on every connection.
+func TestAttachRefused(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := sqlitestrategy.New(sqlitestrategy.Config{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"a", "b"} {
+		if err := s.Create(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db, err := s.Open(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	other, _ := s.Path("b")
+	for i := 0; i < 3; i++ { // several connections of the pool
+		conn, err := db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = conn.ExecContext(ctx, `ATTACH DATABASE $1 AS other`, other)
+		conn.Close()
+		if err == nil || !strings.Contains(err.Error(), "too many attached databases") {
+			t.Fatalf("ATTACH of another tenant's file = %v; want it refused by the attached-databases limit", err)
+		}
+	}
+}
