@@ -8,7 +8,9 @@
 // [Strategy.Drop] runs DROP DATABASE ... WITH (FORCE), and [Strategy.Open]
 // hands out a *sql.DB backed by a pgx pool of its own, small and lazily
 // filled, so that the [dbstrategy.Manager] can keep the server under its
-// connection budget ([dbstrategy.ConnLimiter]). PostgreSQL 13 or later is
+// connection budget ([dbstrategy.ConnLimiter]). With [Config.RoleSecret],
+// each tenant database also gets a login role of its own, the only one
+// that handles connect as (see "Tenant roles"). PostgreSQL 13 or later is
 // needed.
 //
 // # Templates
@@ -18,6 +20,54 @@
 // and then creates each tenant as a copy of it, which is faster than
 // running the migrations on every new tenant. Advisory locks keep template
 // migrations and copies of the template apart, across processes too.
+//
+// # Tenant roles
+//
+// By default every handle connects with the DSN's credentials, so a handle
+// opened for the wrong tenant (a routing bug) could read any tenant's
+// data. With [Config.RoleSecret] set, each tenant also gets its own login
+// role, named like its database (roles and databases are separate
+// namespaces), and:
+//
+//   - the tenant's database is owned by its role, and PUBLIC keeps no
+//     privilege on it, so only that role (and the DSN's role and
+//     superusers) may connect to it: another tenant's role gets
+//     "permission denied for database" (SQLSTATE 42501);
+//   - [Strategy.Open] connects as the tenant's role, with a password
+//     derived from RoleSecret and the role's name (HMAC-SHA256); the
+//     server only ever receives its SCRAM-SHA-256 verifier, computed
+//     here, never the password, not even in its statement log;
+//   - the template is migrated as a shared NOLOGIN role, the prefix
+//     followed by "$owner", which therefore owns the objects every tenant
+//     database starts with. Tenant roles are members of it (INHERIT), so
+//     each may use and alter those objects in its own database, and
+//     migrations run through a handle from Open (as the Manager runs them
+//     on existing tenants) work as they do on the template. Membership
+//     gives no way into another tenant's database: CONNECT is the barrier.
+//     The alternative, handing each copy's objects to the tenant's role
+//     with REASSIGN OWNED, would cost a connection to every new database
+//     and work growing with the schema;
+//   - tenant roles are LOGIN INHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE
+//     NOREPLICATION NOBYPASSRLS, without a CONNECTION LIMIT: the limit
+//     counts the sessions of every process on the server, which one
+//     Strategy cannot know; the Manager's connection budget bounds them.
+//
+// The DSN's role then needs SUPERUSER, or CREATEROLE and CREATEDB; without
+// SUPERUSER, the strategy makes it a member of the roles it creates, which
+// PostgreSQL requires to create, alter and drop databases those roles
+// own. Migrations run without superuser rights: an extension that is not
+// trusted must be installed beforehand. The server's pg_hba.conf must let
+// tenant roles log in with a password (scram-sha-256, or md5, which uses
+// SCRAM for a SCRAM verifier). Creating a tenant costs about 4 ms more
+// (roles, verifier, grants). [Strategy.Create] sets an existing role's
+// attributes and password again, so after RoleSecret changes, calling
+// Create for each tenant brings the roles up to date. Tenants created
+// without RoleSecret are not converted: their objects stay owned by the
+// DSN's role.
+//
+// Other databases on the server, such as an application's own, keep their
+// defaults: PUBLIC may connect to them, and so may tenant roles. Revoke
+// CONNECT from PUBLIC there too for the same isolation.
 //
 // # Ownership
 //
@@ -29,8 +79,9 @@
 // # Usage
 //
 //	s, err := pgstrategy.New(ctx, pgstrategy.Config{
-//		DSN:      "postgres://app@db.internal:5432/postgres",
-//		MaxConns: 4,
+//		DSN:        "postgres://app@db.internal:5432/postgres",
+//		MaxConns:   4,
+//		RoleSecret: roleSecret, // optional: a login role per tenant, 32 random bytes or more
 //	})
 //	if err != nil {
 //		return err

@@ -2,6 +2,7 @@ package pgstrategy_test
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"log"
 	"os"
@@ -40,6 +41,41 @@ func Example() {
 		log.Fatal(err)
 	}
 	fmt.Println(name)
+	// Prints: example_acme
+}
+
+func ExampleConfig_roleSecret() {
+	ctx := context.Background()
+	// 32 random bytes or more, kept like a password, the same in every
+	// process on the prefix: here from the environment, hex-encoded.
+	secret, err := hex.DecodeString(os.Getenv("TENANT_ROLE_SECRET"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	s, err := pgstrategy.New(ctx, pgstrategy.Config{
+		DSN:        os.Getenv("TENANTKIT_TEST_POSTGRES_DSN"), // a role with CREATEROLE and CREATEDB
+		Prefix:     "example_",
+		RoleSecret: secret,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+
+	if err := s.Create(ctx, "acme"); err != nil { // role example_acme owns database example_acme
+		log.Fatal(err)
+	}
+	db, err := s.Open(ctx, "acme")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close()
+
+	var user string
+	if err := db.QueryRowContext(ctx, "SELECT current_user").Scan(&user); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(user)
 	// Prints: example_acme
 }
 

@@ -10,10 +10,18 @@ import (
 )
 
 // open makes a pool of maxConns connections to the database name, checks
-// that it can connect, and wraps the pool in a *sql.DB that closes it.
-func (s *Strategy) open(ctx context.Context, name string, maxConns int32) (*sql.DB, error) {
+// that it can connect, and wraps the pool in a *sql.DB that closes it. as,
+// if not nil, changes the pool's config before use, for instance to log in
+// as another role.
+func (s *Strategy) open(ctx context.Context, name string, maxConns int32, as func(*pgxpool.Config)) (*sql.DB, error) {
 	cfg := s.base.Copy()
 	cfg.ConnConfig.Database = name
+	if cfg.ConnConfig.RuntimeParams == nil {
+		cfg.ConnConfig.RuntimeParams = make(map[string]string)
+	}
+	if as != nil {
+		as(cfg)
+	}
 	cfg.MaxConns = maxConns
 	cfg.MinConns = 0
 	cfg.MinIdleConns = 0

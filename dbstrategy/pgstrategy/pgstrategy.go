@@ -1,6 +1,7 @@
 package pgstrategy
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -22,8 +23,11 @@ import (
 // every other field means its default.
 type Config struct {
 	// DSN is the admin DSN, as a pgx URL or key=value string: a server and
-	// database where the role may CREATE DATABASE. Tenant databases are
-	// reached on the same server with the same credentials. The pool_*
+	// database where the role may CREATE DATABASE (and CREATE ROLE, with
+	// RoleSecret). Tenant databases are reached on the same server with
+	// the same credentials, or, with RoleSecret, as the tenant's role with
+	// its password; other connection parameters (host, TLS, runtime
+	// parameters such as search_path) are the DSN's. The pool_*
 	// parameters that set pool sizes and idle time are overridden by the
 	// fields below; other pool_* parameters apply to the tenant pools.
 	// Required.
@@ -46,6 +50,22 @@ type Config struct {
 	// idle before it is closed (checked every minute, or every
 	// MaxConnIdleTime when that is shorter). 0 means one minute.
 	MaxConnIdleTime time.Duration
+
+	// RoleSecret, when set, gives every tenant database its own login
+	// role, which owns it and is the only role besides the admin that may
+	// connect to it, and makes [Strategy.Open] connect as that role, so
+	// that even a handle opened for the wrong tenant by mistake cannot
+	// reach another tenant's database. Each role's password is derived
+	// from RoleSecret and the role's name, and only its SCRAM-SHA-256
+	// verifier is sent to the server. See "Tenant roles" in the package
+	// documentation for what the DSN's role then needs.
+	//
+	// RoleSecret is at least 32 bytes, from a cryptographic random source,
+	// and kept as secret as the admin DSN's password. Every process on a
+	// prefix must use the same one. New copies it. nil (or empty) means no
+	// tenant roles: tenant databases are reached with the DSN's
+	// credentials, as the admin role.
+	RoleSecret []byte
 }
 
 const (
@@ -91,13 +111,14 @@ const (
 // Connections outside the handles, and so outside a [dbstrategy.Manager]'s
 // budget ([dbstrategy.WithMaxConns]): the 2 admin connections, and while
 // [Strategy.PrepareTemplate] runs, up to max(MaxConns, 2) connections to
-// the template.
+// the template (plus one, briefly, with [Config.RoleSecret]).
 type Strategy struct {
 	admin       *pgxpool.Pool
 	base        *pgxpool.Config // parsed DSN; copied for every tenant pool
 	prefix      string
 	template    string
 	lockKey     int64
+	roles       *roleMode // nil without Config.RoleSecret
 	maxConns    int32
 	idle        time.Duration
 	healthCheck time.Duration
@@ -144,6 +165,13 @@ func New(ctx context.Context, cfg Config) (*Strategy, error) {
 	case idle == 0:
 		idle = defaultMaxConnIdleTime
 	}
+	var roles *roleMode
+	if len(cfg.RoleSecret) > 0 {
+		if len(cfg.RoleSecret) < minRoleSecretLen {
+			return nil, fmt.Errorf("%w: RoleSecret is %d bytes, fewer than %d", ErrInvalidConfig, len(cfg.RoleSecret), minRoleSecretLen)
+		}
+		roles = &roleMode{secret: bytes.Clone(cfg.RoleSecret), owner: prefix + ownerSuffix}
+	}
 	base, err := pgxpool.ParseConfig(cfg.DSN)
 	if err != nil {
 		// pgconn redacts the password from parse errors.
@@ -173,6 +201,12 @@ func New(ctx context.Context, cfg Config) (*Strategy, error) {
 		admin.Close()
 		return nil, fmt.Errorf("%w: the DSN's database %q starts with the prefix %q", ErrInvalidConfig, adminDB, prefix)
 	}
+	if roles != nil {
+		if err := checkAdminRole(ctx, admin, prefix, roles); err != nil {
+			admin.Close()
+			return nil, err
+		}
+	}
 
 	healthCheck := defaultHealthCheck
 	if idle < healthCheck {
@@ -187,11 +221,29 @@ func New(ctx context.Context, cfg Config) (*Strategy, error) {
 		prefix:      prefix,
 		template:    template,
 		lockKey:     int64(h.Sum64()),
+		roles:       roles,
 		maxConns:    maxConns,
 		idle:        idle,
 		healthCheck: healthCheck,
 		pools:       make(map[*sql.DB]*pgxpool.Pool),
 	}, nil
+}
+
+// checkAdminRole checks that the DSN's role can manage tenant roles, and
+// that its name is not one the strategy could create or drop.
+func checkAdminRole(ctx context.Context, admin *pgxpool.Pool, prefix string, roles *roleMode) error {
+	name, super, createRole, createDB, err := adminRole(ctx, admin)
+	if err != nil {
+		return fmt.Errorf("pgstrategy: read the DSN's role: %w", err)
+	}
+	if strings.HasPrefix(name, prefix) {
+		return fmt.Errorf("%w: the DSN's role %q starts with the prefix %q", ErrInvalidConfig, name, prefix)
+	}
+	if !super && (!createRole || !createDB) {
+		return fmt.Errorf("%w: RoleSecret is set, and the DSN's role %q has neither SUPERUSER nor both CREATEROLE and CREATEDB", ErrInvalidConfig, name)
+	}
+	roles.superuser = super
+	return nil
 }
 
 // validatePrefix enforces the rule documented on [Config.Prefix].
@@ -245,6 +297,13 @@ func (s *Strategy) MaxConnsPerHandle() int { return int(s.maxConns) }
 // before, it makes an empty database from template0. Create is idempotent,
 // also when several goroutines or processes create the same tenant at once:
 // all of them return nil.
+//
+// With [Config.RoleSecret], Create first makes the tenant's role (or, if
+// it exists, sets its attributes and password again, so Create also
+// repairs a role, for instance after RoleSecret changed), creates the
+// database owned by it, and revokes every privilege of PUBLIC on the
+// database. An advisory lock per tenant serializes these steps across
+// processes.
 func (s *Strategy) Create(ctx context.Context, tenantID string) error {
 	if s.closed.Load() {
 		return ErrClosed
@@ -253,14 +312,17 @@ func (s *Strategy) Create(ctx context.Context, tenantID string) error {
 	if err != nil {
 		return err
 	}
-	if !s.templateReady.Load() {
-		err = createDatabase(ctx, s.admin, name, emptyTemplate)
-	} else {
+	switch {
+	case s.roles != nil:
+		err = s.createWithRole(ctx, name)
+	case !s.templateReady.Load():
+		err = createDatabase(ctx, s.admin, name, emptyTemplate, "")
+	default:
 		// Shared: tenants may be copied side by side, but not while
 		// PrepareTemplate migrates the template.
-		err = s.withLock(ctx, true, func(conn *pgxpool.Conn) error {
-			return createDatabase(ctx, conn, name, s.template)
-		})
+		err = s.withLocks(ctx, func(conn *pgxpool.Conn) error {
+			return createDatabase(ctx, conn, name, s.template, "")
+		}, s.templateLock(true))
 	}
 	if err != nil {
 		return fmt.Errorf("pgstrategy: create tenant %q: %w", tenantID, err)
@@ -268,11 +330,43 @@ func (s *Strategy) Create(ctx context.Context, tenantID string) error {
 	return nil
 }
 
+// createWithRole makes the role name and the database name owned by it.
+// The role and database have the same name: PostgreSQL keeps roles and
+// databases apart.
+func (s *Strategy) createWithRole(ctx context.Context, name string) error {
+	template := emptyTemplate
+	locks := []advisoryLock{s.tenantLock(name)}
+	if s.templateReady.Load() {
+		template = s.template
+		locks = append(locks, s.templateLock(true))
+	}
+	return s.withLocks(ctx, func(conn *pgxpool.Conn) error {
+		if err := s.roles.ensureTenantRole(ctx, conn, name); err != nil {
+			return err
+		}
+		if err := createDatabase(ctx, conn, name, template, name); err != nil {
+			return err
+		}
+		// Also for a database that existed: it may come from a Create
+		// that stopped here, or from before RoleSecret was set. Both
+		// statements change nothing when there is nothing to change.
+		// Until this point a new database is an empty copy of the
+		// template, which PUBLIC could connect to but hold no data.
+		q := "ALTER DATABASE " + quote(name) + " OWNER TO " + quote(name) + "; REVOKE ALL ON DATABASE " + quote(name) + " FROM PUBLIC"
+		if _, err := conn.Exec(ctx, q); err != nil {
+			return fmt.Errorf("restrict database: %w", err)
+		}
+		return nil
+	}, locks...)
+}
+
 // Open returns a new handle to the tenant's database, backed by a pgx pool
 // of [Config.MaxConns] connections that connects lazily and closes
 // connections idle for [Config.MaxConnIdleTime]. Open connects once to
 // check that the database exists; if it does not, Open returns an error
-// wrapping [dbstrategy.ErrNotFound] and creates nothing.
+// wrapping [dbstrategy.ErrNotFound] and creates nothing. With
+// [Config.RoleSecret], the handle connects as the tenant's role, with the
+// password derived for it.
 //
 // The caller owns the handle: closing it closes the pool and its
 // connections, waiting for connections still in use (by a [sql.Conn],
@@ -286,7 +380,25 @@ func (s *Strategy) Open(ctx context.Context, tenantID string) (*sql.DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	db, err := s.open(ctx, name, s.maxConns)
+	var as func(*pgxpool.Config)
+	if s.roles != nil {
+		password := s.roles.rolePassword(name)
+		as = func(cfg *pgxpool.Config) {
+			cfg.ConnConfig.User = name
+			cfg.ConnConfig.Password = password
+			delete(cfg.ConnConfig.RuntimeParams, "role") // the admin's SET ROLE, if any
+		}
+	}
+	db, err := s.open(ctx, name, s.maxConns, as)
+	if err != nil && s.roles != nil && (hasCode(err, codeInvalidPassword) || hasCode(err, codeInvalidAuthSpec)) {
+		// The server authenticates the role before it looks for the
+		// database, and Drop drops both: tell a dropped tenant apart
+		// from a refused login.
+		var exists bool
+		if qerr := s.admin.QueryRow(ctx, "SELECT EXISTS (SELECT FROM pg_database WHERE datname = $1)", name).Scan(&exists); qerr == nil && !exists {
+			return nil, fmt.Errorf("pgstrategy: open tenant %q: %w", tenantID, dbstrategy.ErrNotFound)
+		}
+	}
 	if hasCode(err, codeInvalidCatalogName) {
 		return nil, fmt.Errorf("pgstrategy: open tenant %q: %w", tenantID, dbstrategy.ErrNotFound)
 	}
@@ -297,8 +409,9 @@ func (s *Strategy) Open(ctx context.Context, tenantID string) (*sql.DB, error) {
 }
 
 // Drop deletes the tenant's database, ending every session still connected
-// to it (DROP DATABASE ... WITH (FORCE)); handles to it stop working. Drop
-// is idempotent: dropping a database that does not exist returns nil.
+// to it (DROP DATABASE ... WITH (FORCE)); handles to it stop working. With
+// [Config.RoleSecret], Drop then drops the tenant's role. Drop is
+// idempotent: dropping a database that does not exist returns nil.
 func (s *Strategy) Drop(ctx context.Context, tenantID string) error {
 	if s.closed.Load() {
 		return ErrClosed
@@ -307,7 +420,20 @@ func (s *Strategy) Drop(ctx context.Context, tenantID string) error {
 	if err != nil {
 		return err
 	}
-	if err := dropDatabase(ctx, s.admin, name); err != nil {
+	if s.roles == nil {
+		err = dropDatabase(ctx, s.admin, name)
+	} else {
+		err = s.withLocks(ctx, func(conn *pgxpool.Conn) error {
+			if err := dropDatabase(ctx, conn, name); err != nil {
+				return err
+			}
+			if err := dropRole(ctx, conn, name); err != nil {
+				return fmt.Errorf("drop role: %w", err)
+			}
+			return nil
+		}, s.tenantLock(name))
+	}
+	if err != nil {
 		return fmt.Errorf("pgstrategy: drop tenant %q: %w", tenantID, err)
 	}
 	return nil
@@ -315,32 +441,26 @@ func (s *Strategy) Drop(ctx context.Context, tenantID string) error {
 
 // DropAll drops every database that belongs to this prefix, tenants and
 // template alike, ending their sessions: the prefix followed by a valid
-// key, and the template. It is meant for tests and for tearing down a
-// deployment.
+// key, and the template. With [Config.RoleSecret], it then drops the roles
+// of the prefix the same way: the prefix followed by a valid key, and the
+// owner role. It is meant for tests and for tearing down a deployment.
 //
 // Danger: it destroys all tenant data under the prefix, on this server, of
-// every process. It also drops the databases of a longer prefix that starts
-// with this one ("tenant_" covers "tenant_eu_"), so give separate
-// deployments prefixes where neither starts with the other. It tries every
-// database and returns the errors joined.
+// every process. It also drops the databases (and roles) of a longer
+// prefix that starts with this one ("tenant_" covers "tenant_eu_"), so
+// give separate deployments prefixes where neither starts with the other.
+// It tries every database and role and returns the errors joined.
 func (s *Strategy) DropAll(ctx context.Context) error {
 	if s.closed.Load() {
 		return ErrClosed
 	}
-	return s.withLock(ctx, false, func(conn *pgxpool.Conn) error {
-		rows, err := conn.Query(ctx, "SELECT datname FROM pg_database WHERE starts_with(datname::text, $1)", s.prefix)
-		if err != nil {
-			return fmt.Errorf("pgstrategy: list databases: %w", err)
-		}
-		names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	return s.withLocks(ctx, func(conn *pgxpool.Conn) error {
+		names, err := s.ours(ctx, conn, s.template, "SELECT datname FROM pg_database WHERE starts_with(datname::text, $1)", s.prefix)
 		if err != nil {
 			return fmt.Errorf("pgstrategy: list databases: %w", err)
 		}
 		var errs []error
 		for _, name := range names {
-			if name != s.template && dbstrategy.ValidateKey(strings.TrimPrefix(name, s.prefix)) != nil {
-				continue
-			}
 			if name == s.template {
 				s.templateReady.Store(false)
 			}
@@ -348,8 +468,44 @@ func (s *Strategy) DropAll(ctx context.Context) error {
 				errs = append(errs, fmt.Errorf("pgstrategy: drop %q: %w", name, err))
 			}
 		}
+		if s.roles == nil {
+			return errors.Join(errs...)
+		}
+		// ORDER BY: the owner role last, once no tenant database (whose
+		// objects it owns) is left.
+		roles, err := s.ours(ctx, conn, s.roles.owner,
+			"SELECT rolname FROM pg_roles WHERE starts_with(rolname::text, $1) ORDER BY rolname = $2, rolname", s.prefix, s.roles.owner)
+		if err != nil {
+			return errors.Join(append(errs, fmt.Errorf("pgstrategy: list roles: %w", err))...)
+		}
+		for _, name := range roles {
+			if err := dropRole(ctx, conn, name); err != nil {
+				errs = append(errs, fmt.Errorf("pgstrategy: drop role %q: %w", name, err))
+			}
+		}
 		return errors.Join(errs...)
-	})
+	}, s.templateLock(false))
+}
+
+// ours runs q, which lists names starting with the prefix, and keeps those
+// that are the prefix followed by a valid key, and special, the one name
+// under the prefix that the strategy makes and no key can.
+func (s *Strategy) ours(ctx context.Context, conn *pgxpool.Conn, special, q string, args ...any) ([]string, error) {
+	rows, err := conn.Query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, err
+	}
+	kept := names[:0]
+	for _, name := range names {
+		if name == special || dbstrategy.ValidateKey(strings.TrimPrefix(name, s.prefix)) == nil {
+			kept = append(kept, name)
+		}
+	}
+	return kept, nil
 }
 
 // execer is what *pgxpool.Pool and *pgxpool.Conn have in common here.
@@ -357,14 +513,17 @@ type execer interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 }
 
-// createDatabase runs CREATE DATABASE name TEMPLATE template, treating a
-// database that exists, or that a concurrent session just created, as
-// success. It leaves the copy strategy to the server: on PostgreSQL 15 the
-// default, WAL_LOG, copied a small migrated template in 20 to 90 ms on a
-// loaded 2-core machine, where FILE_COPY, which forces two checkpoints,
-// took 95 to 650 ms.
-func createDatabase(ctx context.Context, e execer, name, template string) error {
+// createDatabase runs CREATE DATABASE name TEMPLATE template, with OWNER
+// owner unless owner is "", treating a database that exists, or that a
+// concurrent session just created, as success. It leaves the copy strategy
+// to the server: on PostgreSQL 15 the default, WAL_LOG, copied a small
+// migrated template in 20 to 90 ms on a loaded 2-core machine, where
+// FILE_COPY, which forces two checkpoints, took 95 to 650 ms.
+func createDatabase(ctx context.Context, e execer, name, template, owner string) error {
 	q := "CREATE DATABASE " + quote(name) + " TEMPLATE " + quote(template)
+	if owner != "" {
+		q += " OWNER " + quote(owner)
+	}
 	_, err := e.Exec(ctx, q)
 	if hasCode(err, codeDuplicateDatabase) || hasCode(err, codeUniqueViolation) {
 		return nil
@@ -382,7 +541,8 @@ func dropDatabase(ctx context.Context, e execer, name string) error {
 	return err
 }
 
-// quote quotes a database name built from the validated prefix and key.
+// quote quotes a database or role name built from the validated prefix
+// and key (or one of the special suffixes).
 func quote(name string) string {
 	return pgx.Identifier{name}.Sanitize()
 }

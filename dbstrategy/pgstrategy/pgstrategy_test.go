@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -31,6 +32,7 @@ func TestNewInvalidConfig(t *testing.T) {
 		{"prefix of 16 bytes", pgstrategy.Config{DSN: dsn, Prefix: "abcdefghijklmno_"}},
 		{"negative MaxConns", pgstrategy.Config{DSN: dsn, MaxConns: -1}},
 		{"negative MaxConnIdleTime", pgstrategy.Config{DSN: dsn, MaxConnIdleTime: -time.Second}},
+		{"RoleSecret of 31 bytes", pgstrategy.Config{DSN: dsn, RoleSecret: make([]byte, 31)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -193,29 +195,44 @@ func TestCreateIdempotent(t *testing.T) {
 
 func TestCreateConcurrent(t *testing.T) {
 	// Two strategies on one prefix stand for two processes.
-	s1 := newStrategy(t, pgstrategy.Config{})
-	name, _ := s1.DatabaseName("acme")
-	prefix := strings.TrimSuffix(name, "acme")
-	s2 := newStrategy(t, pgstrategy.Config{Prefix: prefix})
-	ctx := context.Background()
+	for _, roles := range []bool{false, true} {
+		t.Run(fmt.Sprintf("roles=%v", roles), func(t *testing.T) {
+			var secret []byte
+			if roles {
+				secret = newSecret(t)
+			}
+			s1 := newStrategy(t, pgstrategy.Config{RoleSecret: secret})
+			name, _ := s1.DatabaseName("acme")
+			prefix := strings.TrimSuffix(name, "acme")
+			s2 := newStrategy(t, pgstrategy.Config{Prefix: prefix, RoleSecret: secret})
+			ctx := context.Background()
 
-	errs := make([]error, 8)
-	var wg sync.WaitGroup
-	for i := range errs {
-		s := s1
-		if i%2 == 1 {
-			s = s2
-		}
-		wg.Go(func() { errs[i] = s.Create(ctx, "acme") })
-	}
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			t.Errorf("Create() in goroutine %d error = %v; want nil", i, err)
-		}
-	}
-	if !databaseExists(t, adminConn(t), name) {
-		t.Errorf("database %q missing after Create", name)
+			errs := make([]error, 8)
+			var wg sync.WaitGroup
+			for i := range errs {
+				s := s1
+				if i%2 == 1 {
+					s = s2
+				}
+				wg.Go(func() { errs[i] = s.Create(ctx, "acme") })
+			}
+			wg.Wait()
+			for i, err := range errs {
+				if err != nil {
+					t.Errorf("Create() in goroutine %d error = %v; want nil", i, err)
+				}
+			}
+			if !databaseExists(t, adminConn(t), name) {
+				t.Errorf("database %q missing after Create", name)
+			}
+			for _, s := range []*pgstrategy.Strategy{s1, s2} {
+				db, err := s.Open(ctx, "acme")
+				if err != nil {
+					t.Fatalf("Open() error = %v", err)
+				}
+				db.Close()
+			}
+		})
 	}
 }
 

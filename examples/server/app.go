@@ -146,7 +146,8 @@ func newLogger(cfg config, w io.Writer) *slog.Logger {
 
 // appOptions are knobs for the admin commands and tests.
 type appOptions struct {
-	hashParams *auth.Params // cheaper password hashing
+	hashParams *auth.Params    // cheaper password hashing
+	throttle   *throttleLimits // other login throttle limits
 	// admin leaves out what only a serving process does: reconciling
 	// tenants left between states and watching for state changes.
 	admin bool
@@ -215,7 +216,11 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, opts appOptions) 
 	if err != nil {
 		return nil, err
 	}
-	tokens, err := newTokenService(secret, cfg.tokenTTL)
+	masters := [][]byte{secret}
+	for _, p := range cfg.jwtPrevious {
+		masters = append(masters, []byte(p))
+	}
+	tokens, err := newTokenService(masters, cfg.tokenTTL)
 	if err != nil {
 		return nil, err
 	}
@@ -231,8 +236,17 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, opts appOptions) 
 	if err != nil {
 		return nil, err
 	}
+	limits := defaultThrottleLimits
+	if opts.throttle != nil {
+		limits = *opts.throttle
+	}
+	guard, err := newLoginGuard(limits)
+	if err != nil {
+		return nil, err
+	}
 	a.srv, err = NewServer(serverDeps{
-		log: log, store: store, dbs: dbs, tenantVersion: version, hasher: hasher, tokens: tokens, lookup: lookup,
+		guard: guard,
+		log:   log, store: store, dbs: dbs, tenantVersion: version, hasher: hasher, tokens: tokens, lookup: lookup,
 		metrics: newMetrics(dbs, connsPerHandle(strategy), cfg.dbMaxConns, cfg.metricsPerTenant),
 	})
 	if err != nil {

@@ -21,6 +21,7 @@ type config struct {
 	tenantDBPrefix string
 	dbMaxConns     int
 	jwtSecret      string
+	jwtPrevious    []string // retiring secrets: they verify, never sign
 	tokenTTL       time.Duration
 	logFormat      string // text or json
 	logLevel       string
@@ -50,6 +51,7 @@ func configFlags(fs *flag.FlagSet, getenv func(string) string) func() (config, e
 	fs.StringVar(&c.tenantDBPrefix, "tenant-db-prefix", env("TENANT_DB_PREFIX", "tenant_"), "`prefix` of tenant database and file names (env TENANT_DB_PREFIX)")
 	maxConns := fs.String("db-max-conns", env("DB_MAX_CONNS", "40"), "most `connections` held to tenant databases at once (env DB_MAX_CONNS)")
 	fs.StringVar(&c.jwtSecret, "jwt-secret", getenv("JWT_SECRET"), "master `secret` for token keys, at least 32 bytes (env JWT_SECRET; default generated into <data>/jwt.secret)")
+	previous := fs.String("jwt-previous-secrets", getenv("JWT_PREVIOUS_SECRETS"), "comma-separated retiring `secrets`: tokens they signed stay valid; remove one once its tokens have expired (env JWT_PREVIOUS_SECRETS)")
 	ttl := fs.String("token-ttl", env("TOKEN_TTL", "1h"), "access-token `lifetime` (env TOKEN_TTL)")
 	fs.StringVar(&c.logFormat, "log-format", env("LOG_FORMAT", "text"), "log `format`: text or json (env LOG_FORMAT)")
 	fs.StringVar(&c.logLevel, "log-level", env("LOG_LEVEL", "info"), "log `level`: debug, info, warn or error (env LOG_LEVEL)")
@@ -78,6 +80,14 @@ func configFlags(fs *flag.FlagSet, getenv func(string) string) func() (config, e
 		}
 		if c.jwtSecret != "" && len(c.jwtSecret) < 32 {
 			return c, errors.New("invalid -jwt-secret: must be at least 32 bytes")
+		}
+		if *previous != "" {
+			for _, p := range strings.Split(*previous, ",") {
+				if len(p) < 32 {
+					return c, errors.New("invalid -jwt-previous-secrets: each must be at least 32 bytes")
+				}
+				c.jwtPrevious = append(c.jwtPrevious, p)
+			}
 		}
 		if c.logFormat != "text" && c.logFormat != "json" {
 			return c, fmt.Errorf("invalid -log-format %q: must be text or json", c.logFormat)

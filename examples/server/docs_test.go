@@ -825,9 +825,19 @@ func TestOpenAPIContract(t *testing.T) {
 	c.call(req{method: "POST", path: "/api/register", body: `{"email": "` + strings.Repeat("a", maxBodyBytes) + `"}`}, http.StatusRequestEntityTooLarge)
 	r := c.call(req{method: "POST", path: "/api/login", body: creds}, http.StatusOK)
 	var tok struct {
-		AccessToken string `json:"access_token"`
+		AccessToken  string `json:"access_token"`
+		RefreshToken string `json:"refresh_token"`
 	}
 	json.Unmarshal(r.body, &tok)
+	r = c.call(req{method: "POST", path: "/api/token/refresh", body: map[string]string{"refresh_token": tok.RefreshToken}}, http.StatusOK)
+	var refreshed struct {
+		RefreshToken string `json:"refresh_token"`
+	}
+	json.Unmarshal(r.body, &refreshed)
+	c.call(req{method: "POST", path: "/api/token/refresh", body: map[string]string{"refresh_token": tok.RefreshToken}}, http.StatusUnauthorized) // spent
+	c.call(req{method: "POST", path: "/api/token/refresh", body: map[string]any{"refresh_token": 1}}, http.StatusUnprocessableEntity)
+	c.call(req{method: "POST", path: "/api/logout", body: map[string]string{"refresh_token": refreshed.RefreshToken}}, http.StatusNoContent)
+	c.call(req{method: "POST", path: "/api/logout", body: `{}`}, http.StatusUnprocessableEntity)
 	c.call(req{method: "POST", path: "/api/login", body: map[string]string{"email": "doc.owner@example.com", "password": "wrong password"}}, http.StatusUnauthorized)
 	c.call(req{method: "POST", path: "/api/login", body: map[string]any{"email": 1}}, http.StatusUnprocessableEntity)
 
@@ -866,9 +876,15 @@ func TestOpenAPIContract(t *testing.T) {
 	c.call(req{method: "POST", path: "/api/tenant/auth/register", tenant: id, body: `{}`, contentType: "application/xml"}, http.StatusUnsupportedMediaType)
 	r = c.call(req{method: "POST", path: "/api/tenant/auth/login", tenant: id, body: tcreds}, http.StatusOK)
 	var ttok struct {
-		AccessToken string `json:"access_token"`
+		AccessToken  string `json:"access_token"`
+		RefreshToken string `json:"refresh_token"`
 	}
 	json.Unmarshal(r.body, &ttok)
+	c.call(req{method: "POST", path: "/api/tenant/auth/refresh", tenant: id, body: map[string]string{"refresh_token": tok.RefreshToken}}, http.StatusUnauthorized) // a core token
+	r = c.call(req{method: "POST", path: "/api/tenant/auth/refresh", tenant: id, body: map[string]string{"refresh_token": ttok.RefreshToken}}, http.StatusOK)
+	json.Unmarshal(r.body, &refreshed)
+	c.call(req{method: "POST", path: "/api/tenant/auth/logout", tenant: id, body: map[string]string{"refresh_token": refreshed.RefreshToken}}, http.StatusNoContent)
+	c.call(req{method: "POST", path: "/api/tenant/auth/logout", body: map[string]string{"refresh_token": refreshed.RefreshToken}}, http.StatusBadRequest)
 	c.call(req{method: "POST", path: "/api/tenant/auth/login", tenant: id, body: map[string]string{"email": "member@example.com", "password": "wrong password"}}, http.StatusUnauthorized)
 	c.call(req{method: "POST", path: "/api/tenant/auth/login", tenant: id, body: `{"email": "a", "email": "b"}`}, http.StatusUnprocessableEntity)
 	c.call(req{method: "GET", path: "/api/tenant/users/me", tenant: id, token: ttok.AccessToken}, http.StatusOK)

@@ -56,8 +56,9 @@ type IdemRecord struct {
 
 // Token is what a successful login returns.
 type Token struct {
-	AccessToken string
-	ExpiresIn   time.Duration
+	AccessToken  string
+	RefreshToken string
+	ExpiresIn    time.Duration
 }
 
 // UserPatch is a partial update of a tenant user; nil fields are unchanged.

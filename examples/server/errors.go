@@ -5,6 +5,8 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/tenantkit/tenantkit/auth"
 	"github.com/tenantkit/tenantkit/tenancy"
@@ -52,6 +54,13 @@ var errorCodes = []errorCode{
 // writeError answers err as a problem. Unknown errors are logged and
 // answered 500 without detail.
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	var rl *RateLimitError
+	if errors.As(err, &rl) {
+		secs := int64((rl.RetryAfter + time.Second - 1) / time.Second)
+		w.Header().Set("Retry-After", strconv.FormatInt(max(secs, 1), 10))
+		writeProblem(w, problem{Status: http.StatusTooManyRequests, Detail: "Too many failed logins; retry later."})
+		return
+	}
 	var verr *ValidationError
 	if errors.As(err, &verr) {
 		writeProblem(w, problem{

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
 
@@ -35,9 +36,10 @@ type (
 		Items []orgJSON `json:"items"`
 	}
 	tokenJSON struct {
-		AccessToken string `json:"access_token"`
-		TokenType   string `json:"token_type"`
-		ExpiresIn   int64  `json:"expires_in"`
+		AccessToken  string `json:"access_token"`
+		TokenType    string `json:"token_type"`
+		ExpiresIn    int64  `json:"expires_in"`
+		RefreshToken string `json:"refresh_token"`
 	}
 )
 
@@ -58,7 +60,8 @@ func toOrgJSON(o Organization) orgJSON {
 
 func writeToken(w http.ResponseWriter, t Token) {
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, tokenJSON{AccessToken: t.AccessToken, TokenType: "bearer", ExpiresIn: int64(t.ExpiresIn / time.Second)})
+	writeJSON(w, http.StatusOK, tokenJSON{AccessToken: t.AccessToken, TokenType: "bearer",
+		ExpiresIn: int64(t.ExpiresIn / time.Second), RefreshToken: t.RefreshToken})
 }
 
 func handleRegister(log *slog.Logger, s *CoreService) http.Handler {
@@ -99,7 +102,7 @@ func handleLogin(log *slog.Logger, s *CoreService) http.Handler {
 			writeError(w, r, log, err)
 			return
 		}
-		t, err := s.Login(r.Context(), email, password)
+		t, err := s.Login(r.Context(), email, password, clientAddr(r))
 		if err != nil {
 			writeError(w, r, log, err)
 			return
@@ -223,7 +226,7 @@ func handleTenantLogin(log *slog.Logger, s *TenantService) http.Handler {
 			writeError(w, r, log, err)
 			return
 		}
-		t, err := s.Login(r.Context(), tenantID(r), email, password)
+		t, err := s.Login(r.Context(), tenantID(r), email, password, clientAddr(r))
 		if err != nil {
 			writeError(w, r, log, err)
 			return
@@ -270,6 +273,86 @@ func handleUpdateMe(log *slog.Logger, s *TenantService) http.Handler {
 		}
 		writeJSON(w, http.StatusOK, toUserJSON(u))
 	})
+}
+
+// refreshToken decodes a {"refresh_token"} body.
+func refreshToken(w http.ResponseWriter, r *http.Request) (string, error) {
+	var t *string
+	if err := decodeObject(w, r, field{name: "refresh_token", required: true, dst: &t}); err != nil {
+		return "", err
+	}
+	return *t, nil
+}
+
+func handleRefresh(log *slog.Logger, s *CoreService) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rt, err := refreshToken(w, r)
+		if err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		t, err := s.Refresh(r.Context(), rt)
+		if err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		writeToken(w, t)
+	})
+}
+
+func handleLogout(log *slog.Logger, s *CoreService) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rt, err := refreshToken(w, r)
+		if err == nil {
+			err = s.Logout(r.Context(), rt)
+		}
+		if err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+func handleTenantRefresh(log *slog.Logger, s *TenantService) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rt, err := refreshToken(w, r)
+		if err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		t, err := s.Refresh(r.Context(), tenantID(r), rt)
+		if err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		writeToken(w, t)
+	})
+}
+
+func handleTenantLogout(log *slog.Logger, s *TenantService) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rt, err := refreshToken(w, r)
+		if err == nil {
+			err = s.Logout(r.Context(), tenantID(r), rt)
+		}
+		if err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+// clientAddr is the address a request came from, for the login throttle:
+// the peer of the connection. Behind a proxy, that is the proxy; headers
+// like X-Forwarded-For are not trusted, since any client can set them.
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }
 
 func handleHealthz() http.Handler {

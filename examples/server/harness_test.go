@@ -26,6 +26,10 @@ import (
 // auth.DefaultParams.
 var testHashParams = auth.Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLen: 16, KeyLen: 32}
 
+// testThrottle keeps the login throttle out of the way of tests that are
+// not about it: every test client shares one address.
+var testThrottle = throttleLimits{accountBurst: 1000, accountRefill: time.Millisecond, addrBurst: 10000, addrRefill: time.Millisecond}
+
 // backend is one database strategy the HTTP contract runs against.
 type backend struct {
 	name string
@@ -112,10 +116,16 @@ type testServer struct {
 // when the test ends (the server first).
 func startServer(t *testing.T, cfg config) *testServer {
 	t.Helper()
+	return startServerWith(t, cfg, appOptions{hashParams: &testHashParams, throttle: &testThrottle})
+}
+
+// startServerWith is startServer with other app options.
+func startServerWith(t *testing.T, cfg config, opts appOptions) *testServer {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	log := slog.New(slog.DiscardHandler)
-	a, err := newApp(ctx, cfg, log, appOptions{hashParams: &testHashParams})
+	a, err := newApp(ctx, cfg, log, opts)
 	if err != nil {
 		t.Fatalf("newApp: %v", err)
 	}

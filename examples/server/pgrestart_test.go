@@ -10,8 +10,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
+	"maps"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -131,8 +134,10 @@ func TestPostgresRestartDuringLoad(t *testing.T) {
 			cfg.tenantDB = cluster.DSN()
 			cfg.tenantDBPrefix = tt.prefix
 			cfg.dbMaxConns = tt.maxConns
-			ts := startServer(t, cfg)
+			var errs errorLog
+			ts := serveApp(t, cfg, slog.New(&errs))
 			testRestartDuringLoad(t, ts, cluster, tt.tenants)
+			t.Logf("errors the server logged: %s", errs.summary())
 		})
 	}
 }
@@ -276,6 +281,60 @@ func testRestartDuringLoad(t *testing.T, ts *testServer, cluster *pgtest.Cluster
 	if counts.down < restartDownResponses/2 {
 		t.Errorf("only %d responses fell wholly inside the outage; want at least %d", counts.down, restartDownResponses/2)
 	}
+}
+
+// errorLog is a slog.Handler that keeps the distinct "err" attributes of
+// the server's "request failed" records (logged for every 5xx), with
+// counts, so the test can tell which error paths answered during the
+// outage. Digits are masked so that addresses and tenant keys do not make
+// every message distinct.
+type errorLog struct {
+	mu     sync.Mutex
+	counts map[string]int
+}
+
+func (*errorLog) Enabled(context.Context, slog.Level) bool { return true }
+func (l *errorLog) WithAttrs([]slog.Attr) slog.Handler     { return l }
+func (l *errorLog) WithGroup(string) slog.Handler          { return l }
+
+func (l *errorLog) Handle(_ context.Context, r slog.Record) error {
+	if r.Message != "request failed" {
+		return nil
+	}
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key != "err" {
+			return true
+		}
+		msg := strings.Map(func(c rune) rune {
+			if c >= '0' && c <= '9' {
+				return '#'
+			}
+			return c
+		}, a.Value.String())
+		l.mu.Lock()
+		if l.counts == nil {
+			l.counts = map[string]int{}
+		}
+		if _, ok := l.counts[msg]; ok || len(l.counts) < 20 {
+			l.counts[msg]++
+		}
+		l.mu.Unlock()
+		return false
+	})
+	return nil
+}
+
+func (l *errorLog) summary() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.counts) == 0 {
+		return "none"
+	}
+	var b strings.Builder
+	for _, msg := range slices.Sorted(maps.Keys(l.counts)) {
+		fmt.Fprintf(&b, "\n\t%d× %s", l.counts[msg], msg)
+	}
+	return b.String()
 }
 
 // restartRequest sends one GET /me and records what came back.

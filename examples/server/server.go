@@ -31,6 +31,7 @@ type serverDeps struct {
 	tokens        *tokenService
 	lookup        *tenancy.Cache
 	metrics       *metrics
+	guard         *loginGuard
 }
 
 // NewServer assembles the API on its dependencies and returns the handler
@@ -40,8 +41,10 @@ func NewServer(d serverDeps) (*Server, error) {
 	core := &CoreService{
 		store: d.store, hasher: d.hasher, tokens: d.tokens, dbs: d.dbs, version: d.tenantVersion,
 		invalidate: d.lookup.Invalidate, metrics: d.metrics, log: log, now: time.Now,
+		sessions: sessions{now: time.Now}, guard: d.guard,
 	}
-	tenant := &TenantService{stores: sqlTenantStores{m: d.dbs}, hasher: d.hasher, tokens: d.tokens, now: time.Now}
+	tenant := &TenantService{stores: sqlTenantStores{m: d.dbs}, hasher: d.hasher, tokens: d.tokens,
+		sessions: sessions{now: time.Now}, guard: d.guard, now: time.Now}
 
 	onErr := func(w http.ResponseWriter, r *http.Request, err error) { writeError(w, r, log, err) }
 	withTenant, err := tenancy.Middleware(tenancy.Header("X-Tenant"), d.lookup,

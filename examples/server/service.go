@@ -35,10 +35,12 @@ type CoreStore interface {
 	RecordMigration(ctx context.Context, id, version int64, failure string) error
 	DeleteOrganization(ctx context.Context, id int64, at time.Time) error // nil if already gone
 	Ping(ctx context.Context) error
+	Refresh() RefreshStore // the core directory's refresh tokens
 }
 
 // TenantStore is what the tenant use cases need of one tenant's database.
 type TenantStore interface {
+	RefreshStore
 	CreateUser(ctx context.Context, u User) (User, error) // ErrConflict if the email is taken
 	UserByEmail(ctx context.Context, email string) (User, error)
 	UserByID(ctx context.Context, id int64) (User, error)
@@ -66,6 +68,8 @@ type CoreService struct {
 	version    int64                // the tenant schema version new databases get
 	invalidate func(keys ...string) // forgets cached tenant lookups
 	metrics    *metrics             // nil in the admin commands
+	sessions   sessions
+	guard      *loginGuard
 	log        *slog.Logger
 	now        func() time.Time
 }
@@ -86,14 +90,38 @@ func (s *CoreService) Register(ctx context.Context, email, password string) (Use
 	return s.store.CreateUser(ctx, User{Email: email, PasswordHash: hash, IsActive: true, CreatedAt: now(s.now)})
 }
 
-// Login checks core credentials and issues a core access token. Every
-// failure, whatever its cause, is ErrUnauthorized after the same work.
-func (s *CoreService) Login(ctx context.Context, email, password string) (Token, error) {
-	u, err := checkPassword(ctx, s.hasher, email, password, s.store.UserByEmail)
+// Login checks core credentials and starts a session: an access token and
+// a refresh token. Every failure, whatever its cause, is ErrUnauthorized
+// after the same work, unless the throttle refuses first.
+func (s *CoreService) Login(ctx context.Context, email, password, addr string) (Token, error) {
+	done, err := s.guard.begin("core", email, addr)
 	if err != nil {
 		return Token{}, err
 	}
-	return s.tokens.core.issue(u.ID)
+	u, err := checkPassword(ctx, s.hasher, email, password, s.store.UserByEmail)
+	done(err == nil)
+	if err != nil {
+		return Token{}, err
+	}
+	refresh, err := s.sessions.start(ctx, s.store.Refresh(), u.ID)
+	if err != nil {
+		return Token{}, err
+	}
+	return s.tokens.core.issue(u.ID, refresh)
+}
+
+// Refresh spends a core refresh token for a new token pair.
+func (s *CoreService) Refresh(ctx context.Context, token string) (Token, error) {
+	uid, next, err := s.sessions.rotate(ctx, s.store.Refresh(), token)
+	if err != nil {
+		return Token{}, err
+	}
+	return s.tokens.core.issue(uid, next)
+}
+
+// Logout ends the session (the refresh token family) of token.
+func (s *CoreService) Logout(ctx context.Context, token string) error {
+	return s.sessions.end(ctx, s.store.Refresh(), token)
 }
 
 // checkPassword finds the user by email and verifies the password, doing
@@ -141,10 +169,12 @@ func (s *CoreService) Organization(ctx context.Context, ownerID, id int64) (Orga
 
 // TenantService holds the use cases of tenant directories.
 type TenantService struct {
-	stores TenantStores
-	hasher *auth.Hasher
-	tokens *tokenService
-	now    func() time.Time
+	stores   TenantStores
+	hasher   *auth.Hasher
+	tokens   *tokenService
+	sessions sessions
+	guard    *loginGuard
+	now      func() time.Time
 }
 
 // Register creates a user in the tenant's directory.
@@ -173,9 +203,13 @@ func (s *TenantService) Register(ctx context.Context, tenantID, email, password 
 	return u, err
 }
 
-// Login checks the credentials of a tenant user and issues a token valid
-// for that tenant only.
-func (s *TenantService) Login(ctx context.Context, tenantID, email, password string) (Token, error) {
+// Login checks the credentials of a tenant user and starts a session with
+// tokens valid for that tenant only.
+func (s *TenantService) Login(ctx context.Context, tenantID, email, password, addr string) (Token, error) {
+	done, err := s.guard.begin("tenant:"+tenantID, email, addr)
+	if err != nil {
+		return Token{}, err
+	}
 	// The lease is held for the lookup only, not for the slow hash check.
 	byEmail := func(ctx context.Context, email string) (u User, err error) {
 		err = s.stores.WithTenant(ctx, tenantID, func(st TenantStore) error {
@@ -185,14 +219,49 @@ func (s *TenantService) Login(ctx context.Context, tenantID, email, password str
 		return u, err
 	}
 	u, err := checkPassword(ctx, s.hasher, email, password, byEmail)
+	done(err == nil)
 	if err != nil {
 		return Token{}, err
 	}
+	var refresh string
+	err = s.stores.WithTenant(ctx, tenantID, func(st TenantStore) error {
+		refresh, err = s.sessions.start(ctx, st, u.ID)
+		return err
+	})
+	if err != nil {
+		return Token{}, err
+	}
+	return s.issue(tenantID, u.ID, refresh)
+}
+
+// Refresh spends a refresh token of this tenant for a new token pair.
+func (s *TenantService) Refresh(ctx context.Context, tenantID, token string) (Token, error) {
+	var uid int64
+	var next string
+	err := s.stores.WithTenant(ctx, tenantID, func(st TenantStore) error {
+		var err error
+		uid, next, err = s.sessions.rotate(ctx, st, token)
+		return err
+	})
+	if err != nil {
+		return Token{}, err
+	}
+	return s.issue(tenantID, uid, next)
+}
+
+// Logout ends the session of a refresh token of this tenant.
+func (s *TenantService) Logout(ctx context.Context, tenantID, token string) error {
+	return s.stores.WithTenant(ctx, tenantID, func(st TenantStore) error {
+		return s.sessions.end(ctx, st, token)
+	})
+}
+
+func (s *TenantService) issue(tenantID string, userID int64, refresh string) (Token, error) {
 	d, err := s.tokens.tenant(tenantID)
 	if err != nil {
 		return Token{}, err
 	}
-	return d.issue(u.ID)
+	return d.issue(userID, refresh)
 }
 
 // Me returns the tenant user a token names. A user that no longer exists
@@ -236,6 +305,10 @@ func (s *TenantService) UpdateMe(ctx context.Context, tenantID string, userID in
 			return ErrUnauthorized
 		}
 		u, err = st.UpdateUser(ctx, userID, p)
+		if err == nil && p.Email != nil && *p.Email != cur.Email {
+			// A new email ends the user's other sessions.
+			err = st.RevokeUser(ctx, userID, now(s.now).UnixMicro())
+		}
 		return err
 	})
 	if errors.Is(err, ErrNotFound) {

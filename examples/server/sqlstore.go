@@ -25,6 +25,9 @@ type sqlCoreStore struct {
 	db *sql.DB
 }
 
+// Refresh returns the store of the core directory's refresh tokens.
+func (s *sqlCoreStore) Refresh() RefreshStore { return refreshSQL{db: s.db} }
+
 var _ CoreStore = (*sqlCoreStore)(nil)
 
 const orgColumns = `id, name, slug, status, owner_id, created_at, schema_version, migration_error`
@@ -280,12 +283,13 @@ func (s sqlTenantStores) WithTenant(ctx context.Context, tenantID string, fn fun
 		return storeErr("lease tenant database", err)
 	}
 	defer lease.Release()
-	return fn(sqlTenantStore{db: lease.DB()})
+	return fn(sqlTenantStore{refreshSQL{db: lease.DB()}})
 }
 
-// sqlTenantStore is the TenantStore on one tenant's database.
+// sqlTenantStore is the TenantStore on one tenant's database, with the
+// tenant directory's refresh tokens.
 type sqlTenantStore struct {
-	db *sql.DB
+	refreshSQL
 }
 
 const userColumns = `id, email, password_hash, display_name, is_active, created_at`

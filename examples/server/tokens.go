@@ -19,46 +19,49 @@ type directory struct {
 	verifier *auth.Verifier
 }
 
-func newDirectory(master []byte, name string, ttl time.Duration) (*directory, error) {
-	key, err := auth.DeriveKey(master, name)
+// newDirectory derives the directory's keys from the master secrets: the
+// first signs, all of them verify, so tokens signed before a rotation stay
+// valid until their secret is retired.
+func newDirectory(masters [][]byte, name string, ttl time.Duration) (*directory, error) {
+	keys, err := auth.DeriveKeys(masters, name)
 	if err != nil {
-		return nil, fmt.Errorf("derive key for %s: %w", name, err)
+		return nil, fmt.Errorf("derive keys for %s: %w", name, err)
 	}
-	iss, err := auth.NewIssuer(key, tokenIssuer, name, auth.WithTTL(ttl))
+	iss, err := auth.NewIssuer(keys[0], tokenIssuer, name, auth.WithTTL(ttl))
 	if err != nil {
 		return nil, err
 	}
-	v, err := auth.NewVerifier(tokenIssuer, name, []auth.Key{key})
+	v, err := auth.NewVerifier(tokenIssuer, name, keys)
 	if err != nil {
 		return nil, err
 	}
 	return &directory{issuer: iss, verifier: v}, nil
 }
 
-// issue makes an access token for user id.
-func (d *directory) issue(userID int64) (Token, error) {
+// issue makes an access token for user id, paired with refresh.
+func (d *directory) issue(userID int64, refresh string) (Token, error) {
 	tok, _, err := d.issuer.Issue(strconv.FormatInt(userID, 10))
 	if err != nil {
 		return Token{}, fmt.Errorf("issue token: %w", err)
 	}
-	return Token{AccessToken: tok, ExpiresIn: d.issuer.TTL()}, nil
+	return Token{AccessToken: tok, RefreshToken: refresh, ExpiresIn: d.issuer.TTL()}, nil
 }
 
 // tokenService holds the core directory and, made on first use and kept,
 // the directory of each tenant ("tenant:<id>").
 type tokenService struct {
-	master  []byte
+	masters [][]byte // the current secret first, then retiring ones
 	ttl     time.Duration
 	core    *directory
 	tenants sync.Map // tenant id -> *directory
 }
 
-func newTokenService(master []byte, ttl time.Duration) (*tokenService, error) {
-	core, err := newDirectory(master, "core", ttl)
+func newTokenService(masters [][]byte, ttl time.Duration) (*tokenService, error) {
+	core, err := newDirectory(masters, "core", ttl)
 	if err != nil {
 		return nil, err
 	}
-	return &tokenService{master: master, ttl: ttl, core: core}, nil
+	return &tokenService{masters: masters, ttl: ttl, core: core}, nil
 }
 
 // tenant returns the directory of one tenant.
@@ -66,7 +69,7 @@ func (s *tokenService) tenant(tenantID string) (*directory, error) {
 	if d, ok := s.tenants.Load(tenantID); ok {
 		return d.(*directory), nil
 	}
-	d, err := newDirectory(s.master, "tenant:"+tenantID, s.ttl)
+	d, err := newDirectory(s.masters, "tenant:"+tenantID, s.ttl)
 	if err != nil {
 		return nil, err
 	}
