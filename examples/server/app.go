@@ -194,7 +194,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, opts appOptions) 
 	}
 	store := &sqlCoreStore{db: coreDB}
 
-	strategy, closeStrategy, err := openTenantStrategy(ctx, cfg)
+	strategy, closeStrategy, err := openTenantStrategy(ctx, cfg, log)
 	if err != nil {
 		return nil, err
 	}
@@ -401,7 +401,7 @@ func migrateCore(ctx context.Context, db *sql.DB, dialect string) error {
 }
 
 // openTenantStrategy builds the strategy cfg.tenantDB names.
-func openTenantStrategy(ctx context.Context, cfg config) (dbstrategy.Strategy, func() error, error) {
+func openTenantStrategy(ctx context.Context, cfg config, log *slog.Logger) (dbstrategy.Strategy, func() error, error) {
 	if dir, ok := strings.CutPrefix(cfg.tenantDB, "sqlite:"); ok {
 		if dir == "" {
 			return nil, nil, errors.New("invalid -tenant-db: sqlite: needs a folder")
@@ -412,7 +412,17 @@ func openTenantStrategy(ctx context.Context, cfg config) (dbstrategy.Strategy, f
 		}
 		return s, func() error { return nil }, nil
 	}
-	s, err := pgstrategy.New(ctx, pgstrategy.Config{DSN: cfg.tenantDB, Prefix: cfg.tenantDBPrefix})
+	pc := pgstrategy.Config{DSN: cfg.tenantDB, Prefix: cfg.tenantDBPrefix}
+	if cfg.tenantDBRoleSecret != "off" {
+		// Each tenant database is owned by its own role, and reached
+		// only as that role.
+		rs, err := secret(cfg.tenantDBRoleSecret, cfg.dataDir, "tenant-db-role.secret", "-tenant-db-role-secret", "TENANT_DB_ROLE_SECRET", log)
+		if err != nil {
+			return nil, nil, err
+		}
+		pc.RoleSecret = rs
+	}
+	s, err := pgstrategy.New(ctx, pc)
 	if err != nil {
 		return nil, nil, fmt.Errorf("tenant databases: %v", redact(err))
 	}
@@ -422,10 +432,16 @@ func openTenantStrategy(ctx context.Context, cfg config) (dbstrategy.Strategy, f
 // jwtSecret returns the configured master secret, or the one generated
 // into <data>/jwt.secret on first start.
 func jwtSecret(cfg config, log *slog.Logger) ([]byte, error) {
-	if cfg.jwtSecret != "" {
-		return []byte(cfg.jwtSecret), nil
+	return secret(cfg.jwtSecret, cfg.dataDir, "jwt.secret", "-jwt-secret", "JWT_SECRET", log)
+}
+
+// secret returns a configured secret, or one generated into <data>/file on
+// first start (mode 0600) and read from there on later starts.
+func secret(configured, dataDir, file, flagName, envName string, log *slog.Logger) ([]byte, error) {
+	if configured != "" {
+		return []byte(configured), nil
 	}
-	path := filepath.Join(cfg.dataDir, "jwt.secret")
+	path := filepath.Join(dataDir, file)
 	b, err := os.ReadFile(path)
 	switch {
 	case err == nil:
@@ -435,27 +451,27 @@ func jwtSecret(cfg config, log *slog.Logger) ([]byte, error) {
 		}
 		return []byte(s), nil
 	case !errors.Is(err, fs.ErrNotExist):
-		return nil, fmt.Errorf("read jwt secret: %w", err)
+		return nil, fmt.Errorf("read %s: %w", file, err)
 	}
 	raw := make([]byte, 32)
 	if _, err := rand.Read(raw); err != nil {
 		return nil, err
 	}
 	s := hex.EncodeToString(raw)
-	if err := os.MkdirAll(cfg.dataDir, 0o700); err != nil {
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data folder: %w", err)
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("write jwt secret: %w", err)
+		return nil, fmt.Errorf("write %s: %w", file, err)
 	}
 	if _, err := f.WriteString(s + "\n"); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("write jwt secret: %w", err)
+		return nil, fmt.Errorf("write %s: %w", file, err)
 	}
 	if err := f.Close(); err != nil {
-		return nil, fmt.Errorf("write jwt secret: %w", err)
+		return nil, fmt.Errorf("write %s: %w", file, err)
 	}
-	log.Warn("no -jwt-secret set: generated one and kept it for later starts; set JWT_SECRET in production", slog.String("path", path))
+	log.Warn("no "+flagName+" set: generated one and kept it for later starts; set "+envName+" in production", slog.String("path", path))
 	return []byte(s), nil
 }

@@ -19,13 +19,16 @@ type config struct {
 	coreDB         string // sqlite:PATH or postgres://...
 	tenantDB       string // sqlite:DIR or postgres://...
 	tenantDBPrefix string
-	dbMaxConns     int
-	jwtSecret      string
-	jwtPrevious    []string // retiring secrets: they verify, never sign
-	tokenTTL       time.Duration
-	logFormat      string // text or json
-	logLevel       string
-	pprofAddr      string // "" disables the profiling listener
+	// tenantDBRoleSecret derives the passwords of per-tenant PostgreSQL
+	// roles; "" means generated, "off" turns the roles off.
+	tenantDBRoleSecret string
+	dbMaxConns         int
+	jwtSecret          string
+	jwtPrevious        []string // retiring secrets: they verify, never sign
+	tokenTTL           time.Duration
+	logFormat          string // text or json
+	logLevel           string
+	pprofAddr          string // "" disables the profiling listener
 	// metricsPerTenant adds a per-tenant request counter to /metrics:
 	// one series per tenant, so for small fleets only.
 	metricsPerTenant bool
@@ -49,6 +52,7 @@ func configFlags(fs *flag.FlagSet, getenv func(string) string) func() (config, e
 	fs.StringVar(&c.coreDB, "core-db", getenv("CORE_DATABASE_URL"), "core database: sqlite:PATH or postgres:// `URL` (env CORE_DATABASE_URL; default sqlite:<data>/core.db)")
 	fs.StringVar(&c.tenantDB, "tenant-db", getenv("TENANT_DATABASE_URL"), "tenant databases: sqlite:DIR or postgres:// `URL` (env TENANT_DATABASE_URL; default sqlite:<data>/tenants)")
 	fs.StringVar(&c.tenantDBPrefix, "tenant-db-prefix", env("TENANT_DB_PREFIX", "tenant_"), "`prefix` of tenant database and file names (env TENANT_DB_PREFIX)")
+	fs.StringVar(&c.tenantDBRoleSecret, "tenant-db-role-secret", getenv("TENANT_DB_ROLE_SECRET"), "PostgreSQL only: `secret` (32+ bytes) the passwords of per-tenant database roles derive from; 'off' reaches every tenant database as the -tenant-db role instead (env TENANT_DB_ROLE_SECRET; default generated into <data>/tenant-db-role.secret)")
 	maxConns := fs.String("db-max-conns", env("DB_MAX_CONNS", "40"), "most `connections` held to tenant databases at once (env DB_MAX_CONNS)")
 	fs.StringVar(&c.jwtSecret, "jwt-secret", getenv("JWT_SECRET"), "master `secret` for token keys, at least 32 bytes (env JWT_SECRET; default generated into <data>/jwt.secret)")
 	previous := fs.String("jwt-previous-secrets", getenv("JWT_PREVIOUS_SECRETS"), "comma-separated retiring `secrets`: tokens they signed stay valid; remove one once its tokens have expired (env JWT_PREVIOUS_SECRETS)")
@@ -80,6 +84,9 @@ func configFlags(fs *flag.FlagSet, getenv func(string) string) func() (config, e
 		}
 		if c.jwtSecret != "" && len(c.jwtSecret) < 32 {
 			return c, errors.New("invalid -jwt-secret: must be at least 32 bytes")
+		}
+		if s := c.tenantDBRoleSecret; s != "" && s != "off" && len(s) < 32 {
+			return c, errors.New("invalid -tenant-db-role-secret: must be at least 32 bytes, or off")
 		}
 		if *previous != "" {
 			for _, p := range strings.Split(*previous, ",") {

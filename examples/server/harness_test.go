@@ -30,6 +30,10 @@ var testHashParams = auth.Params{Memory: 64, Iterations: 1, Parallelism: 1, Salt
 // not about it: every test client shares one address.
 var testThrottle = throttleLimits{accountBurst: 1000, accountRefill: time.Millisecond, addrBurst: 10000, addrRefill: time.Millisecond}
 
+// testRoleSecret derives the passwords of the tests' per-tenant
+// PostgreSQL roles.
+const testRoleSecret = "test-role-secret-0123456789abcdef0123"
+
 // backend is one database strategy the HTTP contract runs against.
 type backend struct {
 	name string
@@ -70,7 +74,7 @@ func postgresConfig(t *testing.T) config {
 	b := make([]byte, 4)
 	rand.Read(b)
 	prefix := "tkt" + hex.EncodeToString(b) + "_"
-	coreName := prefix + "core"
+	coreName := "tktcore" + hex.EncodeToString(b) // outside the tenant prefix
 
 	admin, err := sql.Open("pgx", dsn)
 	if err != nil {
@@ -89,10 +93,11 @@ func postgresConfig(t *testing.T) config {
 	c.coreDB = u.String()
 	c.tenantDB = dsn
 	c.tenantDBPrefix = prefix
+	c.tenantDBRoleSecret = testRoleSecret
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		if s, err := pgstrategy.New(ctx, pgstrategy.Config{DSN: dsn, Prefix: prefix}); err == nil {
+		if s, err := pgstrategy.New(ctx, pgstrategy.Config{DSN: dsn, Prefix: prefix, RoleSecret: []byte(testRoleSecret)}); err == nil {
 			if err := s.DropAll(ctx); err != nil {
 				t.Errorf("drop tenant databases: %v", err)
 			}
