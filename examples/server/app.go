@@ -220,7 +220,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, opts appOptions) 
 	for _, p := range cfg.jwtPrevious {
 		masters = append(masters, []byte(p))
 	}
-	tokens, err := newTokenService(masters, cfg.tokenTTL)
+	tokens, err := newTokenService(masters, cfg.jwtAlg, cfg.tokenTTL)
 	if err != nil {
 		return nil, err
 	}

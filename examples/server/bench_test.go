@@ -243,7 +243,7 @@ func serveApp(tb testing.TB, cfg config, log *slog.Logger) *testServer {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	a, err := newApp(ctx, cfg, log, appOptions{hashParams: &testHashParams})
+	a, err := newApp(ctx, cfg, log, appOptions{hashParams: &testHashParams, throttle: &testThrottle})
 	if err != nil {
 		tb.Fatalf("newApp: %v", err)
 	}
@@ -292,6 +292,7 @@ func benchPostgresConfig(tb testing.TB) config {
 	c.coreDB = u.String()
 	c.tenantDB = dsn
 	c.tenantDBPrefix = prefix
+	c.tenantDBRoleSecret = testRoleSecret
 	dropOnCleanup(tb, c) // the core database too: it is under the prefix
 	return c
 }

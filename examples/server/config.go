@@ -25,6 +25,7 @@ type config struct {
 	dbMaxConns         int
 	jwtSecret          string
 	jwtPrevious        []string // retiring secrets: they verify, never sign
+	jwtAlg             string   // HS256 or EdDSA
 	tokenTTL           time.Duration
 	logFormat          string // text or json
 	logLevel           string
@@ -56,6 +57,7 @@ func configFlags(fs *flag.FlagSet, getenv func(string) string) func() (config, e
 	maxConns := fs.String("db-max-conns", env("DB_MAX_CONNS", "40"), "most `connections` held to tenant databases at once (env DB_MAX_CONNS)")
 	fs.StringVar(&c.jwtSecret, "jwt-secret", getenv("JWT_SECRET"), "master `secret` for token keys, at least 32 bytes (env JWT_SECRET; default generated into <data>/jwt.secret)")
 	previous := fs.String("jwt-previous-secrets", getenv("JWT_PREVIOUS_SECRETS"), "comma-separated retiring `secrets`: tokens they signed stay valid; remove one once its tokens have expired (env JWT_PREVIOUS_SECRETS)")
+	fs.StringVar(&c.jwtAlg, "jwt-alg", env("JWT_ALG", algHS256), "token signing `algorithm`: HS256, or EdDSA to publish public keys at /.well-known/jwks.json (env JWT_ALG)")
 	ttl := fs.String("token-ttl", env("TOKEN_TTL", "1h"), "access-token `lifetime` (env TOKEN_TTL)")
 	fs.StringVar(&c.logFormat, "log-format", env("LOG_FORMAT", "text"), "log `format`: text or json (env LOG_FORMAT)")
 	fs.StringVar(&c.logLevel, "log-level", env("LOG_LEVEL", "info"), "log `level`: debug, info, warn or error (env LOG_LEVEL)")
@@ -87,6 +89,9 @@ func configFlags(fs *flag.FlagSet, getenv func(string) string) func() (config, e
 		}
 		if s := c.tenantDBRoleSecret; s != "" && s != "off" && len(s) < 32 {
 			return c, errors.New("invalid -tenant-db-role-secret: must be at least 32 bytes, or off")
+		}
+		if c.jwtAlg != algHS256 && c.jwtAlg != algEdDSA {
+			return c, fmt.Errorf("invalid -jwt-alg %q: must be HS256 or EdDSA", c.jwtAlg)
 		}
 		if *previous != "" {
 			for _, p := range strings.Split(*previous, ",") {

@@ -923,6 +923,10 @@ func TestOpenAPIContract(t *testing.T) {
 	c.call(req{method: "DELETE", path: derivedPath, token: tok.AccessToken}, http.StatusNotFound)
 
 	// Operations and documentation.
+	c.call(req{method: "GET", path: "/.well-known/jwks.json"}, http.StatusOK)
+	c.call(req{method: "GET", path: "/.well-known/jwks.json", tenant: org.Slug}, http.StatusOK)
+	c.call(req{method: "GET", path: "/.well-known/jwks.json", tenant: "no-such-org"}, http.StatusNotFound)
+	c.call(req{method: "GET", path: "/.well-known/jwks.json", tenant: "01"}, http.StatusBadRequest)
 	c.call(req{method: "GET", path: "/healthz"}, http.StatusOK)
 	c.call(req{method: "GET", path: "/readyz"}, http.StatusOK)
 	c.call(req{method: "GET", path: "/metrics"}, http.StatusOK)

@@ -355,6 +355,45 @@ func clientAddr(r *http.Request) string {
 	return host
 }
 
+// handleJWKS publishes the public keys of the core directory, or of the
+// tenant X-Tenant names, so other services can verify EdDSA tokens. With
+// HS256 there are none to publish: the document lists no keys.
+func handleJWKS(log *slog.Logger, tokens *tokenService, lookup tenancy.Lookup) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		d := tokens.core
+		if len(r.Header.Values("X-Tenant")) > 0 {
+			t, err := jwksTenant(r, lookup)
+			if err != nil {
+				writeError(w, r, log, err)
+				return
+			}
+			if d, err = tokens.tenant(t.ID); err != nil {
+				writeError(w, r, log, err)
+				return
+			}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "public, max-age=300")
+		_, _ = w.Write(d.jwks)
+	})
+}
+
+// jwksTenant resolves X-Tenant as the tenancy middleware does.
+func jwksTenant(r *http.Request, lookup tenancy.Lookup) (tenancy.Tenant, error) {
+	hint, err := tenancy.Header("X-Tenant").Resolve(r)
+	if err != nil {
+		return tenancy.Tenant{}, err
+	}
+	if err := validTenantHint(hint); err != nil {
+		return tenancy.Tenant{}, err
+	}
+	t, err := lookup.Lookup(r.Context(), hint)
+	if err != nil {
+		return tenancy.Tenant{}, err
+	}
+	return t, tenancy.CheckStatus(t)
+}
+
 func handleHealthz() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

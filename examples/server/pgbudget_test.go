@@ -223,7 +223,7 @@ func TestPostgresConnectionBudgetManager(t *testing.T) {
 }
 
 // dropOnCleanup drops every database under cfg's prefix, eight at a time,
-// when the test ends. Register it after postgresConfig and before the app
+// and then its roles, when the test ends. Register it after postgresConfig and before the app
 // starts: cleanups run last registered first, so the app is closed before,
 // and postgresConfig's own cleanup, which drops one database at a time
 // under a one-minute deadline that hundreds of databases on a busy server
@@ -233,8 +233,8 @@ func dropOnCleanup(tb testing.TB, cfg config) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		defer cancel()
 		start := time.Now()
-		if err := pgtest.DropDatabases(ctx, cfg.tenantDB, cfg.tenantDBPrefix, 8); err != nil {
-			tb.Errorf("drop databases: %v", err)
+		if err := pgtest.DropPrefix(ctx, cfg.tenantDB, cfg.tenantDBPrefix, 8); err != nil {
+			tb.Errorf("drop databases and roles: %v", err)
 		}
 		tb.Logf("dropped the databases under %s in %v", cfg.tenantDBPrefix, time.Since(start).Round(time.Millisecond))
 	})

@@ -3,12 +3,15 @@ package main
 import (
 	"log/slog"
 	"net/http"
+
+	"github.com/tenantkit/tenantkit/tenancy"
 )
 
 // addRoutes holds the whole API surface of API.md. It returns the patterns
 // it registered, so tests can hold the OpenAPI document to them.
 func addRoutes(mux *http.ServeMux, log *slog.Logger, core *CoreService, tenant *TenantService,
-	withTenant, coreToken, tenantToken func(http.Handler) http.Handler, store CoreStore, m *metrics) []string {
+	withTenant, coreToken, tenantToken func(http.Handler) http.Handler, store CoreStore, m *metrics,
+	tokens *tokenService, lookup tenancy.Lookup) []string {
 	var patterns []string
 	handle := func(pattern string, h http.Handler) {
 		mux.Handle(pattern, h)
@@ -32,6 +35,9 @@ func addRoutes(mux *http.ServeMux, log *slog.Logger, core *CoreService, tenant *
 	handle("POST /api/tenant/auth/logout", withTenant(requireTenant(log, handleTenantLogout(log, tenant))))
 	handle("GET /api/tenant/users/me", withTenant(tenantToken(requireTenant(log, handleGetMe(log, tenant)))))
 	handle("PUT /api/tenant/users/me", withTenant(tenantToken(requireTenant(log, handleUpdateMe(log, tenant)))))
+
+	// Public keys of the token signers (EdDSA).
+	handle("GET /.well-known/jwks.json", handleJWKS(log, tokens, lookup))
 
 	// Operations.
 	handle("GET /healthz", handleHealthz())

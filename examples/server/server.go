@@ -66,7 +66,7 @@ func NewServer(d serverDeps) (*Server, error) {
 	}, auth.WithErrorHandler(onErr))
 
 	mux := http.NewServeMux()
-	patterns := addRoutes(mux, log, core, tenant, withTenant, coreToken, tenantToken, d.store, d.metrics)
+	patterns := addRoutes(mux, log, core, tenant, withTenant, coreToken, tenantToken, d.store, d.metrics, d.tokens, d.lookup)
 
 	var h http.Handler = recoverer(log, mux)
 	h = instrument(log, d.metrics, h)
