@@ -49,9 +49,9 @@ type Manager struct {
 	pgLocker   lock.SessionLocker
 
 	mu       sync.Mutex
-	handles  map[string]*handle // opening and open handles
-	idle     handleList         // open, unleased, not dropping; least recently released first
-	queue    waiterList         // Acquires waiting for room, oldest first
+	handles  map[string]*handle    // opening and open handles
+	idle     list[handle, *handle] // open, unleased, not dropping; least recently released first
+	queue    list[waiter, *waiter] // Acquires waiting for room, oldest first
 	dropping map[string]*dropMark
 	locks    map[string]*tenantLock
 	used     int // handles opening, open or closing
@@ -85,99 +85,26 @@ const (
 // guarded by Manager.mu; db and err are also safe to read once ready is
 // closed.
 type handle struct {
-	id         string
-	db         *sql.DB
-	err        error
-	state      handleState
-	refs       int  // leases
-	pending    int  // Acquires waiting for this handle to open
-	dropping   bool // Drop is waiting for the leases to go
-	inIdle     bool
-	ready      chan struct{}      // closed when the open finished, successfully or not
-	drained    chan struct{}      // closed when refs reaches 0 while dropping
-	cancelOpen context.CancelFunc // cancels the open in flight
-	lastUsed   time.Time          // when the last lease was released
-	prev, next *handle            // idle list
-}
-
-// handleList is an intrusive doubly linked list of handles.
-type handleList struct {
-	head, tail *handle
-	n          int
-}
-
-func (l *handleList) pushBack(h *handle) {
-	h.prev, h.next = l.tail, nil
-	if l.tail != nil {
-		l.tail.next = h
-	} else {
-		l.head = h
-	}
-	l.tail = h
-	h.inIdle = true
-	l.n++
-}
-
-func (l *handleList) remove(h *handle) {
-	if !h.inIdle {
-		return
-	}
-	if h.prev != nil {
-		h.prev.next = h.next
-	} else {
-		l.head = h.next
-	}
-	if h.next != nil {
-		h.next.prev = h.prev
-	} else {
-		l.tail = h.prev
-	}
-	h.prev, h.next, h.inIdle = nil, nil, false
-	l.n--
+	id           string
+	db           *sql.DB
+	err          error
+	state        handleState
+	refs         int                // leases
+	pending      int                // Acquires waiting for this handle to open
+	dropping     bool               // Drop is waiting for the leases to go
+	link[handle]                    // in the idle list
+	ready        chan struct{}      // closed when the open finished, successfully or not
+	drained      chan struct{}      // closed when refs reaches 0 while dropping
+	cancelOpen   context.CancelFunc // cancels the open in flight
+	lastUsed     time.Time          // when the last lease was released
 }
 
 // waiter is one Acquire waiting for room to open a handle.
 type waiter struct {
-	tenant     string
-	ch         chan struct{} // buffered: a token wakes the waiter to look again
-	signaled   bool          // granted a turn at the room available
-	queued     bool
-	prev, next *waiter
-}
-
-type waiterList struct {
-	head, tail *waiter
-	n          int
-}
-
-func (l *waiterList) pushBack(w *waiter) {
-	w.prev, w.next = l.tail, nil
-	if l.tail != nil {
-		l.tail.next = w
-	} else {
-		l.head = w
-	}
-	l.tail = w
-	w.queued = true
-	l.n++
-}
-
-func (l *waiterList) remove(w *waiter) {
-	if !w.queued {
-		return
-	}
-	if w.prev != nil {
-		w.prev.next = w.next
-	} else {
-		l.head = w.next
-	}
-	if w.next != nil {
-		w.next.prev = w.prev
-	} else {
-		l.tail = w.prev
-	}
-	w.prev, w.next, w.queued = nil, nil, false
-	l.n--
+	tenant       string
+	ch           chan struct{} // buffered: a token wakes the waiter to look again
+	signaled     bool          // granted a turn at the room available
+	link[waiter]               // in the queue
 }
 
 func (w *waiter) wake() {
@@ -441,7 +368,7 @@ func (m *Manager) wakeLocked() {
 
 // dequeueLocked takes w out of the queue, handing its turn on if it had one.
 func (m *Manager) dequeueLocked(w *waiter) {
-	if w == nil || !w.queued {
+	if w == nil || !w.in {
 		return
 	}
 	m.queue.remove(w)

@@ -284,14 +284,16 @@ func refreshToken(w http.ResponseWriter, r *http.Request) (string, error) {
 	return *t, nil
 }
 
-func handleRefresh(log *slog.Logger, s *CoreService) http.Handler {
+// handleRefresh answers a refresh request of one directory: refresh spends
+// the token and returns the new pair.
+func handleRefresh(log *slog.Logger, refresh func(r *http.Request, token string) (Token, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rt, err := refreshToken(w, r)
 		if err != nil {
 			writeError(w, r, log, err)
 			return
 		}
-		t, err := s.Refresh(r.Context(), rt)
+		t, err := refresh(r, rt)
 		if err != nil {
 			writeError(w, r, log, err)
 			return
@@ -300,41 +302,12 @@ func handleRefresh(log *slog.Logger, s *CoreService) http.Handler {
 	})
 }
 
-func handleLogout(log *slog.Logger, s *CoreService) http.Handler {
+// handleLogout answers a logout request of one directory.
+func handleLogout(log *slog.Logger, logout func(r *http.Request, token string) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rt, err := refreshToken(w, r)
 		if err == nil {
-			err = s.Logout(r.Context(), rt)
-		}
-		if err != nil {
-			writeError(w, r, log, err)
-			return
-		}
-		w.WriteHeader(http.StatusNoContent)
-	})
-}
-
-func handleTenantRefresh(log *slog.Logger, s *TenantService) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rt, err := refreshToken(w, r)
-		if err != nil {
-			writeError(w, r, log, err)
-			return
-		}
-		t, err := s.Refresh(r.Context(), tenantID(r), rt)
-		if err != nil {
-			writeError(w, r, log, err)
-			return
-		}
-		writeToken(w, t)
-	})
-}
-
-func handleTenantLogout(log *slog.Logger, s *TenantService) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rt, err := refreshToken(w, r)
-		if err == nil {
-			err = s.Logout(r.Context(), tenantID(r), rt)
+			err = logout(r, rt)
 		}
 		if err != nil {
 			writeError(w, r, log, err)

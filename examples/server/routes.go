@@ -21,8 +21,12 @@ func addRoutes(mux *http.ServeMux, log *slog.Logger, core *CoreService, tenant *
 	// Core directory.
 	handle("POST /api/register", handleRegister(log, core))
 	handle("POST /api/login", handleLogin(log, core))
-	handle("POST /api/token/refresh", handleRefresh(log, core))
-	handle("POST /api/logout", handleLogout(log, core))
+	handle("POST /api/token/refresh", handleRefresh(log, func(r *http.Request, token string) (Token, error) {
+		return core.Refresh(r.Context(), token)
+	}))
+	handle("POST /api/logout", handleLogout(log, func(r *http.Request, token string) error {
+		return core.Logout(r.Context(), token)
+	}))
 	handle("POST /api/organizations", coreToken(withCaller(handleCreateOrganization(log, core))))
 	handle("GET /api/organizations", coreToken(withCaller(handleListOrganizations(log, core))))
 	handle("GET /api/organizations/{id}", coreToken(withCaller(handleGetOrganization(log, core))))
@@ -31,8 +35,12 @@ func addRoutes(mux *http.ServeMux, log *slog.Logger, core *CoreService, tenant *
 	// Tenant directories: the tenant is resolved first, then the token.
 	handle("POST /api/tenant/auth/register", withTenant(requireTenant(log, handleTenantRegister(log, tenant))))
 	handle("POST /api/tenant/auth/login", withTenant(requireTenant(log, handleTenantLogin(log, tenant))))
-	handle("POST /api/tenant/auth/refresh", withTenant(requireTenant(log, handleTenantRefresh(log, tenant))))
-	handle("POST /api/tenant/auth/logout", withTenant(requireTenant(log, handleTenantLogout(log, tenant))))
+	handle("POST /api/tenant/auth/refresh", withTenant(requireTenant(log, handleRefresh(log, func(r *http.Request, token string) (Token, error) {
+		return tenant.Refresh(r.Context(), tenantID(r), token)
+	}))))
+	handle("POST /api/tenant/auth/logout", withTenant(requireTenant(log, handleLogout(log, func(r *http.Request, token string) error {
+		return tenant.Logout(r.Context(), tenantID(r), token)
+	}))))
 	handle("GET /api/tenant/users/me", withTenant(tenantToken(requireTenant(log, handleGetMe(log, tenant)))))
 	handle("PUT /api/tenant/users/me", withTenant(tenantToken(requireTenant(log, handleUpdateMe(log, tenant)))))
 
