@@ -39,7 +39,7 @@ type backend struct {
 	name string
 	// config returns a fresh configuration whose databases the test owns
 	// and cleans up.
-	config func(t *testing.T) config
+	config func(t testing.TB) config
 }
 
 // backends lists every strategy: SQLite always, PostgreSQL as a subtest
@@ -59,7 +59,7 @@ func baseConfig(dataDir string) config {
 	}
 }
 
-func sqliteConfig(t *testing.T) config {
+func sqliteConfig(t testing.TB) config {
 	dir := t.TempDir()
 	c := baseConfig(dir)
 	c.coreDB = "sqlite:" + filepath.Join(dir, "core.db")
@@ -69,7 +69,7 @@ func sqliteConfig(t *testing.T) config {
 
 // postgresConfig makes a core database and a tenant prefix unique to the
 // test on the test server, and drops both when the test ends.
-func postgresConfig(t *testing.T) config {
+func postgresConfig(t testing.TB) config {
 	dsn := testenv.PostgresDSN(t)
 	b := make([]byte, 4)
 	rand.Read(b)
