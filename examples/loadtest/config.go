@@ -1,0 +1,238 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Operations of the request mix.
+const (
+	opRead   = iota // GET /api/tenant/users/me
+	opUpdate        // PUT /api/tenant/users/me
+	opLogin         // POST /api/tenant/auth/login
+	numOps
+)
+
+var opNames = [numOps]string{"read", "update", "login"}
+
+// Phase names.
+const (
+	phaseBaseline = "baseline"
+	phaseOne      = "one"
+	phaseDist     = "dist"
+)
+
+// config is the harness's configuration, from flags.
+type config struct {
+	url        string // existing server; empty: start one
+	serverBin  string // prebuilt server binary; empty: go build
+	serverPkg  string // package to build
+	serverPID  int    // with -url: a process to read RSS from
+	jwtSecret  string // with -url: lets the harness mint tokens
+	tenants    int
+	users      int // per tenant
+	clients    int
+	duration   time.Duration
+	warmup     time.Duration
+	dist       string // uniform or zipf
+	zipfS      float64
+	mix        [numOps]int
+	db         string // sqlite or postgres
+	pgDSN      string
+	prefix     string // tenant database prefix; empty: generated
+	maxConns   int
+	logLevel   string // server and baseline log level
+	phases     []string
+	workers    int // provisioning
+	orgProbe   int // organizations created one at a time, timed
+	tokens     string
+	jsonPath   string
+	reuse      string
+	clean      bool
+	profileDir string
+	seed       uint64
+	progress   time.Duration
+	quiet      bool
+	restart    bool
+	rounds     int
+	args       []string
+}
+
+// parseConfig parses the harness flags (args without the program name).
+func parseConfig(args []string, usage io.Writer) (config, error) {
+	c := config{args: args}
+	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&c.url, "url", "", "base `URL` of an existing server (default: build and start one)")
+	fs.StringVar(&c.serverBin, "server-bin", "", "server `binary` to start (default: go build -server-pkg into a temporary folder)")
+	fs.StringVar(&c.serverPkg, "server-pkg", "github.com/tenantkit/tenantkit/examples/server", "`package` to build the server from")
+	fs.IntVar(&c.serverPID, "server-pid", 0, "with -url: `pid` of the server, to read its RSS")
+	fs.StringVar(&c.jwtSecret, "jwt-secret", "", "with -url: the server's master `secret`, to mint tokens instead of logging in")
+	fs.IntVar(&c.tenants, "tenants", 100, "`number` of tenants")
+	fs.IntVar(&c.users, "users-per-tenant", 1, "`number` of users in each tenant")
+	fs.IntVar(&c.clients, "clients", 32, "concurrent `clients`")
+	fs.DurationVar(&c.duration, "duration", 20*time.Second, "measured `time` of each phase")
+	fs.DurationVar(&c.warmup, "warmup", 3*time.Second, "unmeasured `time` before each phase")
+	fs.StringVar(&c.dist, "dist", "zipf", "tenant distribution of the dist phase: uniform or zipf")
+	fs.Float64Var(&c.zipfS, "zipf-s", 1.1, "Zipf `exponent`, greater than 1")
+	mix := fs.String("mix", "read=90,update=9,login=1", "request `mix`: weights of read, update and login")
+	fs.StringVar(&c.db, "db", "sqlite", "tenant databases of the started server: sqlite or postgres")
+	fs.StringVar(&c.pgDSN, "pg-dsn", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", "PostgreSQL admin `DSN` (-db postgres; also used to sample connections)")
+	fs.StringVar(&c.prefix, "tenant-db-prefix", "", "tenant database `prefix` (default: lt<random>_ for postgres, tenant_ for sqlite)")
+	fs.IntVar(&c.maxConns, "db-max-conns", 40, "the server's -db-max-conns `budget`")
+	fs.StringVar(&c.logLevel, "server-log-level", "info", "`level` of the started server's log, and of the baseline's request log")
+	phases := fs.String("phases", "baseline,one,dist", "`phases` to run, in order: baseline, one, dist")
+	baseline := fs.Bool("baseline", true, "run the baseline phase (false drops it from -phases)")
+	fs.IntVar(&c.workers, "provision-workers", 8, "concurrent `workers` while provisioning")
+	fs.IntVar(&c.orgProbe, "org-probe", 20, "`number` of the organizations created one at a time, for an uncontended latency")
+	fs.StringVar(&c.tokens, "tokens", "auto", "how tenant tokens are made: mint (needs the secret), login, or auto")
+	fs.StringVar(&c.jsonPath, "json", "", "write the results as JSON to `file`")
+	fs.StringVar(&c.reuse, "reuse", "", "keep the data and a manifest in `folder`, and reuse them on the next run")
+	fs.BoolVar(&c.clean, "clean", false, "with -reuse: delete the folder (and PostgreSQL databases) at the end")
+	fs.StringVar(&c.profileDir, "profile", "", "write a CPU profile of the server per phase into `folder` (uses the server's -pprof)")
+	fs.Uint64Var(&c.seed, "seed", 1, "random `seed` of the clients")
+	fs.DurationVar(&c.progress, "progress", time.Second, "`interval` of the progress line; 0: none")
+	fs.BoolVar(&c.quiet, "q", false, "no progress or provisioning messages")
+	fs.IntVar(&c.rounds, "rounds", 1, "run the phases this many `times`, interleaved; figures are merged, ratios are the median of the rounds'")
+	fs.BoolVar(&c.restart, "restart", true, "restart the started server between provisioning and the phases")
+
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(usage, "Usage: go run ./examples/loadtest [flags]")
+			fs.SetOutput(usage)
+			fs.PrintDefaults()
+		}
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	var err error
+	if c.mix, err = parseMix(*mix); err != nil {
+		return c, err
+	}
+	if c.phases, err = parsePhases(*phases, *baseline); err != nil {
+		return c, err
+	}
+	switch {
+	case c.tenants < 1:
+		return c, errors.New("-tenants must be at least 1")
+	case c.users < 1:
+		return c, errors.New("-users-per-tenant must be at least 1")
+	case c.clients < 1:
+		return c, errors.New("-clients must be at least 1")
+	case c.duration <= 0:
+		return c, errors.New("-duration must be positive")
+	case c.warmup < 0:
+		return c, errors.New("-warmup must not be negative")
+	case c.dist != "uniform" && c.dist != "zipf":
+		return c, fmt.Errorf("-dist %q: must be uniform or zipf", c.dist)
+	case c.dist == "zipf" && !(c.zipfS > 1):
+		return c, fmt.Errorf("-zipf-s %v: must be greater than 1", c.zipfS)
+	case c.db != "sqlite" && c.db != "postgres":
+		return c, fmt.Errorf("-db %q: must be sqlite or postgres", c.db)
+	case c.maxConns < 1:
+		return c, errors.New("-db-max-conns must be at least 1")
+	case c.workers < 1:
+		return c, errors.New("-provision-workers must be at least 1")
+	case c.orgProbe < 0:
+		return c, errors.New("-org-probe must not be negative")
+	case c.tokens != "auto" && c.tokens != "mint" && c.tokens != "login":
+		return c, fmt.Errorf("-tokens %q: must be auto, mint or login", c.tokens)
+	case c.jwtSecret != "" && len(c.jwtSecret) < 32:
+		return c, errors.New("-jwt-secret must be at least 32 bytes")
+	case c.clean && c.reuse == "":
+		return c, errors.New("-clean needs -reuse")
+	case c.rounds < 1:
+		return c, errors.New("-rounds must be at least 1")
+	case c.progress < 0:
+		return c, errors.New("-progress must not be negative")
+	}
+	switch c.logLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return c, fmt.Errorf("-server-log-level %q: must be debug, info, warn or error", c.logLevel)
+	}
+	if c.url != "" {
+		u, err := url.Parse(c.url)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return c, fmt.Errorf("-url %q: must be an http:// or https:// URL", c.url)
+		}
+		c.url = strings.TrimRight(c.url, "/")
+		if c.serverBin != "" {
+			return c, errors.New("-url and -server-bin exclude each other")
+		}
+		if c.profileDir != "" {
+			return c, errors.New("-profile needs a server this harness starts (no -url)")
+		}
+	}
+	if c.tokens == "mint" && c.url != "" && c.jwtSecret == "" {
+		return c, errors.New("-tokens mint with -url needs -jwt-secret")
+	}
+	if c.tenants == 1 {
+		c.phases = slices.DeleteFunc(c.phases, func(p string) bool { return p == phaseDist })
+	}
+	return c, nil
+}
+
+// parseMix reads "read=90,update=9,login=1"; missing operations weigh 0.
+func parseMix(s string) ([numOps]int, error) {
+	var mix [numOps]int
+	total := 0
+	for part := range strings.SplitSeq(s, ",") {
+		name, val, ok := strings.Cut(strings.TrimSpace(part), "=")
+		i := slices.Index(opNames[:], name)
+		n, err := strconv.Atoi(val)
+		if !ok || i < 0 || err != nil || n < 0 {
+			return mix, fmt.Errorf("-mix %q: want read=N,update=N,login=N with N >= 0", s)
+		}
+		mix[i] = n
+		total += n
+	}
+	if total == 0 {
+		return mix, fmt.Errorf("-mix %q: the weights add up to 0", s)
+	}
+	return mix, nil
+}
+
+// parsePhases reads the -phases list.
+func parsePhases(s string, baseline bool) ([]string, error) {
+	var out []string
+	for p := range strings.SplitSeq(s, ",") {
+		p = strings.TrimSpace(p)
+		switch p {
+		case phaseBaseline, phaseOne, phaseDist:
+		default:
+			return nil, fmt.Errorf("-phases: unknown phase %q (want baseline, one, dist)", p)
+		}
+		if slices.Contains(out, p) {
+			return nil, fmt.Errorf("-phases: %q given twice", p)
+		}
+		if p == phaseBaseline && !baseline {
+			continue
+		}
+		out = append(out, p)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("-phases: nothing to run")
+	}
+	return out, nil
+}
+
+// mixString is the mix as given, for the report.
+func mixString(mix [numOps]int) string {
+	var parts []string
+	for i, n := range mix {
+		if n > 0 {
+			parts = append(parts, opNames[i]+"="+strconv.Itoa(n))
+		}
+	}
+	return strings.Join(parts, ",")
+}
