@@ -4,7 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"io"
+	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 )
@@ -27,6 +31,7 @@ func (s *Strategy) open(ctx context.Context, name string, maxConns int32, as fun
 	cfg.MinIdleConns = 0
 	cfg.MaxConnIdleTime = s.idle
 	cfg.HealthCheckPeriod = s.healthCheck
+	cfg.BeforeClose = awaitBackendExit
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -49,6 +54,32 @@ func (s *Strategy) open(ctx context.Context, name string, maxConns int32, as fun
 	s.pools[db] = pool
 	s.mu.Unlock()
 	return db, nil
+}
+
+// backendExitWait bounds how long closing a connection waits for the
+// server to end its session.
+const backendExitWait = time.Second
+
+// awaitBackendExit ends a connection's session and waits, briefly, until
+// the server has closed its side. pgconn's Close sends Terminate and closes
+// the socket at once, while the server keeps the backend, and its slot in
+// max_connections, a few milliseconds longer: a pool closed to make room
+// for another tenant would otherwise still count against the server's
+// limit when the next pool connects, and the budget would be exceeded
+// from the server's point of view.
+func awaitBackendExit(c *pgx.Conn) {
+	pc := c.PgConn()
+	if pc.IsClosed() {
+		return
+	}
+	fe := pc.Frontend()
+	fe.Send(&pgproto3.Terminate{})
+	if fe.Flush() != nil {
+		return
+	}
+	nc := pc.Conn()
+	_ = nc.SetReadDeadline(time.Now().Add(backendExitWait))
+	_, _ = io.Copy(io.Discard, nc) // EOF: the backend has exited
 }
 
 // poolConnector is stdlib's connector for a pgx pool, plus io.Closer:

@@ -12,24 +12,17 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
 	mrand "math/rand/v2"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
-	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/tenantkit/tenantkit/internal/testenv"
 )
 
 // benchMinSamples is the fewest organizations BenchmarkCreateOrganization
@@ -52,8 +45,8 @@ type benchBackend struct {
 
 func benchBackends() []benchBackend {
 	return []benchBackend{
-		{name: "sqlite", config: benchSQLiteConfig},
-		{name: "postgres", config: benchPostgresConfig},
+		{name: "sqlite", config: sqliteConfig},
+		{name: "postgres", config: postgresConfig},
 	}
 }
 
@@ -255,46 +248,6 @@ func serveApp(tb testing.TB, cfg config, log *slog.Logger) *testServer {
 		}
 	})
 	return &testServer{Server: srv, app: a, cfg: cfg}
-}
-
-func benchSQLiteConfig(tb testing.TB) config {
-	dir := tb.TempDir()
-	c := baseConfig(dir)
-	c.coreDB = "sqlite:" + filepath.Join(dir, "core.db")
-	c.tenantDB = "sqlite:" + filepath.Join(dir, "tenants")
-	return c
-}
-
-// benchPostgresConfig is postgresConfig for any testing.TB: a core
-// database and a tenant prefix unique to the benchmark, dropped when it
-// ends.
-func benchPostgresConfig(tb testing.TB) config {
-	dsn := testenv.PostgresDSN(tb)
-	raw := make([]byte, 4)
-	rand.Read(raw)
-	prefix := "tkb" + hex.EncodeToString(raw) + "_"
-	coreName := prefix + "core"
-	admin, err := sql.Open("pgx", dsn)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	_, err = admin.Exec(`CREATE DATABASE "` + coreName + `"`)
-	admin.Close()
-	if err != nil {
-		tb.Fatalf("create core database: %v", err)
-	}
-	u, err := url.Parse(dsn)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	u.Path = "/" + coreName
-	c := baseConfig(tb.TempDir())
-	c.coreDB = u.String()
-	c.tenantDB = dsn
-	c.tenantDBPrefix = prefix
-	c.tenantDBRoleSecret = testRoleSecret
-	dropOnCleanup(tb, c) // the core database too: it is under the prefix
-	return c
 }
 
 // percentile returns the p-th percentile (nearest rank) of sorted.

@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/tenantkit/tenantkit/auth"
-	"github.com/tenantkit/tenantkit/dbstrategy/pgstrategy"
+	"github.com/tenantkit/tenantkit/internal/pgtest"
 	"github.com/tenantkit/tenantkit/internal/testenv"
 )
 
@@ -95,13 +95,10 @@ func postgresConfig(t testing.TB) config {
 	c.tenantDBPrefix = prefix
 	c.tenantDBRoleSecret = testRoleSecret
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		defer cancel()
-		if s, err := pgstrategy.New(ctx, pgstrategy.Config{DSN: dsn, Prefix: prefix, RoleSecret: []byte(testRoleSecret)}); err == nil {
-			if err := s.DropAll(ctx); err != nil {
-				t.Errorf("drop tenant databases: %v", err)
-			}
-			s.Close()
+		if err := pgtest.DropPrefix(ctx, dsn, prefix, 8); err != nil {
+			t.Errorf("drop tenant databases and roles: %v", err)
 		}
 		if _, err := admin.ExecContext(ctx, `DROP DATABASE IF EXISTS "`+coreName+`" WITH (FORCE)`); err != nil {
 			t.Errorf("drop core database: %v", err)

@@ -1,6 +1,8 @@
 // Package pgtest runs private PostgreSQL clusters for tests that must do
 // what no test may do to the shared test server: stop it, start it again,
-// or fill it to its limits.
+// or fill it to its limits. [DropPrefix] cleans up what a test made on a
+// shared server under a name prefix of its own: databases, several at a
+// time, then roles.
 //
 // A [Cluster] is made by initdb in a temporary folder and served by its own
 // postmaster on a free port of 127.0.0.1, with trust authentication, its
@@ -26,6 +28,16 @@
 //			t.Fatal(err)
 //		}
 //	}
+//
+// On a shared server, drop what the test made when it ends:
+//
+//	t.Cleanup(func() {
+//		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+//		defer cancel()
+//		if err := pgtest.DropPrefix(ctx, dsn, prefix, 8); err != nil {
+//			t.Error(err)
+//		}
+//	})
 //
 // Starting a cluster takes a second or two (initdb); share one per test,
 // not per subtest. A test process killed before its cleanup leaves the

@@ -14,7 +14,7 @@ import (
 	"github.com/tenantkit/tenantkit/internal/testenv"
 )
 
-func TestDropDatabases(t *testing.T) {
+func TestDropPrefix(t *testing.T) {
 	dsn := testenv.PostgresDSN(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -35,6 +35,19 @@ func TestDropDatabases(t *testing.T) {
 			t.Fatalf("create %s: %v", name, err)
 		}
 	}
+	roles := []string{prefix + "a", prefix + "$owner"}
+	for _, role := range roles {
+		if _, err := conn.Exec(ctx, `CREATE ROLE "`+role+`" LOGIN`); err != nil {
+			t.Fatalf("create role %s: %v", role, err)
+		}
+	}
+	if _, err := conn.Exec(ctx, `CREATE ROLE "`+decoy+`"`); err != nil {
+		t.Fatalf("create role %s: %v", decoy, err)
+	}
+	// A database its role owns: the role can go only after the database.
+	if _, err := conn.Exec(ctx, `ALTER DATABASE "`+mine[0]+`" OWNER TO "`+roles[0]+`"`); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
 		conn, err := pgx.Connect(context.Background(), dsn)
 		if err != nil {
@@ -45,6 +58,11 @@ func TestDropDatabases(t *testing.T) {
 		for _, name := range append(mine, decoy) {
 			if _, err := conn.Exec(context.Background(), `DROP DATABASE IF EXISTS "`+name+`" WITH (FORCE)`); err != nil {
 				t.Errorf("drop %s: %v", name, err)
+			}
+		}
+		for _, role := range append(roles, decoy) {
+			if _, err := conn.Exec(context.Background(), `DROP ROLE IF EXISTS "`+role+`"`); err != nil {
+				t.Errorf("drop role %s: %v", role, err)
 			}
 		}
 	})
@@ -60,8 +78,8 @@ func TestDropDatabases(t *testing.T) {
 	}
 	defer held.Close(context.Background())
 
-	if err := pgtest.DropDatabases(ctx, dsn, prefix, 2); err != nil {
-		t.Fatalf("DropDatabases() = %v", err)
+	if err := pgtest.DropPrefix(ctx, dsn, prefix, 2); err != nil {
+		t.Fatalf("DropPrefix() = %v", err)
 	}
 	rows, err := conn.Query(ctx, `SELECT datname FROM pg_database WHERE datname = ANY($1) ORDER BY datname`, append(slices.Clone(mine), decoy))
 	if err != nil {
@@ -74,8 +92,19 @@ func TestDropDatabases(t *testing.T) {
 	if want := []string{decoy}; !slices.Equal(left, want) {
 		t.Errorf("databases left = %q; want %q", left, want)
 	}
+	rows, err = conn.Query(ctx, `SELECT rolname FROM pg_roles WHERE rolname = ANY($1) ORDER BY rolname`, append(slices.Clone(roles), decoy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	left, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{decoy}; !slices.Equal(left, want) {
+		t.Errorf("roles left = %q; want %q", left, want)
+	}
 
-	if err := pgtest.DropDatabases(ctx, dsn, "", 1); err == nil {
-		t.Errorf("DropDatabases() with an empty prefix = nil; want an error")
+	if err := pgtest.DropPrefix(ctx, dsn, "", 1); err == nil {
+		t.Errorf("DropPrefix() with an empty prefix = nil; want an error")
 	}
 }
