@@ -406,13 +406,13 @@ func openTenantStrategy(ctx context.Context, cfg config, log *slog.Logger) (dbst
 		if dir == "" {
 			return nil, nil, errors.New("invalid -tenant-db: sqlite: needs a folder")
 		}
-		s, err := sqlitestrategy.New(sqlitestrategy.Config{Dir: dir, Prefix: cfg.tenantDBPrefix})
+		s, err := sqlitestrategy.New(sqlitestrategy.Config{Dir: dir, Prefix: cfg.tenantDBPrefix, MaxConns: cfg.tenantConns})
 		if err != nil {
 			return nil, nil, fmt.Errorf("tenant databases: %w", err)
 		}
 		return s, func() error { return nil }, nil
 	}
-	pc := pgstrategy.Config{DSN: cfg.tenantDB, Prefix: cfg.tenantDBPrefix}
+	pc := pgstrategy.Config{DSN: cfg.tenantDB, Prefix: cfg.tenantDBPrefix, MaxConns: int32(cfg.tenantConns)}
 	if cfg.tenantDBRoleSecret != "off" {
 		// Each tenant database is owned by its own role, and reached
 		// only as that role.

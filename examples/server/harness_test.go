@@ -53,7 +53,7 @@ func backends() []backend {
 
 func baseConfig(dataDir string) config {
 	return config{
-		addr: "127.0.0.1:0", dataDir: dataDir, tenantDBPrefix: "tenant_", dbMaxConns: 12, // small: test packages share one PostgreSQL server
+		addr: "127.0.0.1:0", dataDir: dataDir, tenantDBPrefix: "tenant_", dbMaxConns: 12, tenantConns: 2, // small: test packages share one PostgreSQL server
 		jwtSecret: "test-secret-0123456789abcdef0123456789", jwtAlg: algHS256, tokenTTL: time.Hour,
 		logFormat: "text", logLevel: "error",
 	}
