@@ -3,6 +3,7 @@ package pgstrategy_test
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log"
 	"os"
@@ -113,4 +114,16 @@ func ExampleStrategy_Pool() {
 		log.Fatal(err)
 	}
 	fmt.Println(n)
+}
+
+// New checks a Config before it connects: a prefix must be 1 to 15 bytes
+// of a-z, 0-9 and '_' ending in '_', so that prefix and tenant key always
+// make a valid, untruncated database name.
+func ExampleNew_invalidConfig() {
+	_, err := pgstrategy.New(context.Background(), pgstrategy.Config{
+		DSN:    "postgres://app@db.invalid:5432/postgres",
+		Prefix: "Tenant-",
+	})
+	fmt.Println(errors.Is(err, pgstrategy.ErrInvalidConfig))
+	// Output: true
 }
