@@ -116,3 +116,25 @@ func (s *Strategy) Pool(db *sql.DB) (pool *pgxpool.Pool, ok bool) {
 	pool, ok = s.pools[db]
 	return pool, ok
 }
+
+// ConnStats counts the connections of the tenant pools open now.
+type ConnStats struct {
+	Pools int // tenant handles open
+	Conns int // connections those pools hold, busy or idle
+	InUse int // of Conns, those running a query now
+}
+
+// ConnStats sums the connection counts of every tenant pool the strategy
+// has open: what it holds against the server's max_connections. The admin
+// pool is not included.
+func (s *Strategy) ConnStats() ConnStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := ConnStats{Pools: len(s.pools)}
+	for _, p := range s.pools {
+		ps := p.Stat()
+		st.Conns += int(ps.TotalConns())
+		st.InUse += int(ps.AcquiredConns())
+	}
+	return st
+}

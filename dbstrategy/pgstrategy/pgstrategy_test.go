@@ -553,3 +553,39 @@ func FuzzDatabaseName(f *testing.F) {
 		}
 	})
 }
+
+// TestConnStats counts the connections of open pools, busy and idle.
+func TestConnStats(t *testing.T) {
+	ctx := context.Background()
+	s := newStrategy(t, pgstrategy.Config{MaxConns: 2})
+	if got := s.ConnStats(); got != (pgstrategy.ConnStats{}) {
+		t.Fatalf("ConnStats() with nothing open = %+v; want zeros", got)
+	}
+	for _, id := range []string{"a", "b"} {
+		if err := s.Create(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, err := s.Open(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := s.Open(ctx, "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := b.BeginTx(ctx, nil) // holds one connection of b busy
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := s.ConnStats()
+	if got.Pools != 2 || got.InUse != 1 || got.Conns < 2 || got.Conns > 4 {
+		t.Errorf("ConnStats() = %+v; want 2 pools, 1 connection in use, 2 to 4 in all", got)
+	}
+	tx.Rollback()
+	b.Close()
+	if got := s.ConnStats(); got.Pools != 1 || got.InUse != 0 {
+		t.Errorf("ConnStats() after closing b = %+v; want 1 pool, none in use", got)
+	}
+}

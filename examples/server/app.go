@@ -247,7 +247,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, opts appOptions) 
 	a.srv, err = NewServer(serverDeps{
 		guard: guard,
 		log:   log, store: store, dbs: dbs, tenantVersion: version, hasher: hasher, tokens: tokens, lookup: lookup,
-		metrics: newMetrics(dbs, connsPerHandle(strategy), cfg.dbMaxConns, cfg.metricsPerTenant),
+		metrics: newMetrics(dbs, strategy, connsPerHandle(strategy), cfg.dbMaxConns, cfg.metricsPerTenant),
 	})
 	if err != nil {
 		return nil, err

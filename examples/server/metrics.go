@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tenantkit/tenantkit/dbstrategy"
+	"github.com/tenantkit/tenantkit/dbstrategy/pgstrategy"
 )
 
 // metrics holds the server's Prometheus metrics, on a registry of its own
@@ -23,7 +24,13 @@ type metrics struct {
 	tenantReqs   *prometheus.CounterVec // nil unless per-tenant metrics are on
 }
 
-func newMetrics(dbs *dbstrategy.Manager, connsPerHandle, budget int, perTenant bool) *metrics {
+// connCounter is what a strategy with server connections reports:
+// pgstrategy's ConnStats.
+type connCounter interface {
+	ConnStats() pgstrategy.ConnStats
+}
+
+func newMetrics(dbs *dbstrategy.Manager, strategy dbstrategy.Strategy, connsPerHandle, budget int, perTenant bool) *metrics {
 	m := &metrics{reg: prometheus.NewRegistry()}
 	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "http_requests_total",
@@ -41,6 +48,9 @@ func newMetrics(dbs *dbstrategy.Manager, connsPerHandle, budget int, perTenant b
 	m.reg.MustRegister(m.requests, m.duration, m.provisioning,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		newManagerCollector(dbs, connsPerHandle, budget))
+	if cc, ok := strategy.(connCounter); ok {
+		m.reg.MustRegister(newConnCollector(cc))
+	}
 	if perTenant {
 		m.tenantReqs = prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tenantkit_tenant_requests_total",
@@ -133,4 +143,26 @@ func (c *managerCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(d.waits, float64(s.Waits))
 	gauge(d.connsMax, float64(s.Open)*c.connsPerHandle)
 	gauge(d.budget, c.budget)
+}
+
+// connCollector reports the server connections of the open tenant pools,
+// to compare with tenantkit_db_connections_budget.
+type connCollector struct {
+	cc          connCounter
+	open, inUse *prometheus.Desc
+}
+
+func newConnCollector(cc connCounter) *connCollector {
+	return &connCollector{cc: cc,
+		open:  prometheus.NewDesc("tenantkit_db_connections_open", "Connections the open tenant pools hold to the database server, busy or idle.", nil, nil),
+		inUse: prometheus.NewDesc("tenantkit_db_connections_in_use", "Tenant database connections running a query now.", nil, nil),
+	}
+}
+
+func (c *connCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.open; ch <- c.inUse }
+
+func (c *connCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.cc.ConnStats()
+	ch <- prometheus.MustNewConstMetric(c.open, prometheus.GaugeValue, float64(s.Conns))
+	ch <- prometheus.MustNewConstMetric(c.inUse, prometheus.GaugeValue, float64(s.InUse))
 }
