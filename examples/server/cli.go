@@ -11,10 +11,12 @@ import (
 	"time"
 )
 
-// commands lists the admin subcommands of the server binary.
+// commandsUsage lists the admin subcommands of the server binary.
 const commandsUsage = `Usage: server [command] [flags]
 
-Commands:
+` + commandList
+
+const commandList = `Commands:
   serve                      serve the API (the default)
   migrate                    migrate every tenant database that is behind
   migrate status             list tenants whose schema is behind, ahead or failed
@@ -56,6 +58,8 @@ func runCommand(ctx context.Context, args []string, getenv func(string) string, 
 		return cmdTenantsSetStatus(ctx, "resume", args, getenv, stdout, OrgSuspended, OrgActive)
 	case "tenants delete":
 		return cmdTenantsDelete(ctx, args, getenv, stdout)
+	case "tenants":
+		return errors.New("usage: server tenants list|create|suspend|resume|delete [flags]; -h on each lists its flags")
 	}
 	return fmt.Errorf("unknown command %q; run 'server help' for the list", name)
 }

@@ -149,7 +149,7 @@ func parseFlags(fs *flag.FlagSet, args []string, synopsis string, maxArgs int, u
 func parseConfig(args []string, getenv func(string) string, usage io.Writer) (config, error) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	finish := configFlags(fs, getenv)
-	if err := parseFlags(fs, args, "server [serve] [flags]", 0, usage); err != nil {
+	if err := parseFlags(fs, args, "server [serve] [flags]\n\n"+commandList+"\nFlags of serve:", 0, usage); err != nil {
 		return config{}, err
 	}
 	return finish()
