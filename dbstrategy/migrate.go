@@ -107,7 +107,8 @@ func (m *Manager) Create(ctx context.Context, tenantID string) error {
 	if m.migrations == nil {
 		return nil
 	}
-	return m.migrateLocked(ctx, tenantID)
+	_, err = m.migrateLocked(ctx, tenantID)
+	return err
 }
 
 // prepareTemplate calls the Templater hook until it succeeds once.
@@ -141,48 +142,60 @@ func (m *Manager) prepareTemplate(ctx context.Context) error {
 // Errors: [ErrInvalidKey]; [ErrClosed]; a *[MigrateError] for everything
 // else, wrapping for example [ErrNotFound] or goose's *goose.PartialError.
 func (m *Manager) Migrate(ctx context.Context, tenantID string) error {
+	_, err := m.migrate(ctx, tenantID)
+	return err
+}
+
+// migrate is Migrate, also returning the version the tenant is at after
+// it: the newest migration, or higher if a newer binary migrated it.
+func (m *Manager) migrate(ctx context.Context, tenantID string) (int64, error) {
 	if err := ValidateKey(tenantID); err != nil {
-		return err
+		return 0, err
 	}
 	if m.migrations == nil {
 		if m.isClosed() {
-			return ErrClosed
+			return 0, ErrClosed
 		}
-		return nil
+		return 0, nil
 	}
 	unlock, err := m.lockTenant(ctx, tenantID)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer unlock()
 	return m.migrateLocked(ctx, tenantID)
 }
 
-// migrateLocked migrates a tenant whose tenant lock the caller holds.
-func (m *Manager) migrateLocked(ctx context.Context, id string) error {
+// migrateLocked migrates a tenant whose tenant lock the caller holds, and
+// returns the version it is at afterwards.
+func (m *Manager) migrateLocked(ctx context.Context, id string) (int64, error) {
 	l, err := m.Acquire(ctx, id)
 	if err != nil {
 		if errors.Is(err, ErrClosed) {
-			return err
+			return 0, err
 		}
-		return &MigrateError{TenantID: id, Err: err}
+		return 0, &MigrateError{TenantID: id, Err: err}
 	}
 	defer l.Release()
 	start := time.Now()
 	p, err := m.provider(l.DB())
 	if err != nil {
-		return &MigrateError{TenantID: id, Err: err}
+		return 0, &MigrateError{TenantID: id, Err: err}
 	}
 	res, err := p.Up(ctx)
 	if err != nil {
-		return &MigrateError{TenantID: id, Err: err}
+		return 0, &MigrateError{TenantID: id, Err: err}
 	}
 	if len(res) > 0 {
 		m.cfg.logger.LogAttrs(ctx, slog.LevelInfo, "tenant migrated",
 			slog.String("tenant", id), slog.Int("applied", len(res)),
 			slog.Int64("version", res[len(res)-1].Source.Version), slog.Duration("took", time.Since(start)))
 	}
-	return nil
+	v, err := p.GetDBVersion(ctx)
+	if err != nil {
+		return 0, &MigrateError{TenantID: id, Err: err}
+	}
+	return v, nil
 }
 
 // MigrateAll migrates every tenant of tenantIDs, at most parallel at a time
@@ -194,16 +207,18 @@ func (m *Manager) migrateLocked(ctx context.Context, id string) error {
 // handle limit only makes tenants wait for one another.
 //
 // If progress is not nil, it is called once per tenant as soon as that
-// tenant is done, with its result; calls never overlap, so progress needs
-// no locking of its own, but it should return quickly.
-func (m *Manager) MigrateAll(ctx context.Context, tenantIDs []string, parallel int, progress func(tenantID string, err error)) []error {
+// tenant is done, with the schema version the tenant is at (the newest
+// migration, or higher if a newer binary migrated it; 0 on error) and its
+// error; calls never overlap, so progress needs no locking of its own, but
+// it should return quickly and must not call the Manager.
+func (m *Manager) MigrateAll(ctx context.Context, tenantIDs []string, parallel int, progress func(tenantID string, version int64, err error)) []error {
 	errs := make([]error, len(tenantIDs))
 	var mu sync.Mutex // serializes progress calls
-	report := func(i int) {
+	report := func(i int, v int64) {
 		if progress != nil {
 			mu.Lock()
 			defer mu.Unlock()
-			progress(tenantIDs[i], errs[i])
+			progress(tenantIDs[i], v, errs[i])
 		}
 	}
 	parallel = max(1, min(parallel, len(tenantIDs)))
@@ -214,22 +229,23 @@ func (m *Manager) MigrateAll(ctx context.Context, tenantIDs []string, parallel i
 		go func() { // exits when next is closed
 			defer wg.Done()
 			for i := range next {
-				errs[i] = m.Migrate(ctx, tenantIDs[i])
-				report(i)
+				var v int64
+				v, errs[i] = m.migrate(ctx, tenantIDs[i])
+				report(i, v)
 			}
 		}()
 	}
 	for i := range tenantIDs {
 		if err := ctx.Err(); err != nil {
 			errs[i] = &MigrateError{TenantID: tenantIDs[i], Err: err}
-			report(i)
+			report(i, 0)
 			continue
 		}
 		select {
 		case next <- i:
 		case <-ctx.Done():
 			errs[i] = &MigrateError{TenantID: tenantIDs[i], Err: ctx.Err()}
-			report(i)
+			report(i, 0)
 		}
 	}
 	close(next)

@@ -170,7 +170,11 @@ func TestMigrateAll(t *testing.T) {
 	m := newManager(t, c, dbstrategy.WithMigrations(migrations(2)), dbstrategy.WithMaxOpen(2))
 	ids := []string{"t0", "t1", "ghost", "t2", "t3", "t4", "Bad"}
 	var reported []string
-	errs := m.MigrateAll(ctx, ids, 3, func(id string, err error) { reported = append(reported, id) })
+	versions := map[string]int64{}
+	errs := m.MigrateAll(ctx, ids, 3, func(id string, v int64, err error) {
+		reported = append(reported, id)
+		versions[id] = v
+	})
 	if len(errs) != len(ids) {
 		t.Fatalf("MigrateAll returned %d errors, want %d", len(errs), len(ids))
 	}
@@ -190,6 +194,9 @@ func TestMigrateAll(t *testing.T) {
 			t.Errorf("MigrateAll error for %q = %v, want %v", id, errs[i], want)
 		}
 		if want == nil {
+			if versions[id] != 2 {
+				t.Errorf("MigrateAll reported %q at version %d; want 2", id, versions[id])
+			}
 			if v, err := m.Version(ctx, id); v != 2 || err != nil {
 				t.Errorf("Version(%q) = %d, %v; want 2, nil", id, v, err)
 			}

@@ -79,8 +79,10 @@ func newCommand(name string, getenv func(string) string) *command {
 // open parses args and opens the app. Logs below warn are dropped: the
 // commands print their own output.
 func (c *command) open(ctx context.Context, args []string, synopsis string, nargs int, stdout io.Writer) (*app, error) {
-	if err := parseFlags(c.fs, args, synopsis, nargs, stdout); err != nil {
-		return nil, err
+	if !c.fs.Parsed() { // a command may parse first, to check its own flags
+		if err := parseFlags(c.fs, args, synopsis, nargs, stdout); err != nil {
+			return nil, err
+		}
 	}
 	if c.fs.NArg() < nargs {
 		return nil, fmt.Errorf("usage: %s", synopsis)
@@ -113,14 +115,17 @@ func cmdMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	c := newCommand("migrate", getenv)
 	parallel := c.fs.Int("parallel", 4, "tenants migrated at once")
 	all := c.fs.Bool("all", false, "check every tenant database, not only those the registry lists as behind or failed")
+	if err := parseFlags(c.fs, args, "server migrate [flags]", 0, stdout); err != nil {
+		return err
+	}
+	if *parallel < 1 {
+		return errors.New("invalid -parallel: must be at least 1")
+	}
 	a, err := c.open(ctx, args, "server migrate [flags]", 0, stdout)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	if *parallel < 1 {
-		return errors.New("invalid -parallel: must be at least 1")
-	}
 	orgs, err := fleet(ctx, a)
 	if err != nil {
 		return err
@@ -141,7 +146,7 @@ func cmdMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	var done, failed int
 	var failures []string
 	lastPrint := time.Time{}
-	a.dbs.MigrateAll(ctx, todo, *parallel, func(key string, err error) {
+	a.dbs.MigrateAll(ctx, todo, *parallel, func(key string, version int64, err error) {
 		done++
 		o := byKey[key]
 		msg := ""
@@ -150,7 +155,9 @@ func cmdMigrate(ctx context.Context, args []string, getenv func(string) string, 
 			msg = err.Error()
 			failures = append(failures, fmt.Sprintf("  tenant %s (%s): %s", key, o.Slug, msg))
 		}
-		if rerr := a.store.RecordMigration(ctx, o.ID, a.version, msg); rerr != nil && err == nil {
+		// Record the version the database reports, which is newer than
+		// this binary's if a newer release migrated it.
+		if rerr := a.store.RecordMigration(ctx, o.ID, version, msg); rerr != nil && err == nil {
 			failed++
 			failures = append(failures, fmt.Sprintf("  tenant %s (%s): record version: %v", key, o.Slug, rerr))
 		}
@@ -313,8 +320,11 @@ func findOrg(ctx context.Context, a *app, ref string) (Organization, error) {
 	return o, err
 }
 
-// describe turns a validation error into one readable line.
+// describe turns a use case's error into one readable line.
 func describe(err error) error {
+	if errors.Is(err, ErrConflict) {
+		return errors.New("that slug is already taken")
+	}
 	var verr *ValidationError
 	if !errors.As(err, &verr) {
 		return err
