@@ -1,12 +1,15 @@
 package main
 
-// Every token-protected endpoint refuses every wrong credential with 401
-// and WWW-Authenticate: Bearer, and a refused request changes nothing.
+// Every endpoint that takes a credential refuses every wrong one, and a
+// refused request changes nothing: the access-token endpoints with 401 and
+// WWW-Authenticate: Bearer, the refresh endpoints with 401, and logout,
+// idempotent, with 204 while ending no session but the one presented.
 
 import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -75,19 +78,73 @@ func b64JSON(t testing.TB, v any) string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// attackTarget is a token-protected endpoint and the directory whose
-// tokens it takes.
+// attackTarget is an endpoint that takes a credential, the directory it
+// belongs to, and whose credentials a wrong one would stand in for. Add an
+// endpoint by adding a row below; add a wrong credential in
+// bearerCredentials or sessionCredentials, and every row gets it.
 type attackTarget struct {
 	name         string
 	method, path string
-	tenant       string // X-Tenant; "" on core routes
-	body         any    // a valid body: accepted, it would change something
-	dir          string // "core" or "tenant:<id>"
-	valid        string // a valid token of dir for the victim
-	otherUser    string // the id of another user of dir
-	wrongDir     []struct{ name, token string }
-	control      req // the same endpoint with the valid token, harmless
-	controlWant  int
+	tenant       string    // X-Tenant; "" on core routes
+	dir          string    // "core" or "tenant:<id>"
+	victim       account   // the user whose credentials the target takes
+	others       []account // users of other directories: their tokens are wrong here
+	// Bearer targets: the credential is the Authorization header.
+	body        any    // a valid body: accepted, it would change something
+	valid       string // a valid access token of dir for the victim
+	otherUser   string // the id of another user of dir
+	control     req    // the same endpoint with the valid token, harmless
+	controlWant int    // also the status of a right credential on session targets
+	// Session targets (refresh, logout): the credential is the body's
+	// refresh_token; refused is the status of a wrong one: 401, or 204 at
+	// logout, which is idempotent and tells nothing about the token.
+	session bool
+	refused int
+}
+
+// account is a user of one directory: a login gives its tokens.
+type account struct {
+	name   string // for messages: whose token it is
+	tenant string // X-Tenant of its login and refresh routes; "" for the core
+	email  string
+}
+
+// credential is one wrong way to present a credential to a target.
+type credential struct {
+	name  string
+	apply func(q *req)
+	want  int // the status it must get; 0: the target's refused status
+	// live, when not nil, is a refresh token that must still refresh at
+	// its home after the attempt: neither spent nor revoked by it.
+	live *liveToken
+}
+
+// liveToken is a refresh token and the X-Tenant of its home directory
+// ("" for the core).
+type liveToken struct{ tenant, token string }
+
+// resign returns the header and claims of tok, changed by mod, signed
+// again (HS256) with the real key of dir: a token the server itself could
+// have issued, but for what mod changed.
+func resign(t testing.TB, ts *testServer, dir, tok string, mod func(header map[string]any, claims jwt.MapClaims)) string {
+	t.Helper()
+	header, claims, _ := tokenParts(t, tok)
+	key, err := auth.DeriveKey([]byte(ts.cfg.jwtSecret), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := jwt.MapClaims{}
+	for k, v := range claims {
+		c[k] = v
+	}
+	j := jwt.NewWithClaims(jwt.SigningMethodHS256, c)
+	j.Header["kid"] = header["kid"]
+	mod(j.Header, c)
+	s, err := j.SignedString(key.Secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 func TestAttacks(t *testing.T) {
@@ -113,6 +170,10 @@ func TestAttacks(t *testing.T) {
 		otherCore := strconv.Itoa(mustAtoi(t, coreSub) + 1)
 		otherB := strconv.Itoa(mustAtoi(t, bSub) + 1)
 
+		coreVictim := account{"core", "", "attack-owner@example.com"}
+		victimA := account{"tenant A", aID, "victim-a@example.com"}
+		victimB := account{"tenant B", bID, "victim-b@example.com"}
+
 		coreRoutes := []attackTarget{
 			{name: "create organization", method: "POST", path: "/api/organizations", body: map[string]string{"name": "Hacked", "slug": "hacked"},
 				control: req{method: "POST", path: "/api/organizations", body: map[string]string{"name": ""}}, controlWant: 422},
@@ -120,11 +181,13 @@ func TestAttacks(t *testing.T) {
 				control: req{method: "GET", path: "/api/organizations"}, controlWant: 200},
 			{name: "get organization", method: "GET", path: "/api/organizations/" + aID,
 				control: req{method: "GET", path: "/api/organizations/" + aID}, controlWant: 200},
+			{name: "delete organization", method: "DELETE", path: "/api/organizations/" + aID,
+				control: req{method: "DELETE", path: "/api/organizations/999999"}, controlWant: 404},
 		}
 		for i := range coreRoutes {
 			c := &coreRoutes[i]
-			c.dir, c.valid, c.otherUser = "core", core, otherCore
-			c.wrongDir = []struct{ name, token string }{{"tenant token", tokB}, {"tenant token of A", tokA}}
+			c.dir, c.victim, c.valid, c.otherUser = "core", coreVictim, core, otherCore
+			c.others = []account{victimB, victimA}
 		}
 		tenantRoutes := []attackTarget{
 			{name: "get me", method: "GET", path: "/api/tenant/users/me",
@@ -134,28 +197,51 @@ func TestAttacks(t *testing.T) {
 		}
 		for i := range tenantRoutes {
 			c := &tenantRoutes[i]
-			c.tenant, c.dir, c.valid, c.otherUser = bID, "tenant:"+bID, tokB, otherB
-			c.wrongDir = []struct{ name, token string }{{"token of tenant A", tokA}, {"core token", core}}
+			c.tenant, c.dir, c.victim, c.valid, c.otherUser = bID, "tenant:"+bID, victimB, tokB, otherB
+			c.others = []account{victimA, coreVictim}
 			c.control.tenant = bID
 		}
-		// The same routes named by slug.
-		for _, r := range []attackTarget{tenantRoutes[0], tenantRoutes[1]} {
-			r.name += " (slug)"
-			r.tenant, r.control.tenant = b.Slug, b.Slug
-			tenantRoutes = append(tenantRoutes, r)
+		sessionRoutes := []attackTarget{
+			{name: "refresh", path: "/api/token/refresh", refused: 401, controlWant: 200},
+			{name: "logout", path: "/api/logout", refused: 204, controlWant: 204},
+			{name: "tenant refresh", path: "/api/tenant/auth/refresh", tenant: bID, refused: 401, controlWant: 200},
+			{name: "tenant logout", path: "/api/tenant/auth/logout", tenant: bID, refused: 204, controlWant: 204},
 		}
-		targets := append(coreRoutes, tenantRoutes...)
+		for i := range sessionRoutes {
+			c := &sessionRoutes[i]
+			c.method, c.session = "POST", true
+			if c.tenant == "" {
+				c.dir, c.victim, c.others = "core", coreVictim, []account{victimB, victimA}
+			} else {
+				c.dir, c.victim, c.others = "tenant:"+bID, victimB, []account{victimA, coreVictim}
+			}
+		}
+		// The tenant routes again, the tenant named by its slug.
+		for _, r := range []attackTarget{tenantRoutes[0], tenantRoutes[1], sessionRoutes[2], sessionRoutes[3]} {
+			r.name += " (slug)"
+			r.tenant = b.Slug
+			if !r.session {
+				r.control.tenant = b.Slug
+			}
+			if r.session {
+				sessionRoutes = append(sessionRoutes, r)
+			} else {
+				tenantRoutes = append(tenantRoutes, r)
+			}
+		}
+		targets := slices.Concat(coreRoutes, tenantRoutes, sessionRoutes)
 
 		before := tenantStorage(t, ts)
 		now := time.Now()
 
-		// credentials returns, for one target, every wrong Authorization
-		// header (or other change to the request).
-		type credential struct {
-			name  string
-			apply func(q *req)
-		}
-		credentials := func(tg attackTarget) []credential {
+		// bearerCredentials returns, for a bearer target, every wrong
+		// Authorization header (or other change to the request).
+		//
+		// Not among them: the access token of a session that has logged
+		// out. Access tokens are stateless and stay valid until they
+		// expire (docs/security.md, "Known limits"); logout ends the
+		// refresh token's family, which sessionCredentials covers.
+		bearerCredentials := func(t *testing.T, tg attackTarget) []credential {
 			bearer := func(tok string) func(q *req) {
 				return func(q *req) { q.header = http.Header{"Authorization": {"Bearer " + tok}} }
 			}
@@ -200,53 +286,177 @@ func TestAttacks(t *testing.T) {
 				t.Fatal(err)
 			}
 			withKey := func(k auth.Key) func(*mintOptions) { return func(o *mintOptions) { o.key = k } }
+			// Beyond the verifier's leeway (30s), not by hours: the
+			// nearest refusal.
+			soon := now.Add(2 * time.Minute).Unix()
+
+			// The victim's own refresh tokens: a live one, and one of a
+			// session that has logged out.
+			own := loginPair(t, ts, tg.victim.tenant, tg.victim.email)
+			ended := loginPair(t, ts, tg.victim.tenant, tg.victim.email)
+			logout(t, ts, tg.victim.tenant, ended.Refresh)
 
 			creds := []credential{
-				{"no Authorization", func(q *req) {}},
-				{"Bearer without token", raw("Bearer")},
-				{"Basic", raw("Basic dXNlcjpwYXNzd29yZA==")},
-				{"Basic with the valid token", raw("Basic " + tg.valid)},
-				{"token without scheme", raw(tg.valid)},
-				{"token in the query string", func(q *req) { q.path += "?access_token=" + tg.valid }},
-				{"garbage", bearer("not.a.jwt")},
-				{"two parts", bearer(h64 + "." + c64)},
-				{"too long", bearer(tg.valid + strings.Repeat("A", 5000))},
-				{"tampered payload (other user)", bearer(h64 + "." + b64JSON(t, tamperedClaims) + "." + sig)},
-				{"tampered payload (later expiry)", bearer(h64 + "." + b64JSON(t, longLived) + "." + sig)},
-				{"tampered signature", bearer(h64 + "." + c64 + "." + string(flipped))},
-				{"signature removed", bearer(h64 + "." + c64 + ".")},
-				{"alg none", bearer(noneHeader + "." + c64 + ".")},
-				{"alg none with kid", bearer(noneHeaderKid + "." + c64 + ".")},
-				{"alg none with signature", bearer(noneHeader + "." + c64 + "." + sig)},
-				{"HS384 with the real key", bearer(hs384Tok)},
-				{"HS256 with a wrong key", bearer(mintToken(t, ts, tg.dir, sub, now, time.Hour, withKey(auth.Key{ID: realKey.ID, Secret: wrongKey.Secret})))},
-				{"HS256 with another master secret", bearer(mintToken(t, ts, tg.dir, sub, now, time.Hour, withKey(wrongKey)))},
-				{"unknown kid", bearer(mintToken(t, ts, tg.dir, sub, now, time.Hour, withKey(auth.Key{ID: "unknown-kid", Secret: realKey.Secret})))},
-				{"expired", bearer(mintToken(t, ts, tg.dir, sub, now.Add(-2*time.Hour), time.Hour))},
-				{"issued in the future", bearer(mintToken(t, ts, tg.dir, sub, now.Add(time.Hour), time.Hour))},
-				{"wrong issuer", bearer(mintToken(t, ts, tg.dir, sub, now, time.Hour, func(o *mintOptions) { o.issuer = "evil" }))},
-				{"wrong audience, right key", bearer(mintToken(t, ts, tg.dir, sub, now, time.Hour, func(o *mintOptions) { o.audience = "tenant:999999" }))},
-				{"non-numeric subject", bearer(mintToken(t, ts, tg.dir, "admin", now, time.Hour))},
-				{"zero subject", bearer(mintToken(t, ts, tg.dir, "0", now, time.Hour))},
+				{name: "no Authorization", apply: func(q *req) {}},
+				{name: "Bearer without token", apply: raw("Bearer")},
+				{name: "Basic", apply: raw("Basic dXNlcjpwYXNzd29yZA==")},
+				{name: "Basic with the valid token", apply: raw("Basic " + tg.valid)},
+				{name: "token without scheme", apply: raw(tg.valid)},
+				{name: "token in the query string", apply: func(q *req) { q.path += "?access_token=" + tg.valid }},
+				{name: "garbage", apply: bearer("not.a.jwt")},
+				{name: "two parts", apply: bearer(h64 + "." + c64)},
+				{name: "too long", apply: bearer(tg.valid + strings.Repeat("A", 5000))},
+				{name: "tampered payload (other user)", apply: bearer(h64 + "." + b64JSON(t, tamperedClaims) + "." + sig)},
+				{name: "tampered payload (later expiry)", apply: bearer(h64 + "." + b64JSON(t, longLived) + "." + sig)},
+				{name: "tampered signature", apply: bearer(h64 + "." + c64 + "." + string(flipped))},
+				{name: "signature removed", apply: bearer(h64 + "." + c64 + ".")},
+				{name: "alg none", apply: bearer(noneHeader + "." + c64 + ".")},
+				{name: "alg none with kid", apply: bearer(noneHeaderKid + "." + c64 + ".")},
+				{name: "alg none with signature", apply: bearer(noneHeader + "." + c64 + "." + sig)},
+				{name: "HS384 with the real key", apply: bearer(hs384Tok)},
+				{name: "HS256 with a wrong key", apply: bearer(mintToken(t, ts, tg.dir, sub, now, time.Hour, withKey(auth.Key{ID: realKey.ID, Secret: wrongKey.Secret})))},
+				{name: "HS256 with another master secret", apply: bearer(mintToken(t, ts, tg.dir, sub, now, time.Hour, withKey(wrongKey)))},
+				{name: "unknown kid", apply: bearer(mintToken(t, ts, tg.dir, sub, now, time.Hour, withKey(auth.Key{ID: "unknown-kid", Secret: realKey.Secret})))},
+				{name: "kid removed", apply: bearer(resign(t, ts, tg.dir, tg.valid, func(h map[string]any, _ jwt.MapClaims) { delete(h, "kid") }))},
+				{name: "expired", apply: bearer(mintToken(t, ts, tg.dir, sub, now.Add(-2*time.Hour), time.Hour))},
+				{name: "issued in the future", apply: bearer(mintToken(t, ts, tg.dir, sub, now.Add(time.Hour), time.Hour))},
+				{name: "not yet valid (nbf past the leeway)", apply: bearer(resign(t, ts, tg.dir, tg.valid, func(_ map[string]any, c jwt.MapClaims) { c["nbf"] = soon }))},
+				{name: "iat past the leeway", apply: bearer(resign(t, ts, tg.dir, tg.valid, func(_ map[string]any, c jwt.MapClaims) { c["iat"] = soon }))},
+				{name: "without exp", apply: bearer(resign(t, ts, tg.dir, tg.valid, func(_ map[string]any, c jwt.MapClaims) { delete(c, "exp") }))},
+				{name: "typ refresh", apply: bearer(resign(t, ts, tg.dir, tg.valid, func(_ map[string]any, c jwt.MapClaims) { c["typ"] = "refresh" }))},
+				{name: "wrong issuer", apply: bearer(mintToken(t, ts, tg.dir, sub, now, time.Hour, func(o *mintOptions) { o.issuer = "evil" }))},
+				{name: "wrong audience, right key", apply: bearer(mintToken(t, ts, tg.dir, sub, now, time.Hour, func(o *mintOptions) { o.audience = "tenant:999999" }))},
+				{name: "non-numeric subject", apply: bearer(mintToken(t, ts, tg.dir, "admin", now, time.Hour))},
+				{name: "zero subject", apply: bearer(mintToken(t, ts, tg.dir, "0", now, time.Hour))},
+				{name: "refresh token", apply: bearer(own.Refresh), live: &liveToken{tg.victim.tenant, own.Refresh}},
+				{name: "refresh token of a logged-out session", apply: bearer(ended.Refresh)},
 			}
-			for _, w := range tg.wrongDir {
-				creds = append(creds, credential{w.name, bearer(w.token)})
+			for _, o := range tg.others {
+				p := loginPair(t, ts, o.tenant, o.email)
+				creds = append(creds,
+					credential{name: o.name + " access token", apply: bearer(p.Access)},
+					credential{name: o.name + " refresh token", apply: bearer(p.Refresh), live: &liveToken{o.tenant, p.Refresh}})
 			}
 			return creds
 		}
 
+		// sessionCredentials returns, for a session target, every wrong
+		// refresh_token (or other change to the request), and the victim's
+		// live refresh token, of a family of its own, which every attempt
+		// must leave working. The loop below refreshes it after each
+		// attempt and stores the new one there; the credentials made from
+		// it (variants, other places) read it when they are applied.
+		sessionCredentials := func(t *testing.T, tg attackTarget) ([]credential, *string) {
+			token := func(tok string) func(q *req) {
+				return func(q *req) { q.body = map[string]string{"refresh_token": tok} }
+			}
+			body := func(v any) func(q *req) { return func(q *req) { q.body = v } }
+			home := tg.victim.tenant
+			first := loginPair(t, ts, home, tg.victim.email)
+			victim := &first.Refresh
+			// variant presents the victim's current token, changed by f.
+			variant := func(f func(tok string) string) func(q *req) {
+				return func(q *req) { q.body = map[string]string{"refresh_token": f(*victim)} }
+			}
+			// A spent token, and one of a logged-out session, each of its
+			// own family (presenting the spent one revokes its family).
+			spent := loginPair(t, ts, home, tg.victim.email)
+			wantRefresh(t, refresh(t, ts, home, spent.Refresh), http.StatusOK, "spend a token")
+			ended := loginPair(t, ts, home, tg.victim.email)
+			logout(t, ts, home, ended.Refresh)
+			unknown, _, err := auth.NewRefreshToken()
+			if err != nil {
+				t.Fatal(err)
+			}
+			prefix := auth.RefreshTokenPrefix
+
+			creds := []credential{
+				{name: "no body", apply: body(nil), want: 415},
+				{name: "no refresh_token", apply: body(map[string]any{}), want: 422},
+				{name: "null refresh_token", apply: body(map[string]any{"refresh_token": nil}), want: 422},
+				{name: "numeric refresh_token", apply: body(map[string]any{"refresh_token": 1}), want: 422},
+				{name: "token in the Authorization header only", apply: func(q *req) {
+					q.body = map[string]any{}
+					q.header = http.Header{"Authorization": {"Bearer " + *victim}}
+				}, want: 422},
+				{name: "token in the query string only", apply: func(q *req) {
+					q.body = map[string]any{}
+					q.path += "?refresh_token=" + *victim
+				}, want: 422},
+				{name: "empty", apply: token("")},
+				{name: "prefix only", apply: token(prefix)},
+				{name: "rt_ garbage", apply: token(prefix + "x")},
+				{name: "rt_ unknown, well-formed", apply: token(unknown)},
+				// One base64url character changed, away from the last one
+				// (whose trailing bits must be zero): well-formed, unknown.
+				{name: "rt_ tampered (one character)", apply: variant(func(v string) string {
+					b := []byte(v)
+					if i := len(prefix) + 10; b[i] == 'A' {
+						b[i] = 'B'
+					} else {
+						b[i] = 'A'
+					}
+					return string(b)
+				})},
+				{name: "rt_ with a trailing newline", apply: variant(func(v string) string { return v + "\n" })},
+				{name: "rt_ with a leading space", apply: variant(func(v string) string { return " " + v })},
+				{name: "upper-case prefix", apply: variant(func(v string) string { return strings.ToUpper(prefix) + v[len(prefix):] })},
+				{name: "without prefix", apply: variant(func(v string) string { return v[len(prefix):] })},
+				{name: "too long", apply: variant(func(v string) string { return v + strings.Repeat("A", 5000) })},
+				{name: "access token", apply: token(first.Access)},
+				{name: "spent", apply: token(spent.Refresh)},
+				{name: "revoked (logged out)", apply: token(ended.Refresh)},
+			}
+			for _, o := range tg.others {
+				p := loginPair(t, ts, o.tenant, o.email)
+				creds = append(creds,
+					credential{name: o.name + " refresh token", apply: token(p.Refresh), live: &liveToken{o.tenant, p.Refresh}},
+					credential{name: o.name + " access token", apply: token(p.Access)})
+			}
+			return creds, victim
+		}
+
 		for _, tg := range targets {
 			t.Run(tg.name, func(t *testing.T) {
-				for _, c := range credentials(tg) {
+				var creds []credential
+				var victim *string // session targets: the victim's live refresh token
+				if tg.session {
+					creds, victim = sessionCredentials(t, tg)
+				} else {
+					creds = bearerCredentials(t, tg)
+				}
+				for _, c := range creds {
 					q := req{method: tg.method, path: tg.path, tenant: tg.tenant, body: tg.body}
 					c.apply(&q)
-					r := doChecked(t, ts, q)
-					if r.status != http.StatusUnauthorized {
-						t.Errorf("%s: %s %s = %d %s; want 401", c.name, q.method, q.path, r.status, r.body)
-						continue
+					want := c.want
+					if want == 0 {
+						want = tg.refused
 					}
-					if got := r.header.Get("WWW-Authenticate"); got != "Bearer" {
-						t.Errorf("%s: WWW-Authenticate = %q; want %q", c.name, got, "Bearer")
+					if want == 0 {
+						want = http.StatusUnauthorized
+					}
+					r := doChecked(t, ts, q)
+					if r.status != want {
+						t.Errorf("%s: %s %s = %d %s; want %d", c.name, q.method, q.path, r.status, r.body, want)
+					} else if want == http.StatusUnauthorized {
+						if got := r.header.Get("WWW-Authenticate"); got != "Bearer" {
+							t.Errorf("%s: WWW-Authenticate = %q; want %q", c.name, got, "Bearer")
+						}
+					}
+					// The attempt spent or revoked no real session.
+					if c.live != nil {
+						if r := refresh(t, ts, c.live.tenant, c.live.token); r.status != http.StatusOK {
+							t.Errorf("%s: the token presented no longer refreshes at home: %d %s; want 200", c.name, r.status, r.body)
+						}
+					}
+					if victim != nil {
+						r := refresh(t, ts, tg.victim.tenant, *victim)
+						var p pair
+						if r.status != http.StatusOK || json.Unmarshal(r.body, &p) != nil || p.Refresh == "" {
+							t.Errorf("%s: the victim's session no longer refreshes: %d %s; want 200", c.name, r.status, r.body)
+							p = loginPair(t, ts, tg.victim.tenant, tg.victim.email) // a new session for the next attempts
+						}
+						*victim = p.Refresh
 					}
 				}
 			})
@@ -265,14 +475,23 @@ func TestAttacks(t *testing.T) {
 			expectStatus(t, ts, req{method: "POST", path: "/api/tenant/auth/register", tenant: "hacked", body: map[string]string{"email": "x@example.com", "password": testPassword}}, http.StatusNotFound)
 		})
 
-		// The valid token, and one minted here with the server's key
-		// material, pass on every target: the refusals above are the
-		// credentials' fault, and the minted cases test what they claim.
+		// The right credentials pass on every target: the refusals above
+		// are the credentials' fault, and the minted and re-signed cases
+		// test what they claim.
 		t.Run("valid tokens pass", func(t *testing.T) {
 			for _, tg := range targets {
+				if tg.session {
+					p := loginPair(t, ts, tg.victim.tenant, tg.victim.email)
+					q := req{method: tg.method, path: tg.path, tenant: tg.tenant, body: map[string]string{"refresh_token": p.Refresh}}
+					if r := doChecked(t, ts, q); r.status != tg.controlWant {
+						t.Errorf("%s with a valid refresh token: %s %s = %d %s; want %d", tg.name, q.method, q.path, r.status, r.body, tg.controlWant)
+					}
+					continue
+				}
 				_, claims, _ := tokenParts(t, tg.valid)
 				minted := mintToken(t, ts, tg.dir, claims["sub"].(string), time.Now(), time.Hour)
-				for _, tok := range []string{tg.valid, minted} {
+				resigned := resign(t, ts, tg.dir, tg.valid, func(map[string]any, jwt.MapClaims) {})
+				for _, tok := range []string{tg.valid, minted, resigned} {
 					q := tg.control
 					q.token = tok
 					r := doChecked(t, ts, q)

@@ -63,9 +63,6 @@ func newMetrics(dbs *dbstrategy.Manager, strategy dbstrategy.Strategy, connsPerH
 
 // observe records one finished request.
 func (m *metrics) observe(route, method string, status int, tenant string, took time.Duration) {
-	if route == "" {
-		route = "unmatched" // 404s and 405s: never the raw path
-	}
 	m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
 	m.duration.WithLabelValues(route, method).Observe(took.Seconds())
 	if m.tenantReqs != nil && tenant != "" {

@@ -32,7 +32,8 @@ func addRoutes(mux *http.ServeMux, log *slog.Logger, core *CoreService, tenant *
 	handle("GET /api/organizations/{id}", coreToken(withCaller(handleGetOrganization(log, core))))
 	handle("DELETE /api/organizations/{id}", coreToken(withCaller(handleDeleteOrganization(log, core))))
 
-	// Tenant directories: the tenant is resolved first, then the token.
+	// Tenant directories: the tenant is resolved (and noted for the log)
+	// first, then the token.
 	handle("POST /api/tenant/auth/register", withTenant(requireTenant(log, handleTenantRegister(log, tenant))))
 	handle("POST /api/tenant/auth/login", withTenant(requireTenant(log, handleTenantLogin(log, tenant))))
 	handle("POST /api/tenant/auth/refresh", withTenant(requireTenant(log, handleRefresh(log, func(r *http.Request, token string) (Token, error) {
@@ -41,8 +42,8 @@ func addRoutes(mux *http.ServeMux, log *slog.Logger, core *CoreService, tenant *
 	handle("POST /api/tenant/auth/logout", withTenant(requireTenant(log, handleLogout(log, func(r *http.Request, token string) error {
 		return tenant.Logout(r.Context(), tenantID(r), token)
 	}))))
-	handle("GET /api/tenant/users/me", withTenant(tenantToken(requireTenant(log, handleGetMe(log, tenant)))))
-	handle("PUT /api/tenant/users/me", withTenant(tenantToken(requireTenant(log, handleUpdateMe(log, tenant)))))
+	handle("GET /api/tenant/users/me", withTenant(requireTenant(log, tenantToken(withCaller(handleGetMe(log, tenant))))))
+	handle("PUT /api/tenant/users/me", withTenant(requireTenant(log, tenantToken(withCaller(handleUpdateMe(log, tenant))))))
 
 	// Public keys of the token signers (EdDSA).
 	handle("GET /.well-known/jwks.json", handleJWKS(log, tokens, lookup))

@@ -208,14 +208,18 @@ func instrument(log *slog.Logger, m *metrics, next http.Handler) http.Handler {
 		rw := &respWriter{ResponseWriter: w, r: r}
 		next.ServeHTTP(rw, r)
 		took := time.Since(start)
+		route := r.Pattern
+		if route == "" {
+			route = "unmatched" // 404s and 405s: never the raw path
+		}
 		if m != nil {
-			m.observe(r.Pattern, r.Method, rw.status, rw.tenant, took)
+			m.observe(route, r.Method, rw.status, rw.tenant, took)
 		}
 		if log.Enabled(r.Context(), slog.LevelInfo) {
 			log.LogAttrs(r.Context(), slog.LevelInfo, "request",
 				slog.String("id", id),
 				slog.String("method", r.Method),
-				slog.String("route", r.Pattern),
+				slog.String("route", route),
 				slog.Int("status", rw.status),
 				slog.Duration("took", took),
 				slog.String("tenant", rw.tenant),
