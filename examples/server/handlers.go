@@ -95,14 +95,16 @@ func credentials(w http.ResponseWriter, r *http.Request) (email, password string
 	return *e, *p, nil
 }
 
-func handleLogin(log *slog.Logger, s *CoreService) http.Handler {
+// handleLogin answers a login of one directory: login checks the
+// credentials and starts a session.
+func handleLogin(log *slog.Logger, login func(r *http.Request, email, password string) (Token, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		email, password, err := credentials(w, r)
 		if err != nil {
 			writeError(w, r, log, err)
 			return
 		}
-		t, err := s.Login(r.Context(), email, password, clientAddr(r))
+		t, err := login(r, email, password)
 		if err != nil {
 			writeError(w, r, log, err)
 			return
@@ -216,22 +218,6 @@ func handleTenantRegister(log *slog.Logger, s *TenantService) http.Handler {
 			return
 		}
 		writeJSON(w, http.StatusCreated, toUserJSON(u))
-	})
-}
-
-func handleTenantLogin(log *slog.Logger, s *TenantService) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		email, password, err := credentials(w, r)
-		if err != nil {
-			writeError(w, r, log, err)
-			return
-		}
-		t, err := s.Login(r.Context(), tenantID(r), email, password, clientAddr(r))
-		if err != nil {
-			writeError(w, r, log, err)
-			return
-		}
-		writeToken(w, t)
 	})
 }
 

@@ -20,7 +20,9 @@ func addRoutes(mux *http.ServeMux, log *slog.Logger, core *CoreService, tenant *
 
 	// Core directory.
 	handle("POST /api/register", handleRegister(log, core))
-	handle("POST /api/login", handleLogin(log, core))
+	handle("POST /api/login", handleLogin(log, func(r *http.Request, email, password string) (Token, error) {
+		return core.Login(r.Context(), email, password, clientAddr(r))
+	}))
 	handle("POST /api/token/refresh", handleRefresh(log, func(r *http.Request, token string) (Token, error) {
 		return core.Refresh(r.Context(), token)
 	}))
@@ -35,7 +37,9 @@ func addRoutes(mux *http.ServeMux, log *slog.Logger, core *CoreService, tenant *
 	// Tenant directories: the tenant is resolved (and noted for the log)
 	// first, then the token.
 	handle("POST /api/tenant/auth/register", withTenant(requireTenant(log, handleTenantRegister(log, tenant))))
-	handle("POST /api/tenant/auth/login", withTenant(requireTenant(log, handleTenantLogin(log, tenant))))
+	handle("POST /api/tenant/auth/login", withTenant(requireTenant(log, handleLogin(log, func(r *http.Request, email, password string) (Token, error) {
+		return tenant.Login(r.Context(), tenantID(r), email, password, clientAddr(r))
+	}))))
 	handle("POST /api/tenant/auth/refresh", withTenant(requireTenant(log, handleRefresh(log, func(r *http.Request, token string) (Token, error) {
 		return tenant.Refresh(r.Context(), tenantID(r), token)
 	}))))
