@@ -51,8 +51,8 @@ func pgCreateDB(ctx context.Context, dsn, name string) error {
 }
 
 // pgDropAll drops the database named core (if not empty) and every
-// database whose name starts with prefix, four at a time. It returns how
-// many it dropped.
+// database whose name starts with prefix, four at a time, then the roles
+// under prefix. It returns how many databases it dropped.
 func pgDropAll(ctx context.Context, dsn, core, prefix string) (int, error) {
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
@@ -102,7 +102,34 @@ func pgDropAll(ctx context.Context, dsn, core, prefix string) (int, error) {
 	}
 	close(work)
 	wg.Wait()
+	if firstErr == nil {
+		firstErr = pgDropRoles(ctx, dsn, prefix)
+	}
 	return dropped, firstErr
+}
+
+// pgDropRoles drops the per-tenant roles the server made under prefix
+// (its databases gone first), the shared owner role last.
+func pgDropRoles(ctx context.Context, dsn, prefix string) error {
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return fmt.Errorf("postgres: %w", err)
+	}
+	defer conn.Close(context.Background())
+	rows, err := conn.Query(ctx, `SELECT rolname FROM pg_roles WHERE starts_with(rolname, $1) ORDER BY rolname = $1 || '$owner', rolname`, prefix)
+	if err != nil {
+		return fmt.Errorf("postgres: %w", err)
+	}
+	roles, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("postgres: %w", err)
+	}
+	for _, r := range roles {
+		if _, err := conn.Exec(ctx, "DROP ROLE IF EXISTS "+pgIdent(r)); err != nil {
+			return fmt.Errorf("drop role %s: %w", r, err)
+		}
+	}
+	return nil
 }
 
 func cmpErr(first, err error) error {
