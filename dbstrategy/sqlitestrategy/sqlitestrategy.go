@@ -5,11 +5,14 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/ncruces/go-sqlite3"
@@ -57,6 +60,7 @@ type Strategy struct {
 	prefix   string
 	maxConns int
 	busy     time.Duration
+	creating [16]sync.Mutex // striped by tenant: Creates of one tenant take turns
 }
 
 var (
@@ -147,24 +151,60 @@ func (s *Strategy) Create(ctx context.Context, tenantID string) error {
 	if err != nil {
 		return err
 	}
-	db, err := driver.Open(s.dsn(path, "rwc"), harden)
+	// Two connections switching a new file to WAL at once can get
+	// SQLITE_BUSY without the busy handler ever running (SQLite refuses to
+	// wait where waiting could deadlock). Creates in this process take
+	// turns; one racing another process retries until the busy timeout.
+	mu := s.stripe(tenantID)
+	mu.Lock()
+	defer mu.Unlock()
+	deadline := time.Now().Add(s.busy)
+	for wait := 5 * time.Millisecond; ; wait = min(2*wait, 100*time.Millisecond) {
+		err = s.create(ctx, path)
+		if err == nil || !isBusy(err) || time.Now().After(deadline) {
+			break
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return fmt.Errorf("sqlitestrategy: create tenant %q: %w", tenantID, ctx.Err())
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("sqlitestrategy: create tenant %q: %w", tenantID, err)
+	}
+	return nil
+}
+
+// create opens the file at path, creating it, and checks it is in WAL mode.
+func (s *Strategy) create(ctx context.Context, path string) error {
+	db, err := driver.Open(s.dsn(path, "rwc"), harden)
+	if err != nil {
+		return err
 	}
 	defer db.Close()
 	db.SetMaxOpenConns(1)
 	// Connecting runs the pragmas, and journal_mode=WAL writes the header.
 	var mode string
 	if err := db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
-		return fmt.Errorf("sqlitestrategy: create tenant %q: %w", tenantID, err)
+		return err
 	}
 	if mode != "wal" {
-		return fmt.Errorf("sqlitestrategy: create tenant %q: journal mode is %q, not wal", tenantID, mode)
+		return fmt.Errorf("journal mode is %q, not wal", mode)
 	}
-	if err := db.Close(); err != nil {
-		return fmt.Errorf("sqlitestrategy: create tenant %q: %w", tenantID, err)
-	}
-	return nil
+	return db.Close()
+}
+
+// isBusy reports whether err is SQLite's "database is locked".
+func isBusy(err error) bool {
+	return errors.Is(err, sqlite3.BUSY) || strings.Contains(err.Error(), "database is locked")
+}
+
+// stripe picks the Create lock of a tenant.
+func (s *Strategy) stripe(tenantID string) *sync.Mutex {
+	h := fnv.New32a()
+	h.Write([]byte(tenantID))
+	return &s.creating[h.Sum32()%uint32(len(s.creating))]
 }
 
 // Open returns a handle to the tenant's database holding at most MaxConns
