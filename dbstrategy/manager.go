@@ -66,6 +66,8 @@ type Manager struct {
 	tmplSem   chan struct{} // serializes PrepareTemplate
 	tmplReady atomic.Bool
 
+	migrated, migrateFailed atomic.Int64 // tenant migrations run, by outcome
+
 	done      chan struct{} // closed by Close: stops the reaper
 	wg        sync.WaitGroup
 	closeOnce sync.Once
@@ -570,6 +572,9 @@ type Stats struct {
 	Evictions  int64 // unleased handles closed so far to make room for another tenant
 	IdleCloses int64 // handles closed so far by the idle reaper
 	Waits      int64 // Acquires so far that had to wait for room
+
+	Migrations        int64 // tenant migrations (goose up) that succeeded so far, nothing to do included
+	MigrationFailures int64 // tenant migrations that failed so far
 }
 
 // Stats returns a snapshot of the Manager's handles and counters.
@@ -585,6 +590,9 @@ func (m *Manager) Stats() Stats {
 		Evictions:  m.evicted,
 		IdleCloses: m.reaped,
 		Waits:      m.waits,
+
+		Migrations:        m.migrated.Load(),
+		MigrationFailures: m.migrateFailed.Load(),
 	}
 }
 

@@ -167,8 +167,18 @@ func (m *Manager) migrate(ctx context.Context, tenantID string) (int64, error) {
 }
 
 // migrateLocked migrates a tenant whose tenant lock the caller holds, and
-// returns the version it is at afterwards.
+// returns the version it is at afterwards. It counts the outcome in Stats.
 func (m *Manager) migrateLocked(ctx context.Context, id string) (int64, error) {
+	v, err := m.migrateTenant(ctx, id)
+	if err != nil {
+		m.migrateFailed.Add(1)
+	} else {
+		m.migrated.Add(1)
+	}
+	return v, err
+}
+
+func (m *Manager) migrateTenant(ctx context.Context, id string) (int64, error) {
 	l, err := m.Acquire(ctx, id)
 	if err != nil {
 		if errors.Is(err, ErrClosed) {

@@ -178,6 +178,9 @@ func TestMigrateAll(t *testing.T) {
 	if len(errs) != len(ids) {
 		t.Fatalf("MigrateAll returned %d errors, want %d", len(errs), len(ids))
 	}
+	if st := m.Stats(); st.Migrations != 5 || st.MigrationFailures != 1 {
+		t.Errorf("Stats() migrations = %d ok, %d failed; want 5 ok (t0..t4), 1 failed (ghost; Bad never starts)", st.Migrations, st.MigrationFailures)
+	}
 	slices.Sort(reported)
 	if want := slices.Sorted(slices.Values(ids)); !slices.Equal(reported, want) {
 		t.Errorf("progress reported %v, want each tenant once: %v", reported, want)

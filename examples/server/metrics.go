@@ -96,7 +96,7 @@ type managerCollector struct {
 }
 
 type managerDescs struct {
-	open, leased, max, waiting, opens, evictions, idleCloses, waits, connsMax, budget *prometheus.Desc
+	open, leased, max, waiting, opens, evictions, idleCloses, waits, connsMax, budget, migrations *prometheus.Desc
 }
 
 func newManagerCollector(dbs *dbstrategy.Manager, connsPerHandle, budget int) *managerCollector {
@@ -112,12 +112,13 @@ func newManagerCollector(dbs *dbstrategy.Manager, connsPerHandle, budget int) *m
 		waits:      d("tenantkit_acquire_waits_total", "Acquires that had to wait for room."),
 		connsMax:   d("tenantkit_db_connections_max", "Tenant database connections the open handles may hold at most."),
 		budget:     d("tenantkit_db_connections_budget", "Configured budget of tenant database connections."),
+		migrations: prometheus.NewDesc("tenantkit_migrations_total", "Tenant schema migrations run by this process, by outcome.", []string{"outcome"}, nil),
 	}}
 }
 
 func (c *managerCollector) Describe(ch chan<- *prometheus.Desc) {
 	d := c.descs
-	for _, desc := range []*prometheus.Desc{d.open, d.leased, d.max, d.waiting, d.opens, d.evictions, d.idleCloses, d.waits, d.connsMax, d.budget} {
+	for _, desc := range []*prometheus.Desc{d.open, d.leased, d.max, d.waiting, d.opens, d.evictions, d.idleCloses, d.waits, d.connsMax, d.budget, d.migrations} {
 		ch <- desc
 	}
 }
@@ -140,6 +141,8 @@ func (c *managerCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(d.waits, float64(s.Waits))
 	gauge(d.connsMax, float64(s.Open)*c.connsPerHandle)
 	gauge(d.budget, c.budget)
+	ch <- prometheus.MustNewConstMetric(d.migrations, prometheus.CounterValue, float64(s.Migrations), "success")
+	ch <- prometheus.MustNewConstMetric(d.migrations, prometheus.CounterValue, float64(s.MigrationFailures), "failure")
 }
 
 // connCollector reports the server connections of the open tenant pools,

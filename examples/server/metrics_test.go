@@ -276,6 +276,14 @@ func TestMetrics(t *testing.T) {
 				if got["success"] != 3 || got["failure"] != 0 {
 					t.Errorf("tenantkit_provisioning_total = %v; want success 3 (organizations created), no failure", got)
 				}
+				f = metricFamily(t, fams, "tenantkit_migrations_total", dto.MetricType_COUNTER)
+				got = map[string]float64{}
+				for _, m := range f.GetMetric() {
+					got[metricLabels(m)["outcome"]] = m.GetCounter().GetValue()
+				}
+				if got["success"] != 3 || got["failure"] != 0 {
+					t.Errorf("tenantkit_migrations_total = %v; want success 3 (one per tenant created), no failure", got)
+				}
 			})
 
 			t.Run("no tenant labels", func(t *testing.T) {
