@@ -398,11 +398,12 @@ var errNoTenantInContext = errors.New("no tenant in context")
 // caller for the request log.
 func requireTenant(log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if t, ok := tenancy.FromContext(r.Context()); !ok || t.ID == "" {
+		t, ok := tenancy.FromContext(r.Context())
+		if !ok || t.ID == "" {
 			writeError(w, r, log, errNoTenantInContext)
 			return
 		}
-		noteCaller(w, r)
+		noteTenant(w, t.ID)
 		next.ServeHTTP(w, r)
 	})
 }

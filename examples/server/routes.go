@@ -29,10 +29,10 @@ func addRoutes(mux *http.ServeMux, log *slog.Logger, core *CoreService, tenant *
 	handle("POST /api/logout", handleLogout(log, func(r *http.Request, token string) error {
 		return core.Logout(r.Context(), token)
 	}))
-	handle("POST /api/organizations", coreToken(withCaller(handleCreateOrganization(log, core))))
-	handle("GET /api/organizations", coreToken(withCaller(handleListOrganizations(log, core))))
-	handle("GET /api/organizations/{id}", coreToken(withCaller(handleGetOrganization(log, core))))
-	handle("DELETE /api/organizations/{id}", coreToken(withCaller(handleDeleteOrganization(log, core))))
+	handle("POST /api/organizations", coreToken(withUser(handleCreateOrganization(log, core))))
+	handle("GET /api/organizations", coreToken(withUser(handleListOrganizations(log, core))))
+	handle("GET /api/organizations/{id}", coreToken(withUser(handleGetOrganization(log, core))))
+	handle("DELETE /api/organizations/{id}", coreToken(withUser(handleDeleteOrganization(log, core))))
 
 	// Tenant directories: the tenant is resolved (and noted for the log)
 	// first, then the token.
@@ -46,8 +46,8 @@ func addRoutes(mux *http.ServeMux, log *slog.Logger, core *CoreService, tenant *
 	handle("POST /api/tenant/auth/logout", withTenant(requireTenant(log, handleLogout(log, func(r *http.Request, token string) error {
 		return tenant.Logout(r.Context(), tenantID(r), token)
 	}))))
-	handle("GET /api/tenant/users/me", withTenant(requireTenant(log, tenantToken(withCaller(handleGetMe(log, tenant))))))
-	handle("PUT /api/tenant/users/me", withTenant(requireTenant(log, tenantToken(withCaller(handleUpdateMe(log, tenant))))))
+	handle("GET /api/tenant/users/me", withTenant(requireTenant(log, tenantToken(withUser(handleGetMe(log, tenant))))))
+	handle("PUT /api/tenant/users/me", withTenant(requireTenant(log, tenantToken(withUser(handleUpdateMe(log, tenant))))))
 
 	// Public keys of the token signers (EdDSA).
 	handle("GET /.well-known/jwks.json", handleJWKS(log, tokens, lookup))

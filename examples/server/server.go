@@ -138,8 +138,8 @@ type respWriter struct {
 	r       *http.Request
 	status  int
 	swallow bool   // the mux's plain-text body is replaced by a problem
-	tenant  string // set by noteCaller once the tenant is known
-	user    string // set by noteCaller once the token is verified
+	tenant  string // set by noteTenant once the tenant is known
+	user    string // set by withUser once the token is verified
 }
 
 func (w *respWriter) WriteHeader(code int) {
@@ -168,26 +168,24 @@ func (w *respWriter) Write(b []byte) (int, error) {
 
 func (w *respWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// noteCaller records the request's tenant and user for its log line. It
-// runs innermost, after the tenancy and token middleware, which pass the
-// respWriter down unchanged.
-func noteCaller(w http.ResponseWriter, r *http.Request) {
-	rw, ok := w.(*respWriter)
-	if !ok {
-		return
-	}
-	if t, ok := tenancy.FromContext(r.Context()); ok {
-		rw.tenant = t.ID
-	}
-	if c, ok := auth.ClaimsFromContext(r.Context()); ok {
-		rw.user = c.Subject
+// noteTenant records the request's tenant for its log line; requireTenant
+// calls it as soon as the tenancy middleware has run.
+func noteTenant(w http.ResponseWriter, id string) {
+	if rw, ok := w.(*respWriter); ok {
+		rw.tenant = id
 	}
 }
 
-// withCaller is noteCaller as middleware, for routes without a tenant.
-func withCaller(next http.Handler) http.Handler {
+// withUser records the user of a verified token for the request's log
+// line. It runs after the token middleware, which, like the tenancy
+// middleware, passes the respWriter down unchanged.
+func withUser(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		noteCaller(w, r)
+		if rw, ok := w.(*respWriter); ok {
+			if c, ok := auth.ClaimsFromContext(r.Context()); ok {
+				rw.user = c.Subject
+			}
+		}
 		next.ServeHTTP(w, r)
 	})
 }
