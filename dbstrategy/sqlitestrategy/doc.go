@@ -8,6 +8,13 @@
 // for the write lock instead of failing. Open never creates a file: a
 // missing tenant is [dbstrategy.ErrNotFound].
 //
+// The -wal and -shm files next to a tenant's file stay when its last
+// connection closes (SQLITE_FCNTL_PERSIST_WAL): a handle evicted and
+// reopened often then reuses them instead of creating and deleting two files
+// each time. The WAL is still checkpointed into the database file on close,
+// so the .db file alone is a complete copy once no handle is open; copy all
+// three while one is.
+//
 // SQL placeholders: "$1", "$2", ... work as with PostgreSQL as long as each
 // first appears in order ($1 before $2), since SQLite numbers named
 // parameters by first appearance; a number may be reused anywhere later.
