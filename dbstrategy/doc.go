@@ -41,10 +41,11 @@
 // [WithMaxOpen] bounds the open handles; [WithMaxConns] bounds the
 // connections they may hold together, using [ConnLimiter]. A tenant whose
 // handle is open is leased at once, whatever the load. A tenant whose
-// handle is not open takes a free slot, or closes the least recently
-// released unleased handle, or waits first come first served until a lease
-// is released: so a request never fails because of the budget, it waits
-// until its context ends.
+// handle is not open takes a free slot, or closes an unleased handle
+// (segmented LRU: tenants used once go before tenants used again; see
+// [Manager]), or waits first come first served until a lease is released:
+// so a request never fails because of the budget, it waits until its
+// context ends.
 //
 // # Migrations
 //

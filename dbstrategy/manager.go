@@ -24,10 +24,17 @@ import (
 // of a request. Concurrent first Acquires of a tenant share one
 // [Strategy.Open]. A leased handle is never closed. At most [WithMaxOpen]
 // handles (and at most the [WithMaxConns] budget) are open at once: a new
-// tenant closes the least recently released unleased handle, or waits,
-// first come first served, until a lease is released, bounded only by its
-// context. Handles nobody leases for [WithIdleTimeout] are closed by a
-// reaper goroutine.
+// tenant closes an unleased handle, or waits, first come first served, until
+// a lease is released, bounded only by its context. Handles nobody leases
+// for [WithIdleTimeout] are closed by a reaper goroutine.
+//
+// Eviction is a segmented LRU. A handle leased again after a release is hot;
+// the others are cold. The victim is the least recently released cold
+// handle, or if every unleased handle is hot, the least recently released
+// hot one. At most 4/5 of the handles are hot: beyond that the least
+// recently released hot handle turns cold. So a stream of tenants seen once
+// (a scan, the long tail of a skewed load) cycles through the cold handles
+// without closing the busy tenants' handles.
 //
 // # Ownership and concurrency
 //
@@ -50,7 +57,10 @@ type Manager struct {
 
 	mu       sync.Mutex
 	handles  map[string]*handle    // opening and open handles
-	idle     list[handle, *handle] // open, unleased, not dropping; least recently released first
+	cold     list[handle, *handle] // open, unleased, not dropping, not hot; least recently released first
+	hot      list[handle, *handle] // the same for hot handles
+	nHot     int                   // hot handles, leased or not
+	hotCap   int                   // most hot handles: 4/5 of limit
 	queue    list[waiter, *waiter] // Acquires waiting for room, oldest first
 	dropping map[string]*dropMark
 	locks    map[string]*tenantLock
@@ -94,7 +104,8 @@ type handle struct {
 	refs         int                // leases
 	pending      int                // Acquires waiting for this handle to open
 	dropping     bool               // Drop is waiting for the leases to go
-	link[handle]                    // in the idle list
+	hot          bool               // leased again after a release: evicted after the cold ones
+	link[handle]                    // in the cold or hot list while unleased
 	ready        chan struct{}      // closed when the open finished, successfully or not
 	drained      chan struct{}      // closed when refs reaches 0 while dropping
 	cancelOpen   context.CancelFunc // cancels the open in flight
@@ -168,6 +179,7 @@ func NewManager(s Strategy, opts ...Option) (*Manager, error) {
 		}
 		m.limit = min(m.limit, cfg.maxConns/per)
 	}
+	m.hotCap = m.limit * 4 / 5
 	if cfg.migrations != nil {
 		sub, err := migrationsFor(cfg.migrations, m.dialect)
 		if err != nil {
@@ -237,7 +249,7 @@ func (l *Lease) Release() {
 		m.used--
 	default:
 		h.lastUsed = m.cfg.now()
-		m.idle.pushBack(h)
+		m.parkLocked(h)
 		if m.queue.n > 0 {
 			m.wakeLocked()
 		}
@@ -250,8 +262,8 @@ func (l *Lease) Release() {
 // handle never waits (and does not look at ctx): it is a map lookup under
 // a mutex and one small allocation.
 //
-// When the tenant's handle is not open and the Manager is at its limit, the
-// least recently released unleased handle is closed to make room; if every
+// When the tenant's handle is not open and the Manager is at its limit, an
+// unleased handle is closed to make room (see Manager); if every
 // handle is leased, Acquire waits, first come first served, until a lease is
 // released or ctx ends. Acquire also waits while the tenant is being
 // dropped.
@@ -273,13 +285,45 @@ func (m *Manager) Acquire(ctx context.Context, tenantID string) (*Lease, error) 
 	return m.acquireSlow(ctx, tenantID)
 }
 
-// leaseLocked adds a lease to an open handle.
+// leaseLocked adds a lease to an open handle. Leasing it again after a
+// release makes it hot.
 func (m *Manager) leaseLocked(h *handle) {
 	if h.refs == 0 {
-		m.idle.remove(h)
+		m.unparkLocked(h)
 		m.nLeased++
+		if !h.hot && m.hotCap > 0 {
+			h.hot = true
+			m.nHot++
+			if m.nHot > m.hotCap && m.hot.head != nil {
+				// Too many hot: the least recently released turns cold,
+				// as the most recently released cold one.
+				v := m.hot.head
+				m.hot.remove(v)
+				v.hot = false
+				m.nHot--
+				m.cold.pushBack(v)
+			}
+		}
 	}
 	h.refs++
+}
+
+// parkLocked puts an unleased open handle in its idle list.
+func (m *Manager) parkLocked(h *handle) {
+	if h.hot {
+		m.hot.pushBack(h)
+	} else {
+		m.cold.pushBack(h)
+	}
+}
+
+// unparkLocked takes a handle out of its idle list, if it is in one.
+func (m *Manager) unparkLocked(h *handle) {
+	if h.hot {
+		m.hot.remove(h)
+	} else {
+		m.cold.remove(h)
+	}
 }
 
 // acquireSlow is Acquire when the handle is not open and free to lease. It
@@ -353,7 +397,7 @@ func (m *Manager) acquireSlow(ctx context.Context, id string) (*Lease, error) {
 // roomLocked reports how many handles could be opened now: free slots plus
 // unleased handles that may be evicted.
 func (m *Manager) roomLocked() int {
-	return m.limit - m.used + m.idle.n
+	return m.limit - m.used + m.cold.n + m.hot.n
 }
 
 // wakeLocked signals as many waiters, oldest first, as there is room.
@@ -390,7 +434,10 @@ func (m *Manager) startOpenLocked(ctx context.Context, id string) *handle {
 	} else {
 		// The victim's slot passes to the new handle; the open goroutine
 		// closes the victim before opening, so the budget always holds.
-		victim = m.idle.head
+		victim = m.cold.head
+		if victim == nil {
+			victim = m.hot.head
+		}
 		m.removeLocked(victim)
 		m.evicted++
 	}
@@ -459,7 +506,7 @@ func (m *Manager) open(ctx context.Context, h *handle, victim *handle) {
 		m.nLeased++
 	} else if !h.dropping {
 		h.lastUsed = m.cfg.now()
-		m.idle.pushBack(h)
+		m.parkLocked(h)
 		m.wakeLocked()
 	}
 	close(h.ready)
@@ -492,7 +539,11 @@ func (m *Manager) awaitOpen(ctx context.Context, h *handle) (*Lease, error) {
 // removeLocked takes an open handle out of the cache; the caller closes its
 // db and then gives back its slot (m.used--), or hands the slot on.
 func (m *Manager) removeLocked(h *handle) {
-	m.idle.remove(h)
+	m.unparkLocked(h)
+	if h.hot {
+		h.hot = false
+		m.nHot--
+	}
 	if m.handles[h.id] == h {
 		delete(m.handles, h.id)
 	}
@@ -539,14 +590,16 @@ func (m *Manager) reapIdle() int {
 		m.mu.Unlock()
 		return 0
 	}
-	for h := m.idle.head; h != nil; {
-		next := h.next
-		if now.Sub(h.lastUsed) >= m.cfg.idleTimeout {
-			m.removeLocked(h)
-			m.reaped++
-			victims = append(victims, h)
+	for _, l := range []*list[handle, *handle]{&m.cold, &m.hot} {
+		for h := l.head; h != nil; {
+			next := h.next
+			if now.Sub(h.lastUsed) >= m.cfg.idleTimeout {
+				m.removeLocked(h)
+				m.reaped++
+				victims = append(victims, h)
+			}
+			h = next
 		}
-		h = next
 	}
 	m.mu.Unlock()
 	if len(victims) == 0 {
@@ -702,7 +755,7 @@ func (m *Manager) Drop(ctx context.Context, tenantID string) error {
 			break
 		}
 		h.dropping = true
-		m.idle.remove(h)
+		m.unparkLocked(h)
 		if h.state == stateOpening || h.refs > 0 {
 			wait := h.ready
 			if h.state == stateOpen {
@@ -750,7 +803,7 @@ func (m *Manager) undropLocked(h *handle) {
 	h.drained = nil
 	if h.state == stateOpen && h.refs == 0 && m.handles[h.id] == h {
 		h.lastUsed = m.cfg.now()
-		m.idle.pushBack(h)
+		m.parkLocked(h)
 		m.wakeLocked()
 	}
 }

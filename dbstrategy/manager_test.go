@@ -339,6 +339,46 @@ func TestLRUOrder(t *testing.T) {
 	}
 }
 
+// TestHotSurvivesOneOffs checks the segmented LRU: a tenant leased again
+// after a release is hot, and a run of tenants used once each, however long,
+// evicts only cold handles, never it.
+func TestHotSurvivesOneOffs(t *testing.T) {
+	const tenants = 20
+	m, c := setup(t, tenants, dbstrategy.WithMaxOpen(5)) // at most 4 hot
+	for range 2 {
+		acquire(t, m, "t0").Release() // t0 is hot
+	}
+	for i := 1; i < tenants; i++ {
+		acquire(t, m, tenant(i)).Release()
+	}
+	if got := c.Opens("t0"); got != 1 {
+		t.Fatalf("t0 opened %d times, want 1: a one-off tenant evicted a hot one", got)
+	}
+	if isClosed(c.Handles("t0")[0]) {
+		t.Fatal("t0's handle is closed")
+	}
+	// Hot handles beyond 4/5 of the limit turn cold again, the least recently
+	// released first, so one-offs keep room: making t1..t5 hot turns t0 cold
+	// (and t5's open evicts it), then t1.
+	for i := 1; i <= 5; i++ {
+		acquire(t, m, tenant(i)).Release()
+		acquire(t, m, tenant(i)).Release()
+	}
+	if st := m.Stats(); st.Open != 5 {
+		t.Fatalf("Stats().Open = %d, want 5", st.Open)
+	}
+	acquire(t, m, tenant(10)).Release() // evicts the oldest cold handle
+	for _, tt := range []struct {
+		id         string
+		wantClosed bool
+	}{{"t0", true}, {"t1", true}, {"t2", false}, {"t5", false}, {"t10", false}} {
+		hs := c.Handles(tt.id)
+		if got := isClosed(hs[len(hs)-1]); got != tt.wantClosed {
+			t.Errorf("tenant %s closed = %v, want %v", tt.id, got, tt.wantClosed)
+		}
+	}
+}
+
 func TestEvictionNeverClosesLeased(t *testing.T) {
 	const tenants, maxOpen = 10, 3
 	m, c := setup(t, tenants, dbstrategy.WithMaxOpen(maxOpen))

@@ -61,8 +61,8 @@ func WithMigrations(fsys fs.FS) Option {
 }
 
 // WithMaxOpen caps how many tenant handles are open at once, leased or not.
-// A new tenant beyond the cap closes the least recently used unleased
-// handle, or waits for one (see [Manager.Acquire]). Handles being opened or
+// A new tenant beyond the cap closes an unleased handle, chosen by a
+// segmented LRU (see [Manager]), or waits for one (see [Manager.Acquire]). Handles being opened or
 // closed count against the cap. Default: 128 ([DefaultMaxOpen]).
 func WithMaxOpen(n int) Option {
 	return optionFunc(func(c *config) error {
