@@ -31,38 +31,39 @@ const (
 
 // config is the harness's configuration, from flags.
 type config struct {
-	url        string // existing server; empty: start one
-	serverBin  string // prebuilt server binary; empty: go build
-	serverPkg  string // package to build
-	serverPID  int    // with -url: a process to read RSS from
-	jwtSecret  string // with -url: lets the harness mint tokens
-	tenants    int
-	users      int // per tenant
-	clients    int
-	duration   time.Duration
-	warmup     time.Duration
-	dist       string // uniform or zipf
-	zipfS      float64
-	mix        [numOps]int
-	db         string // sqlite or postgres
-	pgDSN      string
-	prefix     string // tenant database prefix; empty: generated
-	maxConns   int
-	logLevel   string // server and baseline log level
-	phases     []string
-	workers    int // provisioning
-	orgProbe   int // organizations created one at a time, timed
-	tokens     string
-	jsonPath   string
-	reuse      string
-	clean      bool
-	profileDir string
-	seed       uint64
-	progress   time.Duration
-	quiet      bool
-	restart    bool
-	rounds     int
-	args       []string
+	url         string // existing server; empty: start one
+	serverBin   string // prebuilt server binary; empty: go build
+	serverPkg   string // package to build
+	serverPID   int    // with -url: a process to read RSS from
+	jwtSecret   string // with -url: lets the harness mint tokens
+	tenants     int
+	users       int // per tenant
+	clients     int
+	duration    time.Duration
+	warmup      time.Duration
+	dist        string // uniform or zipf
+	zipfS       float64
+	mix         [numOps]int
+	db          string // sqlite or postgres
+	pgDSN       string
+	prefix      string // tenant database prefix; empty: generated
+	maxConns    int
+	tenantConns int
+	logLevel    string // server and baseline log level
+	phases      []string
+	workers     int // provisioning
+	orgProbe    int // organizations created one at a time, timed
+	tokens      string
+	jsonPath    string
+	reuse       string
+	clean       bool
+	profileDir  string
+	seed        uint64
+	progress    time.Duration
+	quiet       bool
+	restart     bool
+	rounds      int
+	args        []string
 }
 
 // parseConfig parses the harness flags (args without the program name).
@@ -87,6 +88,7 @@ func parseConfig(args []string, usage io.Writer) (config, error) {
 	fs.StringVar(&c.pgDSN, "pg-dsn", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", "PostgreSQL admin `DSN` (-db postgres; also used to sample connections)")
 	fs.StringVar(&c.prefix, "tenant-db-prefix", "", "tenant database `prefix` (default: lt<random>_ for postgres, tenant_ for sqlite)")
 	fs.IntVar(&c.maxConns, "db-max-conns", 40, "the server's -db-max-conns `budget`")
+	fs.IntVar(&c.tenantConns, "db-tenant-conns", 0, "the server's -db-tenant-conns: most `connections` per tenant handle (0: the server's default)")
 	fs.StringVar(&c.logLevel, "server-log-level", "info", "`level` of the started server's log, and of the baseline's request log")
 	phases := fs.String("phases", "baseline,one,dist", "`phases` to run, in order: baseline, one, dist")
 	baseline := fs.Bool("baseline", true, "run the baseline phase (false drops it from -phases)")
@@ -140,6 +142,8 @@ func parseConfig(args []string, usage io.Writer) (config, error) {
 		return c, fmt.Errorf("-db %q: must be sqlite or postgres", c.db)
 	case c.maxConns < 1:
 		return c, errors.New("-db-max-conns must be at least 1")
+	case c.tenantConns < 0 || c.tenantConns > c.maxConns:
+		return c, errors.New("-db-tenant-conns must be from 0 to -db-max-conns")
 	case c.workers < 1:
 		return c, errors.New("-provision-workers must be at least 1")
 	case c.orgProbe < 0:

@@ -27,10 +27,10 @@ func harness(ctx context.Context, cfg config, stderr io.Writer) (res *result, er
 	}
 	res = &result{
 		Host: hostNow(), Args: cfg.args, DB: cfg.db, Mix: mixString(cfg.mix),
-		DBMaxConns: cfg.maxConns, LogLevel: cfg.logLevel,
+		DBMaxConns: cfg.maxConns, DBTenantConns: cfg.tenantConns, LogLevel: cfg.logLevel,
 	}
 	if cfg.url != "" {
-		res.DB, res.DBMaxConns, res.LogLevel = "(existing server)", 0, "(existing server)"
+		res.DB, res.DBMaxConns, res.DBTenantConns, res.LogLevel = "(existing server)", 0, 0, "(existing server)"
 	}
 	defer func() {
 		res.Host.LoadEnd = loadAvg()
@@ -277,6 +277,9 @@ func startServer(ctx context.Context, cfg config, m *manifest, dir, work string,
 	args := []string{
 		"-addr", addr, "-data", dataPath(dir), "-jwt-secret", m.Secret, "-token-ttl", tokenTTL.String(),
 		"-db-max-conns", strconv.Itoa(cfg.maxConns), "-tenant-db-prefix", m.Prefix, "-log-level", cfg.logLevel,
+	}
+	if cfg.tenantConns > 0 {
+		args = append(args, "-db-tenant-conns", strconv.Itoa(cfg.tenantConns))
 	}
 	if cfg.db == "postgres" {
 		if err := pgCreateDB(ctx, cfg.pgDSN, m.CoreDB); err != nil {

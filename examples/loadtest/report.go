@@ -98,6 +98,7 @@ type result struct {
 	DB            string               `json:"db"`
 	Mix           string               `json:"mix"`
 	DBMaxConns    int                  `json:"db_max_conns"`
+	DBTenantConns int                  `json:"db_tenant_conns,omitempty"` // 0: the server's default
 	LogLevel      string               `json:"server_log_level"`
 	Prefix        string               `json:"tenant_db_prefix"`
 	ServerBuild   string               `json:"server_build,omitempty"` // VCS revision of the started server binary
@@ -239,6 +240,9 @@ func printReport(w io.Writer, r *result) {
 	fmt.Fprintf(w, "\ntenantkit load test, %s, %d CPU (%s), %s, load %s -> %s\n",
 		r.Host.Date.Format(time.RFC3339), r.Host.NumCPU, r.Host.CPU, r.Host.GoVersion, r.Host.LoadStart, r.Host.LoadEnd)
 	fmt.Fprintf(w, "db %s, mix %s, db-max-conns %d, server log level %s", r.DB, r.Mix, r.DBMaxConns, r.LogLevel)
+	if r.DBTenantConns > 0 {
+		fmt.Fprintf(w, ", db-tenant-conns %d", r.DBTenantConns)
+	}
 	if r.ServerBuild != "" {
 		fmt.Fprintf(w, ", server %s", r.ServerBuild)
 	}

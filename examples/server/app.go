@@ -201,6 +201,9 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, opts appOptions) 
 	a.closers = append(a.closers, closeStrategy)
 	dbs, err := dbstrategy.NewManager(strategy,
 		dbstrategy.WithMigrations(migrations.Tenant()),
+		// The budget alone caps open handles: -db-max-conns divided by
+		// -db-tenant-conns, not the Manager's default of 128.
+		dbstrategy.WithMaxOpen(cfg.dbMaxConns),
 		dbstrategy.WithMaxConns(cfg.dbMaxConns),
 		dbstrategy.WithLogger(log))
 	if err != nil {
