@@ -43,8 +43,8 @@ type TenantStore interface {
 	RefreshStore
 	CreateUser(ctx context.Context, u User) (User, error) // ErrConflict if the email is taken
 	UserByEmail(ctx context.Context, email string) (User, error)
-	UserByID(ctx context.Context, id int64) (User, error)
-	UpdateUser(ctx context.Context, id int64, p UserPatch) (User, error) // ErrConflict, ErrNotFound
+	UserByID(ctx context.Context, id int64) (User, error)                // without PasswordHash
+	UpdateUser(ctx context.Context, id int64, p UserPatch) (User, error) // without PasswordHash; ErrConflict, ErrNotFound
 }
 
 // TenantStores hands out the store of one tenant for the duration of fn.

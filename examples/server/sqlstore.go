@@ -292,7 +292,10 @@ type sqlTenantStore struct {
 	refreshSQL
 }
 
-const userColumns = `id, email, password_hash, display_name, is_active, created_at`
+const (
+	userColumns    = `id, email, password_hash, display_name, is_active, created_at`
+	profileColumns = `id, email, display_name, is_active, created_at` // userColumns but the hash
+)
 
 func (s sqlTenantStore) CreateUser(ctx context.Context, u User) (User, error) {
 	err := s.db.QueryRowContext(ctx,
@@ -310,7 +313,8 @@ func (s sqlTenantStore) UserByEmail(ctx context.Context, email string) (User, er
 }
 
 func (s sqlTenantStore) UserByID(ctx context.Context, id int64) (User, error) {
-	return scanUser(s.db.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id))
+	// The hot read of GET /me: the password hash is not needed, so not read.
+	return scanProfile(s.db.QueryRowContext(ctx, `SELECT `+profileColumns+` FROM users WHERE id = $1`, id))
 }
 
 func (s sqlTenantStore) UpdateUser(ctx context.Context, id int64, p UserPatch) (User, error) {
@@ -328,14 +332,26 @@ func (s sqlTenantStore) UpdateUser(ctx context.Context, id int64, p UserPatch) (
 		return s.UserByID(ctx, id)
 	}
 	args = append(args, id)
-	query := fmt.Sprintf(`UPDATE users SET %s WHERE id = $%d RETURNING %s`, strings.Join(sets, ", "), len(args), userColumns)
-	return scanUser(s.db.QueryRowContext(ctx, query, args...))
+	query := fmt.Sprintf(`UPDATE users SET %s WHERE id = $%d RETURNING %s`, strings.Join(sets, ", "), len(args), profileColumns)
+	return scanProfile(s.db.QueryRowContext(ctx, query, args...))
 }
 
 func scanUser(row *sql.Row) (User, error) {
 	var u User
 	var dn sql.NullString
 	if err := row.Scan(&u.ID, &u.Email, &u.PasswordHash, &dn, &u.IsActive, &u.CreatedAt); err != nil {
+		return User{}, storeErr("user", err)
+	}
+	u.DisplayName = dn.String
+	u.CreatedAt = u.CreatedAt.UTC()
+	return u, nil
+}
+
+// scanProfile scans the profileColumns of one user.
+func scanProfile(row *sql.Row) (User, error) {
+	var u User
+	var dn sql.NullString
+	if err := row.Scan(&u.ID, &u.Email, &dn, &u.IsActive, &u.CreatedAt); err != nil {
 		return User{}, storeErr("user", err)
 	}
 	u.DisplayName = dn.String
