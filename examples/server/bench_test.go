@@ -260,3 +260,34 @@ func percentile(sorted []time.Duration, p int) time.Duration {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// BenchmarkHandlerMe measures the server's own cost of GET
+// /api/tenant/users/me for one tenant, with no network: the whole handler
+// chain (security headers, request id, metrics, a text request log to
+// io.Discard, tenancy, token check, lease, query, JSON) called directly,
+// from GOMAXPROCS goroutines. examples/loadtest's BenchmarkBaselineHandlerMe
+// is the same for the load test's no-tenancy baseline; run both in one
+// command to compare them:
+//
+//	go test -run '^$' -bench 'HandlerMe' -benchmem ./examples/server ./examples/loadtest
+func BenchmarkHandlerMe(b *testing.B) {
+	ts := serveApp(b, sqliteConfig(b), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	core := ts.coreUser(b, "owner@example.com")
+	id, _ := ts.org(b, core, "Acme")
+	tok := ts.tenantUser(b, id, "user@example.com")
+	h := ts.app.handler
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		r := httptest.NewRequest("GET", "/api/tenant/users/me", nil)
+		r.Header.Set("X-Tenant", id)
+		r.Header.Set("Authorization", "Bearer "+tok)
+		for pb.Next() {
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			if w.Code != http.StatusOK {
+				b.Fatalf("GET /api/tenant/users/me = %d %s, want 200", w.Code, w.Body)
+			}
+		}
+	})
+}

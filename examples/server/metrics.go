@@ -3,6 +3,7 @@ package main
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,6 +23,21 @@ type metrics struct {
 	duration     *prometheus.HistogramVec
 	provisioning *prometheus.CounterVec
 	tenantReqs   *prometheus.CounterVec // nil unless per-tenant metrics are on
+
+	// series caches the request counter and latency histogram of each
+	// (route, method, status), so a request skips the label hashing and
+	// lookups of WithLabelValues. Its keys are as bounded as the labels.
+	series sync.Map // reqSeriesKey -> *requestSeries
+}
+
+type reqSeriesKey struct {
+	route, method string
+	status        int
+}
+
+type requestSeries struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
 }
 
 // connCounter is what a strategy with server connections reports:
@@ -63,8 +79,17 @@ func newMetrics(dbs *dbstrategy.Manager, strategy dbstrategy.Strategy, connsPerH
 
 // observe records one finished request.
 func (m *metrics) observe(route, method string, status int, tenant string, took time.Duration) {
-	m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
-	m.duration.WithLabelValues(route, method).Observe(took.Seconds())
+	k := reqSeriesKey{route, method, status}
+	v, ok := m.series.Load(k)
+	if !ok {
+		v, _ = m.series.LoadOrStore(k, &requestSeries{
+			requests: m.requests.WithLabelValues(route, method, strconv.Itoa(status)),
+			duration: m.duration.WithLabelValues(route, method),
+		})
+	}
+	rs := v.(*requestSeries)
+	rs.requests.Inc()
+	rs.duration.Observe(took.Seconds())
 	if m.tenantReqs != nil && tenant != "" {
 		m.tenantReqs.WithLabelValues(tenant).Inc()
 	}
