@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -16,9 +18,12 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	_ "github.com/ncruces/go-sqlite3/driver" // database/sql driver "sqlite3"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tenantkit/tenantkit/auth"
 )
@@ -236,6 +241,7 @@ func baselineHandler(log *slog.Logger, db *sql.DB, v *auth.Verifier, iss *auth.I
 			writeProblem(w, http.StatusUnauthorized)
 			return
 		}
+		noteUser(w, id)
 		u, err := scanBaselineUser(db.QueryRowContext(r.Context(), baselineUserQuery, id))
 		if err != nil {
 			writeDBError(w, r, log, err)
@@ -249,6 +255,7 @@ func baselineHandler(log *slog.Logger, db *sql.DB, v *auth.Verifier, iss *auth.I
 			writeProblem(w, http.StatusUnauthorized)
 			return
 		}
+		noteUser(w, id)
 		var body struct {
 			DisplayName *string `json:"display_name"`
 			Email       *string `json:"email"`
@@ -310,8 +317,10 @@ func baselineHandler(log *slog.Logger, db *sql.DB, v *auth.Verifier, iss *auth.I
 	mux.Handle("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSONBody(w, http.StatusOK, map[string]string{"status": "ok"})
 	}))
+	m := newBaselineMetrics()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
 	var h http.Handler = recoverer(log, mux)
-	h = logRequests(log, h)
+	h = instrument(log, m, h)
 	return securityHeaders(h)
 }
 
@@ -406,11 +415,12 @@ func recoverer(log *slog.Logger, next http.Handler) http.Handler {
 	})
 }
 
-// statusWriter remembers the status for the request log, as the reference
-// server's respWriter does.
+// statusWriter remembers the status and the user for the request log, as
+// the reference server's respWriter does.
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	user   string
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -429,21 +439,114 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// logRequests writes the reference server's request line: method, route,
-// status, duration.
-func logRequests(log *slog.Logger, next http.Handler) http.Handler {
+// noteUser records the user of the request for its log line.
+func noteUser(w http.ResponseWriter, id int64) {
+	if sw, ok := w.(*statusWriter); ok {
+		sw.user = strconv.FormatInt(id, 10)
+	}
+}
+
+// baselineMetrics are the reference server's request metrics: the same
+// counter and histogram, on a registry of their own, with the same cache of
+// series per (route, method, status).
+type baselineMetrics struct {
+	reg      *prometheus.Registry
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	series   sync.Map // seriesKey -> *requestSeries
+}
+
+type seriesKey struct {
+	route, method string
+	status        int
+}
+
+type requestSeries struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
+}
+
+func newBaselineMetrics() *baselineMetrics {
+	m := &baselineMetrics{reg: prometheus.NewRegistry()}
+	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "http_requests_total",
+		Help: "HTTP requests by route pattern, method and status.",
+	}, []string{"route", "method", "status"})
+	m.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "http_request_duration_seconds",
+		Help:    "HTTP request latency by route pattern and method.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+	}, []string{"route", "method"})
+	m.reg.MustRegister(m.requests, m.duration)
+	return m
+}
+
+func (m *baselineMetrics) observe(route, method string, status int, took time.Duration) {
+	k := seriesKey{route, method, status}
+	v, ok := m.series.Load(k)
+	if !ok {
+		v, _ = m.series.LoadOrStore(k, &requestSeries{
+			requests: m.requests.WithLabelValues(route, method, strconv.Itoa(status)),
+			duration: m.duration.WithLabelValues(route, method),
+		})
+	}
+	rs := v.(*requestSeries)
+	rs.requests.Inc()
+	rs.duration.Observe(took.Seconds())
+}
+
+// instrument is the reference server's outer layer: a request id (the
+// client's X-Request-ID if it is well formed, else a random one), echoed in
+// the response; the request metrics; and one log line per request: id,
+// method, route, status, duration and user. The server's line also names
+// the tenant, which the baseline does not have.
+func instrument(log *slog.Logger, m *baselineMetrics, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		id := r.Header.Get("X-Request-ID")
+		if !validRequestID(id) {
+			id = newRequestID()
+		}
+		w.Header().Set("X-Request-ID", id)
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
+		took := time.Since(start)
+		route := r.Pattern
+		if route == "" {
+			route = "unmatched"
+		}
+		m.observe(route, r.Method, sw.status, took)
 		if log.Enabled(r.Context(), slog.LevelInfo) {
 			log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+				slog.String("id", id),
 				slog.String("method", r.Method),
-				slog.String("route", r.Pattern),
+				slog.String("route", route),
 				slog.Int("status", sw.status),
-				slog.Duration("took", time.Since(start)))
+				slog.Duration("took", took),
+				slog.String("user", sw.user))
 		}
 	})
+}
+
+// validRequestID accepts 1 to 64 letters, digits, '-', '_' and '.', as the
+// reference server does.
+func validRequestID(id string) bool {
+	if len(id) == 0 || len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+func newRequestID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	return hex.EncodeToString(b[:])
 }
 
 // servePprof serves the runtime profiles on addr until stop is called.
