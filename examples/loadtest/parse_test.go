@@ -89,6 +89,9 @@ func TestParseConfig(t *testing.T) {
 		{name: "mint without secret", args: []string{"-url", "http://127.0.0.1:1", "-tokens", "mint"}, wantErr: true},
 		{name: "bad url", args: []string{"-url", "ftp://x"}, wantErr: true},
 		{name: "positional", args: []string{"extra"}, wantErr: true},
+		{name: "tenant conns", args: []string{"-db-max-conns", "10", "-db-tenant-conns", "10"}},
+		{name: "tenant conns over budget", args: []string{"-db-max-conns", "10", "-db-tenant-conns", "11"}, wantErr: true},
+		{name: "negative tenant conns", args: []string{"-db-tenant-conns", "-1"}, wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -375,3 +375,16 @@ func diffCounts(got, want map[seriesKey]int) string {
 	sort.Strings(lines)
 	return strings.Join(lines, "\n")
 }
+
+// TestBudgetCapsHandles checks that -db-max-conns / -db-tenant-conns, and
+// nothing smaller, is how many tenant handles may be open: a budget of 600
+// connections at 2 per tenant is 300 handles, above the Manager's default
+// cap of 128.
+func TestBudgetCapsHandles(t *testing.T) {
+	cfg := sqliteConfig(t)
+	cfg.dbMaxConns, cfg.tenantConns = 600, 2
+	ts := startServer(t, cfg)
+	if got := ts.app.dbs.Stats().MaxOpen; got != 300 {
+		t.Errorf("Stats().MaxOpen = %d, want 300 (600 connections / 2 per tenant)", got)
+	}
+}
