@@ -49,6 +49,7 @@ type config struct {
 	prefix      string // tenant database prefix; empty: generated
 	maxConns    int
 	tenantConns int
+	freshServer bool   // restart the started server before each of its phases
 	logLevel    string // server and baseline log level
 	phases      []string
 	workers     int // provisioning
@@ -104,6 +105,7 @@ func parseConfig(args []string, usage io.Writer) (config, error) {
 	fs.BoolVar(&c.quiet, "q", false, "no progress or provisioning messages")
 	fs.IntVar(&c.rounds, "rounds", 1, "run the phases this many `times`, interleaved; figures are merged, ratios are the median of the rounds'")
 	fs.BoolVar(&c.restart, "restart", true, "restart the started server between provisioning and the phases")
+	fs.BoolVar(&c.freshServer, "fresh-server", true, "restart the started server before each of its phases, as the baseline is, so no phase inherits another's open handles")
 
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

@@ -153,6 +153,7 @@ func harness(ctx context.Context, cfg config, stderr io.Writer) (res *result, er
 	tenants := m.Tenants[:cfg.tenants]
 	var runs [][]phaseRun // by round
 	defer func() { res.aggregate(runs) }()
+	served := false // the server process has run a phase
 	for round := range cfg.rounds {
 		runs = append(runs, nil)
 		for _, name := range cfg.phases {
@@ -161,6 +162,22 @@ func harness(ctx context.Context, cfg config, stderr io.Writer) (res *result, er
 				warmup: cfg.warmup, duration: cfg.duration, seed: cfg.seed + uint64(round),
 			}
 			run := phaseRun{name: name, server: "tenantkit", clients: cfg.clients, dist: "-"}
+			if name != phaseBaseline && cfg.freshServer && srv.proc != nil && served {
+				// Like the baseline, which starts anew for each of its
+				// phases: no phase inherits another's open handles.
+				err := srv.proc.stop()
+				srv.proc = nil
+				if err != nil {
+					return res, err
+				}
+				fresh, err := startServer(ctx, cfg, m, dir, work, logf)
+				if err != nil {
+					return res, err
+				}
+				*srv = *fresh
+				spec.base = srv.base
+				served = false
+			}
 			pid, pprofAddr := srv.pid, ""
 			if srv.proc != nil {
 				pprofAddr = srv.proc.pprof
@@ -202,6 +219,7 @@ func harness(ctx context.Context, cfg config, stderr io.Writer) (res *result, er
 			}
 			logf("phase %s: %d clients, %s warmup, %s measured\n", label, cfg.clients, cfg.warmup, cfg.duration)
 			runPhase(ctx, cfg, client, spec, label, &run, pid, pprofAddr, phasePG, stderr)
+			served = served || name != phaseBaseline
 			if stopBaseline != nil {
 				if err := stopBaseline(); err != nil {
 					return res, err
