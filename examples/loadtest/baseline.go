@@ -482,6 +482,12 @@ func newBaselineMetrics() *baselineMetrics {
 }
 
 func (m *baselineMetrics) observe(route, method string, status int, took time.Duration) {
+	switch method { // bounded, as the server's metricMethod
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+	default:
+		method = "OTHER"
+	}
 	k := seriesKey{route, method, status}
 	v, ok := m.series.Load(k)
 	if !ok {

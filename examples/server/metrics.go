@@ -79,6 +79,7 @@ func newMetrics(dbs *dbstrategy.Manager, strategy dbstrategy.Strategy, connsPerH
 
 // observe records one finished request.
 func (m *metrics) observe(route, method string, status int, tenant string, took time.Duration) {
+	method = metricMethod(method)
 	k := reqSeriesKey{route, method, status}
 	v, ok := m.series.Load(k)
 	if !ok {
@@ -93,6 +94,19 @@ func (m *metrics) observe(route, method string, status int, tenant string, took 
 	if m.tenantReqs != nil && tenant != "" {
 		m.tenantReqs.WithLabelValues(tenant).Inc()
 	}
+}
+
+// metricMethod is the method label of a request: the method if it is one
+// of HTTP's standard ones, else "OTHER". Any token is a valid method to
+// net/http, and an unmatched route passes it on, so the raw value would let
+// clients add series without end.
+func metricMethod(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return method
+	}
+	return "OTHER"
 }
 
 // provisioned records the outcome of provisioning one tenant.
