@@ -66,8 +66,10 @@ type baselineConfig struct {
 // serveBaseline runs the baseline server until ctx ends: an http.Server
 // with the reference server's timeouts, an auth.Verifier checking the same
 // kind of token, and the same user query on one pre-opened SQLite database
-// (same driver and pragmas as sqlitestrategy), answering the same JSON. No
-// tenancy: no tenant lookup, no per-tenant key, no handle lease.
+// (same driver and settings as sqlitestrategy), answering the same JSON,
+// behind the server's HTTP layers (security header, request id, request
+// metrics, request log, panic recovery). No tenancy: no tenant lookup, no
+// per-tenant key, no handle lease.
 func serveBaseline(ctx context.Context, args []string, stdout io.Writer) error {
 	var c baselineConfig
 	fs := flag.NewFlagSet(baselineCommand, flag.ContinueOnError)
