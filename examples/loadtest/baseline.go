@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -18,7 +16,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	_ "github.com/ncruces/go-sqlite3/driver" // database/sql driver "sqlite3"
@@ -26,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tenantkit/tenantkit/auth"
+	"github.com/tenantkit/tenantkit/internal/httpobs"
 )
 
 // baselineCommand is the hidden first argument that runs the baseline
@@ -319,8 +317,10 @@ func baselineHandler(log *slog.Logger, db *sql.DB, v *auth.Verifier, iss *auth.I
 	mux.Handle("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSONBody(w, http.StatusOK, map[string]string{"status": "ok"})
 	}))
-	m := newBaselineMetrics()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
+	reg := prometheus.NewRegistry()
+	// A fresh registry: registering can only fail on a programming error.
+	m, _ := httpobs.NewRequestMetrics(reg)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	var h http.Handler = recoverer(log, mux)
 	h = instrument(log, m, h)
 	return securityHeaders(h)
@@ -448,73 +448,15 @@ func noteUser(w http.ResponseWriter, id int64) {
 	}
 }
 
-// baselineMetrics are the reference server's request metrics: the same
-// counter and histogram, on a registry of their own, with the same cache of
-// series per (route, method, status).
-type baselineMetrics struct {
-	reg      *prometheus.Registry
-	requests *prometheus.CounterVec
-	duration *prometheus.HistogramVec
-	series   sync.Map // seriesKey -> *requestSeries
-}
-
-type seriesKey struct {
-	route, method string
-	status        int
-}
-
-type requestSeries struct {
-	requests prometheus.Counter
-	duration prometheus.Observer
-}
-
-func newBaselineMetrics() *baselineMetrics {
-	m := &baselineMetrics{reg: prometheus.NewRegistry()}
-	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "http_requests_total",
-		Help: "HTTP requests by route pattern, method and status.",
-	}, []string{"route", "method", "status"})
-	m.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "http_request_duration_seconds",
-		Help:    "HTTP request latency by route pattern and method.",
-		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
-	}, []string{"route", "method"})
-	m.reg.MustRegister(m.requests, m.duration)
-	return m
-}
-
-func (m *baselineMetrics) observe(route, method string, status int, took time.Duration) {
-	switch method { // bounded, as the server's metricMethod
-	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
-		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
-	default:
-		method = "OTHER"
-	}
-	k := seriesKey{route, method, status}
-	v, ok := m.series.Load(k)
-	if !ok {
-		v, _ = m.series.LoadOrStore(k, &requestSeries{
-			requests: m.requests.WithLabelValues(route, method, strconv.Itoa(status)),
-			duration: m.duration.WithLabelValues(route, method),
-		})
-	}
-	rs := v.(*requestSeries)
-	rs.requests.Inc()
-	rs.duration.Observe(took.Seconds())
-}
-
 // instrument is the reference server's outer layer: a request id (the
 // client's X-Request-ID if it is well formed, else a random one), echoed in
 // the response; the request metrics; and one log line per request: id,
 // method, route, status, duration and user. The server's line also names
 // the tenant, which the baseline does not have.
-func instrument(log *slog.Logger, m *baselineMetrics, next http.Handler) http.Handler {
+func instrument(log *slog.Logger, m *httpobs.RequestMetrics, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		id := r.Header.Get("X-Request-ID")
-		if !validRequestID(id) {
-			id = newRequestID()
-		}
+		id := httpobs.RequestID(r.Header.Get("X-Request-ID"))
 		w.Header().Set("X-Request-ID", id)
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
@@ -523,7 +465,7 @@ func instrument(log *slog.Logger, m *baselineMetrics, next http.Handler) http.Ha
 		if route == "" {
 			route = "unmatched"
 		}
-		m.observe(route, r.Method, sw.status, took)
+		m.Observe(route, r.Method, sw.status, took)
 		if log.Enabled(r.Context(), slog.LevelInfo) {
 			log.LogAttrs(r.Context(), slog.LevelInfo, "request",
 				slog.String("id", id),
@@ -534,27 +476,6 @@ func instrument(log *slog.Logger, m *baselineMetrics, next http.Handler) http.Ha
 				slog.String("user", sw.user))
 		}
 	})
-}
-
-// validRequestID accepts 1 to 64 letters, digits, '-', '_' and '.', as the
-// reference server does.
-func validRequestID(id string) bool {
-	if len(id) == 0 || len(id) > 64 {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
-			return false
-		}
-	}
-	return true
-}
-
-func newRequestID() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
-	return hex.EncodeToString(b[:])
 }
 
 // servePprof serves the runtime profiles on addr until stop is called.

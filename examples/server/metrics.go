@@ -2,8 +2,6 @@ package main
 
 import (
 	"net/http"
-	"strconv"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -12,6 +10,7 @@ import (
 
 	"github.com/tenantkit/tenantkit/dbstrategy"
 	"github.com/tenantkit/tenantkit/dbstrategy/pgstrategy"
+	"github.com/tenantkit/tenantkit/internal/httpobs"
 )
 
 // metrics holds the server's Prometheus metrics, on a registry of its own
@@ -19,25 +18,9 @@ import (
 // paths; tenants only with perTenant, which suits small fleets.
 type metrics struct {
 	reg          *prometheus.Registry
-	requests     *prometheus.CounterVec
-	duration     *prometheus.HistogramVec
+	requests     *httpobs.RequestMetrics
 	provisioning *prometheus.CounterVec
 	tenantReqs   *prometheus.CounterVec // nil unless per-tenant metrics are on
-
-	// series caches the request counter and latency histogram of each
-	// (route, method, status), so a request skips the label hashing and
-	// lookups of WithLabelValues. Its keys are as bounded as the labels.
-	series sync.Map // reqSeriesKey -> *requestSeries
-}
-
-type reqSeriesKey struct {
-	route, method string
-	status        int
-}
-
-type requestSeries struct {
-	requests prometheus.Counter
-	duration prometheus.Observer
 }
 
 // connCounter is what a strategy with server connections reports:
@@ -48,20 +31,13 @@ type connCounter interface {
 
 func newMetrics(dbs *dbstrategy.Manager, strategy dbstrategy.Strategy, connsPerHandle, budget int, perTenant bool) *metrics {
 	m := &metrics{reg: prometheus.NewRegistry()}
-	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "http_requests_total",
-		Help: "HTTP requests by route pattern, method and status.",
-	}, []string{"route", "method", "status"})
-	m.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "http_request_duration_seconds",
-		Help:    "HTTP request latency by route pattern and method.",
-		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
-	}, []string{"route", "method"})
+	// A fresh registry: registering can only fail on a programming error.
+	m.requests, _ = httpobs.NewRequestMetrics(m.reg)
 	m.provisioning = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "tenantkit_provisioning_total",
 		Help: "Tenant provisioning (create and migrate) attempts by outcome.",
 	}, []string{"outcome"})
-	m.reg.MustRegister(m.requests, m.duration, m.provisioning,
+	m.reg.MustRegister(m.provisioning,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		newManagerCollector(dbs, connsPerHandle, budget))
 	if cc, ok := strategy.(connCounter); ok {
@@ -79,34 +55,10 @@ func newMetrics(dbs *dbstrategy.Manager, strategy dbstrategy.Strategy, connsPerH
 
 // observe records one finished request.
 func (m *metrics) observe(route, method string, status int, tenant string, took time.Duration) {
-	method = metricMethod(method)
-	k := reqSeriesKey{route, method, status}
-	v, ok := m.series.Load(k)
-	if !ok {
-		v, _ = m.series.LoadOrStore(k, &requestSeries{
-			requests: m.requests.WithLabelValues(route, method, strconv.Itoa(status)),
-			duration: m.duration.WithLabelValues(route, method),
-		})
-	}
-	rs := v.(*requestSeries)
-	rs.requests.Inc()
-	rs.duration.Observe(took.Seconds())
+	m.requests.Observe(route, method, status, took)
 	if m.tenantReqs != nil && tenant != "" {
 		m.tenantReqs.WithLabelValues(tenant).Inc()
 	}
-}
-
-// metricMethod is the method label of a request: the method if it is one
-// of HTTP's standard ones, else "OTHER". Any token is a valid method to
-// net/http, and an unmatched route passes it on, so the raw value would let
-// clients add series without end.
-func metricMethod(method string) string {
-	switch method {
-	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
-		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
-		return method
-	}
-	return "OTHER"
 }
 
 // provisioned records the outcome of provisioning one tenant.

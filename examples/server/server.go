@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
@@ -11,6 +9,7 @@ import (
 
 	"github.com/tenantkit/tenantkit/auth"
 	"github.com/tenantkit/tenantkit/dbstrategy"
+	"github.com/tenantkit/tenantkit/internal/httpobs"
 	"github.com/tenantkit/tenantkit/tenancy"
 )
 
@@ -198,10 +197,7 @@ func withUser(next http.Handler) http.Handler {
 func instrument(log *slog.Logger, m *metrics, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		id := r.Header.Get("X-Request-ID")
-		if !validRequestID(id) {
-			id = newRequestID()
-		}
+		id := httpobs.RequestID(r.Header.Get("X-Request-ID"))
 		w.Header().Set("X-Request-ID", id)
 		rw := &respWriter{ResponseWriter: w, r: r}
 		next.ServeHTTP(rw, r)
@@ -224,25 +220,4 @@ func instrument(log *slog.Logger, m *metrics, next http.Handler) http.Handler {
 				slog.String("user", rw.user))
 		}
 	})
-}
-
-// validRequestID accepts 1 to 64 characters of letters, digits, '-', '_'
-// and '.', so a client's id cannot forge log lines.
-func validRequestID(id string) bool {
-	if len(id) == 0 || len(id) > 64 {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !isAlnum(c) && c != '-' && c != '_' && c != '.' {
-			return false
-		}
-	}
-	return true
-}
-
-func newRequestID() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
-	return hex.EncodeToString(b[:])
 }
