@@ -125,19 +125,26 @@ func harness(ctx context.Context, cfg config, stderr io.Writer) (res *result, er
 	if len(m.Tenants) < cfg.tenants {
 		return res, fmt.Errorf("provision: have %d tenants, want %d", len(m.Tenants), cfg.tenants)
 	}
-	// Measure a fresh server process, not one carrying provisioning's
-	// garbage and caches.
-	if srv.proc != nil && cfg.restart && (st.NewTenants > 0 || st.NewUsers > 0 || st.TokenMode == "login") {
+	// restart replaces the server started here by a new process.
+	restart := func() error {
 		err := srv.proc.stop()
 		srv.proc = nil
 		if err != nil {
-			return res, err
+			return err
 		}
 		fresh, err := startServer(ctx, cfg, m, dir, work, logf)
 		if err != nil {
-			return res, err
+			return err
 		}
 		*srv = *fresh
+		return nil
+	}
+	// Measure a fresh server process, not one carrying provisioning's
+	// garbage and caches.
+	if srv.proc != nil && cfg.restart && (st.NewTenants > 0 || st.NewUsers > 0 || st.TokenMode == "login") {
+		if err := restart(); err != nil {
+			return res, err
+		}
 	}
 
 	var pg *pgSampler
@@ -165,16 +172,9 @@ func harness(ctx context.Context, cfg config, stderr io.Writer) (res *result, er
 			if name != phaseBaseline && cfg.freshServer && srv.proc != nil && served {
 				// Like the baseline, which starts anew for each of its
 				// phases: no phase inherits another's open handles.
-				err := srv.proc.stop()
-				srv.proc = nil
-				if err != nil {
+				if err := restart(); err != nil {
 					return res, err
 				}
-				fresh, err := startServer(ctx, cfg, m, dir, work, logf)
-				if err != nil {
-					return res, err
-				}
-				*srv = *fresh
 				spec.base = srv.base
 				served = false
 			}
