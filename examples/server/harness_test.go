@@ -149,16 +149,6 @@ type response struct {
 	body   []byte
 }
 
-// json decodes the body into a generic map (or fails the test).
-func (r response) json(t *testing.T) map[string]any {
-	t.Helper()
-	var m map[string]any
-	if err := json.Unmarshal(r.body, &m); err != nil {
-		t.Fatalf("body %q is not a JSON object: %v", r.body, err)
-	}
-	return m
-}
-
 // req describes one request to a testServer.
 type req struct {
 	method, path string
