@@ -12,9 +12,19 @@
 // total connection budget, closes idle handles, single-flights concurrent
 // opens of one tenant, and applies goose migrations per tenant.
 //
-// Tenant keys are checked by [ValidateKey] (1 to 48 bytes of a-z, 0-9 and
-// '_') before any of them reaches a strategy, since they become file names
-// and database identifiers.
+// Tenant keys are checked by [ValidateKey] (^[a-z0-9][a-z0-9_-]{0,47}$, the
+// same set as package tenancy's default hint validator) before any of them
+// reaches a strategy, since they become file names and database
+// identifiers.
+//
+// # Configuration
+//
+// Every configuration error, of [NewManager]'s options and of the
+// strategies' constructors, wraps [ErrInvalidConfig], and is returned at
+// construction, never later. Duration options follow one rule: 0 turns the
+// feature off, a negative duration is invalid. In a strategy's Config
+// struct, the zero value of a field means its default (the strategies'
+// Default* constants).
 //
 // # Usage
 //

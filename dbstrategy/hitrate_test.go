@@ -52,7 +52,7 @@ func BenchmarkZipfHitRate(b *testing.B) {
 		for i := range stream {
 			stream[i] = int(z.Uint64())
 		}
-		m, err := dbstrategy.NewManager(nothingStrategy{}, dbstrategy.WithMaxOpen(handles), dbstrategy.WithIdleTimeout(-1))
+		m, err := dbstrategy.NewManager(nothingStrategy{}, dbstrategy.WithMaxOpen(handles), dbstrategy.WithIdleTimeout(0))
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -49,10 +49,10 @@ import (
 type Manager struct {
 	s          Strategy
 	cfg        config
-	limit      int    // most handles open, opening or closing at once
-	migrations fs.FS  // fs.Sub(cfg.migrations, dialect), nil without migrations
-	dialect    string // s.Dialect(), read once
-	pgLocker   lock.SessionLocker
+	limit      int                // most handles open, opening or closing at once
+	migrations fs.FS              // fs.Sub(cfg.migrations, dialect), nil without migrations
+	dialect    string             // s.Dialect(), read once
+	locker     lock.SessionLocker // from a MigrationLocker strategy, or nil
 
 	mu       sync.Mutex
 	handles  map[string]*handle    // opening and open handles
@@ -140,12 +140,12 @@ type tenantLock struct {
 // disabled, it starts a reaper goroutine that [Manager.Close] stops.
 func NewManager(s Strategy, opts ...Option) (*Manager, error) {
 	if s == nil {
-		return nil, errors.New("dbstrategy: NewManager: strategy must not be nil")
+		return nil, fmt.Errorf("%w: NewManager: strategy must not be nil", ErrInvalidConfig)
 	}
 	cfg := defaultConfig()
 	for _, o := range opts {
 		if o == nil {
-			return nil, errors.New("dbstrategy: NewManager: nil option")
+			return nil, fmt.Errorf("%w: NewManager: nil option", ErrInvalidConfig)
 		}
 		if err := o.apply(&cfg); err != nil {
 			return nil, err
@@ -167,11 +167,11 @@ func NewManager(s Strategy, opts ...Option) (*Manager, error) {
 		if cl, ok := s.(ConnLimiter); ok {
 			per = cl.MaxConnsPerHandle()
 			if per < 1 {
-				return nil, fmt.Errorf("dbstrategy: NewManager: strategy reports %d connections per handle", per)
+				return nil, fmt.Errorf("%w: NewManager: strategy reports %d connections per handle", ErrInvalidConfig, per)
 			}
 		}
 		if cfg.maxConns < per {
-			return nil, fmt.Errorf("dbstrategy: WithMaxConns(%d): below the %d connections of one handle", cfg.maxConns, per)
+			return nil, fmt.Errorf("%w: WithMaxConns(%d): below the %d connections of one handle", ErrInvalidConfig, cfg.maxConns, per)
 		}
 		m.limit = min(m.limit, cfg.maxConns/per)
 	}
@@ -182,14 +182,15 @@ func NewManager(s Strategy, opts ...Option) (*Manager, error) {
 			return nil, err
 		}
 		m.migrations = sub
-		if m.dialect == "postgres" {
-			// Cross-process: advisory locks are per database, so this
-			// serializes migrations of one tenant database only.
-			l, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 600))
+		if ml, ok := s.(MigrationLocker); ok {
+			l, err := ml.MigrationLocker()
 			if err != nil {
-				return nil, fmt.Errorf("dbstrategy: NewManager: %w", err)
+				return nil, fmt.Errorf("%w: NewManager: strategy's migration locker: %w", ErrInvalidConfig, err)
 			}
-			m.pgLocker = l
+			m.locker = l
+		}
+		if err := m.checkProvider(); err != nil {
+			return nil, err
 		}
 	}
 	if cfg.idleTimeout > 0 {

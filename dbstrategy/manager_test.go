@@ -184,14 +184,14 @@ func TestNewManagerOptions(t *testing.T) {
 		{"budget lowers max open", []dbstrategy.Option{dbstrategy.WithMaxConns(10)}, false, 2},
 		{"max open below budget", []dbstrategy.Option{dbstrategy.WithMaxOpen(1), dbstrategy.WithMaxConns(100)}, false, 1},
 		{"budget of one handle", []dbstrategy.Option{dbstrategy.WithMaxConns(4)}, false, 1},
-		{"idle timeout disabled", []dbstrategy.Option{dbstrategy.WithIdleTimeout(-1)}, false, dbstrategy.DefaultMaxOpen},
+		{"idle timeout disabled", []dbstrategy.Option{dbstrategy.WithIdleTimeout(0)}, false, dbstrategy.DefaultMaxOpen},
 		{"all", []dbstrategy.Option{
 			dbstrategy.WithMigrations(migrations(2)), dbstrategy.WithIdleTimeout(time.Second),
 			dbstrategy.WithLogger(discard()), dbstrategy.WithNow(time.Now),
 		}, false, dbstrategy.DefaultMaxOpen},
 		{"max open 0", []dbstrategy.Option{dbstrategy.WithMaxOpen(0)}, true, 0},
 		{"max open negative", []dbstrategy.Option{dbstrategy.WithMaxOpen(-1)}, true, 0},
-		{"idle timeout 0", []dbstrategy.Option{dbstrategy.WithIdleTimeout(0)}, true, 0},
+		{"idle timeout negative", []dbstrategy.Option{dbstrategy.WithIdleTimeout(-time.Second)}, true, 0},
 		{"max conns negative", []dbstrategy.Option{dbstrategy.WithMaxConns(-1)}, true, 0},
 		{"budget below one handle", []dbstrategy.Option{dbstrategy.WithMaxConns(3)}, true, 0},
 		{"nil logger", []dbstrategy.Option{dbstrategy.WithLogger(nil)}, true, 0},
@@ -209,6 +209,9 @@ func TestNewManagerOptions(t *testing.T) {
 				t.Fatalf("NewManager() error = %v, want error %v", err, tt.wantErr)
 			}
 			if err != nil {
+				if !errors.Is(err, dbstrategy.ErrInvalidConfig) {
+					t.Errorf("NewManager() error = %v; want it to wrap ErrInvalidConfig", err)
+				}
 				return
 			}
 			defer m.Close()
@@ -1019,7 +1022,7 @@ func TestIdleReaperGoroutine(t *testing.T) {
 
 func TestIdleTimeoutDisabled(t *testing.T) {
 	clk := newClock()
-	m, _ := setup(t, 1, dbstrategy.WithNow(clk.Now), dbstrategy.WithIdleTimeout(-1))
+	m, _ := setup(t, 1, dbstrategy.WithNow(clk.Now), dbstrategy.WithIdleTimeout(0))
 	acquire(t, m, "t0").Release()
 	clk.Advance(24 * time.Hour)
 	if got := m.ReapIdle(); got != 0 {
@@ -1030,7 +1033,7 @@ func TestIdleTimeoutDisabled(t *testing.T) {
 func TestInvalidKeyNeverReachesStrategy(t *testing.T) {
 	m, c := setup(t, 0, dbstrategy.WithMigrations(migrations(1)))
 	ctx := context.Background()
-	for _, key := range []string{"", "T0", "t-0", "../t0", "t0 ", "t0\n"} {
+	for _, key := range []string{"", "T0", "-t0", "_t0", "../t0", "t0 ", "t0\n"} {
 		if _, err := m.Acquire(ctx, key); !errors.Is(err, dbstrategy.ErrInvalidKey) {
 			t.Errorf("Acquire(%q) error = %v, want ErrInvalidKey", key, err)
 		}

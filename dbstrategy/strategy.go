@@ -3,6 +3,8 @@ package dbstrategy
 import (
 	"context"
 	"database/sql"
+
+	"github.com/pressly/goose/v3/lock"
 )
 
 // Strategy decides where a tenant's data lives and how to reach it. A
@@ -24,6 +26,9 @@ import (
 //   - [Templater]: the strategy creates tenant databases by copying a
 //     migrated template, which the Manager prepares before its first
 //     [Manager.Create] when migrations are configured.
+//   - [MigrationLocker]: the strategy's databases need goose to take a
+//     lock across processes while it migrates one (PostgreSQL's advisory
+//     locks).
 type Strategy interface {
 	// Create makes the tenant's database if it does not exist yet. It is
 	// idempotent: creating a database that exists returns nil.
@@ -65,4 +70,14 @@ type ConnLimiter interface {
 // against other processes itself.
 type Templater interface {
 	PrepareTemplate(ctx context.Context, migrate func(ctx context.Context, db *sql.DB) error) error
+}
+
+// MigrationLocker is implemented by strategies whose tenant databases offer
+// a lock that serializes goose migrations of one database across processes,
+// such as PostgreSQL's session advisory locks. When migrations are
+// configured, [NewManager] calls MigrationLocker once, fails if it returns
+// an error, and hands the locker to every goose provider it builds. Without
+// it, migrations of a tenant are serialized within one Manager only.
+type MigrationLocker interface {
+	MigrationLocker() (lock.SessionLocker, error)
 }

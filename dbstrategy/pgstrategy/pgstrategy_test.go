@@ -37,11 +37,11 @@ func TestNewInvalidConfig(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s, err := pgstrategy.New(context.Background(), tt.cfg)
-			if !errors.Is(err, pgstrategy.ErrInvalidConfig) {
+			if !errors.Is(err, dbstrategy.ErrInvalidConfig) {
 				if s != nil {
 					s.Close()
 				}
-				t.Errorf("New() error = %v; want %v", err, pgstrategy.ErrInvalidConfig)
+				t.Errorf("New() error = %v; want %v", err, dbstrategy.ErrInvalidConfig)
 			}
 		})
 	}
@@ -53,8 +53,8 @@ func TestNewUnreachable(t *testing.T) {
 		s.Close()
 		t.Fatal("New() error = nil; want a connection error")
 	}
-	if errors.Is(err, pgstrategy.ErrInvalidConfig) {
-		t.Errorf("New() error = %v; want a connection error, not %v", err, pgstrategy.ErrInvalidConfig)
+	if errors.Is(err, dbstrategy.ErrInvalidConfig) {
+		t.Errorf("New() error = %v; want a connection error, not %v", err, dbstrategy.ErrInvalidConfig)
 	}
 }
 
@@ -68,18 +68,18 @@ func TestNewAdminDatabaseInsidePrefix(t *testing.T) {
 	prefix := strings.TrimSuffix(adminDB, "admin")
 	dsn := dsnWithDatabase(t, testenv.PostgresDSN(t), adminDB)
 	s, err := pgstrategy.New(ctx, pgstrategy.Config{DSN: dsn, Prefix: prefix})
-	if !errors.Is(err, pgstrategy.ErrInvalidConfig) {
+	if !errors.Is(err, dbstrategy.ErrInvalidConfig) {
 		if s != nil {
 			s.Close()
 		}
-		t.Errorf("New() with admin database %q and prefix %q: error = %v; want %v", adminDB, prefix, err, pgstrategy.ErrInvalidConfig)
+		t.Errorf("New() with admin database %q and prefix %q: error = %v; want %v", adminDB, prefix, err, dbstrategy.ErrInvalidConfig)
 	}
 }
 
 func TestSettings(t *testing.T) {
 	tests := []struct {
 		name     string
-		maxConns int32
+		maxConns int
 		want     int
 	}{
 		{"default", 0, 4},
@@ -587,5 +587,55 @@ func TestConnStats(t *testing.T) {
 	b.Close()
 	if got := s.ConnStats(); got.Pools != 1 || got.InUse != 0 {
 		t.Errorf("ConnStats() after closing b = %+v; want 1 pool, none in use", got)
+	}
+}
+
+// TestDashKeys checks that a key with '-' (valid for dbstrategy, and what
+// tenancy's hints allow) names a database, and with RoleSecret a role, of
+// its own: "<prefix><key>", quoted, distinct from the key with '_'.
+func TestDashKeys(t *testing.T) {
+	for _, roles := range []bool{false, true} {
+		t.Run(fmt.Sprintf("roles=%v", roles), func(t *testing.T) {
+			var s *pgstrategy.Strategy
+			if roles {
+				s = newRoleStrategy(t, pgstrategy.Config{})
+			} else {
+				s = newStrategy(t, pgstrategy.Config{})
+			}
+			ctx := t.Context()
+			for _, key := range []string{"acme-eu", "acme_eu", "a--"} {
+				name, err := s.DatabaseName(key)
+				if err != nil || !strings.HasSuffix(name, key) {
+					t.Fatalf("DatabaseName(%q) = %q, %v", key, name, err)
+				}
+				if err := s.Create(ctx, key); err != nil {
+					t.Fatalf("Create(%q): %v", key, err)
+				}
+				db, err := s.Open(ctx, key)
+				if err != nil {
+					t.Fatalf("Open(%q): %v", key, err)
+				}
+				var gotDB, gotUser string
+				err = db.QueryRowContext(ctx, "SELECT current_database(), current_user").Scan(&gotDB, &gotUser)
+				db.Close()
+				if err != nil || gotDB != name {
+					t.Errorf("tenant %q connected to %q, %v; want %q", key, gotDB, err, name)
+				}
+				if roles && gotUser != name {
+					t.Errorf("tenant %q connected as %q; want its role %q", key, gotUser, name)
+				}
+			}
+			if err := s.Drop(ctx, "acme-eu"); err != nil {
+				t.Fatal(err)
+			}
+			if db, err := s.Open(ctx, "acme_eu"); err != nil {
+				t.Errorf("Open(acme_eu) after Drop(acme-eu): %v; want it untouched", err)
+			} else {
+				db.Close()
+			}
+			if _, err := s.Open(ctx, "acme-eu"); !errors.Is(err, dbstrategy.ErrNotFound) {
+				t.Errorf("Open(acme-eu) after Drop: %v; want ErrNotFound", err)
+			}
+		})
 	}
 }

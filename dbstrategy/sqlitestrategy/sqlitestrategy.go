@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -27,9 +26,6 @@ const (
 	DefaultBusyTimeout = 5 * time.Second
 )
 
-// maxPrefixLen is the longest Config.Prefix.
-const maxPrefixLen = 16
-
 // Config configures the SQLite strategy. Only Dir is required; zero values
 // mean the defaults.
 type Config struct {
@@ -38,16 +34,21 @@ type Config struct {
 	Dir string
 
 	// Prefix starts every tenant's file name: Dir/<Prefix><tenant>.db. It
-	// is 0 to 16 bytes of a-z, 0-9 and '_'; "" means "tenant_".
+	// follows [dbstrategy.ValidatePrefix], the rule of every strategy: 1
+	// to 15 bytes of a-z, 0-9 and '_', ending with '_'. "" means
+	// [DefaultPrefix].
 	Prefix string
 
 	// MaxConns is the most connections one tenant handle holds. In WAL
 	// mode readers run concurrently while writes are serialized by the busy
-	// timeout and immediate transactions. 0 means 4.
+	// timeout and immediate transactions. 0 means [DefaultMaxConns];
+	// negative is invalid.
 	MaxConns int
 
 	// BusyTimeout is how long a connection waits for another's write lock
-	// before failing with SQLITE_BUSY. 0 means 5s.
+	// before failing with SQLITE_BUSY. As for every field of Config, the
+	// zero value means the default, [DefaultBusyTimeout]; negative is
+	// invalid.
 	BusyTimeout time.Duration
 }
 
@@ -68,28 +69,23 @@ var (
 )
 
 // New checks cfg, creates cfg.Dir if missing, and returns the strategy.
+// Errors in cfg wrap [dbstrategy.ErrInvalidConfig].
 func New(cfg Config) (*Strategy, error) {
 	if cfg.Dir == "" {
-		return nil, errors.New("sqlitestrategy: Config.Dir is required")
+		return nil, fmt.Errorf("sqlitestrategy: %w: Config.Dir is required", dbstrategy.ErrInvalidConfig)
 	}
 	prefix := cfg.Prefix
 	if prefix == "" {
 		prefix = DefaultPrefix
 	}
-	if len(prefix) > maxPrefixLen {
-		return nil, fmt.Errorf("sqlitestrategy: Config.Prefix %q: longer than %d bytes", prefix, maxPrefixLen)
-	}
-	for i := 0; i < len(prefix); i++ {
-		c := prefix[i]
-		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '_' {
-			return nil, fmt.Errorf("sqlitestrategy: Config.Prefix %q: byte %d is not a-z, 0-9 or '_'", prefix, i)
-		}
+	if err := dbstrategy.ValidatePrefix(prefix); err != nil {
+		return nil, fmt.Errorf("sqlitestrategy: %w", err)
 	}
 	if cfg.MaxConns < 0 {
-		return nil, fmt.Errorf("sqlitestrategy: Config.MaxConns %d: must not be negative", cfg.MaxConns)
+		return nil, fmt.Errorf("sqlitestrategy: %w: Config.MaxConns %d: must not be negative", dbstrategy.ErrInvalidConfig, cfg.MaxConns)
 	}
 	if cfg.BusyTimeout < 0 {
-		return nil, fmt.Errorf("sqlitestrategy: Config.BusyTimeout %v: must not be negative", cfg.BusyTimeout)
+		return nil, fmt.Errorf("sqlitestrategy: %w: Config.BusyTimeout %v: must not be negative", dbstrategy.ErrInvalidConfig, cfg.BusyTimeout)
 	}
 	dir, err := filepath.Abs(cfg.Dir)
 	if err != nil {
@@ -206,9 +202,11 @@ func (s *Strategy) create(ctx context.Context, path string) error {
 	return db.Close()
 }
 
-// isBusy reports whether err is SQLite's "database is locked".
+// isBusy reports whether err is SQLite's SQLITE_BUSY ("database is
+// locked"), by its error code: extended codes such as SQLITE_BUSY_SNAPSHOT
+// match too.
 func isBusy(err error) bool {
-	return errors.Is(err, sqlite3.BUSY) || strings.Contains(err.Error(), "database is locked")
+	return errors.Is(err, sqlite3.BUSY)
 }
 
 // stripe picks the Create lock of a tenant.

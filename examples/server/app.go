@@ -415,7 +415,7 @@ func openTenantStrategy(ctx context.Context, cfg config, log *slog.Logger) (dbst
 		}
 		return s, func() error { return nil }, nil
 	}
-	pc := pgstrategy.Config{DSN: cfg.tenantDB, Prefix: cfg.tenantDBPrefix, MaxConns: int32(cfg.tenantConns)}
+	pc := pgstrategy.Config{DSN: cfg.tenantDB, Prefix: cfg.tenantDBPrefix, MaxConns: cfg.tenantConns}
 	if cfg.tenantDBRoleSecret != "off" {
 		// Each tenant database is owned by its own role, and reached
 		// only as that role.
