@@ -162,13 +162,19 @@ func NewManager(s Strategy, opts ...Option) (*Manager, error) {
 		tmplSem:  make(chan struct{}, 1),
 		done:     make(chan struct{}),
 	}
-	if cfg.maxConns > 0 {
-		per := 1
-		if cl, ok := s.(ConnLimiter); ok {
-			per = cl.MaxConnsPerHandle()
-			if per < 1 {
-				return nil, fmt.Errorf("%w: NewManager: strategy reports %d connections per handle", ErrInvalidConfig, per)
+	if m.limit == 0 {
+		m.limit = DefaultMaxOpen
+		if hl, ok := s.(HandleLimiter); ok {
+			m.limit = hl.MaxHandles()
+			if m.limit < 1 {
+				return nil, fmt.Errorf("%w: NewManager: strategy reports a limit of %d handles", ErrInvalidConfig, m.limit)
 			}
+		}
+	}
+	if cl, ok := s.(ConnLimiter); ok && cfg.maxConns > 0 {
+		per := cl.MaxConnsPerHandle()
+		if per < 1 {
+			return nil, fmt.Errorf("%w: NewManager: strategy reports %d connections per handle", ErrInvalidConfig, per)
 		}
 		if cfg.maxConns < per {
 			return nil, fmt.Errorf("%w: WithMaxConns(%d): below the %d connections of one handle", ErrInvalidConfig, cfg.maxConns, per)

@@ -28,7 +28,7 @@ func (f optionFunc) apply(c *config) error { return f(c) }
 
 type config struct {
 	migrations  fs.FS
-	maxOpen     int
+	maxOpen     int           // 0: the strategy's HandleLimiter, or DefaultMaxOpen
 	idleTimeout time.Duration // 0: never close idle handles
 	maxConns    int
 	logger      *slog.Logger
@@ -37,7 +37,6 @@ type config struct {
 
 func defaultConfig() config {
 	return config{
-		maxOpen:     DefaultMaxOpen,
 		idleTimeout: DefaultIdleTimeout,
 		logger:      slog.New(slog.DiscardHandler),
 		now:         time.Now,
@@ -64,8 +63,11 @@ func WithMigrations(fsys fs.FS) Option {
 
 // WithMaxOpen caps how many tenant handles are open at once, leased or not.
 // A new tenant beyond the cap closes an unleased handle, chosen by a
-// segmented LRU (see [Manager]), or waits for one (see [Manager.Acquire]). Handles being opened or
-// closed count against the cap. Default: 128 ([DefaultMaxOpen]).
+// segmented LRU (see [Manager]), or waits for one (see [Manager.Acquire]).
+// Handles being opened or closed count against the cap. Default: the
+// strategy's [HandleLimiter].MaxHandles() if it implements it (sqlitestrategy
+// does), else 128 ([DefaultMaxOpen]); the [WithMaxConns] budget may lower
+// it.
 func WithMaxOpen(n int) Option {
 	return optionFunc(func(c *config) error {
 		if n < 1 {
@@ -93,11 +95,13 @@ func WithIdleTimeout(d time.Duration) Option {
 	})
 }
 
-// WithMaxConns sets a budget of connections over all open handles. When the
-// strategy implements [ConnLimiter], at most n / MaxConnsPerHandle() handles
-// are open at once (and at most [WithMaxOpen]); a strategy without
-// ConnLimiter counts one connection per handle. [NewManager] fails when n is
-// below MaxConnsPerHandle(). Default: 0, no budget beyond [WithMaxOpen].
+// WithMaxConns sets a budget of server connections over all open handles,
+// for a strategy that implements [ConnLimiter] (pgstrategy does): at most
+// n / MaxConnsPerHandle() handles are open at once (and at most
+// [WithMaxOpen]). [NewManager] fails when n is below MaxConnsPerHandle().
+// A strategy without ConnLimiter holds no server connections (sqlitestrategy
+// opens files), so the budget does not apply to it: its handles are bounded
+// by [WithMaxOpen] alone. Default: 0, no budget beyond [WithMaxOpen].
 func WithMaxConns(n int) Option {
 	return optionFunc(func(c *config) error {
 		if n < 0 {

@@ -21,8 +21,13 @@ import (
 //
 // The [Manager] looks for these by type assertion:
 //
-//   - [ConnLimiter]: how many connections one open handle may hold, so the
-//     Manager can keep the process under a total connection budget.
+//   - [ConnLimiter]: how many server connections one open handle may hold,
+//     so the Manager can keep the process under a total connection budget
+//     ([WithMaxConns]). Only strategies whose handles hold connections to a
+//     server implement it; the budget does not apply to the others.
+//   - [HandleLimiter]: how many handles of the strategy may be open at once,
+//     by the strategy's own measure of what a handle costs (memory for
+//     SQLite); the default of [WithMaxOpen].
 //   - [Templater]: the strategy creates tenant databases by copying a
 //     migrated template, which the Manager prepares before its first
 //     [Manager.Create] when migrations are configured.
@@ -58,6 +63,17 @@ type ConnLimiter interface {
 	// MaxConnsPerHandle reports the most connections one handle returned
 	// by Open may hold at once. It is at least 1.
 	MaxConnsPerHandle() int
+}
+
+// HandleLimiter is implemented by strategies that know how many of their
+// handles a process can keep open, such as sqlitestrategy, whose handles
+// cost memory rather than server connections. Unless [WithMaxOpen] is
+// given, a [Manager] keeps at most MaxHandles() handles open (lowered by
+// the [WithMaxConns] budget for a [ConnLimiter]).
+type HandleLimiter interface {
+	// MaxHandles reports the most handles returned by Open that should be
+	// open at once. It is at least 1.
+	MaxHandles() int
 }
 
 // Templater is implemented by strategies that create tenant databases by copying a migrated template.

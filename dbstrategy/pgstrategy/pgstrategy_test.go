@@ -126,7 +126,9 @@ func TestDatabaseName(t *testing.T) {
 		{"", "", dbstrategy.ErrInvalidKey},
 		{long + "a", "", dbstrategy.ErrInvalidKey},
 		{"Acme", "", dbstrategy.ErrInvalidKey},
-		{"a-b", "", dbstrategy.ErrInvalidKey},
+		{"a-b", p + "a-b", nil},
+		{"-ab", "", dbstrategy.ErrInvalidKey},
+		{"_ab", "", dbstrategy.ErrInvalidKey},
 		{"a b", "", dbstrategy.ErrInvalidKey},
 		{"../x", "", dbstrategy.ErrInvalidKey},
 		{`a"b`, "", dbstrategy.ErrInvalidKey},
@@ -145,7 +147,7 @@ func TestDatabaseName(t *testing.T) {
 func TestInvalidKeyRefused(t *testing.T) {
 	s := newStrategy(t, pgstrategy.Config{})
 	ctx := context.Background()
-	for _, key := range []string{"", "Acme", "a-b", `x" WITH (FORCE); --`, strings.Repeat("a", dbstrategy.MaxKeyLen+1)} {
+	for _, key := range []string{"", "Acme", "-ab", `x" WITH (FORCE); --`, strings.Repeat("a", dbstrategy.MaxKeyLen+1)} {
 		if err := s.Create(ctx, key); !errors.Is(err, dbstrategy.ErrInvalidKey) {
 			t.Errorf("Create(%q) error = %v; want %v", key, err, dbstrategy.ErrInvalidKey)
 		}

@@ -187,8 +187,8 @@ func TestPragmas(t *testing.T) {
 	if got := db.Stats().MaxOpenConnections; got != sqlitestrategy.DefaultMaxConns {
 		t.Errorf("MaxOpenConnections = %d, want %d", got, sqlitestrategy.DefaultMaxConns)
 	}
-	if got := s.MaxConnsPerHandle(); got != sqlitestrategy.DefaultMaxConns {
-		t.Errorf("MaxConnsPerHandle() = %d, want %d", got, sqlitestrategy.DefaultMaxConns)
+	if got := s.MaxConns(); got != sqlitestrategy.DefaultMaxConns {
+		t.Errorf("MaxConns() = %d, want %d", got, sqlitestrategy.DefaultMaxConns)
 	}
 	// Foreign keys are enforced.
 	for _, q := range []string{
@@ -580,5 +580,67 @@ func TestDashKeys(t *testing.T) {
 	}
 	if _, err := m.Acquire(ctx, "acme-eu"); !errors.Is(err, dbstrategy.ErrNotFound) {
 		t.Errorf("Acquire after Drop: %v; want ErrNotFound", err)
+	}
+}
+
+// TestHandleGrowsUnderConcurrency checks that a handle holds one connection
+// while its tenant is served one request at a time, grows only while
+// requests overlap, keeps its connections for the next burst, and closes
+// them once idle for ConnMaxIdleTime.
+func TestHandleGrowsUnderConcurrency(t *testing.T) {
+	s := newStrategy(t, sqlitestrategy.Config{MaxConns: 3, ConnMaxIdleTime: time.Millisecond})
+	ctx := t.Context()
+	if err := s.Create(ctx, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	db, err := s.Open(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for range 20 {
+		var n int
+		if err := db.QueryRowContext(ctx, "SELECT 1").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := db.Stats().OpenConnections; got != 1 {
+		t.Fatalf("after 20 sequential statements the handle holds %d connections, want 1", got)
+	}
+	// Three overlapping requests: three connections, never more.
+	var conns []*sql.Conn
+	for range 3 {
+		c, err := db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	if got := db.Stats(); got.OpenConnections != 3 || got.MaxOpenConnections != 3 {
+		t.Fatalf("with 3 overlapping requests: %d connections open, max %d; want 3, 3", got.OpenConnections, got.MaxOpenConnections)
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	// database/sql gives no signal when its cleaner runs (at most every
+	// second): poll its counters until the idle connections are closed,
+	// bounded by the test's deadline.
+	for db.Stats().OpenConnections != 0 {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("idle connections never closed: %+v", db.Stats())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	if got := db.Stats().MaxIdleTimeClosed; got != 3 {
+		t.Errorf("MaxIdleTimeClosed = %d, want 3", got)
+	}
+	// The handle still works: it opens one connection again.
+	var n int
+	if err := db.QueryRowContext(ctx, "SELECT 1").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if got := db.Stats().OpenConnections; got != 1 {
+		t.Errorf("after the handle shrank, one statement opened %d connections, want 1", got)
 	}
 }
