@@ -20,6 +20,7 @@ func (m *Manager) startOpenLocked(ctx context.Context, id string) *handle {
 		// closes the victim before opening, so the budget always holds.
 		victim = m.evict.victim()
 		m.removeLocked(victim)
+		m.evict.ghosts.add(victim.id)
 		m.evicted++
 	}
 	openCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -80,6 +81,7 @@ func (m *Manager) open(ctx context.Context, h *handle, victim *handle) {
 	}
 	h.db = db
 	h.state = stateOpen
+	m.evict.admit(h)
 	m.nOpen++
 	m.opens++
 	h.refs, h.pending = h.pending, 0
