@@ -2,6 +2,7 @@ package dbstrategy
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 )
@@ -17,9 +18,18 @@ func (m *Manager) removeLocked(h *handle) {
 	m.nOpen--
 }
 
+// close closes the handle's cached statements, then its db.
+func (h *handle) close() error {
+	var err error
+	if h.stmts != nil {
+		err = h.stmts.close()
+	}
+	return errors.Join(err, h.db.Close())
+}
+
 // closeDB closes a handle's db, logging the error: nobody waits for it.
 func (m *Manager) closeDB(h *handle, reason string) {
-	if err := h.db.Close(); err != nil {
+	if err := h.close(); err != nil {
 		m.cfg.logger.LogAttrs(context.Background(), slog.LevelWarn, "closing tenant handle failed",
 			slog.String("tenant", h.id), slog.String("reason", reason), slog.Any("err", err))
 		return

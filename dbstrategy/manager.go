@@ -95,6 +95,7 @@ const (
 type handle struct {
 	id           string
 	db           *sql.DB
+	stmts        *stmtCache // db and the statements of Lease.Stmt; set with db
 	err          error
 	state        handleState
 	refs         int                // leases
@@ -235,7 +236,7 @@ func (m *Manager) Close() error {
 		m.wg.Wait()
 		var errs []error
 		for _, h := range victims {
-			if err := h.db.Close(); err != nil {
+			if err := h.close(); err != nil {
 				errs = append(errs, fmt.Errorf("dbstrategy: close tenant %q: %v", h.id, err))
 			}
 		}

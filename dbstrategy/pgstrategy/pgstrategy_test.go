@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/tenantkit/tenantkit/dbstrategy"
@@ -639,5 +640,43 @@ func TestDashKeys(t *testing.T) {
 				t.Errorf("Open(acme-eu) after Drop: %v; want ErrNotFound", err)
 			}
 		})
+	}
+}
+
+// TestStatementCacheOn checks that tenant handles keep pgx's default exec
+// mode, which prepares each query once per connection and caches it (so
+// the statements close with the connection, and with the handle), and that
+// a query run twice on one connection is prepared once.
+func TestStatementCacheOn(t *testing.T) {
+	s := newStrategy(t, pgstrategy.Config{MaxConns: 1})
+	ctx := t.Context()
+	if err := s.Create(ctx, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	db, err := s.Open(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	pool, ok := s.Pool(db)
+	if !ok {
+		t.Fatal("Pool: not found")
+	}
+	if got := pool.Config().ConnConfig.DefaultQueryExecMode; got != pgx.QueryExecModeCacheStatement {
+		t.Fatalf("DefaultQueryExecMode = %v; want QueryExecModeCacheStatement", got)
+	}
+	const q = "SELECT 41 + $1::int"
+	for range 3 {
+		var n int
+		if err := db.QueryRowContext(ctx, q, 1).Scan(&n); err != nil || n != 42 {
+			t.Fatalf("query = %d, %v", n, err)
+		}
+	}
+	var prepared int
+	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM pg_prepared_statements WHERE statement = $1", q).Scan(&prepared); err != nil {
+		t.Fatal(err)
+	}
+	if prepared != 1 {
+		t.Errorf("%q is prepared %d times on the connection; want once", q, prepared)
 	}
 }
