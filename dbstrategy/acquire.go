@@ -10,10 +10,9 @@ import (
 // handle stays open. A Lease is used by one goroutine, but Release is safe
 // to call from any goroutine and more than once.
 type Lease struct {
-	m   *Manager
-	c   *stmtCache   // the handle's db and statements
-	h   *handle      // nil once released; guarded by m.mu
-	own *[]*sql.Stmt // statements Stmt prepared beyond the cache; guarded by m.mu
+	m *Manager
+	c *stmtCache // the handle's db and statements
+	h *handle    // nil once released; guarded by m.mu
 }
 
 // DB returns the tenant's handle. It is shared with the other leases of the
@@ -32,13 +31,15 @@ func (l *Lease) Release() {
 		return
 	}
 	l.h = nil
-	if own := l.own; own != nil {
-		l.own = nil
-		m.mu.Unlock()
-		for _, st := range *own {
-			st.Close()
+	if h.owned != nil {
+		if own := h.owned[l]; own != nil {
+			delete(h.owned, l)
+			m.mu.Unlock()
+			for _, st := range own {
+				st.Close()
+			}
+			m.mu.Lock()
 		}
-		m.mu.Lock()
 	}
 	h.refs--
 	if h.refs > 0 {
@@ -91,7 +92,7 @@ func (m *Manager) Acquire(ctx context.Context, tenantID string) (*Lease, error) 
 	if h := m.handles[tenantID]; h != nil && h.state == stateOpen && !h.dropping && !m.closed {
 		m.leaseLocked(h)
 		m.mu.Unlock()
-		return &Lease{m: m, h: h, c: h.stmts}, nil
+		return &Lease{m: m, h: h, c: &h.stmts}, nil
 	}
 	return m.acquireSlow(ctx, tenantID)
 }
@@ -120,7 +121,7 @@ func (m *Manager) acquireSlow(ctx context.Context, id string) (*Lease, error) {
 			m.dequeueLocked(w)
 			m.leaseLocked(h)
 			m.mu.Unlock()
-			return &Lease{m: m, h: h, c: h.stmts}, nil
+			return &Lease{m: m, h: h, c: &h.stmts}, nil
 		}
 		if d := m.dropping[id]; d != nil {
 			m.dequeueLocked(w)
@@ -221,5 +222,5 @@ func (m *Manager) awaitOpen(ctx context.Context, h *handle) (*Lease, error) {
 	if h.err != nil {
 		return nil, h.err
 	}
-	return &Lease{m: m, h: h, c: h.stmts}, nil // open counted this lease
+	return &Lease{m: m, h: h, c: &h.stmts}, nil // open counted this lease
 }

@@ -20,11 +20,7 @@ func (m *Manager) removeLocked(h *handle) {
 
 // close closes the handle's cached statements, then its db.
 func (h *handle) close() error {
-	var err error
-	if h.stmts != nil {
-		err = h.stmts.close()
-	}
-	return errors.Join(err, h.db.Close())
+	return errors.Join(h.stmts.close(), h.db.Close())
 }
 
 // closeDB closes a handle's db, logging the error: nobody waits for it.

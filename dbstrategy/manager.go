@@ -95,7 +95,8 @@ const (
 type handle struct {
 	id           string
 	db           *sql.DB
-	stmts        *stmtCache // db and the statements of Lease.Stmt; set with db
+	stmts        stmtCache              // db and the statements of Lease.Stmt; set with db
+	owned        map[*Lease][]*sql.Stmt // statements of Lease.Stmt beyond the cache, by lease
 	err          error
 	state        handleState
 	refs         int                // leases

@@ -80,7 +80,7 @@ func (m *Manager) open(ctx context.Context, h *handle, victim *handle) {
 		return
 	}
 	h.db = db
-	h.stmts = &stmtCache{db: db}
+	h.stmts.db = db
 	h.state = stateOpen
 	m.evict.admit(h)
 	m.nOpen++

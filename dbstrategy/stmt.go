@@ -13,8 +13,9 @@ import (
 const StmtCacheSize = 64
 
 // stmtCache holds a handle's *sql.DB and the statements prepared on it by
-// [Lease.Stmt]. It is made when the handle opens, and its statements are
-// closed when the handle closes (never while it is leased).
+// [Lease.Stmt]. It is part of the handle, set when the handle opens, and
+// its statements are closed when the handle closes (never while it is
+// leased).
 type stmtCache struct {
 	db     *sql.DB
 	mu     sync.Mutex
@@ -90,12 +91,13 @@ func (l *Lease) Stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	}
 	if own {
 		l.m.mu.Lock()
-		released := l.h == nil
+		h := l.h
+		released := h == nil
 		if !released {
-			if l.own == nil {
-				l.own = new([]*sql.Stmt)
+			if h.owned == nil {
+				h.owned = make(map[*Lease][]*sql.Stmt)
 			}
-			*l.own = append(*l.own, st)
+			h.owned[l] = append(h.owned[l], st)
 		}
 		l.m.mu.Unlock()
 		if released {
