@@ -46,14 +46,20 @@
 //	defer lease.Release()
 //	row := lease.DB().QueryRowContext(ctx, "SELECT name FROM users WHERE id = $1", id)
 //
+// A query run on every request can use a statement prepared once per
+// handle connection: lease.Stmt(ctx, query) (see [Lease.Stmt]).
+//
 // # Budgets and waiting
 //
-// [WithMaxOpen] bounds the open handles; [WithMaxConns] bounds the
-// connections they may hold together, using [ConnLimiter]. A tenant whose
+// [WithMaxOpen] bounds the open handles (by default the strategy's own
+// limit, [HandleLimiter]: sqlitestrategy sizes it by memory);
+// [WithMaxConns] bounds the server connections they may hold together, for
+// a strategy whose handles hold some ([ConnLimiter]: pgstrategy). A tenant whose
 // handle is open is leased at once, whatever the load. A tenant whose
 // handle is not open takes a free slot, or closes an unleased handle
-// (segmented LRU: tenants used once go before tenants used again; see
-// [Manager]), or waits first come first served until a lease is released:
+// (segmented LRU: tenants used once go before tenants used again, and a
+// tenant evicted lately comes back among the busy ones; see [Manager]), or
+// waits first come first served until a lease is released:
 // so a request never fails because of the budget, it waits until its
 // context ends.
 //

@@ -33,7 +33,10 @@ import (
 // hot one. At most 4/5 of the handles are hot: beyond that the least
 // recently released hot handle turns cold. So a stream of tenants seen once
 // (a scan, the long tail of a skewed load) cycles through the cold handles
-// without closing the busy tenants' handles.
+// without closing the busy tenants' handles. A handle opened for a tenant
+// whose handle was evicted lately starts hot while there is room, so an
+// active set a little larger than the cache (a rotation) still mostly
+// hits.
 //
 // # Ownership and concurrency
 //
