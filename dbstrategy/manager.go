@@ -176,7 +176,11 @@ func NewManager(s Strategy, opts ...Option) (*Manager, error) {
 			}
 		}
 	}
-	if cl, ok := s.(ConnLimiter); ok && cfg.maxConns > 0 {
+	if cb, ok := s.(ConnBudgeter); ok && cfg.maxConns > 0 {
+		if err := cb.SetConnBudget(cfg.maxConns); err != nil {
+			return nil, fmt.Errorf("%w: WithMaxConns(%d): %w", ErrInvalidConfig, cfg.maxConns, err)
+		}
+	} else if cl, ok := s.(ConnLimiter); ok && cfg.maxConns > 0 {
 		per := cl.MaxConnsPerHandle()
 		if per < 1 {
 			return nil, fmt.Errorf("%w: NewManager: strategy reports %d connections per handle", ErrInvalidConfig, per)

@@ -25,6 +25,9 @@ import (
 //     so the Manager can keep the process under a total connection budget
 //     ([WithMaxConns]). Only strategies whose handles hold connections to a
 //     server implement it; the budget does not apply to the others.
+//   - [ConnBudgeter]: the strategy counts the connections its handles really
+//     hold against the [WithMaxConns] budget itself; preferred to
+//     ConnLimiter when a strategy implements both.
 //   - [HandleLimiter]: how many handles of the strategy may be open at once,
 //     by the strategy's own measure of what a handle costs (memory for
 //     SQLite); the default of [WithMaxOpen].
@@ -63,6 +66,18 @@ type ConnLimiter interface {
 	// MaxConnsPerHandle reports the most connections one handle returned
 	// by Open may hold at once. It is at least 1.
 	MaxConnsPerHandle() int
+}
+
+// ConnBudgeter is implemented by strategies that enforce the [WithMaxConns]
+// budget themselves, counting the server connections their handles really
+// hold rather than each handle at its pool's maximum (pgstrategy does). A
+// handle holding no connection then costs nothing against the budget, so
+// the Manager does not lower its handle limit by the budget: [NewManager]
+// calls SetConnBudget(n) once instead, and fails if it returns an error.
+// Waiting for the budget happens inside the handle, when a query needs a
+// new connection, bounded by the query's context.
+type ConnBudgeter interface {
+	SetConnBudget(n int) error
 }
 
 // HandleLimiter is implemented by strategies that know how many of their

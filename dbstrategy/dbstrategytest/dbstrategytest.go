@@ -367,6 +367,10 @@ func testConnLimiter(t *testing.T, s dbstrategy.Strategy) {
 		}
 	})
 	drop(t, s, id)
+	if _, ok := s.(dbstrategy.ConnBudgeter); ok {
+		testConnBudgeter(t, s)
+		return
+	}
 	// A budget below one handle is refused; one handle's worth works.
 	if _, err := dbstrategy.NewManager(s, dbstrategy.WithMaxConns(per-1)); per > 1 && err == nil {
 		t.Errorf("NewManager(WithMaxConns(%d)) error = nil, want an error", per-1)
@@ -374,6 +378,51 @@ func testConnLimiter(t *testing.T, s dbstrategy.Strategy) {
 	m := newManager(t, s, dbstrategy.WithMaxConns(per))
 	if got := m.Stats().MaxOpen; got != 1 {
 		t.Errorf("Stats().MaxOpen with WithMaxConns(%d) = %d, want 1", per, got)
+	}
+}
+
+// testConnBudgeter checks a strategy that counts the connections its
+// handles really hold: a budget of 2 connections serves more than 2 open
+// handles (an idle connection of one makes room for another), one query at
+// a time each, and a budget given twice with another size is refused.
+func testConnBudgeter(t *testing.T, s dbstrategy.Strategy) {
+	const budget, tenants = 2, 4
+	m := newManager(t, s, dbstrategy.WithMaxConns(budget))
+	if got := m.Stats().MaxOpen; got < tenants {
+		t.Fatalf("Stats().MaxOpen with a connection budget of %d = %d; want the handle limit, not the budget", budget, got)
+	}
+	ids := make([]string, tenants)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("budget%d", i)
+		create(t, s, ids[i])
+	}
+	leases := make([]*dbstrategy.Lease, tenants)
+	for round := range 2 {
+		for i, id := range ids {
+			l, err := m.Acquire(ctx(t), id)
+			if err != nil {
+				t.Fatalf("Acquire(%q): %v", id, err)
+			}
+			leases[i] = l
+			var one int
+			if err := l.DB().QueryRowContext(ctx(t), "SELECT 1").Scan(&one); err != nil {
+				t.Fatalf("round %d, tenant %q: query with a budget of %d connections over %d tenants: %v", round, id, budget, tenants, err)
+			}
+		}
+		for _, l := range leases {
+			l.Release()
+		}
+	}
+	if got := m.Stats(); got.Open != tenants || got.Evictions != 0 {
+		t.Errorf("Stats() = %+v; want %d handles open, none evicted: handles holding no connection cost nothing", got, tenants)
+	}
+	if _, err := dbstrategy.NewManager(s, dbstrategy.WithMaxConns(budget+1)); err == nil {
+		t.Errorf("a second budget of another size: NewManager error = nil, want an error")
+	}
+	for _, id := range ids {
+		if err := m.Drop(ctx(t), id); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

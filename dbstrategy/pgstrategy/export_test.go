@@ -18,3 +18,9 @@ func (s *Strategy) RolePassword(tenantID string) string {
 // DropAll drops every database and role of the strategy's prefix; see
 // dropAll. Tests only: it is not part of the public API.
 func (s *Strategy) DropAll(ctx context.Context) error { return s.dropAll(ctx) }
+
+// MustName returns the tenant's database name, "" for an invalid key.
+func (s *Strategy) MustName(tenantID string) string {
+	name, _ := s.DatabaseName(tenantID)
+	return name
+}

@@ -16,8 +16,8 @@ import (
 // open makes a pool of maxConns connections to the database name, checks
 // that it can connect, and wraps the pool in a *sql.DB that closes it. as,
 // if not nil, changes the pool's config before use, for instance to log in
-// as another role.
-func (s *Strategy) open(ctx context.Context, name string, maxConns int32, as func(*pgxpool.Config)) (*sql.DB, error) {
+// as another role. budget, if not nil, counts the pool's connections.
+func (s *Strategy) open(ctx context.Context, name string, maxConns int32, as func(*pgxpool.Config), budget *connBudget) (*sql.DB, error) {
 	cfg := s.base.Copy()
 	cfg.ConnConfig.Database = name
 	if cfg.ConnConfig.RuntimeParams == nil {
@@ -32,6 +32,9 @@ func (s *Strategy) open(ctx context.Context, name string, maxConns int32, as fun
 	cfg.MaxConnIdleTime = s.idle
 	cfg.HealthCheckPeriod = s.healthCheck
 	cfg.BeforeClose = awaitBackendExit
+	if budget != nil {
+		budgeted(cfg, budget)
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, err

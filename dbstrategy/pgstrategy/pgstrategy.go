@@ -134,8 +134,9 @@ type Strategy struct {
 	closed        atomic.Bool
 	closeOnce     sync.Once
 
-	mu    sync.Mutex
-	pools map[*sql.DB]*pgxpool.Pool // open handles and their pools
+	mu     sync.Mutex
+	pools  map[*sql.DB]*pgxpool.Pool // open handles and their pools
+	budget *connBudget               // nil without SetConnBudget
 }
 
 var (
@@ -143,6 +144,7 @@ var (
 	_ dbstrategy.ConnLimiter     = (*Strategy)(nil)
 	_ dbstrategy.Templater       = (*Strategy)(nil)
 	_ dbstrategy.MigrationLocker = (*Strategy)(nil)
+	_ dbstrategy.ConnBudgeter    = (*Strategy)(nil)
 )
 
 // New checks cfg, opens the admin pool to the DSN's database and pings it.
@@ -389,7 +391,10 @@ func (s *Strategy) Open(ctx context.Context, tenantID string) (*sql.DB, error) {
 			delete(cfg.ConnConfig.RuntimeParams, "role") // the admin's SET ROLE, if any
 		}
 	}
-	db, err := s.open(ctx, name, s.maxConns, as)
+	s.mu.Lock()
+	budget := s.budget
+	s.mu.Unlock()
+	db, err := s.open(ctx, name, s.maxConns, as, budget)
 	if err != nil && s.roles != nil && (hasCode(err, codeInvalidPassword) || hasCode(err, codeInvalidAuthSpec)) {
 		// The server authenticates the role before it looks for the
 		// database, and Drop drops both: tell a dropped tenant apart

@@ -56,7 +56,7 @@ func (s *Strategy) PrepareTemplate(ctx context.Context, migrate func(ctx context
 		}
 		// Migrations may use more than one connection at a time (goose
 		// can hold one for its lock and run migrations on another).
-		db, err := s.open(ctx, s.template, max(s.maxConns, 2), as)
+		db, err := s.open(ctx, s.template, max(s.maxConns, 2), as, nil)
 		if err != nil {
 			return fmt.Errorf("open template: %w", err)
 		}

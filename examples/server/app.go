@@ -204,12 +204,10 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, opts appOptions) 
 		dbstrategy.WithMaxConns(cfg.dbMaxConns),
 		dbstrategy.WithLogger(log),
 	}
-	if _, ok := strategy.(dbstrategy.ConnLimiter); ok {
-		// PostgreSQL: the budget alone caps open handles, -db-max-conns
-		// divided by -db-tenant-conns, not the Manager's default of 128.
-		// SQLite handles are capped by -db-sqlite-max-open instead.
-		managerOpts = append(managerOpts, dbstrategy.WithMaxOpen(cfg.dbMaxConns))
-	}
+	// PostgreSQL counts the connections handles really hold against
+	// -db-max-conns (pgstrategy is a ConnBudgeter), so handles are capped
+	// by the Manager's default of 128, not by the budget; SQLite handles by
+	// -db-sqlite-max-open.
 	dbs, err := dbstrategy.NewManager(strategy, managerOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("tenant databases: %w", err)

@@ -130,7 +130,13 @@ func (c *managerCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(d.evictions, float64(s.Evictions))
 	counter(d.idleCloses, float64(s.IdleCloses))
 	counter(d.waits, float64(s.Waits))
-	gauge(d.connsMax, float64(s.Open)*c.connsPerHandle)
+	connsMax := float64(s.Open) * c.connsPerHandle
+	if c.budget > 0 {
+		// pgstrategy counts real connections against the budget, so open
+		// handles together never hold more than it.
+		connsMax = min(connsMax, c.budget)
+	}
+	gauge(d.connsMax, connsMax)
 	gauge(d.budget, c.budget)
 	ch <- prometheus.MustNewConstMetric(d.migrations, prometheus.CounterValue, float64(s.Migrations), "success")
 	ch <- prometheus.MustNewConstMetric(d.migrations, prometheus.CounterValue, float64(s.MigrationFailures), "failure")

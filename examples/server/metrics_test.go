@@ -13,6 +13,9 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/tenantkit/tenantkit/dbstrategy"
+	"github.com/tenantkit/tenantkit/dbstrategy/sqlitestrategy"
 )
 
 // seriesKey names one series of http_requests_total.
@@ -212,8 +215,15 @@ func TestMetrics(t *testing.T) {
 				t.Logf("handles: open %v, max %v, opens %v, evictions %v, waits %v", open, maxOpen,
 					metricValue(t, fams, "tenantkit_handle_opens_total"), metricValue(t, fams, "tenantkit_handle_evictions_total"),
 					metricValue(t, fams, "tenantkit_acquire_waits_total"))
-				if maxOpen != 2 {
-					t.Errorf("tenantkit_handles_max = %v; want 2 (-db-max-conns 2 / -db-tenant-conns 1)", maxOpen)
+				// SQLite: -db-sqlite-max-open 2. PostgreSQL counts real
+				// connections against -db-max-conns, so handles are capped by
+				// the Manager's default only.
+				wantMax := 2.0
+				if b.name == "postgres" {
+					wantMax = dbstrategy.DefaultMaxOpen
+				}
+				if maxOpen != wantMax {
+					t.Errorf("tenantkit_handles_max = %v; want %v", maxOpen, wantMax)
 				}
 				if got := metricValue(t, fams, "tenantkit_handles_leased"); got < 0 || got > open {
 					t.Errorf("tenantkit_handles_leased = %v; want from 0 to tenantkit_handles_open (%v)", got, open)
@@ -221,7 +231,7 @@ func TestMetrics(t *testing.T) {
 				if got := metricValue(t, fams, "tenantkit_handle_opens_total"); got < 3 {
 					t.Errorf("tenantkit_handle_opens_total = %v; want at least 3 (three tenants)", got)
 				}
-				if got := metricValue(t, fams, "tenantkit_handle_evictions_total"); got < 1 {
+				if got := metricValue(t, fams, "tenantkit_handle_evictions_total"); wantMax == 2 && got < 1 {
 					t.Errorf("tenantkit_handle_evictions_total = %v; want at least 1 (three tenants, two handles)", got)
 				}
 				for _, name := range []string{"tenantkit_acquire_waits_total", "tenantkit_acquire_waiting", "tenantkit_handle_idle_closes_total"} {
@@ -376,16 +386,22 @@ func diffCounts(got, want map[seriesKey]int) string {
 	return strings.Join(lines, "\n")
 }
 
-// TestBudgetCapsHandles checks that -db-max-conns / -db-tenant-conns, and
-// nothing smaller, is how many tenant handles may be open: a budget of 600
-// connections at 2 per tenant is 300 handles, above the Manager's default
-// cap of 128.
+// TestBudgetCapsHandles checks that on SQLite -db-sqlite-max-open, not
+// the PostgreSQL connection budget, is how many tenant handles may be open,
+// by default sqlitestrategy.DefaultMaxOpen, above the Manager's default cap
+// of 128.
 func TestBudgetCapsHandles(t *testing.T) {
 	cfg := sqliteConfig(t)
-	cfg.dbMaxConns, cfg.tenantConns = 600, 2
+	cfg.dbMaxConns, cfg.tenantConns, cfg.sqliteMaxOpen = 40, 2, 300
 	ts := startServer(t, cfg)
 	if got := ts.app.dbs.Stats().MaxOpen; got != 300 {
-		t.Errorf("Stats().MaxOpen = %d, want 300 (600 connections / 2 per tenant)", got)
+		t.Errorf("Stats().MaxOpen = %d, want 300 (-db-sqlite-max-open)", got)
+	}
+	cfg = sqliteConfig(t)
+	cfg.dbMaxConns, cfg.tenantConns = 40, 2
+	ts = startServer(t, cfg)
+	if got := ts.app.dbs.Stats().MaxOpen; got != sqlitestrategy.DefaultMaxOpen {
+		t.Errorf("Stats().MaxOpen by default = %d, want %d, whatever -db-max-conns", got, sqlitestrategy.DefaultMaxOpen)
 	}
 }
 

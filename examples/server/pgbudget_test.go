@@ -215,8 +215,11 @@ func TestPostgresConnectionBudgetManager(t *testing.T) {
 		t.Errorf("PostgreSQL saw %d tenant connections; want at most %d (WithMaxConns(%d), %d handles of %d)\n%s",
 			loadMax, budgetConns, budgetConns, st.MaxOpen, perPool, overBudget(loadShot))
 	}
-	if st.MaxOpen != budgetConns/perPool {
-		t.Errorf("Stats().MaxOpen = %d; want %d handles of %d connections", st.MaxOpen, budgetConns/perPool, perPool)
+	// pgstrategy counts real connections against the budget: handles
+	// holding none cost nothing, so more tenants stay open than the budget
+	// divided by the pool size.
+	if st.MaxOpen < budgetConns/perPool {
+		t.Errorf("Stats().MaxOpen = %d; want at least %d handles of %d connections", st.MaxOpen, budgetConns/perPool, perPool)
 	}
 }
 
