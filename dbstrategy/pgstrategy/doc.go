@@ -7,8 +7,11 @@
 // checked; names are always quoted. [Strategy.Create] runs CREATE DATABASE,
 // [Strategy.Drop] runs DROP DATABASE ... WITH (FORCE), and [Strategy.Open]
 // hands out a *sql.DB backed by a pgx pool of its own, small and lazily
-// filled, so that the [dbstrategy.Manager] can keep the server under its
-// connection budget ([dbstrategy.ConnLimiter]). With [Config.RoleSecret],
+// filled. The strategy keeps the server under a [dbstrategy.Manager]'s
+// connection budget itself ([dbstrategy.ConnBudgeter],
+// [Strategy.SetConnBudget]), counting the connections the pools really
+// hold. Pools keep pgx's default exec mode, cache_statement: each query is
+// prepared once per connection. With [Config.RoleSecret],
 // each tenant database also gets a login role of its own, the only one
 // that handles connect as (see "Tenant roles"). PostgreSQL 13 or later is
 // needed.
@@ -90,7 +93,7 @@
 //
 //	m, err := dbstrategy.NewManager(s,
 //		dbstrategy.WithMigrations(migrations), // directory "postgres/" holds the goose migrations
-//		dbstrategy.WithMaxConns(80),           // at most 20 tenant handles of 4 connections
+//		dbstrategy.WithMaxConns(80),           // at most 80 tenant connections, however many handles
 //	)
 //	if err != nil {
 //		return err
