@@ -46,7 +46,11 @@ func NewServer(d serverDeps) (*Server, error) {
 		sessions: sessions{now: time.Now}, guard: d.guard, now: time.Now}
 
 	onErr := func(w http.ResponseWriter, r *http.Request, err error) { writeError(w, r, log, err) }
-	withTenant, err := tenancy.Middleware(tenancy.Header("X-Tenant"), d.lookup,
+	tenantHeader, err := tenancy.Header("X-Tenant")
+	if err != nil {
+		return nil, err
+	}
+	withTenant, err := tenancy.Middleware(tenantHeader, d.lookup,
 		tenancy.WithValidator(validTenantHint), tenancy.WithErrorHandler(onErr))
 	if err != nil {
 		return nil, err
