@@ -104,7 +104,7 @@ func serveBaseline(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	iss, err := auth.NewIssuer(key, tokenIssuer, baselineAudience, auth.WithTTL(c.ttl))
+	iss, err := auth.NewIssuer(tokenIssuer, baselineAudience, key, auth.WithTTL(c.ttl))
 	if err != nil {
 		return err
 	}
@@ -112,7 +112,10 @@ func serveBaseline(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	h := baselineHandler(log, db, v, iss, hasher)
+	h, err := baselineHandler(log, db, v, iss, hasher)
+	if err != nil {
+		return err
+	}
 
 	if c.pprofAddr != "" {
 		stop, err := servePprof(c.pprofAddr)
@@ -229,11 +232,14 @@ type tokenJSON struct {
 // baselineHandler is the baseline's API: the three endpoints of the mix,
 // behind the same kind of middleware as the reference server (security
 // headers, request log, panic recovery, bearer token).
-func baselineHandler(log *slog.Logger, db *sql.DB, v *auth.Verifier, iss *auth.Issuer, hasher *auth.Hasher) http.Handler {
-	requireToken := auth.RequireToken(v, auth.WithErrorHandler(func(w http.ResponseWriter, r *http.Request, err error) {
+func baselineHandler(log *slog.Logger, db *sql.DB, v *auth.Verifier, iss *auth.Issuer, hasher *auth.Hasher) (http.Handler, error) {
+	requireToken, err := auth.RequireToken(v, auth.WithErrorHandler(func(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("WWW-Authenticate", "Bearer")
 		writeProblem(w, http.StatusUnauthorized)
 	}))
+	if err != nil {
+		return nil, err
+	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /api/tenant/users/me", requireToken(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id, ok := claimsUser(r)
@@ -323,11 +329,11 @@ func baselineHandler(log *slog.Logger, db *sql.DB, v *auth.Verifier, iss *auth.I
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	var h http.Handler = recoverer(log, mux)
 	h = instrument(log, m, h)
-	return securityHeaders(h)
+	return securityHeaders(h), nil
 }
 
 func claimsUser(r *http.Request) (int64, bool) {
-	c, ok := auth.ClaimsFromContext(r.Context())
+	c, ok := auth.FromContext(r.Context())
 	if !ok {
 		return 0, false
 	}

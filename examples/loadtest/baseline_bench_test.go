@@ -39,7 +39,7 @@ func BenchmarkBaselineHandlerMe(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	iss, err := auth.NewIssuer(key, tokenIssuer, baselineAudience)
+	iss, err := auth.NewIssuer(tokenIssuer, baselineAudience, key)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -51,7 +51,10 @@ func BenchmarkBaselineHandlerMe(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	h := baselineHandler(slog.New(slog.NewTextHandler(io.Discard, nil)), db, v, iss, hasher)
+	h, err := baselineHandler(slog.New(slog.NewTextHandler(io.Discard, nil)), db, v, iss, hasher)
+	if err != nil {
+		b.Fatal(err)
+	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {

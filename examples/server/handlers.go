@@ -376,7 +376,7 @@ func handleReadyz(log *slog.Logger, store CoreStore) http.Handler {
 // userID is the user a verified token names. The token middleware runs
 // first, so a missing or malformed subject is a refused token.
 func userID(r *http.Request) (int64, error) {
-	c, ok := auth.ClaimsFromContext(r.Context())
+	c, ok := auth.FromContext(r.Context())
 	if !ok {
 		return 0, auth.ErrNoToken
 	}

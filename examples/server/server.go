@@ -55,8 +55,11 @@ func NewServer(d serverDeps) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	coreToken := auth.RequireToken(d.tokens.core.verifier, auth.WithErrorHandler(onErr))
-	tenantToken := auth.RequireTokenFunc(func(r *http.Request) (*auth.Verifier, error) {
+	coreToken, err := auth.RequireToken(d.tokens.core.verifier, auth.WithErrorHandler(onErr))
+	if err != nil {
+		return nil, err
+	}
+	tenantToken, err := auth.RequireTokenFunc(func(r *http.Request) (*auth.Verifier, error) {
 		t, ok := tenancy.FromContext(r.Context())
 		if !ok {
 			return nil, errNoTenantInContext
@@ -67,6 +70,9 @@ func NewServer(d serverDeps) (*Server, error) {
 		}
 		return dir.verifier, nil
 	}, auth.WithErrorHandler(onErr))
+	if err != nil {
+		return nil, err
+	}
 
 	mux := http.NewServeMux()
 	patterns := addRoutes(mux, log, core, tenant, withTenant, coreToken, tenantToken, d.store, d.metrics, d.tokens, d.lookup)
@@ -185,7 +191,7 @@ func noteTenant(w http.ResponseWriter, id string) {
 func withUser(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if rw, ok := w.(*respWriter); ok {
-			if c, ok := auth.ClaimsFromContext(r.Context()); ok {
+			if c, ok := auth.FromContext(r.Context()); ok {
 				rw.user = c.Subject
 			}
 		}

@@ -61,10 +61,7 @@ func (s sessions) start(ctx context.Context, st RefreshStore, userID int64) (str
 
 // issue stores a new token of family tmpl.FamilyID and returns it.
 func (s sessions) issue(ctx context.Context, st RefreshStore, tmpl RefreshToken, t time.Time) (string, error) {
-	token, hash, err := auth.NewRefreshToken()
-	if err != nil {
-		return "", err
-	}
+	token, hash := auth.NewRefreshToken()
 	tmpl.Hash = hash
 	tmpl.CreatedUS = t.UnixMicro()
 	tmpl.IdleExpiresUS = min(t.Add(refreshIdleTTL).UnixMicro(), tmpl.FamilyExpireUS)
