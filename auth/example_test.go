@@ -80,8 +80,13 @@ func ExampleRequireToken() {
 		claims, _ := auth.FromContext(r.Context())
 		fmt.Fprintf(w, "hello %s", claims.Subject)
 	})
+	requireToken, err := auth.RequireToken(verifier)
+	if err != nil { // a nil verifier or a bad option: found at start-up
+		fmt.Println(err)
+		return
+	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /me", must(auth.RequireToken(verifier))(me))
+	mux.Handle("GET /me", requireToken(me))
 
 	token, _, _ := issuer.Issue("user-42")
 	for _, header := range []string{"Bearer " + token, ""} {
