@@ -189,7 +189,7 @@ func DeriveKey(master []byte, directory string) (Key, error) {
 //
 //	// JWT_SECRET=new, JWT_PREVIOUS_SECRETS=old1,old2
 //	keys, err := auth.DeriveKeys([][]byte{newMaster, old1, old2}, "tenant:42")
-//	issuer, err := auth.NewIssuer(keys[0], "my-service", "tenant:42")
+//	issuer, err := auth.NewIssuer("my-service", "tenant:42", keys[0])
 //	verifier, err := auth.NewVerifier("my-service", "tenant:42", keys)
 //
 // Tokens signed under any listed master verify; once a master is dropped

@@ -341,6 +341,7 @@ func TestNewHasherOptions(t *testing.T) {
 		{"key long", []auth.HasherOption{auth.WithParams(auth.Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLen: 16, KeyLen: 129})}, true},
 		{"max concurrent 0", []auth.HasherOption{auth.WithMaxConcurrent(0)}, true},
 		{"max concurrent negative", []auth.HasherOption{auth.WithMaxConcurrent(-1)}, true},
+		{"nil option", []auth.HasherOption{auth.WithMaxConcurrent(1), nil}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -350,6 +351,9 @@ func TestNewHasherOptions(t *testing.T) {
 			}
 			if err != nil && !strings.HasPrefix(err.Error(), "auth: ") {
 				t.Errorf("NewHasher() error %q; want prefix \"auth: \"", err)
+			}
+			if err != nil && !errors.Is(err, auth.ErrInvalidConfig) {
+				t.Errorf("NewHasher() error %v does not wrap ErrInvalidConfig", err)
 			}
 		})
 	}

@@ -215,3 +215,24 @@ type nopWriter struct{ h http.Header }
 func (w nopWriter) Header() http.Header       { return w.h }
 func (nopWriter) Write(p []byte) (int, error) { return len(p), nil }
 func (nopWriter) WriteHeader(int)             {}
+
+// TestNilOptionNamesPosition checks the one rule for nil options, in every
+// constructor that takes options: an error wrapping ErrInvalidConfig that
+// names the position.
+func TestNilOptionNamesPosition(t *testing.T) {
+	key := deriveKey(t, testMaster, "core")
+	v := newVerifier(t, "core", []auth.Key{key})
+	now := auth.WithNow(nil)
+	errs := map[string]error{}
+	_, errs["NewHasher"] = auth.NewHasher(auth.WithMaxConcurrent(1), nil)
+	_, errs["NewIssuer"] = auth.NewIssuer(testIss, "core", key, now, nil)
+	_, errs["NewVerifier"] = auth.NewVerifier(testIss, "core", []auth.Key{key}, now, nil)
+	_, errs["NewThrottle"] = auth.NewThrottle(now, nil)
+	_, errs["RequireToken"] = auth.RequireToken(v, auth.WithErrorHandler(nil), nil)
+	_, errs["RequireTokenFunc"] = auth.RequireTokenFunc(func(*http.Request) (*auth.Verifier, error) { return v, nil }, auth.WithErrorHandler(nil), nil)
+	for fn, err := range errs {
+		if !errors.Is(err, auth.ErrInvalidConfig) || !strings.Contains(err.Error(), "auth: "+fn+": option 2 is nil") {
+			t.Errorf("%s(..., nil) = %v; want ErrInvalidConfig naming option 2", fn, err)
+		}
+	}
+}
