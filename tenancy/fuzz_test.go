@@ -152,3 +152,26 @@ func FuzzSubdomain(f *testing.F) {
 		}
 	})
 }
+
+// FuzzHeaderName checks the name check of the Header constructor: a name
+// it refuses is an ErrInvalidConfig, and a resolver it returns finds the
+// value of that header, however the name is cased.
+func FuzzHeaderName(f *testing.F) {
+	for _, s := range []string{"X-Tenant", "x-tenant", "", " ", "X Tenant", "X-Tenant:", "a\r\nb", "é", "!#$%&'*+-.^_`|~", "1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		res, err := tenancy.Header(name)
+		if err != nil {
+			if !errors.Is(err, tenancy.ErrInvalidConfig) || res != nil {
+				t.Fatalf("Header(%q) = %v, %v; want nil and ErrInvalidConfig", name, res, err)
+			}
+			return
+		}
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.Header.Set(strings.ToLower(name), "acme")
+		if got, err := res.Resolve(r); got != "acme" || err != nil {
+			t.Fatalf("Header(%q).Resolve = %q, %v; want \"acme\"", name, got, err)
+		}
+	})
+}
