@@ -167,9 +167,11 @@ func newTokenID() string {
 // check, and even a hash collision cannot change that. (SHA-256 of the
 // token would do as well, at ten times the cost per request.) Entries hold
 // the token, so a heap dump shows the tokens accepted in the last TTL, as
-// it shows the keys that sign them. An entry is used only while the verifier's clock
-// ([WithNow]) is before the token's exp (the leeway is not added: an
-// expired token goes through every check again). A Verifier's keys are
+// it shows the keys that sign them. An entry is used only while the
+// verifier's clock ([WithNow]) is before the token's exp (the leeway is not
+// added: an expired token goes through every check again) and not before
+// the time its nbf and iat allow, so a clock set back does not make the
+// cache accept what the full check would refuse. A Verifier's keys are
 // fixed when it is made, so rotating keys means making a new Verifier, whose
 // cache starts empty: a cached token never outlives the key set that
 // accepted it. Only accepted tokens are cached: refused ones cost a full
@@ -181,6 +183,7 @@ type Verifier struct {
 	parser   *jwt.Parser
 	keyfunc  jwt.Keyfunc
 	now      func() time.Time
+	leeway   time.Duration
 	cache    *tokenCache // nil when off
 }
 
@@ -243,7 +246,7 @@ func NewVerifier(issuer, audience string, keys []Key, opts ...VerifierOption) (*
 	if err := configure("NewVerifier", opts, func(o VerifierOption) error { return o.applyVerifier(&cfg) }); err != nil {
 		return nil, err
 	}
-	v.now = cfg.now
+	v.now, v.leeway = cfg.now, cfg.leeway
 	if cfg.cacheSize > 0 {
 		v.cache = newTokenCache(cfg.cacheSize)
 	}
@@ -350,7 +353,7 @@ func (v *Verifier) verify(token string) (*Claims, error) {
 		return nil, err
 	}
 	if v.cache != nil {
-		v.cache.put(token, c, v.now())
+		v.cache.put(token, c, v.now(), v.leeway)
 	}
 	return c, nil
 }

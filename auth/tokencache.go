@@ -2,6 +2,7 @@ package auth
 
 import (
 	"hash/maphash"
+	"math"
 	"strings"
 	"sync"
 	"time"
@@ -36,11 +37,14 @@ type cacheShard struct {
 }
 
 // cacheEntry is one accepted token: the token itself, its claims (shared
-// and never modified) and its exp in Unix nanoseconds, after which the
-// entry is not used.
+// and never modified), and the span in Unix nanoseconds in which the entry
+// may be used: from the time nbf and iat allow (less the leeway, as the
+// full check does) to exp. Before it (a clock set back) or after it, the
+// token goes through the full check.
 type cacheEntry struct {
 	token   string
 	claims  *Claims
+	from    int64
 	expires int64
 }
 
@@ -79,7 +83,9 @@ func (c *tokenCache) get(token string, now time.Time) *Claims {
 	if !ok || e.token != token {
 		return nil
 	}
-	if now.UnixNano() >= e.expires {
+	if t := now.UnixNano(); t < e.from {
+		return nil
+	} else if t >= e.expires {
 		s.mu.Lock()
 		if cur, ok := s.m[k]; ok && cur == e {
 			delete(s.m, k)
@@ -90,18 +96,26 @@ func (c *tokenCache) get(token string, now time.Time) *Claims {
 	return e.claims
 }
 
-// put caches the claims of token until their exp, unless they have
-// expired at now already. If another token has the same hash, the newer
-// one replaces it.
-func (c *tokenCache) put(token string, claims *Claims, now time.Time) {
+// put caches the claims of token, accepted at now with the given leeway,
+// until their exp, unless they have expired at now already. If another
+// token has the same hash, the newer one replaces it.
+func (c *tokenCache) put(token string, claims *Claims, now time.Time, leeway time.Duration) {
 	expires := claims.ExpiresAt.UnixNano()
 	nowNs := now.UnixNano()
 	if nowNs >= expires {
 		return
 	}
+	from := claims.NotBefore
+	if claims.IssuedAt.After(from) {
+		from = claims.IssuedAt
+	}
+	fromNs := int64(math.MinInt64)
+	if !from.IsZero() {
+		fromNs = from.Add(-leeway).UnixNano()
+	}
 	k, s := c.key(token)
 	// Clone so the cache does not pin the request the token came in.
-	e := cacheEntry{token: strings.Clone(token), claims: claims, expires: expires}
+	e := cacheEntry{token: strings.Clone(token), claims: claims, from: fromNs, expires: expires}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.m[k]; !ok && len(s.m) >= c.perShard {

@@ -12,7 +12,7 @@ func TestTokenCacheCollision(t *testing.T) {
 	c := newTokenCache(16)
 	now := time.Unix(1_700_000_000, 0)
 	claims := &Claims{Subject: "victim", ExpiresAt: now.Add(time.Hour)}
-	c.put("token-a", claims, now)
+	c.put("token-a", claims, now, 0)
 	if got := c.get("token-a", now); got != claims {
 		t.Fatalf("get(token-a) = %v; want the cached claims", got)
 	}

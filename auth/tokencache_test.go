@@ -236,3 +236,20 @@ func TestNilOptionNamesPosition(t *testing.T) {
 		}
 	}
 }
+
+// TestVerifyCacheClockSetBack checks that a cached token is not accepted
+// from the cache at a time the full check would refuse it: a clock set
+// back before its nbf, beyond the leeway.
+func TestVerifyCacheClockSetBack(t *testing.T) {
+	key := deriveKey(t, testMaster, "core")
+	clk := &fakeClock{}
+	tok, _ := issue(t, newIssuer(t, key, "core"), "42")
+	v := newVerifier(t, "core", []auth.Key{key}, auth.WithNow(clk.now), auth.WithLeeway(time.Second))
+	if _, err := v.Verify(tok); err != nil {
+		t.Fatal(err)
+	}
+	clk.advance(-time.Minute)
+	if _, err := v.Verify(tok); !errors.Is(err, auth.ErrInvalidToken) {
+		t.Errorf("Verify() a minute before the cached token's nbf = %v; want ErrInvalidToken", err)
+	}
+}
