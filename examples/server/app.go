@@ -247,8 +247,14 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, opts appOptions) 
 	if err != nil {
 		return nil, err
 	}
+	var ol orgLimits // the admin commands are not limited
+	if !opts.admin {
+		if ol, err = newOrgLimits(cfg.limits.orgQuota, cfg.limits.orgRate); err != nil {
+			return nil, err
+		}
+	}
 	a.srv, err = NewServer(serverDeps{
-		guard: guard,
+		guard: guard, orgLimits: ol,
 		log:   log, store: store, dbs: dbs, tenantVersion: version, hasher: hasher, tokens: tokens, lookup: lookup,
 		metrics: newMetrics(dbs, strategy, connsPerHandle(strategy), cfg.dbMaxConns, cfg.metricsPerTenant),
 	})
