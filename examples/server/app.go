@@ -255,7 +255,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, opts appOptions) 
 	}
 	a.srv, err = NewServer(serverDeps{
 		guard: guard, orgLimits: ol,
-		log:   log, store: store, dbs: dbs, tenantVersion: version, hasher: hasher, tokens: tokens, lookup: lookup,
+		log: log, store: store, dbs: dbs, tenantVersion: version, hasher: hasher, tokens: tokens, lookup: lookup,
 		metrics: newMetrics(dbs, strategy, connsPerHandle(strategy), cfg.dbMaxConns, cfg.metricsPerTenant),
 	})
 	if err != nil {
