@@ -254,9 +254,11 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, opts appOptions) 
 		}
 	}
 	a.srv, err = NewServer(serverDeps{
-		guard: guard, orgLimits: ol,
-		log: log, store: store, dbs: dbs, tenantVersion: version, hasher: hasher, tokens: tokens, lookup: lookup,
+		guard: guard,
+		log:   log, store: store, dbs: dbs, tenantVersion: version, hasher: hasher, tokens: tokens, lookup: lookup,
 		metrics: newMetrics(dbs, strategy, connsPerHandle(strategy), cfg.dbMaxConns, cfg.metricsPerTenant),
+
+		orgLimits: ol,
 	})
 	if err != nil {
 		return nil, err
