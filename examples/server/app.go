@@ -284,6 +284,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, opts appOptions) 
 			tokens.forget(key)
 		}
 	}, changePollInterval, log))
+	a.closers = append(a.closers, startPurge(newPurger(coreDB, sqlTenantStores{m: dbs}, cfg.limits), purgeInterval, log))
 	return a, nil
 }
 

@@ -149,14 +149,12 @@ func (s *sqlCoreStore) ChangedSince(ctx context.Context, us int64) ([]OrgChange,
 }
 
 // changeLogRetention is how long org_changes entries are kept: far longer
-// than any server's poll interval.
+// than any server's poll interval. The background purge deletes older
+// ones (purge.go).
 const changeLogRetention = time.Hour
 
-// logChange appends to org_changes in tx, pruning old entries.
+// logChange appends to org_changes in tx.
 func logChange(ctx context.Context, tx *sql.Tx, id int64, slug, status string, at time.Time) error {
-	if _, err := tx.ExecContext(ctx, `DELETE FROM org_changes WHERE changed_us < $1`, at.Add(-changeLogRetention).UnixMicro()); err != nil {
-		return err
-	}
 	_, err := tx.ExecContext(ctx, `INSERT INTO org_changes (org_id, slug, status, changed_us) VALUES ($1, $2, $3, $4)`,
 		id, slug, status, at.UnixMicro())
 	return err
