@@ -248,10 +248,18 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, opts appOptions) 
 	if err != nil {
 		return nil, err
 	}
+	var ol orgLimits // the admin commands are not limited
+	if !opts.admin {
+		if ol, err = newOrgLimits(cfg.limits.orgQuota, cfg.limits.orgRate); err != nil {
+			return nil, err
+		}
+	}
 	a.srv, err = NewServer(serverDeps{
 		guard: guard,
 		log:   log, store: store, dbs: dbs, tenantVersion: version, hasher: hasher, tokens: tokens, lookup: lookup,
 		metrics: newMetrics(dbs, strategy, connsPerHandle(strategy), cfg.dbMaxConns, cfg.metricsPerTenant),
+
+		orgLimits: ol,
 	})
 	if err != nil {
 		return nil, err
@@ -277,6 +285,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, opts appOptions) 
 			tokens.forget(key)
 		}
 	}, changePollInterval, log))
+	a.closers = append(a.closers, startPurge(newPurger(coreDB, sqlTenantStores{m: dbs}, cfg.limits), purgeInterval, log))
 	return a, nil
 }
 
