@@ -19,3 +19,12 @@ func DecodeHash(h *Hasher, encoded string) (p Params, salt, key []byte, err erro
 
 // EncodeHash writes a PHC string, as Hash does.
 func EncodeHash(p Params, salt, key []byte) string { return encodePHC(p, salt, key) }
+
+// CacheLen returns how many tokens v's cache holds, expired ones not yet
+// dropped included (0 when the cache is off).
+func CacheLen(v *Verifier) int {
+	if v.cache == nil {
+		return 0
+	}
+	return v.cache.len()
+}

@@ -74,14 +74,12 @@ type Hasher struct {
 	idKey  keyFunc
 }
 
-// NewHasher returns a Hasher configured by opts. It returns an error if an
-// option is invalid.
+// NewHasher returns a Hasher configured by opts. It returns an error
+// wrapping [ErrInvalidConfig] if an option is nil or invalid.
 func NewHasher(opts ...HasherOption) (*Hasher, error) {
 	cfg := hasherConfig{params: DefaultParams(), maxConcurrent: runtime.GOMAXPROCS(0)}
-	for _, o := range opts {
-		if err := o.apply(&cfg); err != nil {
-			return nil, err
-		}
+	if err := configure("NewHasher", opts, func(o HasherOption) error { return o.applyHasher(&cfg) }); err != nil {
+		return nil, err
 	}
 	p := cfg.params
 	h := &Hasher{

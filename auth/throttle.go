@@ -76,13 +76,11 @@ const (
 )
 
 // NewThrottle returns a Throttle configured by opts. It returns an error
-// if an option is invalid.
+// wrapping [ErrInvalidConfig] if an option is nil or invalid.
 func NewThrottle(opts ...ThrottleOption) (*Throttle, error) {
 	cfg := throttleConfig{burst: 10, every: time.Minute, maxKeys: 100_000, now: time.Now}
-	for _, o := range opts {
-		if err := o.apply(&cfg); err != nil {
-			return nil, err
-		}
+	if err := configure("NewThrottle", opts, func(o ThrottleOption) error { return o.applyThrottle(&cfg) }); err != nil {
+		return nil, err
 	}
 	// Up to 64 shards, with at least 64 keys each when maxKeys allows.
 	n := 1

@@ -104,7 +104,7 @@ func serveBaseline(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	iss, err := auth.NewIssuer(key, tokenIssuer, baselineAudience, auth.WithTTL(c.ttl))
+	iss, err := auth.NewIssuer(tokenIssuer, baselineAudience, key, auth.WithTTL(c.ttl))
 	if err != nil {
 		return err
 	}
@@ -113,7 +113,10 @@ func serveBaseline(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	d := &directory{db: db, verifier: v, issuer: iss}
-	h := baselineHandler(log, func(*http.Request) (*directory, error) { return d, nil }, hasher)
+	h, err := baselineHandler(log, func(*http.Request) (*directory, error) { return d, nil }, hasher)
+	if err != nil {
+		return err
+	}
 	return serveHandler(ctx, log, h, c.addr, c.pprofAddr)
 }
 
@@ -248,8 +251,8 @@ var errUnknownTenant = errors.New("unknown tenant")
 // mix, behind the same kind of middleware as the reference server
 // (security headers, request log, panic recovery, bearer token), answered
 // from the directory tenantOf picks for the request.
-func baselineHandler(log *slog.Logger, tenantOf func(*http.Request) (*directory, error), hasher *auth.Hasher) http.Handler {
-	requireToken := auth.RequireTokenFunc(func(r *http.Request) (*auth.Verifier, error) {
+func baselineHandler(log *slog.Logger, tenantOf func(*http.Request) (*directory, error), hasher *auth.Hasher) (http.Handler, error) {
+	requireToken, err := auth.RequireTokenFunc(func(r *http.Request) (*auth.Verifier, error) {
 		d, err := tenantOf(r)
 		if err != nil {
 			return nil, err
@@ -263,6 +266,9 @@ func baselineHandler(log *slog.Logger, tenantOf func(*http.Request) (*directory,
 		w.Header().Set("WWW-Authenticate", "Bearer")
 		writeProblem(w, http.StatusUnauthorized)
 	}))
+	if err != nil {
+		return nil, err
+	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /api/tenant/users/me", requireToken(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id, ok := claimsUser(r)
@@ -367,11 +373,11 @@ func baselineHandler(log *slog.Logger, tenantOf func(*http.Request) (*directory,
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	var h http.Handler = recoverer(log, mux)
 	h = instrument(log, m, h)
-	return securityHeaders(h)
+	return securityHeaders(h), nil
 }
 
 func claimsUser(r *http.Request) (int64, bool) {
-	c, ok := auth.ClaimsFromContext(r.Context())
+	c, ok := auth.FromContext(r.Context())
 	if !ok {
 		return 0, false
 	}

@@ -71,7 +71,11 @@ func serveMap(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	m := &handleMap{cfg: c, dirs: map[string]*directory{}}
 	defer m.close()
-	return serveHandler(ctx, log, baselineHandler(log, m.tenantOf, hasher), c.addr, c.pprofAddr)
+	h, err := baselineHandler(log, m.tenantOf, hasher)
+	if err != nil {
+		return err
+	}
+	return serveHandler(ctx, log, h, c.addr, c.pprofAddr)
 }
 
 // handleMap is the map of open tenant databases.
@@ -138,7 +142,7 @@ func (m *handleMap) open(id string) (*directory, error) {
 		db.Close()
 		return nil, err
 	}
-	iss, err := auth.NewIssuer(key, tokenIssuer, name, auth.WithTTL(m.cfg.ttl))
+	iss, err := auth.NewIssuer(tokenIssuer, name, key, auth.WithTTL(m.cfg.ttl))
 	if err != nil {
 		db.Close()
 		return nil, err

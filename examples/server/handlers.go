@@ -345,7 +345,11 @@ func handleJWKS(log *slog.Logger, tokens *tokenService, lookup tenancy.Lookup) h
 
 // jwksTenant resolves X-Tenant as the tenancy middleware does.
 func jwksTenant(r *http.Request, lookup tenancy.Lookup) (tenancy.Tenant, error) {
-	hint, err := tenancy.Header("X-Tenant").Resolve(r)
+	res, err := tenancy.Header("X-Tenant")
+	if err != nil {
+		return tenancy.Tenant{}, err
+	}
+	hint, err := res.Resolve(r)
 	if err != nil {
 		return tenancy.Tenant{}, err
 	}
@@ -378,7 +382,7 @@ func handleReadyz(log *slog.Logger, store CoreStore) http.Handler {
 // userID is the user a verified token names. The token middleware runs
 // first, so a missing or malformed subject is a refused token.
 func userID(r *http.Request) (int64, error) {
-	c, ok := auth.ClaimsFromContext(r.Context())
+	c, ok := auth.FromContext(r.Context())
 	if !ok {
 		return 0, auth.ErrNoToken
 	}

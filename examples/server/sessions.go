@@ -87,10 +87,7 @@ func (s sessions) start(ctx context.Context, st RefreshStore, userID int64) (str
 // newToken makes a new token of family tmpl.FamilyID at t: the token
 // itself and the row to store.
 func (s sessions) newToken(tmpl RefreshToken, t time.Time) (string, RefreshToken, error) {
-	token, hash, err := auth.NewRefreshToken()
-	if err != nil {
-		return "", RefreshToken{}, err
-	}
+	token, hash := auth.NewRefreshToken()
 	tmpl.Hash = hash
 	tmpl.CreatedUS = t.UnixMicro()
 	tmpl.IdleExpiresUS = min(t.Add(refreshIdleTTL).UnixMicro(), tmpl.FamilyExpireUS)
