@@ -51,7 +51,8 @@ func BenchmarkBaselineHandlerMe(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	h, err := baselineHandler(slog.New(slog.NewTextHandler(io.Discard, nil)), db, v, iss, hasher)
+	d := &directory{db: db, verifier: v, issuer: iss}
+	h, err := baselineHandler(slog.New(slog.NewTextHandler(io.Discard, nil)), func(*http.Request) (*directory, error) { return d, nil }, hasher)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	_ "github.com/jackc/pgx/v5/stdlib"       // database/sql driver "pgx"
 	_ "github.com/ncruces/go-sqlite3/driver" // database/sql driver "sqlite3"
 	"github.com/pressly/goose/v3"
@@ -247,10 +248,18 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, opts appOptions) 
 	if err != nil {
 		return nil, err
 	}
+	var ol orgLimits // the admin commands are not limited
+	if !opts.admin {
+		if ol, err = newOrgLimits(cfg.limits.orgQuota, cfg.limits.orgRate); err != nil {
+			return nil, err
+		}
+	}
 	a.srv, err = NewServer(serverDeps{
 		guard: guard,
 		log:   log, store: store, dbs: dbs, tenantVersion: version, hasher: hasher, tokens: tokens, lookup: lookup,
 		metrics: newMetrics(dbs, strategy, connsPerHandle(strategy), cfg.dbMaxConns, cfg.metricsPerTenant),
+
+		orgLimits: ol,
 	})
 	if err != nil {
 		return nil, err
@@ -276,6 +285,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, opts appOptions) 
 			tokens.forget(key)
 		}
 	}, changePollInterval, log))
+	a.closers = append(a.closers, startPurge(newPurger(coreDB, sqlTenantStores{m: dbs}, cfg.limits), purgeInterval, log))
 	return a, nil
 }
 
@@ -429,7 +439,34 @@ func openTenantStrategy(ctx context.Context, cfg config, log *slog.Logger) (dbst
 	if err != nil {
 		return nil, nil, fmt.Errorf("tenant databases: %v", redact(err))
 	}
+	if pc.RoleSecret != nil {
+		// A tenant role connects to its own database and nothing else:
+		// not the admin database (where provisioning takes its locks),
+		// the maintenance databases or the core database.
+		restrict := append([]string{"postgres", "template1"}, sameServerDatabase(cfg.coreDB, cfg.tenantDB)...)
+		if err := s.RestrictConnect(ctx, restrict...); err != nil {
+			s.Close()
+			return nil, nil, fmt.Errorf("tenant databases: %v (run as a superuser or the databases' owner, or -tenant-db-role-secret off)", redact(err))
+		}
+	}
 	return s, s.Close, nil
+}
+
+// sameServerDatabase returns the database of the PostgreSQL URL dsn when it
+// is on the server of the PostgreSQL URL other, and nothing otherwise.
+func sameServerDatabase(dsn, other string) []string {
+	if !strings.HasPrefix(dsn, "postgres") {
+		return nil
+	}
+	a, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return nil
+	}
+	b, err := pgx.ParseConfig(other)
+	if err != nil || a.Host != b.Host || a.Port != b.Port {
+		return nil
+	}
+	return []string{a.Database}
 }
 
 // jwtSecret returns the configured master secret, or the one generated

@@ -34,6 +34,7 @@ type config struct {
 	// metricsPerTenant adds a per-tenant request counter to /metrics:
 	// one series per tenant, so for small fleets only.
 	metricsPerTenant bool
+	limits           limitsConfig // organizations per user, retentions
 }
 
 // errHelp is returned by parseConfig for -h: usage was printed, exit 0.
@@ -65,6 +66,7 @@ func configFlags(fs *flag.FlagSet, getenv func(string) string) func() (config, e
 	fs.StringVar(&c.logLevel, "log-level", env("LOG_LEVEL", "info"), "log `level`: debug, info, warn or error (env LOG_LEVEL)")
 	fs.BoolVar(&c.metricsPerTenant, "metrics-per-tenant", getenv("METRICS_PER_TENANT") == "true", "count requests per tenant in /metrics; one series per tenant, for small fleets (env METRICS_PER_TENANT=true)")
 	fs.StringVar(&c.pprofAddr, "pprof", getenv("PPROF_ADDR"), "serve net/http/pprof on this loopback `address`, e.g. 127.0.0.1:6060 (env PPROF_ADDR; default off)")
+	checkLimits := limitFlags(fs, getenv, &c.limits)
 
 	return func() (config, error) {
 		n, err := strconv.Atoi(*maxConns)
@@ -119,6 +121,9 @@ func configFlags(fs *flag.FlagSet, getenv func(string) string) func() (config, e
 		case "debug", "info", "warn", "error":
 		default:
 			return c, fmt.Errorf("invalid -log-level %q: must be debug, info, warn or error", c.logLevel)
+		}
+		if err := checkLimits(); err != nil {
+			return c, err
 		}
 		return c, nil
 	}

@@ -165,7 +165,7 @@ func TestCrashRecovery(t *testing.T) {
 			empty, err := ts.app.core.store.CreateOrganization(ctx, Organization{
 				Name: "Crash crash-empty-db", Slug: "crash-empty-db", Status: OrgProvisioning,
 				OwnerID: u.ID, CreatedAt: time.Now().UTC().Truncate(time.Microsecond),
-			}, nil)
+			}, nil, 0)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -49,6 +49,7 @@ var errorCodes = []errorCode{
 	{err: tenancy.ErrUnknownTenant, status: http.StatusNotFound, detail: "No such organization."},
 	{err: tenancy.ErrTenantNotReady, status: http.StatusServiceUnavailable, detail: "The organization is being provisioned; retry shortly.", header: [2]string{"Retry-After", "2"}},
 	{err: tenancy.ErrTenantSuspended, status: http.StatusForbidden, detail: "The organization is suspended."},
+	{err: ErrQuotaExceeded, status: http.StatusForbidden, detail: "You own as many organizations as allowed; delete one to create another."},
 }
 
 // writeError answers err as a problem. Unknown errors are logged and
@@ -59,6 +60,12 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		secs := int64((rl.RetryAfter + time.Second - 1) / time.Second)
 		w.Header().Set("Retry-After", strconv.FormatInt(max(secs, 1), 10))
 		writeProblem(w, problem{Status: http.StatusTooManyRequests, Detail: "Too many failed logins; retry later."})
+		return
+	}
+	var cr *CreateRateError
+	if errors.As(err, &cr) {
+		w.Header().Set("Retry-After", retryAfterSeconds(cr.RetryAfter))
+		writeProblem(w, problem{Status: http.StatusTooManyRequests, Detail: "Too many organizations created; retry later."})
 		return
 	}
 	var verr *ValidationError
@@ -106,4 +113,10 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// retryAfterSeconds is a Retry-After value: d in whole seconds, rounded
+// up, at least 1.
+func retryAfterSeconds(d time.Duration) string {
+	return strconv.FormatInt(max(int64((d+time.Second-1)/time.Second), 1), 10)
 }

@@ -33,7 +33,8 @@ type (
 		CreatedAt string `json:"created_at"`
 	}
 	orgListJSON struct {
-		Items []orgJSON `json:"items"`
+		Items      []orgJSON `json:"items"`
+		NextCursor string    `json:"next_cursor,omitempty"` // absent on the last page
 	}
 	tokenJSON struct {
 		AccessToken  string `json:"access_token"`
@@ -144,12 +145,17 @@ func handleListOrganizations(log *slog.Logger, s *CoreService) http.Handler {
 			writeError(w, r, log, err)
 			return
 		}
-		orgs, err := s.Organizations(r.Context(), uid)
+		p, err := parsePage(r.URL.Query())
 		if err != nil {
 			writeError(w, r, log, err)
 			return
 		}
-		out := orgListJSON{Items: make([]orgJSON, 0, len(orgs))}
+		orgs, next, err := s.Organizations(r.Context(), uid, p)
+		if err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		out := orgListJSON{Items: make([]orgJSON, 0, len(orgs)), NextCursor: next}
 		for _, o := range orgs {
 			out.Items = append(out.Items, toOrgJSON(o))
 		}

@@ -31,6 +31,7 @@ type serverDeps struct {
 	lookup        *tenancy.Cache
 	metrics       *metrics
 	guard         *loginGuard
+	orgLimits     orgLimits // the zero value limits nothing
 }
 
 // NewServer assembles the API on its dependencies and returns the handler
@@ -40,7 +41,7 @@ func NewServer(d serverDeps) (*Server, error) {
 	core := &CoreService{
 		store: d.store, hasher: d.hasher, tokens: d.tokens, dbs: d.dbs, version: d.tenantVersion,
 		invalidate: d.lookup.Invalidate, metrics: d.metrics, log: log, now: time.Now,
-		sessions: sessions{now: time.Now}, guard: d.guard,
+		sessions: sessions{now: time.Now}, guard: d.guard, limits: d.orgLimits,
 	}
 	tenant := &TenantService{stores: sqlTenantStores{m: d.dbs}, hasher: d.hasher, tokens: d.tokens,
 		sessions: sessions{now: time.Now}, guard: d.guard, now: time.Now}

@@ -17,13 +17,17 @@ type CoreStore interface {
 	UserByEmail(ctx context.Context, email string) (User, error) // ErrNotFound
 	// CreateOrganization inserts o and, if idem is not nil, records the
 	// key with it in the same transaction. ErrConflict if the slug is
-	// taken, errIdemTaken if the key is.
-	CreateOrganization(ctx context.Context, o Organization, idem *IdemRecord) (Organization, error)
+	// taken, errIdemTaken if the key is, ErrQuotaExceeded if the owner
+	// already owns quota organizations (0: no limit; concurrent creations
+	// by one owner take turns, so none goes past it).
+	CreateOrganization(ctx context.Context, o Organization, idem *IdemRecord, quota int) (Organization, error)
 	IdempotencyKey(ctx context.Context, ownerID int64, key string) (IdemRecord, int64, error) // ErrNotFound
 	Organization(ctx context.Context, id int64) (Organization, error)                         // ErrNotFound
 	OrganizationBySlug(ctx context.Context, slug string) (Organization, error)
 	SlugsLike(ctx context.Context, base string) ([]string, error) // base and base-*
-	OrganizationsByOwner(ctx context.Context, ownerID int64) ([]Organization, error)
+	// OrganizationsByOwner returns up to limit of ownerID's organizations
+	// with ids above after, oldest first.
+	OrganizationsByOwner(ctx context.Context, ownerID, after int64, limit int) ([]Organization, error)
 	OrganizationsByStatus(ctx context.Context, status OrgStatus) ([]Organization, error)
 	AllOrganizations(ctx context.Context) ([]Organization, error)
 	ChangedSince(ctx context.Context, us int64) ([]OrgChange, error) // the change log after us µs
@@ -45,6 +49,9 @@ type TenantStore interface {
 	UserByEmail(ctx context.Context, email string) (User, error)
 	UserByID(ctx context.Context, id int64) (User, error)                // without PasswordHash
 	UpdateUser(ctx context.Context, id int64, p UserPatch) (User, error) // without PasswordHash; ErrConflict, ErrNotFound
+	// PurgeRefresh deletes refresh tokens and families that expired or
+	// were revoked before cutoffUS, in bounded batches (purge.go).
+	PurgeRefresh(ctx context.Context, cutoffUS int64) (tokens, families int64, err error)
 }
 
 // TenantStores hands out the store of one tenant for the duration of fn.
@@ -70,6 +77,7 @@ type CoreService struct {
 	metrics    *metrics             // nil in the admin commands
 	sessions   sessions
 	guard      *loginGuard
+	limits     orgLimits // organizations per user and their creation rate
 	log        *slog.Logger
 	now        func() time.Time
 }
@@ -149,9 +157,18 @@ func checkPassword(ctx context.Context, h *auth.Hasher, email, password string, 
 	return u, nil
 }
 
-// Organizations lists the caller's organizations, oldest first.
-func (s *CoreService) Organizations(ctx context.Context, ownerID int64) ([]Organization, error) {
-	return s.store.OrganizationsByOwner(ctx, ownerID)
+// Organizations lists one page of the caller's organizations, oldest
+// first, and the cursor of the next page ("" if this is the last).
+func (s *CoreService) Organizations(ctx context.Context, ownerID int64, p pageReq) ([]Organization, string, error) {
+	orgs, err := s.store.OrganizationsByOwner(ctx, ownerID, p.after, p.limit+1)
+	if err != nil {
+		return nil, "", err
+	}
+	if len(orgs) > p.limit {
+		orgs = orgs[:p.limit]
+		return orgs, nextCursor(orgs[len(orgs)-1].ID), nil
+	}
+	return orgs, "", nil
 }
 
 // Organization returns one of the caller's organizations; any other is

@@ -54,12 +54,26 @@ func (s *sqlCoreStore) UserByEmail(ctx context.Context, email string) (User, err
 	return u, nil
 }
 
-func (s *sqlCoreStore) CreateOrganization(ctx context.Context, o Organization, idem *IdemRecord) (Organization, error) {
+func (s *sqlCoreStore) CreateOrganization(ctx context.Context, o Organization, idem *IdemRecord, quota int) (Organization, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return Organization{}, storeErr("create organization", err)
 	}
 	defer tx.Rollback()
+	if quota > 0 {
+		// Lock the owner's row (SQLite's IMMEDIATE transactions take
+		// turns anyway), so concurrent creations count one another.
+		if _, err := tx.ExecContext(ctx, `UPDATE users SET email = email WHERE id = $1`, o.OwnerID); err != nil {
+			return Organization{}, storeErr("create organization", err)
+		}
+		var owned int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM organizations WHERE owner_id = $1`, o.OwnerID).Scan(&owned); err != nil {
+			return Organization{}, storeErr("create organization", err)
+		}
+		if owned >= quota {
+			return Organization{}, ErrQuotaExceeded
+		}
+	}
 	err = tx.QueryRowContext(ctx,
 		`INSERT INTO organizations (name, slug, status, owner_id, created_at, updated_at)
 		 VALUES ($1, $2, $3, $4, $5, $5) RETURNING id`,
@@ -135,14 +149,12 @@ func (s *sqlCoreStore) ChangedSince(ctx context.Context, us int64) ([]OrgChange,
 }
 
 // changeLogRetention is how long org_changes entries are kept: far longer
-// than any server's poll interval.
+// than any server's poll interval. The background purge deletes older
+// ones (purge.go).
 const changeLogRetention = time.Hour
 
-// logChange appends to org_changes in tx, pruning old entries.
+// logChange appends to org_changes in tx.
 func logChange(ctx context.Context, tx *sql.Tx, id int64, slug, status string, at time.Time) error {
-	if _, err := tx.ExecContext(ctx, `DELETE FROM org_changes WHERE changed_us < $1`, at.Add(-changeLogRetention).UnixMicro()); err != nil {
-		return err
-	}
 	_, err := tx.ExecContext(ctx, `INSERT INTO org_changes (org_id, slug, status, changed_us) VALUES ($1, $2, $3, $4)`,
 		id, slug, status, at.UnixMicro())
 	return err
@@ -188,16 +200,16 @@ func (s *sqlCoreStore) scanOrg(row *sql.Row) (Organization, error) {
 	return o, nil
 }
 
-func (s *sqlCoreStore) OrganizationsByOwner(ctx context.Context, ownerID int64) ([]Organization, error) {
-	return s.orgs(ctx, `SELECT `+orgColumns+` FROM organizations WHERE owner_id = $1 ORDER BY id`, ownerID)
+func (s *sqlCoreStore) OrganizationsByOwner(ctx context.Context, ownerID, after int64, limit int) ([]Organization, error) {
+	return s.orgs(ctx, `SELECT `+orgColumns+` FROM organizations WHERE owner_id = $1 AND id > $2 ORDER BY id LIMIT $3`, ownerID, after, limit)
 }
 
 func (s *sqlCoreStore) OrganizationsByStatus(ctx context.Context, status OrgStatus) ([]Organization, error) {
 	return s.orgs(ctx, `SELECT `+orgColumns+` FROM organizations WHERE status = $1 ORDER BY id`, string(status))
 }
 
-func (s *sqlCoreStore) orgs(ctx context.Context, query string, arg any) ([]Organization, error) {
-	rows, err := s.db.QueryContext(ctx, query, arg)
+func (s *sqlCoreStore) orgs(ctx context.Context, query string, args ...any) ([]Organization, error) {
+	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, storeErr("list organizations", err)
 	}
