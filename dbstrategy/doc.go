@@ -12,9 +12,19 @@
 // total connection budget, closes idle handles, single-flights concurrent
 // opens of one tenant, and applies goose migrations per tenant.
 //
-// Tenant keys are checked by [ValidateKey] (1 to 48 bytes of a-z, 0-9 and
-// '_') before any of them reaches a strategy, since they become file names
-// and database identifiers.
+// Tenant keys are checked by [ValidateKey] (^[a-z0-9][a-z0-9_-]{0,47}$, the
+// same set as package tenancy's default hint validator) before any of them
+// reaches a strategy, since they become file names and database
+// identifiers.
+//
+// # Configuration
+//
+// Every configuration error, of [NewManager]'s options and of the
+// strategies' constructors, wraps [ErrInvalidConfig], and is returned at
+// construction, never later. Duration options follow one rule: 0 turns the
+// feature off, a negative duration is invalid. In a strategy's Config
+// struct, the zero value of a field means its default (the strategies'
+// Default* constants).
 //
 // # Usage
 //
@@ -36,14 +46,20 @@
 //	defer lease.Release()
 //	row := lease.DB().QueryRowContext(ctx, "SELECT name FROM users WHERE id = $1", id)
 //
+// A query run on every request can use a statement prepared once per
+// handle connection: lease.Stmt(ctx, query) (see [Lease.Stmt]).
+//
 // # Budgets and waiting
 //
-// [WithMaxOpen] bounds the open handles; [WithMaxConns] bounds the
-// connections they may hold together, using [ConnLimiter]. A tenant whose
+// [WithMaxOpen] bounds the open handles (by default the strategy's own
+// limit, [HandleLimiter]: sqlitestrategy sizes it by memory);
+// [WithMaxConns] bounds the server connections they may hold together, for
+// a strategy whose handles hold some ([ConnLimiter]: pgstrategy). A tenant whose
 // handle is open is leased at once, whatever the load. A tenant whose
 // handle is not open takes a free slot, or closes an unleased handle
-// (segmented LRU: tenants used once go before tenants used again; see
-// [Manager]), or waits first come first served until a lease is released:
+// (segmented LRU: tenants used once go before tenants used again, and a
+// tenant evicted lately comes back among the busy ones; see [Manager]), or
+// waits first come first served until a lease is released:
 // so a request never fails because of the budget, it waits until its
 // context ends.
 //

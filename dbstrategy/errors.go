@@ -9,6 +9,12 @@ import (
 // and strategy given a tenant key that [ValidateKey] refuses.
 var ErrInvalidKey = errors.New("dbstrategy: invalid tenant key")
 
+// ErrInvalidConfig is wrapped by every configuration error: a [NewManager]
+// option out of range, and a strategy's configuration refused by its
+// constructor (sqlitestrategy.New, pgstrategy.New). Check it with
+// errors.Is.
+var ErrInvalidConfig = errors.New("dbstrategy: invalid config")
+
 // ErrNotFound is returned by [Strategy.Open] and by [Manager.Acquire] when
 // the tenant's database does not exist.
 var ErrNotFound = errors.New("dbstrategy: tenant database not found")

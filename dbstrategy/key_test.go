@@ -2,6 +2,7 @@ package dbstrategy_test
 
 import (
 	"errors"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -17,12 +18,19 @@ func TestValidateKey(t *testing.T) {
 		{"acme", false},
 		{"tenant_42", false},
 		{"0", false},
-		{"_", false},
+		{"a-b", false},
+		{"a_b-c", false},
+		{"0-", false},
+		{"a--", false},
+		{strings.Repeat("z", dbstrategy.MaxKeyLen-1) + "-", false},
+		{"_", true},
+		{"-", true},
+		{"-a", true},
+		{"_a", true},
 		{strings.Repeat("z", dbstrategy.MaxKeyLen), false},
 		{"", true},
 		{strings.Repeat("z", dbstrategy.MaxKeyLen+1), true},
 		{"Acme", true},
-		{"a-b", true},
 		{"a.b", true},
 		{"../a", true},
 		{"a/b", true},
@@ -42,13 +50,14 @@ func TestValidateKey(t *testing.T) {
 }
 
 func FuzzValidateKey(f *testing.F) {
-	for _, s := range []string{"acme", "", "A", "a-b", "../x", "1_0", "01", "+1", strings.Repeat("a", 49), "é"} {
+	for _, s := range []string{"acme", "", "A", "a-b", "-a", "_a", "../x", "1_0", "01", "+1", strings.Repeat("a", 49), "é", "a\n"} {
 		f.Add(s)
 	}
+	// The documented rule, which tenancy's default hint validator shares.
+	rule := regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,47}$`)
 	f.Fuzz(func(t *testing.T, key string) {
 		err := dbstrategy.ValidateKey(key)
-		ok := len(key) >= 1 && len(key) <= dbstrategy.MaxKeyLen &&
-			strings.Trim(key, "abcdefghijklmnopqrstuvwxyz0123456789_") == ""
+		ok := rule.MatchString(key) // Go's $ is the end of the text
 		if (err == nil) != ok {
 			t.Fatalf("ValidateKey(%q) = %v, want ok %v", key, err, ok)
 		}

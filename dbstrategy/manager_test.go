@@ -26,6 +26,10 @@ type counting struct {
 	dbs   map[string][]*sql.DB
 }
 
+// MaxConnsPerHandle makes counting a ConnLimiter, as a server-backed
+// strategy is, so that tests can exercise the WithMaxConns budget.
+func (c *counting) MaxConnsPerHandle() int { return c.Strategy.MaxConns() }
+
 func (c *counting) Open(ctx context.Context, id string) (*sql.DB, error) {
 	c.mu.Lock()
 	c.opens[id]++
@@ -178,20 +182,20 @@ func TestNewManagerOptions(t *testing.T) {
 		wantErr bool
 		wantMax int
 	}{
-		{"defaults", nil, false, dbstrategy.DefaultMaxOpen},
+		{"defaults", nil, false, sqlitestrategy.DefaultMaxOpen},
 		{"max open", []dbstrategy.Option{dbstrategy.WithMaxOpen(7)}, false, 7},
 		{"last wins", []dbstrategy.Option{dbstrategy.WithMaxOpen(7), dbstrategy.WithMaxOpen(9)}, false, 9},
 		{"budget lowers max open", []dbstrategy.Option{dbstrategy.WithMaxConns(10)}, false, 2},
 		{"max open below budget", []dbstrategy.Option{dbstrategy.WithMaxOpen(1), dbstrategy.WithMaxConns(100)}, false, 1},
 		{"budget of one handle", []dbstrategy.Option{dbstrategy.WithMaxConns(4)}, false, 1},
-		{"idle timeout disabled", []dbstrategy.Option{dbstrategy.WithIdleTimeout(-1)}, false, dbstrategy.DefaultMaxOpen},
+		{"idle timeout disabled", []dbstrategy.Option{dbstrategy.WithIdleTimeout(0)}, false, sqlitestrategy.DefaultMaxOpen},
 		{"all", []dbstrategy.Option{
 			dbstrategy.WithMigrations(migrations(2)), dbstrategy.WithIdleTimeout(time.Second),
 			dbstrategy.WithLogger(discard()), dbstrategy.WithNow(time.Now),
-		}, false, dbstrategy.DefaultMaxOpen},
+		}, false, sqlitestrategy.DefaultMaxOpen},
 		{"max open 0", []dbstrategy.Option{dbstrategy.WithMaxOpen(0)}, true, 0},
 		{"max open negative", []dbstrategy.Option{dbstrategy.WithMaxOpen(-1)}, true, 0},
-		{"idle timeout 0", []dbstrategy.Option{dbstrategy.WithIdleTimeout(0)}, true, 0},
+		{"idle timeout negative", []dbstrategy.Option{dbstrategy.WithIdleTimeout(-time.Second)}, true, 0},
 		{"max conns negative", []dbstrategy.Option{dbstrategy.WithMaxConns(-1)}, true, 0},
 		{"budget below one handle", []dbstrategy.Option{dbstrategy.WithMaxConns(3)}, true, 0},
 		{"nil logger", []dbstrategy.Option{dbstrategy.WithLogger(nil)}, true, 0},
@@ -209,6 +213,9 @@ func TestNewManagerOptions(t *testing.T) {
 				t.Fatalf("NewManager() error = %v, want error %v", err, tt.wantErr)
 			}
 			if err != nil {
+				if !errors.Is(err, dbstrategy.ErrInvalidConfig) {
+					t.Errorf("NewManager() error = %v; want it to wrap ErrInvalidConfig", err)
+				}
 				return
 			}
 			defer m.Close()
@@ -230,7 +237,7 @@ func TestAcquireRelease(t *testing.T) {
 		t.Errorf("two leases of one tenant have different handles")
 	}
 	l3 := acquire(t, m, "t1")
-	want := dbstrategy.Stats{MaxOpen: dbstrategy.DefaultMaxOpen, Open: 2, Leased: 2, Opens: 2}
+	want := dbstrategy.Stats{MaxOpen: sqlitestrategy.DefaultMaxOpen, Open: 2, Leased: 2, Opens: 2}
 	if got := m.Stats(); got != want {
 		t.Errorf("Stats() = %+v, want %+v", got, want)
 	}
@@ -1019,7 +1026,7 @@ func TestIdleReaperGoroutine(t *testing.T) {
 
 func TestIdleTimeoutDisabled(t *testing.T) {
 	clk := newClock()
-	m, _ := setup(t, 1, dbstrategy.WithNow(clk.Now), dbstrategy.WithIdleTimeout(-1))
+	m, _ := setup(t, 1, dbstrategy.WithNow(clk.Now), dbstrategy.WithIdleTimeout(0))
 	acquire(t, m, "t0").Release()
 	clk.Advance(24 * time.Hour)
 	if got := m.ReapIdle(); got != 0 {
@@ -1030,7 +1037,7 @@ func TestIdleTimeoutDisabled(t *testing.T) {
 func TestInvalidKeyNeverReachesStrategy(t *testing.T) {
 	m, c := setup(t, 0, dbstrategy.WithMigrations(migrations(1)))
 	ctx := context.Background()
-	for _, key := range []string{"", "T0", "t-0", "../t0", "t0 ", "t0\n"} {
+	for _, key := range []string{"", "T0", "-t0", "_t0", "../t0", "t0 ", "t0\n"} {
 		if _, err := m.Acquire(ctx, key); !errors.Is(err, dbstrategy.ErrInvalidKey) {
 			t.Errorf("Acquire(%q) error = %v, want ErrInvalidKey", key, err)
 		}
@@ -1082,5 +1089,41 @@ func TestStress(t *testing.T) {
 	wg.Wait()
 	if st := m.Stats(); st.Leased != 0 || st.Waiting != 0 || st.Open > 4 {
 		t.Errorf("Stats() = %+v", st)
+	}
+}
+
+// TestHandleLimit checks where the handle limit comes from: WithMaxOpen if
+// given; else the strategy's HandleLimiter; else DefaultMaxOpen; and that the
+// connection budget applies only to a ConnLimiter, so that SQLite handles
+// are not limited by a PostgreSQL budget.
+func TestHandleLimit(t *testing.T) {
+	sq, err := sqlitestrategy.New(sqlitestrategy.Config{Dir: t.TempDir(), MaxOpen: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		s    dbstrategy.Strategy
+		opts []dbstrategy.Option
+		want int
+	}{
+		{"no HandleLimiter", nothingStrategy{}, nil, dbstrategy.DefaultMaxOpen},
+		{"HandleLimiter", sq, nil, 1000},
+		{"WithMaxOpen overrides HandleLimiter", sq, []dbstrategy.Option{dbstrategy.WithMaxOpen(5000)}, 5000},
+		{"budget ignored without ConnLimiter", sq, []dbstrategy.Option{dbstrategy.WithMaxConns(40)}, 1000},
+		{"budget ignored without ConnLimiter, no HandleLimiter", nothingStrategy{}, []dbstrategy.Option{dbstrategy.WithMaxConns(1)}, dbstrategy.DefaultMaxOpen},
+		{"budget applies to a ConnLimiter", newCounting(t, 0), []dbstrategy.Option{dbstrategy.WithMaxConns(40)}, 10},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := dbstrategy.NewManager(tt.s, tt.opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			if got := m.Stats().MaxOpen; got != tt.want {
+				t.Errorf("Stats().MaxOpen = %d, want %d", got, tt.want)
+			}
+		})
 	}
 }

@@ -3,6 +3,7 @@ package dbstrategy
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -13,21 +14,22 @@ import (
 	"time"
 
 	"github.com/pressly/goose/v3"
+	"golang.org/x/sync/errgroup"
 )
 
 // migrationsFor returns the dialect's directory of fsys, checked to hold at
 // least one SQL migration and no Go migration.
 func migrationsFor(fsys fs.FS, dialect string) (fs.FS, error) {
 	if dialect == "" || !fs.ValidPath(dialect) || strings.Contains(dialect, "/") {
-		return nil, fmt.Errorf("dbstrategy: WithMigrations: strategy dialect %q cannot name a directory", dialect)
+		return nil, fmt.Errorf("%w: WithMigrations: strategy dialect %q cannot name a directory", ErrInvalidConfig, dialect)
 	}
 	sub, err := fs.Sub(fsys, dialect)
 	if err != nil {
-		return nil, fmt.Errorf("dbstrategy: WithMigrations: %w", err)
+		return nil, fmt.Errorf("%w: WithMigrations: %w", ErrInvalidConfig, err)
 	}
 	entries, err := fs.ReadDir(sub, ".")
 	if err != nil {
-		return nil, fmt.Errorf("dbstrategy: WithMigrations: reading directory %q: %w", dialect, err)
+		return nil, fmt.Errorf("%w: WithMigrations: reading directory %q: %w", ErrInvalidConfig, dialect, err)
 	}
 	sqlFiles := 0
 	for _, e := range entries {
@@ -43,12 +45,12 @@ func migrationsFor(fsys fs.FS, dialect string) (fs.FS, error) {
 			sqlFiles++
 		case ".go":
 			if !strings.HasSuffix(name, "_test.go") {
-				return nil, fmt.Errorf("dbstrategy: WithMigrations: %s/%s: Go migrations are not supported", dialect, name)
+				return nil, fmt.Errorf("%w: WithMigrations: %s/%s: Go migrations are not supported", ErrInvalidConfig, dialect, name)
 			}
 		}
 	}
 	if sqlFiles == 0 {
-		return nil, fmt.Errorf("dbstrategy: WithMigrations: no SQL migrations in directory %q", dialect)
+		return nil, fmt.Errorf("%w: WithMigrations: no SQL migrations in directory %q", ErrInvalidConfig, dialect)
 	}
 	return sub, nil
 }
@@ -60,11 +62,36 @@ func (m *Manager) provider(db *sql.DB) (*goose.Provider, error) {
 		goose.WithDisableGlobalRegistry(true),
 		goose.WithSlog(m.cfg.logger),
 	}
-	if m.pgLocker != nil {
-		opts = append(opts, goose.WithSessionLocker(m.pgLocker))
+	if m.locker != nil {
+		opts = append(opts, goose.WithSessionLocker(m.locker))
 	}
 	return goose.NewProvider(goose.Dialect(m.dialect), db, m.migrations, opts...)
 }
+
+// checkProvider builds a goose provider over a handle that never connects,
+// so that goose's own configuration errors (dialect, migration files)
+// surface at NewManager rather than at the first Create or Migrate.
+func (m *Manager) checkProvider() error {
+	db := sql.OpenDB(noConnector{})
+	defer db.Close()
+	if _, err := m.provider(db); err != nil {
+		return fmt.Errorf("%w: WithMigrations: goose: %w", ErrInvalidConfig, err)
+	}
+	return nil
+}
+
+// noConnector is a driver.Connector that never connects.
+type noConnector struct{}
+
+func (noConnector) Connect(context.Context) (driver.Conn, error) {
+	return nil, errors.New("dbstrategy: no database")
+}
+
+func (noConnector) Driver() driver.Driver { return noDriver{} }
+
+type noDriver struct{}
+
+func (noDriver) Open(string) (driver.Conn, error) { return nil, errors.New("dbstrategy: no database") }
 
 // migrateDB applies the migrations to db. It is also the function handed to
 // [Templater.PrepareTemplate].
@@ -208,58 +235,72 @@ func (m *Manager) migrateTenant(ctx context.Context, id string) (int64, error) {
 	return v, nil
 }
 
-// MigrateAll migrates every tenant of tenantIDs, at most parallel at a time
-// (at least 1), and returns one error per tenant, in the order of
-// tenantIDs: nil where [Manager.Migrate] succeeded. One tenant's failure
-// does not stop the others; when ctx ends, the tenants not yet started get
-// ctx's error. Running it again resumes: migrated tenants have nothing
-// pending. Each running migration holds a lease, so parallel above the
-// handle limit only makes tenants wait for one another.
-//
-// If progress is not nil, it is called once per tenant as soon as that
-// tenant is done, with the schema version the tenant is at (the newest
-// migration, or higher if a newer binary migrated it; 0 on error) and its
-// error; calls never overlap, so progress needs no locking of its own, but
-// it should return quickly and must not call the Manager.
-func (m *Manager) MigrateAll(ctx context.Context, tenantIDs []string, parallel int, progress func(tenantID string, version int64, err error)) []error {
+// DefaultMigrateParallel is how many tenants [Manager.MigrateAll] migrates
+// at once when [MigrateAllOptions.Parallel] is 0.
+const DefaultMigrateParallel = 4
+
+// MigrateAllOptions tunes [Manager.MigrateAll]. The zero value is valid.
+type MigrateAllOptions struct {
+	// Parallel is the most tenants migrated at once. 0 means
+	// [DefaultMigrateParallel]; a negative value is invalid (every tenant
+	// then gets an error wrapping [ErrInvalidConfig]). Each running
+	// migration holds a lease, so a Parallel above the handle limit only
+	// makes tenants wait for one another.
+	Parallel int
+
+	// Progress, if not nil, is called once per tenant as soon as that
+	// tenant is done, with the schema version the tenant is at (the newest
+	// migration, or higher if a newer binary migrated it; 0 on error) and
+	// its error. Calls never overlap, so Progress needs no locking of its
+	// own, but it should return quickly and must not call the Manager.
+	Progress func(tenantID string, version int64, err error)
+}
+
+// MigrateAll migrates every tenant of tenantIDs, at most opts.Parallel at a
+// time, and returns one error per tenant, in the order of tenantIDs: nil
+// where [Manager.Migrate] succeeded. One tenant's failure does not stop the
+// others; when ctx ends, the tenants not yet started get ctx's error.
+// Running it again resumes: migrated tenants have nothing pending.
+func (m *Manager) MigrateAll(ctx context.Context, tenantIDs []string, opts MigrateAllOptions) []error {
 	errs := make([]error, len(tenantIDs))
-	var mu sync.Mutex // serializes progress calls
+	var mu sync.Mutex // serializes Progress calls
 	report := func(i int, v int64) {
-		if progress != nil {
+		if opts.Progress != nil {
 			mu.Lock()
 			defer mu.Unlock()
-			progress(tenantIDs[i], v, errs[i])
+			opts.Progress(tenantIDs[i], v, errs[i])
 		}
 	}
-	parallel = max(1, min(parallel, len(tenantIDs)))
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for range parallel {
-		wg.Add(1)
-		go func() { // exits when next is closed
-			defer wg.Done()
-			for i := range next {
-				var v int64
-				v, errs[i] = m.migrate(ctx, tenantIDs[i])
-				report(i, v)
-			}
-		}()
+	parallel := opts.Parallel
+	switch {
+	case parallel < 0:
+		for i := range tenantIDs {
+			errs[i] = &MigrateError{TenantID: tenantIDs[i],
+				Err: fmt.Errorf("%w: MigrateAllOptions.Parallel %d is negative", ErrInvalidConfig, parallel)}
+			report(i, 0)
+		}
+		return errs
+	case parallel == 0:
+		parallel = DefaultMigrateParallel
 	}
-	for i := range tenantIDs {
+	// Not errgroup.WithContext: one tenant's failure must not cancel the
+	// others. Every goroutine returns when its tenant's migration does.
+	var g errgroup.Group
+	g.SetLimit(parallel)
+	for i, id := range tenantIDs {
 		if err := ctx.Err(); err != nil {
-			errs[i] = &MigrateError{TenantID: tenantIDs[i], Err: err}
+			errs[i] = &MigrateError{TenantID: id, Err: err}
 			report(i, 0)
 			continue
 		}
-		select {
-		case next <- i:
-		case <-ctx.Done():
-			errs[i] = &MigrateError{TenantID: tenantIDs[i], Err: ctx.Err()}
-			report(i, 0)
-		}
+		g.Go(func() error {
+			var v int64
+			v, errs[i] = m.migrate(ctx, id)
+			report(i, v)
+			return nil
+		})
 	}
-	close(next)
-	wg.Wait()
+	_ = g.Wait() // the goroutines return nil: the errors are per tenant
 	return errs
 }
 

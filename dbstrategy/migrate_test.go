@@ -12,6 +12,7 @@ import (
 	"testing/fstest"
 
 	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
 
 	"github.com/tenantkit/tenantkit/dbstrategy"
 	"github.com/tenantkit/tenantkit/dbstrategy/sqlitestrategy"
@@ -171,10 +172,10 @@ func TestMigrateAll(t *testing.T) {
 	ids := []string{"t0", "t1", "ghost", "t2", "t3", "t4", "Bad"}
 	var reported []string
 	versions := map[string]int64{}
-	errs := m.MigrateAll(ctx, ids, 3, func(id string, v int64, err error) {
+	errs := m.MigrateAll(ctx, ids, dbstrategy.MigrateAllOptions{Parallel: 3, Progress: func(id string, v int64, err error) {
 		reported = append(reported, id)
 		versions[id] = v
-	})
+	}})
 	if len(errs) != len(ids) {
 		t.Fatalf("MigrateAll returned %d errors, want %d", len(errs), len(ids))
 	}
@@ -207,13 +208,18 @@ func TestMigrateAll(t *testing.T) {
 	}
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
-	for i, err := range m.MigrateAll(cancelled, ids[:2], 1, nil) {
+	for i, err := range m.MigrateAll(cancelled, ids[:2], dbstrategy.MigrateAllOptions{Parallel: 1}) {
 		if !errors.Is(err, context.Canceled) {
 			t.Errorf("MigrateAll with a cancelled context, error %d = %v, want context.Canceled", i, err)
 		}
 	}
-	if errs := m.MigrateAll(ctx, nil, 4, nil); len(errs) != 0 {
+	if errs := m.MigrateAll(ctx, nil, dbstrategy.MigrateAllOptions{}); len(errs) != 0 {
 		t.Errorf("MigrateAll(nil) = %v, want none", errs)
+	}
+	for i, err := range m.MigrateAll(ctx, ids[:2], dbstrategy.MigrateAllOptions{Parallel: -1}) {
+		if !errors.Is(err, dbstrategy.ErrInvalidConfig) {
+			t.Errorf("MigrateAll with Parallel -1, error %d = %v, want ErrInvalidConfig", i, err)
+		}
 	}
 }
 
@@ -296,5 +302,78 @@ func TestTemplater(t *testing.T) {
 	}
 	if v, err := m.Version(ctx, "d"); v != 2 || err != nil {
 		t.Errorf("Version(d) = %d, %v; want 2, nil", v, err)
+	}
+}
+
+// lockingStrategy is a SQLite strategy that is a MigrationLocker, whose
+// locker counts the locks goose takes, or fails to be made.
+type lockingStrategy struct {
+	*counting
+	locker *countingLocker
+	err    error
+}
+
+func (s *lockingStrategy) MigrationLocker() (lock.SessionLocker, error) {
+	if s.err != nil {
+		return nil, s.err
+	}
+	return s.locker, nil
+}
+
+type countingLocker struct {
+	mu             sync.Mutex
+	locks, unlocks int
+}
+
+func (l *countingLocker) SessionLock(context.Context, *sql.Conn) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.locks++
+	return nil
+}
+
+func (l *countingLocker) SessionUnlock(context.Context, *sql.Conn) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.unlocks++
+	return nil
+}
+
+// TestMigrationLocker checks that a strategy's MigrationLocker is used
+// around every migration, and that an error making it fails NewManager.
+func TestMigrationLocker(t *testing.T) {
+	ctx := context.Background()
+	s := &lockingStrategy{counting: newCounting(t, 2), locker: &countingLocker{}}
+	m := newManager(t, s, dbstrategy.WithMigrations(migrations(2)))
+	for _, id := range []string{"t0", "t1"} {
+		if err := m.Migrate(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// goose locks around Up, and again around reading the version.
+	if s.locker.locks < 2 || s.locker.unlocks != s.locker.locks {
+		t.Errorf("locker took %d locks, %d unlocks for 2 migrations; want at least 2, as many unlocks", s.locker.locks, s.locker.unlocks)
+	}
+
+	bad := &lockingStrategy{counting: newCounting(t, 0), err: errors.New("no locks here")}
+	if _, err := dbstrategy.NewManager(bad, dbstrategy.WithMigrations(migrations(1))); !errors.Is(err, dbstrategy.ErrInvalidConfig) {
+		t.Errorf("NewManager with a failing MigrationLocker: %v; want ErrInvalidConfig", err)
+	}
+	// Without migrations the locker is not needed, nor asked for.
+	m2, err := dbstrategy.NewManager(bad)
+	if err != nil {
+		t.Fatalf("NewManager without migrations: %v", err)
+	}
+	m2.Close()
+}
+
+// TestGooseErrorAtNewManager checks that a migration set goose refuses (two
+// files of one version) fails NewManager, not the first Create.
+func TestGooseErrorAtNewManager(t *testing.T) {
+	fsys := migrations(1)
+	fsys["sqlite3/00001_again.sql"] = &fstest.MapFile{Data: []byte("-- +goose Up\nSELECT 1;\n")}
+	_, err := dbstrategy.NewManager(newCounting(t, 0), dbstrategy.WithMigrations(fsys))
+	if !errors.Is(err, dbstrategy.ErrInvalidConfig) {
+		t.Errorf("NewManager with duplicate migration versions: %v; want ErrInvalidConfig", err)
 	}
 }

@@ -1,7 +1,6 @@
 package dbstrategy
 
 import (
-	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -15,7 +14,10 @@ const (
 )
 
 // Option configures a [Manager]. Options are checked by [NewManager], which
-// returns the first error; when an option is given twice, the last one wins.
+// returns the first error, wrapping [ErrInvalidConfig]; a nil Option is such
+// an error too. When an option is given twice, the last one wins. Duration
+// options follow one rule: 0 turns the feature off, a negative duration is
+// invalid.
 type Option interface {
 	apply(*config) error
 }
@@ -26,8 +28,8 @@ func (f optionFunc) apply(c *config) error { return f(c) }
 
 type config struct {
 	migrations  fs.FS
-	maxOpen     int
-	idleTimeout time.Duration // < 0: never close idle handles
+	maxOpen     int           // 0: the strategy's HandleLimiter, or DefaultMaxOpen
+	idleTimeout time.Duration // 0: never close idle handles
 	maxConns    int
 	logger      *slog.Logger
 	now         func() time.Time
@@ -35,7 +37,6 @@ type config struct {
 
 func defaultConfig() config {
 	return config{
-		maxOpen:     DefaultMaxOpen,
 		idleTimeout: DefaultIdleTimeout,
 		logger:      slog.New(slog.DiscardHandler),
 		now:         time.Now,
@@ -53,7 +54,7 @@ func defaultConfig() config {
 func WithMigrations(fsys fs.FS) Option {
 	return optionFunc(func(c *config) error {
 		if fsys == nil {
-			return errors.New("dbstrategy: WithMigrations(nil): fsys must not be nil")
+			return fmt.Errorf("%w: WithMigrations(nil): fsys must not be nil", ErrInvalidConfig)
 		}
 		c.migrations = fsys
 		return nil
@@ -62,12 +63,15 @@ func WithMigrations(fsys fs.FS) Option {
 
 // WithMaxOpen caps how many tenant handles are open at once, leased or not.
 // A new tenant beyond the cap closes an unleased handle, chosen by a
-// segmented LRU (see [Manager]), or waits for one (see [Manager.Acquire]). Handles being opened or
-// closed count against the cap. Default: 128 ([DefaultMaxOpen]).
+// segmented LRU (see [Manager]), or waits for one (see [Manager.Acquire]).
+// Handles being opened or closed count against the cap. Default: the
+// strategy's [HandleLimiter].MaxHandles() if it implements it (sqlitestrategy
+// does), else 128 ([DefaultMaxOpen]); the [WithMaxConns] budget may lower
+// it.
 func WithMaxOpen(n int) Option {
 	return optionFunc(func(c *config) error {
 		if n < 1 {
-			return fmt.Errorf("dbstrategy: WithMaxOpen(%d): must be at least 1", n)
+			return fmt.Errorf("%w: WithMaxOpen(%d): must be at least 1", ErrInvalidConfig, n)
 		}
 		c.maxOpen = n
 		return nil
@@ -77,28 +81,31 @@ func WithMaxOpen(n int) Option {
 // WithIdleTimeout closes handles that nobody has leased for d, as told by
 // the [WithNow] clock. A reaper goroutine started by [NewManager] checks
 // every d/2, or every minute if that is shorter, and stops on
-// [Manager.Close]. A negative d disables idle closing (and the
-// reaper): handles then close only to make room, on [Manager.Drop] and on
-// [Manager.Close]. Zero is an error. Default: 5m ([DefaultIdleTimeout]).
+// [Manager.Close]. As for every duration option of this package, 0 means
+// off: no idle closing and no reaper (handles then close only to make
+// room, on [Manager.Drop] and on [Manager.Close]); a negative d is an error
+// wrapping [ErrInvalidConfig]. Default: 5m ([DefaultIdleTimeout]).
 func WithIdleTimeout(d time.Duration) Option {
 	return optionFunc(func(c *config) error {
-		if d == 0 {
-			return errors.New("dbstrategy: WithIdleTimeout(0): use a positive duration, or a negative one to disable idle closing")
+		if d < 0 {
+			return fmt.Errorf("%w: WithIdleTimeout(%v): must not be negative (0 turns idle closing off)", ErrInvalidConfig, d)
 		}
 		c.idleTimeout = d
 		return nil
 	})
 }
 
-// WithMaxConns sets a budget of connections over all open handles. When the
-// strategy implements [ConnLimiter], at most n / MaxConnsPerHandle() handles
-// are open at once (and at most [WithMaxOpen]); a strategy without
-// ConnLimiter counts one connection per handle. [NewManager] fails when n is
-// below MaxConnsPerHandle(). Default: 0, no budget beyond [WithMaxOpen].
+// WithMaxConns sets a budget of server connections over all open handles,
+// for a strategy that implements [ConnLimiter] (pgstrategy does): at most
+// n / MaxConnsPerHandle() handles are open at once (and at most
+// [WithMaxOpen]). [NewManager] fails when n is below MaxConnsPerHandle().
+// A strategy without ConnLimiter holds no server connections (sqlitestrategy
+// opens files), so the budget does not apply to it: its handles are bounded
+// by [WithMaxOpen] alone. Default: 0, no budget beyond [WithMaxOpen].
 func WithMaxConns(n int) Option {
 	return optionFunc(func(c *config) error {
 		if n < 0 {
-			return fmt.Errorf("dbstrategy: WithMaxConns(%d): must not be negative", n)
+			return fmt.Errorf("%w: WithMaxConns(%d): must not be negative", ErrInvalidConfig, n)
 		}
 		c.maxConns = n
 		return nil
@@ -112,7 +119,7 @@ func WithMaxConns(n int) Option {
 func WithLogger(l *slog.Logger) Option {
 	return optionFunc(func(c *config) error {
 		if l == nil {
-			return errors.New("dbstrategy: WithLogger(nil): logger must not be nil")
+			return fmt.Errorf("%w: WithLogger(nil): logger must not be nil", ErrInvalidConfig)
 		}
 		c.logger = l
 		return nil
@@ -124,7 +131,7 @@ func WithLogger(l *slog.Logger) Option {
 func WithNow(now func() time.Time) Option {
 	return optionFunc(func(c *config) error {
 		if now == nil {
-			return errors.New("dbstrategy: WithNow(nil): clock must not be nil")
+			return fmt.Errorf("%w: WithNow(nil): clock must not be nil", ErrInvalidConfig)
 		}
 		c.now = now
 		return nil

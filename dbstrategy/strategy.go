@@ -3,6 +3,8 @@ package dbstrategy
 import (
 	"context"
 	"database/sql"
+
+	"github.com/pressly/goose/v3/lock"
 )
 
 // Strategy decides where a tenant's data lives and how to reach it. A
@@ -19,11 +21,19 @@ import (
 //
 // The [Manager] looks for these by type assertion:
 //
-//   - [ConnLimiter]: how many connections one open handle may hold, so the
-//     Manager can keep the process under a total connection budget.
+//   - [ConnLimiter]: how many server connections one open handle may hold,
+//     so the Manager can keep the process under a total connection budget
+//     ([WithMaxConns]). Only strategies whose handles hold connections to a
+//     server implement it; the budget does not apply to the others.
+//   - [HandleLimiter]: how many handles of the strategy may be open at once,
+//     by the strategy's own measure of what a handle costs (memory for
+//     SQLite); the default of [WithMaxOpen].
 //   - [Templater]: the strategy creates tenant databases by copying a
 //     migrated template, which the Manager prepares before its first
 //     [Manager.Create] when migrations are configured.
+//   - [MigrationLocker]: the strategy's databases need goose to take a
+//     lock across processes while it migrates one (PostgreSQL's advisory
+//     locks).
 type Strategy interface {
 	// Create makes the tenant's database if it does not exist yet. It is
 	// idempotent: creating a database that exists returns nil.
@@ -55,6 +65,17 @@ type ConnLimiter interface {
 	MaxConnsPerHandle() int
 }
 
+// HandleLimiter is implemented by strategies that know how many of their
+// handles a process can keep open, such as sqlitestrategy, whose handles
+// cost memory rather than server connections. Unless [WithMaxOpen] is
+// given, a [Manager] keeps at most MaxHandles() handles open (lowered by
+// the [WithMaxConns] budget for a [ConnLimiter]).
+type HandleLimiter interface {
+	// MaxHandles reports the most handles returned by Open that should be
+	// open at once. It is at least 1.
+	MaxHandles() int
+}
+
 // Templater is implemented by strategies that create tenant databases by copying a migrated template.
 // The Manager calls PrepareTemplate once (retrying on a later Create if it failed) before its first Create when
 // migrations are configured: the strategy makes sure the template exists, opens it, calls migrate on it, closes it.
@@ -65,4 +86,14 @@ type ConnLimiter interface {
 // against other processes itself.
 type Templater interface {
 	PrepareTemplate(ctx context.Context, migrate func(ctx context.Context, db *sql.DB) error) error
+}
+
+// MigrationLocker is implemented by strategies whose tenant databases offer
+// a lock that serializes goose migrations of one database across processes,
+// such as PostgreSQL's session advisory locks. When migrations are
+// configured, [NewManager] calls MigrationLocker once, fails if it returns
+// an error, and hands the locker to every goose provider it builds. Without
+// it, migrations of a tenant are serialized within one Manager only.
+type MigrationLocker interface {
+	MigrationLocker() (lock.SessionLocker, error)
 }

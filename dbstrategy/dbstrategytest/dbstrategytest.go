@@ -47,7 +47,7 @@ ALTER TABLE notes DROP COLUMN tag;
 
 // Run runs the conformance suite against strategies made by newStrategy (called once per subtest, each with fresh
 // state; it must register its own cleanup). It tests Create idempotency (incl. concurrent Create of one tenant),
-// Open of a missing tenant -> ErrNotFound and creates nothing, data isolation between tenants, Drop idempotency and
+// Open of a missing tenant -> ErrNotFound and creates nothing, data isolation between tenants (keys with '_' and '-'), Drop idempotency and
 // that a dropped tenant's Open fails with ErrNotFound, invalid keys refused by a Manager over the strategy, Dialect
 // is "sqlite3" or "postgres", ConnLimiter sanity if implemented, migrations applied via a Manager with a small
 // in-memory fstest.MapFS migration set for the strategy's dialect, and a Manager stress (many tenants, MaxOpen small,
@@ -223,7 +223,9 @@ func testOpenMissing(t *testing.T, s dbstrategy.Strategy) {
 }
 
 func testIsolation(t *testing.T, s dbstrategy.Strategy) {
-	ids := []string{"iso_a", "iso_b", "iso_c"}
+	// Keys with '-' (valid, and what tenancy's hints allow) are tenants of
+	// their own: "iso-a" and "iso_a" must not share a database.
+	ids := []string{"iso_a", "iso_b", "iso-a", "iso--b", "0-iso-"}
 	for _, id := range ids {
 		create(t, s, id)
 	}
@@ -311,7 +313,7 @@ func testInvalidKeys(t *testing.T, s dbstrategy.Strategy) {
 	cs := &counting{Strategy: s}
 	m := newManager(t, cs, dbstrategy.WithMigrations(Migrations()))
 	keys := []string{
-		"", "A", "Acme", "a-b", "a.b", "a b", "../x", "x/y", `x\y`, "a\x00", "é", "1_0;DROP",
+		"", "A", "Acme", "-ab", "_ab", "-", "a.b", "a b", "../x", "x/y", `x\y`, "a\x00", "é", "1_0;DROP",
 		"\"q\"", "a'b", strings.Repeat("a", dbstrategy.MaxKeyLen+1),
 	}
 	c := ctx(t)

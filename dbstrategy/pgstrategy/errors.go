@@ -1,11 +1,15 @@
 package pgstrategy
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/tenantkit/tenantkit/dbstrategy"
+)
 
 // ErrClosed is returned by every [Strategy] method that needs the server
 // after [Strategy.Close].
 var ErrClosed = errors.New("pgstrategy: strategy closed")
 
-// ErrInvalidConfig is returned by [New] when a [Config] field is out of
-// range, such as a prefix outside the allowed alphabet.
-var ErrInvalidConfig = errors.New("pgstrategy: invalid config")
+// errInvalidConfig is [dbstrategy.ErrInvalidConfig], which every
+// configuration error of [New] wraps.
+var errInvalidConfig = dbstrategy.ErrInvalidConfig

@@ -124,6 +124,6 @@ func ExampleNew_invalidConfig() {
 		DSN:    "postgres://app@db.invalid:5432/postgres",
 		Prefix: "Tenant-",
 	})
-	fmt.Println(errors.Is(err, pgstrategy.ErrInvalidConfig))
+	fmt.Println(errors.Is(err, dbstrategy.ErrInvalidConfig))
 	// Output: true
 }

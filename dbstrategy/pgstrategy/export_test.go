@@ -1,5 +1,7 @@
 package pgstrategy
 
+import "context"
+
 // ScramVerifier computes a SCRAM-SHA-256 verifier with a given salt.
 var ScramVerifier = scramVerifier
 
@@ -12,3 +14,7 @@ func (s *Strategy) RolePassword(tenantID string) string {
 	}
 	return s.roles.rolePassword(name)
 }
+
+// DropAll drops every database and role of the strategy's prefix; see
+// dropAll. Tests only: it is not part of the public API.
+func (s *Strategy) DropAll(ctx context.Context) error { return s.dropAll(ctx) }

@@ -54,14 +54,14 @@ func BenchmarkFleetMigrate(b *testing.B) {
 		b.StartTimer()
 
 		start := time.Now()
-		for j, err := range m.MigrateAll(ctx, ids, 4, nil) {
+		for j, err := range m.MigrateAll(ctx, ids, dbstrategy.MigrateAllOptions{Parallel: 4}) {
 			if err != nil {
 				b.Fatalf("tenant %s: %v", ids[j], err)
 			}
 		}
 		took := time.Since(start)
 		start = time.Now()
-		for _, err := range m.MigrateAll(ctx, ids, 4, nil) {
+		for _, err := range m.MigrateAll(ctx, ids, dbstrategy.MigrateAllOptions{Parallel: 4}) {
 			if err != nil {
 				b.Fatal(err)
 			}

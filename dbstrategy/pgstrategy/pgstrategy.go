@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"math"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/pressly/goose/v3/lock"
 
 	"github.com/tenantkit/tenantkit/dbstrategy"
 )
@@ -34,21 +36,24 @@ type Config struct {
 	DSN string
 
 	// Prefix is put in front of every tenant key to name its database. It
-	// is 1 to 15 bytes of a-z, 0-9 and '_', and ends with '_', so that a
-	// database name is at most 63 bytes (PostgreSQL would silently cut a
-	// longer one) and never names a database outside the prefix, such as
-	// postgres or template1. The database of DSN may not start with it.
-	// "" means "tenant_".
+	// follows [dbstrategy.ValidatePrefix], the rule of every strategy: 1 to
+	// 15 bytes of a-z, 0-9 and '_', ending with '_', so that a database
+	// name is at most 63 bytes (PostgreSQL would silently cut a longer one)
+	// and never names a database outside the prefix, such as postgres or
+	// template1. The database of DSN may not start with it. "" means
+	// [DefaultPrefix].
 	Prefix string
 
 	// MaxConns is the size of each tenant pool: the most server
 	// connections one handle returned by [Strategy.Open] holds at once.
-	// 0 means 4.
-	MaxConns int32
+	// 0 means [DefaultMaxConns]; negative is invalid.
+	MaxConns int
 
 	// MaxConnIdleTime is how long a connection of a tenant pool may stay
 	// idle before it is closed (checked every minute, or every
-	// MaxConnIdleTime when that is shorter). 0 means one minute.
+	// MaxConnIdleTime when that is shorter). As for every field of Config,
+	// the zero value means the default, [DefaultMaxConnIdleTime];
+	// negative is invalid.
 	MaxConnIdleTime time.Duration
 
 	// RoleSecret, when set, gives every tenant database its own login
@@ -68,15 +73,17 @@ type Config struct {
 	RoleSecret []byte
 }
 
+// Defaults of [Config].
 const (
-	defaultPrefix          = "tenant_"
-	maxPrefixLen           = maxIdentifierLen - dbstrategy.MaxKeyLen
-	maxIdentifierLen       = 63 // NAMEDATALEN - 1
-	defaultMaxConns        = 4
-	defaultMaxConnIdleTime = time.Minute
-	defaultHealthCheck     = time.Minute
-	adminMaxConns          = 2
-	minServerVersion       = 130000 // DROP DATABASE ... WITH (FORCE)
+	DefaultPrefix          = "tenant_"
+	DefaultMaxConns        = 4
+	DefaultMaxConnIdleTime = time.Minute
+)
+
+const (
+	defaultHealthCheck = time.Minute
+	adminMaxConns      = 2
+	minServerVersion   = 130000 // DROP DATABASE ... WITH (FORCE)
 
 	// templateSuffix names the template database after the prefix. '$' is
 	// not in the key alphabet, so no tenant key can produce this name.
@@ -132,50 +139,52 @@ type Strategy struct {
 }
 
 var (
-	_ dbstrategy.Strategy    = (*Strategy)(nil)
-	_ dbstrategy.ConnLimiter = (*Strategy)(nil)
-	_ dbstrategy.Templater   = (*Strategy)(nil)
+	_ dbstrategy.Strategy        = (*Strategy)(nil)
+	_ dbstrategy.ConnLimiter     = (*Strategy)(nil)
+	_ dbstrategy.Templater       = (*Strategy)(nil)
+	_ dbstrategy.MigrationLocker = (*Strategy)(nil)
 )
 
 // New checks cfg, opens the admin pool to the DSN's database and pings it.
-// It needs PostgreSQL 13 or later. Errors in cfg wrap [ErrInvalidConfig].
+// It needs PostgreSQL 13 or later. Errors in cfg wrap
+// [dbstrategy.errInvalidConfig].
 // The caller closes the returned Strategy.
 func New(ctx context.Context, cfg Config) (*Strategy, error) {
 	if cfg.DSN == "" {
-		return nil, fmt.Errorf("%w: DSN is required", ErrInvalidConfig)
+		return nil, fmt.Errorf("%w: DSN is required", errInvalidConfig)
 	}
 	prefix := cfg.Prefix
 	if prefix == "" {
-		prefix = defaultPrefix
+		prefix = DefaultPrefix
 	}
-	if err := validatePrefix(prefix); err != nil {
-		return nil, err
+	if err := dbstrategy.ValidatePrefix(prefix); err != nil {
+		return nil, fmt.Errorf("pgstrategy: %w", err)
 	}
 	maxConns := cfg.MaxConns
 	switch {
-	case maxConns < 0:
-		return nil, fmt.Errorf("%w: MaxConns %d is negative", ErrInvalidConfig, maxConns)
+	case maxConns < 0 || maxConns > math.MaxInt32:
+		return nil, fmt.Errorf("%w: MaxConns %d is negative or too large", errInvalidConfig, maxConns)
 	case maxConns == 0:
-		maxConns = defaultMaxConns
+		maxConns = DefaultMaxConns
 	}
 	idle := cfg.MaxConnIdleTime
 	switch {
 	case idle < 0:
-		return nil, fmt.Errorf("%w: MaxConnIdleTime %v is negative", ErrInvalidConfig, idle)
+		return nil, fmt.Errorf("%w: MaxConnIdleTime %v is negative", errInvalidConfig, idle)
 	case idle == 0:
-		idle = defaultMaxConnIdleTime
+		idle = DefaultMaxConnIdleTime
 	}
 	var roles *roleMode
 	if len(cfg.RoleSecret) > 0 {
 		if len(cfg.RoleSecret) < minRoleSecretLen {
-			return nil, fmt.Errorf("%w: RoleSecret is %d bytes, fewer than %d", ErrInvalidConfig, len(cfg.RoleSecret), minRoleSecretLen)
+			return nil, fmt.Errorf("%w: RoleSecret is %d bytes, fewer than %d", errInvalidConfig, len(cfg.RoleSecret), minRoleSecretLen)
 		}
 		roles = &roleMode{secret: bytes.Clone(cfg.RoleSecret), owner: prefix + ownerSuffix}
 	}
 	base, err := pgxpool.ParseConfig(cfg.DSN)
 	if err != nil {
 		// pgconn redacts the password from parse errors.
-		return nil, fmt.Errorf("%w: DSN: %v", ErrInvalidConfig, err)
+		return nil, fmt.Errorf("%w: DSN: %v", errInvalidConfig, err)
 	}
 
 	adminCfg := base.Copy()
@@ -199,7 +208,7 @@ func New(ctx context.Context, cfg Config) (*Strategy, error) {
 	}
 	if strings.HasPrefix(adminDB, prefix) {
 		admin.Close()
-		return nil, fmt.Errorf("%w: the DSN's database %q starts with the prefix %q", ErrInvalidConfig, adminDB, prefix)
+		return nil, fmt.Errorf("%w: the DSN's database %q starts with the prefix %q", errInvalidConfig, adminDB, prefix)
 	}
 	if roles != nil {
 		if err := checkAdminRole(ctx, admin, prefix, roles); err != nil {
@@ -222,7 +231,7 @@ func New(ctx context.Context, cfg Config) (*Strategy, error) {
 		template:    template,
 		lockKey:     int64(h.Sum64()),
 		roles:       roles,
-		maxConns:    maxConns,
+		maxConns:    int32(maxConns),
 		idle:        idle,
 		healthCheck: healthCheck,
 		pools:       make(map[*sql.DB]*pgxpool.Pool),
@@ -237,29 +246,12 @@ func checkAdminRole(ctx context.Context, admin *pgxpool.Pool, prefix string, rol
 		return fmt.Errorf("pgstrategy: read the DSN's role: %w", err)
 	}
 	if strings.HasPrefix(name, prefix) {
-		return fmt.Errorf("%w: the DSN's role %q starts with the prefix %q", ErrInvalidConfig, name, prefix)
+		return fmt.Errorf("%w: the DSN's role %q starts with the prefix %q", errInvalidConfig, name, prefix)
 	}
 	if !super && (!createRole || !createDB) {
-		return fmt.Errorf("%w: RoleSecret is set, and the DSN's role %q has neither SUPERUSER nor both CREATEROLE and CREATEDB", ErrInvalidConfig, name)
+		return fmt.Errorf("%w: RoleSecret is set, and the DSN's role %q has neither SUPERUSER nor both CREATEROLE and CREATEDB", errInvalidConfig, name)
 	}
 	roles.superuser = super
-	return nil
-}
-
-// validatePrefix enforces the rule documented on [Config.Prefix].
-func validatePrefix(prefix string) error {
-	if len(prefix) > maxPrefixLen {
-		return fmt.Errorf("%w: prefix is %d bytes, more than %d", ErrInvalidConfig, len(prefix), maxPrefixLen)
-	}
-	for i := 0; i < len(prefix); i++ {
-		c := prefix[i]
-		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '_' {
-			return fmt.Errorf("%w: prefix byte %d is not a-z, 0-9 or '_'", ErrInvalidConfig, i)
-		}
-	}
-	if !strings.HasSuffix(prefix, "_") {
-		return fmt.Errorf("%w: prefix %q does not end with '_'", ErrInvalidConfig, prefix)
-	}
 	return nil
 }
 
@@ -291,6 +283,14 @@ func (s *Strategy) Dialect() string { return "postgres" }
 // MaxConnsPerHandle returns [Config.MaxConns]: a handle returned by
 // [Strategy.Open] never holds more server connections than this.
 func (s *Strategy) MaxConnsPerHandle() int { return int(s.maxConns) }
+
+// MigrationLocker returns goose's PostgreSQL session locker, for
+// [dbstrategy.MigrationLocker]: a session advisory lock in the tenant's
+// database (so it serializes migrations of that one database across
+// processes), retried every second for up to ten minutes.
+func (s *Strategy) MigrationLocker() (lock.SessionLocker, error) {
+	return lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 600))
+}
 
 // Create makes the tenant's database if it does not exist yet. After a
 // successful [Strategy.PrepareTemplate] it copies the migrated template;
@@ -439,7 +439,7 @@ func (s *Strategy) Drop(ctx context.Context, tenantID string) error {
 	return nil
 }
 
-// DropAll drops every database that belongs to this prefix, tenants and
+// dropAll drops every database that belongs to this prefix, tenants and
 // template alike, ending their sessions: the prefix followed by a valid
 // key, and the template. With [Config.RoleSecret], it then drops the roles
 // of the prefix the same way: the prefix followed by a valid key, and the
@@ -449,8 +449,9 @@ func (s *Strategy) Drop(ctx context.Context, tenantID string) error {
 // every process. It also drops the databases (and roles) of a longer
 // prefix that starts with this one ("tenant_" covers "tenant_eu_"), so
 // give separate deployments prefixes where neither starts with the other.
-// It tries every database and role and returns the errors joined.
-func (s *Strategy) DropAll(ctx context.Context) error {
+// It tries every database and role and returns the errors joined. Tests
+// reach it through export_test.go; it is not part of the public API.
+func (s *Strategy) dropAll(ctx context.Context) error {
 	if s.closed.Load() {
 		return ErrClosed
 	}

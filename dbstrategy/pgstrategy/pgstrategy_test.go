@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/tenantkit/tenantkit/dbstrategy"
@@ -37,11 +38,11 @@ func TestNewInvalidConfig(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s, err := pgstrategy.New(context.Background(), tt.cfg)
-			if !errors.Is(err, pgstrategy.ErrInvalidConfig) {
+			if !errors.Is(err, dbstrategy.ErrInvalidConfig) {
 				if s != nil {
 					s.Close()
 				}
-				t.Errorf("New() error = %v; want %v", err, pgstrategy.ErrInvalidConfig)
+				t.Errorf("New() error = %v; want %v", err, dbstrategy.ErrInvalidConfig)
 			}
 		})
 	}
@@ -53,8 +54,8 @@ func TestNewUnreachable(t *testing.T) {
 		s.Close()
 		t.Fatal("New() error = nil; want a connection error")
 	}
-	if errors.Is(err, pgstrategy.ErrInvalidConfig) {
-		t.Errorf("New() error = %v; want a connection error, not %v", err, pgstrategy.ErrInvalidConfig)
+	if errors.Is(err, dbstrategy.ErrInvalidConfig) {
+		t.Errorf("New() error = %v; want a connection error, not %v", err, dbstrategy.ErrInvalidConfig)
 	}
 }
 
@@ -68,18 +69,18 @@ func TestNewAdminDatabaseInsidePrefix(t *testing.T) {
 	prefix := strings.TrimSuffix(adminDB, "admin")
 	dsn := dsnWithDatabase(t, testenv.PostgresDSN(t), adminDB)
 	s, err := pgstrategy.New(ctx, pgstrategy.Config{DSN: dsn, Prefix: prefix})
-	if !errors.Is(err, pgstrategy.ErrInvalidConfig) {
+	if !errors.Is(err, dbstrategy.ErrInvalidConfig) {
 		if s != nil {
 			s.Close()
 		}
-		t.Errorf("New() with admin database %q and prefix %q: error = %v; want %v", adminDB, prefix, err, pgstrategy.ErrInvalidConfig)
+		t.Errorf("New() with admin database %q and prefix %q: error = %v; want %v", adminDB, prefix, err, dbstrategy.ErrInvalidConfig)
 	}
 }
 
 func TestSettings(t *testing.T) {
 	tests := []struct {
 		name     string
-		maxConns int32
+		maxConns int
 		want     int
 	}{
 		{"default", 0, 4},
@@ -126,7 +127,9 @@ func TestDatabaseName(t *testing.T) {
 		{"", "", dbstrategy.ErrInvalidKey},
 		{long + "a", "", dbstrategy.ErrInvalidKey},
 		{"Acme", "", dbstrategy.ErrInvalidKey},
-		{"a-b", "", dbstrategy.ErrInvalidKey},
+		{"a-b", p + "a-b", nil},
+		{"-ab", "", dbstrategy.ErrInvalidKey},
+		{"_ab", "", dbstrategy.ErrInvalidKey},
 		{"a b", "", dbstrategy.ErrInvalidKey},
 		{"../x", "", dbstrategy.ErrInvalidKey},
 		{`a"b`, "", dbstrategy.ErrInvalidKey},
@@ -145,7 +148,7 @@ func TestDatabaseName(t *testing.T) {
 func TestInvalidKeyRefused(t *testing.T) {
 	s := newStrategy(t, pgstrategy.Config{})
 	ctx := context.Background()
-	for _, key := range []string{"", "Acme", "a-b", `x" WITH (FORCE); --`, strings.Repeat("a", dbstrategy.MaxKeyLen+1)} {
+	for _, key := range []string{"", "Acme", "-ab", `x" WITH (FORCE); --`, strings.Repeat("a", dbstrategy.MaxKeyLen+1)} {
 		if err := s.Create(ctx, key); !errors.Is(err, dbstrategy.ErrInvalidKey) {
 			t.Errorf("Create(%q) error = %v; want %v", key, err, dbstrategy.ErrInvalidKey)
 		}
@@ -587,5 +590,93 @@ func TestConnStats(t *testing.T) {
 	b.Close()
 	if got := s.ConnStats(); got.Pools != 1 || got.InUse != 0 {
 		t.Errorf("ConnStats() after closing b = %+v; want 1 pool, none in use", got)
+	}
+}
+
+// TestDashKeys checks that a key with '-' (valid for dbstrategy, and what
+// tenancy's hints allow) names a database, and with RoleSecret a role, of
+// its own: "<prefix><key>", quoted, distinct from the key with '_'.
+func TestDashKeys(t *testing.T) {
+	for _, roles := range []bool{false, true} {
+		t.Run(fmt.Sprintf("roles=%v", roles), func(t *testing.T) {
+			var s *pgstrategy.Strategy
+			if roles {
+				s = newRoleStrategy(t, pgstrategy.Config{})
+			} else {
+				s = newStrategy(t, pgstrategy.Config{})
+			}
+			ctx := t.Context()
+			for _, key := range []string{"acme-eu", "acme_eu", "a--"} {
+				name, err := s.DatabaseName(key)
+				if err != nil || !strings.HasSuffix(name, key) {
+					t.Fatalf("DatabaseName(%q) = %q, %v", key, name, err)
+				}
+				if err := s.Create(ctx, key); err != nil {
+					t.Fatalf("Create(%q): %v", key, err)
+				}
+				db, err := s.Open(ctx, key)
+				if err != nil {
+					t.Fatalf("Open(%q): %v", key, err)
+				}
+				var gotDB, gotUser string
+				err = db.QueryRowContext(ctx, "SELECT current_database(), current_user").Scan(&gotDB, &gotUser)
+				db.Close()
+				if err != nil || gotDB != name {
+					t.Errorf("tenant %q connected to %q, %v; want %q", key, gotDB, err, name)
+				}
+				if roles && gotUser != name {
+					t.Errorf("tenant %q connected as %q; want its role %q", key, gotUser, name)
+				}
+			}
+			if err := s.Drop(ctx, "acme-eu"); err != nil {
+				t.Fatal(err)
+			}
+			if db, err := s.Open(ctx, "acme_eu"); err != nil {
+				t.Errorf("Open(acme_eu) after Drop(acme-eu): %v; want it untouched", err)
+			} else {
+				db.Close()
+			}
+			if _, err := s.Open(ctx, "acme-eu"); !errors.Is(err, dbstrategy.ErrNotFound) {
+				t.Errorf("Open(acme-eu) after Drop: %v; want ErrNotFound", err)
+			}
+		})
+	}
+}
+
+// TestStatementCacheOn checks that tenant handles keep pgx's default exec
+// mode, which prepares each query once per connection and caches it (so
+// the statements close with the connection, and with the handle), and that
+// a query run twice on one connection is prepared once.
+func TestStatementCacheOn(t *testing.T) {
+	s := newStrategy(t, pgstrategy.Config{MaxConns: 1})
+	ctx := t.Context()
+	if err := s.Create(ctx, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	db, err := s.Open(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	pool, ok := s.Pool(db)
+	if !ok {
+		t.Fatal("Pool: not found")
+	}
+	if got := pool.Config().ConnConfig.DefaultQueryExecMode; got != pgx.QueryExecModeCacheStatement {
+		t.Fatalf("DefaultQueryExecMode = %v; want QueryExecModeCacheStatement", got)
+	}
+	const q = "SELECT 41 + $1::int"
+	for range 3 {
+		var n int
+		if err := db.QueryRowContext(ctx, q, 1).Scan(&n); err != nil || n != 42 {
+			t.Fatalf("query = %d, %v", n, err)
+		}
+	}
+	var prepared int
+	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM pg_prepared_statements WHERE statement = $1", q).Scan(&prepared); err != nil {
+		t.Fatal(err)
+	}
+	if prepared != 1 {
+		t.Errorf("%q is prepared %d times on the connection; want once", q, prepared)
 	}
 }

@@ -357,11 +357,11 @@ func TestRoleAdminNotSuperuser(t *testing.T) {
 	})
 
 	s, err := pgstrategy.New(ctx, pgstrategy.Config{DSN: dsnWithUser(t, dsn, lacking), Prefix: uniquePrefix(t, 3), RoleSecret: newSecret(t)})
-	if !errors.Is(err, pgstrategy.ErrInvalidConfig) {
+	if !errors.Is(err, dbstrategy.ErrInvalidConfig) {
 		if s != nil {
 			s.Close()
 		}
-		t.Errorf("New() as a role without CREATEROLE: error = %v; want %v", err, pgstrategy.ErrInvalidConfig)
+		t.Errorf("New() as a role without CREATEROLE: error = %v; want %v", err, dbstrategy.ErrInvalidConfig)
 	}
 
 	s = newRoleStrategy(t, pgstrategy.Config{DSN: dsnWithUser(t, dsn, manager)})

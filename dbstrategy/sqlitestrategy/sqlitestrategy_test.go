@@ -44,10 +44,11 @@ func TestNew(t *testing.T) {
 	}{
 		{"defaults", sqlitestrategy.Config{Dir: dir}, false},
 		{"all set", sqlitestrategy.Config{Dir: dir, Prefix: "t_", MaxConns: 2, BusyTimeout: time.Second}, false},
-		{"prefix at limit", sqlitestrategy.Config{Dir: dir, Prefix: strings.Repeat("a", 16)}, false},
+		{"prefix at limit", sqlitestrategy.Config{Dir: dir, Prefix: strings.Repeat("a", 14) + "_"}, false},
 		{"missing dir is created", sqlitestrategy.Config{Dir: filepath.Join(dir, "a", "b")}, false},
 		{"no dir", sqlitestrategy.Config{}, true},
-		{"prefix too long", sqlitestrategy.Config{Dir: dir, Prefix: strings.Repeat("a", 17)}, true},
+		{"prefix too long", sqlitestrategy.Config{Dir: dir, Prefix: strings.Repeat("a", 15) + "_"}, true},
+		{"prefix without trailing underscore", sqlitestrategy.Config{Dir: dir, Prefix: "tenant"}, true},
 		{"prefix upper case", sqlitestrategy.Config{Dir: dir, Prefix: "T_"}, true},
 		{"prefix with dot", sqlitestrategy.Config{Dir: dir, Prefix: "../"}, true},
 		{"prefix with dash", sqlitestrategy.Config{Dir: dir, Prefix: "t-"}, true},
@@ -60,6 +61,9 @@ func TestNew(t *testing.T) {
 			s, err := sqlitestrategy.New(tt.cfg)
 			if gotErr := err != nil; gotErr != tt.wantErr || (s == nil) == (err == nil) {
 				t.Fatalf("New(%+v) = %v, %v; want error %v", tt.cfg, s, err, tt.wantErr)
+			}
+			if err != nil && !errors.Is(err, dbstrategy.ErrInvalidConfig) && tt.name != "dir is a file" {
+				t.Errorf("New(%+v) error = %v; want it to wrap ErrInvalidConfig", tt.cfg, err)
 			}
 			if err == nil {
 				if fi, err := os.Stat(tt.cfg.Dir); err != nil || !fi.IsDir() {
@@ -86,6 +90,8 @@ func TestPath(t *testing.T) {
 	}{
 		{"", "acme", filepath.Join(dir, "tenant_acme.db"), nil},
 		{"t_", "42", filepath.Join(dir, "t_42.db"), nil},
+		{"", "acme-eu", filepath.Join(dir, "tenant_acme-eu.db"), nil},
+		{"", "-acme", "", dbstrategy.ErrInvalidKey},
 		{"", "../etc", "", dbstrategy.ErrInvalidKey},
 		{"", "", "", dbstrategy.ErrInvalidKey},
 		{"", "Acme", "", dbstrategy.ErrInvalidKey},
@@ -181,8 +187,8 @@ func TestPragmas(t *testing.T) {
 	if got := db.Stats().MaxOpenConnections; got != sqlitestrategy.DefaultMaxConns {
 		t.Errorf("MaxOpenConnections = %d, want %d", got, sqlitestrategy.DefaultMaxConns)
 	}
-	if got := s.MaxConnsPerHandle(); got != sqlitestrategy.DefaultMaxConns {
-		t.Errorf("MaxConnsPerHandle() = %d, want %d", got, sqlitestrategy.DefaultMaxConns)
+	if got := s.MaxConns(); got != sqlitestrategy.DefaultMaxConns {
+		t.Errorf("MaxConns() = %d, want %d", got, sqlitestrategy.DefaultMaxConns)
 	}
 	// Foreign keys are enforced.
 	for _, q := range []string{
@@ -523,4 +529,118 @@ func BenchmarkReopen(b *testing.B) {
 			query(b, db)
 		}
 	})
+}
+
+// TestDashKeys checks that a key with '-', which dbstrategy.ValidateKey and
+// tenancy's hints accept, makes a working tenant file of its own.
+func TestDashKeys(t *testing.T) {
+	s := newStrategy(t, sqlitestrategy.Config{})
+	ctx := t.Context()
+	m, err := dbstrategy.NewManager(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	keys := []string{"acme-eu", "acme_eu", "acme--eu", "a-", "0-0"}
+	for _, k := range keys {
+		if err := m.Create(ctx, k); err != nil {
+			t.Fatalf("Create(%q): %v", k, err)
+		}
+		l, err := m.Acquire(ctx, k)
+		if err != nil {
+			t.Fatalf("Acquire(%q): %v", k, err)
+		}
+		_, err = l.DB().ExecContext(ctx, "CREATE TABLE who (k TEXT)")
+		if err == nil {
+			_, err = l.DB().ExecContext(ctx, "INSERT INTO who VALUES ($1)", k)
+		}
+		l.Release()
+		if err != nil {
+			t.Fatalf("%q: %v", k, err)
+		}
+	}
+	for _, k := range keys {
+		path, _ := s.Path(k)
+		if filepath.Base(path) != "tenant_"+k+".db" {
+			t.Errorf("Path(%q) = %q", k, path)
+		}
+		l, err := m.Acquire(ctx, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got string
+		err = l.DB().QueryRowContext(ctx, "SELECT group_concat(k) FROM who").Scan(&got)
+		l.Release()
+		if err != nil || got != k {
+			t.Errorf("tenant %q reads %q, %v; want only its own row", k, got, err)
+		}
+	}
+	if err := m.Drop(ctx, "acme-eu"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Acquire(ctx, "acme-eu"); !errors.Is(err, dbstrategy.ErrNotFound) {
+		t.Errorf("Acquire after Drop: %v; want ErrNotFound", err)
+	}
+}
+
+// TestHandleGrowsUnderConcurrency checks that a handle holds one connection
+// while its tenant is served one request at a time, grows only while
+// requests overlap, keeps its connections for the next burst, and closes
+// them once idle for ConnMaxIdleTime.
+func TestHandleGrowsUnderConcurrency(t *testing.T) {
+	s := newStrategy(t, sqlitestrategy.Config{MaxConns: 3, ConnMaxIdleTime: time.Millisecond})
+	ctx := t.Context()
+	if err := s.Create(ctx, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	db, err := s.Open(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for range 20 {
+		var n int
+		if err := db.QueryRowContext(ctx, "SELECT 1").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := db.Stats().OpenConnections; got != 1 {
+		t.Fatalf("after 20 sequential statements the handle holds %d connections, want 1", got)
+	}
+	// Three overlapping requests: three connections, never more.
+	var conns []*sql.Conn
+	for range 3 {
+		c, err := db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	if got := db.Stats(); got.OpenConnections != 3 || got.MaxOpenConnections != 3 {
+		t.Fatalf("with 3 overlapping requests: %d connections open, max %d; want 3, 3", got.OpenConnections, got.MaxOpenConnections)
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	// database/sql gives no signal when its cleaner runs (at most every
+	// second): poll its counters until the idle connections are closed,
+	// bounded by the test's deadline.
+	for db.Stats().OpenConnections != 0 {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("idle connections never closed: %+v", db.Stats())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	if got := db.Stats().MaxIdleTimeClosed; got != 3 {
+		t.Errorf("MaxIdleTimeClosed = %d, want 3", got)
+	}
+	// The handle still works: it opens one connection again.
+	var n int
+	if err := db.QueryRowContext(ctx, "SELECT 1").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if got := db.Stats().OpenConnections; got != 1 {
+		t.Errorf("after the handle shrank, one statement opened %d connections, want 1", got)
+	}
 }

@@ -200,13 +200,18 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, opts appOptions) 
 		return nil, err
 	}
 	a.closers = append(a.closers, closeStrategy)
-	dbs, err := dbstrategy.NewManager(strategy,
+	managerOpts := []dbstrategy.Option{
 		dbstrategy.WithMigrations(migrations.Tenant()),
-		// The budget alone caps open handles: -db-max-conns divided by
-		// -db-tenant-conns, not the Manager's default of 128.
-		dbstrategy.WithMaxOpen(cfg.dbMaxConns),
 		dbstrategy.WithMaxConns(cfg.dbMaxConns),
-		dbstrategy.WithLogger(log))
+		dbstrategy.WithLogger(log),
+	}
+	if _, ok := strategy.(dbstrategy.ConnLimiter); ok {
+		// PostgreSQL: the budget alone caps open handles, -db-max-conns
+		// divided by -db-tenant-conns, not the Manager's default of 128.
+		// SQLite handles are capped by -db-sqlite-max-open instead.
+		managerOpts = append(managerOpts, dbstrategy.WithMaxOpen(cfg.dbMaxConns))
+	}
+	dbs, err := dbstrategy.NewManager(strategy, managerOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("tenant databases: %w", err)
 	}
@@ -419,13 +424,13 @@ func openTenantStrategy(ctx context.Context, cfg config, log *slog.Logger) (dbst
 		if dir == "" {
 			return nil, nil, errors.New("invalid -tenant-db: sqlite: needs a folder")
 		}
-		s, err := sqlitestrategy.New(sqlitestrategy.Config{Dir: dir, Prefix: cfg.tenantDBPrefix, MaxConns: cfg.tenantConns})
+		s, err := sqlitestrategy.New(sqlitestrategy.Config{Dir: dir, Prefix: cfg.tenantDBPrefix, MaxConns: cfg.tenantConns, MaxOpen: cfg.sqliteMaxOpen})
 		if err != nil {
 			return nil, nil, fmt.Errorf("tenant databases: %w", err)
 		}
 		return s, func() error { return nil }, nil
 	}
-	pc := pgstrategy.Config{DSN: cfg.tenantDB, Prefix: cfg.tenantDBPrefix, MaxConns: int32(cfg.tenantConns)}
+	pc := pgstrategy.Config{DSN: cfg.tenantDB, Prefix: cfg.tenantDBPrefix, MaxConns: cfg.tenantConns}
 	if cfg.tenantDBRoleSecret != "off" {
 		// Each tenant database is owned by its own role, and reached
 		// only as that role.

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/tenantkit/tenantkit/dbstrategy"
 )
 
 // commandsUsage lists the admin subcommands of the server binary.
@@ -146,7 +148,7 @@ func cmdMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	var done, failed int
 	var failures []string
 	lastPrint := time.Time{}
-	a.dbs.MigrateAll(ctx, todo, *parallel, func(key string, version int64, err error) {
+	a.dbs.MigrateAll(ctx, todo, dbstrategy.MigrateAllOptions{Parallel: *parallel, Progress: func(key string, version int64, err error) {
 		done++
 		o := byKey[key]
 		msg := ""
@@ -169,7 +171,7 @@ func cmdMigrate(ctx context.Context, args []string, getenv func(string) string, 
 			fmt.Fprintf(stdout, "migrate: %d/%d done, %d failed, %.1f tenants/s, %s left\n",
 				done, len(todo), failed, rate, left.Round(100*time.Millisecond))
 		}
-	})
+	}})
 	fmt.Fprintf(stdout, "migrated %d of %d tenants to version %d in %s; %d failed\n",
 		len(todo)-failed, len(todo), a.version, time.Since(start).Round(time.Millisecond), failed)
 	for _, f := range failures {

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tenantkit/tenantkit/dbstrategy/sqlitestrategy"
 )
 
 // config is the server's configuration: every setting is a flag with an
@@ -24,6 +26,7 @@ type config struct {
 	tenantDBRoleSecret string
 	dbMaxConns         int
 	tenantConns        int // connections one tenant's handle may hold
+	sqliteMaxOpen      int // SQLite tenant handles open at once; 0: sqlitestrategy.DefaultMaxOpen
 	jwtSecret          string
 	jwtPrevious        []string // retiring secrets: they verify, never sign
 	jwtAlg             string   // HS256 or EdDSA
@@ -56,8 +59,9 @@ func configFlags(fs *flag.FlagSet, getenv func(string) string) func() (config, e
 	fs.StringVar(&c.tenantDB, "tenant-db", getenv("TENANT_DATABASE_URL"), "tenant databases: sqlite:DIR or postgres:// `URL` (env TENANT_DATABASE_URL; default sqlite:<data>/tenants)")
 	fs.StringVar(&c.tenantDBPrefix, "tenant-db-prefix", env("TENANT_DB_PREFIX", "tenant_"), "`prefix` of tenant database and file names (env TENANT_DB_PREFIX)")
 	fs.StringVar(&c.tenantDBRoleSecret, "tenant-db-role-secret", getenv("TENANT_DB_ROLE_SECRET"), "PostgreSQL only: `secret` (32+ bytes) the passwords of per-tenant database roles derive from; 'off' reaches every tenant database as the -tenant-db role instead (env TENANT_DB_ROLE_SECRET; default generated into <data>/tenant-db-role.secret)")
-	tenantConns := fs.String("db-tenant-conns", env("DB_TENANT_CONNS", "2"), "most `connections` one tenant's handle holds; -db-max-conns divided by this is how many tenants are open at once (env DB_TENANT_CONNS)")
-	maxConns := fs.String("db-max-conns", env("DB_MAX_CONNS", "40"), "most `connections` held to tenant databases at once (env DB_MAX_CONNS)")
+	tenantConns := fs.String("db-tenant-conns", env("DB_TENANT_CONNS", "2"), "most `connections` one tenant's handle holds; on PostgreSQL, -db-max-conns divided by this is how many tenants are open at once (env DB_TENANT_CONNS)")
+	maxConns := fs.String("db-max-conns", env("DB_MAX_CONNS", "40"), "PostgreSQL: most `connections` held to tenant databases at once (env DB_MAX_CONNS)")
+	sqliteMaxOpen := fs.String("db-sqlite-max-open", env("DB_SQLITE_MAX_OPEN", strconv.Itoa(sqlitestrategy.DefaultMaxOpen)), "SQLite: most tenant `handles` open at once, about 0.32 MiB and 3 file descriptors each (env DB_SQLITE_MAX_OPEN)")
 	fs.StringVar(&c.jwtSecret, "jwt-secret", getenv("JWT_SECRET"), "master `secret` for token keys, at least 32 bytes (env JWT_SECRET; default generated into <data>/jwt.secret)")
 	previous := fs.String("jwt-previous-secrets", getenv("JWT_PREVIOUS_SECRETS"), "comma-separated retiring `secrets`: tokens they signed stay valid; remove one once its tokens have expired (env JWT_PREVIOUS_SECRETS)")
 	fs.StringVar(&c.jwtAlg, "jwt-alg", env("JWT_ALG", algHS256), "token signing `algorithm`: HS256, or EdDSA to publish public keys at /.well-known/jwks.json (env JWT_ALG)")
@@ -76,6 +80,9 @@ func configFlags(fs *flag.FlagSet, getenv func(string) string) func() (config, e
 		c.dbMaxConns = n
 		if c.tenantConns, err = strconv.Atoi(*tenantConns); err != nil || c.tenantConns < 1 || c.tenantConns > c.dbMaxConns {
 			return c, fmt.Errorf("invalid -db-tenant-conns %q: must be from 1 to -db-max-conns", *tenantConns)
+		}
+		if c.sqliteMaxOpen, err = strconv.Atoi(*sqliteMaxOpen); err != nil || c.sqliteMaxOpen < 1 {
+			return c, fmt.Errorf("invalid -db-sqlite-max-open %q: must be a positive integer", *sqliteMaxOpen)
 		}
 		if c.tokenTTL, err = time.ParseDuration(*ttl); err != nil || c.tokenTTL < time.Minute || c.tokenTTL > 24*time.Hour {
 			return c, fmt.Errorf("invalid -token-ttl %q: must be a Go duration from 1m to 24h", *ttl)

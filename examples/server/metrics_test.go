@@ -99,7 +99,7 @@ func TestMetrics(t *testing.T) {
 	for _, b := range backends() {
 		t.Run(b.name, func(t *testing.T) {
 			cfg := b.config(t)
-			cfg.dbMaxConns, cfg.tenantConns = 2, 1 // two tenant handles at most
+			cfg.dbMaxConns, cfg.tenantConns, cfg.sqliteMaxOpen = 2, 1, 2 // two tenant handles at most
 			ts := startServer(t, cfg)
 			c := &metricsClient{ts: ts, want: map[seriesKey]int{}}
 
