@@ -295,18 +295,20 @@ func (s sqlTenantStores) WithTenant(ctx context.Context, tenantID string, fn fun
 		return storeErr("lease tenant database", err)
 	}
 	defer lease.Release()
-	return fn(sqlTenantStore{refreshSQL{db: lease.DB()}})
+	return fn(sqlTenantStore{refreshSQL: refreshSQL{db: lease.DB()}, lease: lease})
 }
 
 // sqlTenantStore is the TenantStore on one tenant's database, with the
 // tenant directory's refresh tokens.
 type sqlTenantStore struct {
 	refreshSQL
+	lease *dbstrategy.Lease // for the statements of every request, prepared once per connection
 }
 
 const (
 	userColumns    = `id, email, password_hash, display_name, is_active, created_at`
 	profileColumns = `id, email, display_name, is_active, created_at` // userColumns but the hash
+	userByIDQuery  = `SELECT ` + profileColumns + ` FROM users WHERE id = $1`
 )
 
 func (s sqlTenantStore) CreateUser(ctx context.Context, u User) (User, error) {
@@ -325,8 +327,14 @@ func (s sqlTenantStore) UserByEmail(ctx context.Context, email string) (User, er
 }
 
 func (s sqlTenantStore) UserByID(ctx context.Context, id int64) (User, error) {
-	// The hot read of GET /me: the password hash is not needed, so not read.
-	return scanProfile(s.db.QueryRowContext(ctx, `SELECT `+profileColumns+` FROM users WHERE id = $1`, id))
+	// The hot read of GET /me: the password hash is not needed, so not
+	// read, and the statement is the handle's, prepared once per
+	// connection rather than once per request.
+	stmt, err := s.lease.Stmt(ctx, userByIDQuery)
+	if err != nil {
+		return User{}, storeErr("prepare user by id", err)
+	}
+	return scanProfile(stmt.QueryRowContext(ctx, id))
 }
 
 func (s sqlTenantStore) UpdateUser(ctx context.Context, id int64, p UserPatch) (User, error) {
