@@ -368,8 +368,8 @@ func openCoreDB(ctx context.Context, cfg config) (*sql.DB, string, error) {
 			return nil, "", fmt.Errorf("core database: %w", err)
 		}
 		dialect = "sqlite3"
-		db, err = sql.Open("sqlite3", "file:"+filepath.ToSlash(path)+
-			"?_pragma=journal_mode(wal)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(on)&_pragma=synchronous(normal)&_txlock=immediate")
+		db, err = openPrivateSQLite(path,
+			"_pragma=journal_mode(wal)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(on)&_pragma=synchronous(normal)&_pragma=journal_size_limit(0)&_txlock=immediate")
 	} else {
 		dialect = "postgres"
 		db, err = sql.Open("pgx", cfg.coreDB)

@@ -328,6 +328,7 @@ func serverArgs(cfg config) []string {
 		"-addr", "127.0.0.1:0", "-data", cfg.dataDir,
 		"-core-db", cfg.coreDB, "-tenant-db", cfg.tenantDB, "-tenant-db-prefix", cfg.tenantDBPrefix,
 		"-jwt-secret", cfg.jwtSecret, "-log-format", "json", "-log-level", "info",
+		"-org-quota", fmt.Sprint(cfg.limits.orgQuota), "-org-rate", fmt.Sprint(cfg.limits.orgRate), // 0: off, as in-process tests
 	}
 }
 

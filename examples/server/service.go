@@ -242,7 +242,19 @@ func (s *TenantService) Login(ctx context.Context, tenantID, email, password, ad
 	}
 	var refresh string
 	err = s.stores.WithTenant(ctx, tenantID, func(st TenantStore) error {
-		refresh, err = s.sessions.start(ctx, st, u.ID)
+		if refresh, err = s.sessions.start(ctx, st, u.ID); err != nil {
+			return err
+		}
+		// An email change that committed after the password check ended
+		// the sessions that existed then, not this one: end it too. (One
+		// that commits after this read revokes it with the others.)
+		cur, err := st.UserByID(ctx, u.ID)
+		if errors.Is(err, ErrNotFound) || err == nil && (cur.Email != u.Email || !cur.IsActive) {
+			if err := s.sessions.end(ctx, st, refresh); err != nil {
+				return err
+			}
+			return ErrUnauthorized
+		}
 		return err
 	})
 	if err != nil {
