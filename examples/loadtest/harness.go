@@ -295,6 +295,10 @@ func startServer(ctx context.Context, cfg config, m *manifest, dir, work string,
 	args := []string{
 		"-addr", addr, "-data", dataPath(dir), "-jwt-secret", m.Secret, "-token-ttl", tokenTTL.String(),
 		"-db-max-conns", strconv.Itoa(cfg.maxConns), "-tenant-db-prefix", m.Prefix, "-log-level", cfg.logLevel,
+		// Provisioning registers every user from this one address, as
+		// fast as it can: no registration throttle, and room for all in
+		// the hashing queue.
+		"-register-limit", "0", "-hash-queue", "1048576",
 	}
 	if cfg.tenantConns > 0 {
 		args = append(args, "-db-tenant-conns", strconv.Itoa(cfg.tenantConns))
