@@ -93,8 +93,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 		defer stop()
 	}
-	log.LogAttrs(ctx, slog.LevelInfo, "listening", slog.String("addr", ln.Addr().String()),
-		slog.Int("max_conns", maxConns), slog.Uint64("fd_limit", nofile))
+	log.LogAttrs(ctx, slog.LevelInfo, "connection limit", slog.Int("max_conns", maxConns), slog.Uint64("fd_limit", nofile))
+	if nofile > 0 && uint64(maxConns) >= nofile {
+		log.LogAttrs(ctx, slog.LevelWarn, "-http-max-conns is not below the file descriptor limit: accept may fail for want of descriptors",
+			slog.Int("max_conns", maxConns), slog.Uint64("fd_limit", nofile))
+	}
+	log.LogAttrs(ctx, slog.LevelInfo, "listening", slog.String("addr", ln.Addr().String()))
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }() // exits when Shutdown closes the listener
 	select {
