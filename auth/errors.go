@@ -67,3 +67,15 @@ func (e *tokenError) Error() string { return "auth: invalid token: " + e.reason 
 func (e *tokenError) Is(target error) bool {
 	return target == ErrInvalidToken || (e.expired && target == ErrTokenExpired)
 }
+
+// ErrBusy is returned by [Hasher.Hash] and [Hasher.Verify], at once, when
+// every hashing slot is taken and the queue of callers waiting for one is
+// full (see [WithMaxQueue]). Nothing was hashed: the caller should refuse
+// the request and ask the client to retry later (HTTP 503 with
+// Retry-After).
+var ErrBusy = errors.New("auth: password hashing is busy")
+
+// ErrInvalidPassword is wrapped by the error [Hasher.Hash] and
+// [Hasher.CheckPassword] return for a password the hasher refuses to hash:
+// longer than its maximum (see [WithMaxPasswordLen]) or not valid UTF-8.
+var ErrInvalidPassword = errors.New("auth: invalid password")

@@ -28,3 +28,18 @@ func CacheLen(v *Verifier) int {
 	}
 	return v.cache.len()
 }
+
+// SetWaitHook makes h call f (with "verify" or "hash") each time a caller
+// starts waiting for a hashing slot. Call it before h is used.
+func SetWaitHook(h *Hasher, f func(class string)) {
+	h.slots.onWait = func(class int) {
+		if class == classVerify {
+			f("verify")
+		} else {
+			f("hash")
+		}
+	}
+}
+
+// Waiting returns how many Verify and Hash calls wait for a slot.
+func Waiting(h *Hasher) (verify, hash int) { return h.slots.waiting() }

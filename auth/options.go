@@ -26,8 +26,10 @@ type HasherOption interface {
 }
 
 type hasherConfig struct {
-	params        Params
-	maxConcurrent int
+	params         Params
+	maxConcurrent  int
+	maxQueue       int // -1: the default, queuePerSlot × maxConcurrent
+	maxPasswordLen int
 }
 
 type hasherOptionFunc func(*hasherConfig) error
@@ -54,7 +56,8 @@ func WithParams(p Params) HasherOption {
 // run at once at n, so a login flood holds at most n hashes' memory (each
 // the hasher's Params.Memory, or up to the cap documented on
 // [Hasher.Verify] for stored hashes of other parameters); further callers
-// wait for a slot until their context ends. n must be at least 1.
+// wait for a slot until their context ends, in a bounded queue (see
+// [WithMaxQueue]). n must be at least 1.
 // Default: runtime.GOMAXPROCS(0) at the time NewHasher is called.
 func WithMaxConcurrent(n int) HasherOption {
 	return hasherOptionFunc(func(c *hasherConfig) error {
@@ -62,6 +65,58 @@ func WithMaxConcurrent(n int) HasherOption {
 			return configErrorf("auth: WithMaxConcurrent(%d): must be at least 1", n)
 		}
 		c.maxConcurrent = n
+		return nil
+	})
+}
+
+// queuePerSlot sizes the default queue: a caller that finds the queue just
+// short of full waits for about this many hashes per slot (a second or two
+// at the default parameters).
+const queuePerSlot = 32
+
+// maxQueueLen bounds WithMaxQueue.
+const maxQueueLen = 1 << 20
+
+// WithMaxQueue bounds the callers that wait for a hashing slot when all
+// are taken (see [WithMaxConcurrent]) at n for each of the two classes of
+// callers: [Hasher.Verify] (logins) and [Hasher.Hash] (registrations,
+// password changes). A caller that finds its class's queue full gets
+// [ErrBusy] at once instead of waiting, so a flood holds a bounded number
+// of requests, however many clients send them. When a slot frees up, a
+// waiting Verify always goes before a waiting Hash: a flood of
+// registrations cannot delay the logins of existing users (but a steady
+// flood of logins may delay registrations until their context ends).
+// n may be 0 (never wait) to 1048576.
+// Default: 32 × the number of slots, for each class.
+func WithMaxQueue(n int) HasherOption {
+	return hasherOptionFunc(func(c *hasherConfig) error {
+		if n < 0 || n > maxQueueLen {
+			return configErrorf("auth: WithMaxQueue(%d): must be 0 to %d", n, maxQueueLen)
+		}
+		c.maxQueue = n
+		return nil
+	})
+}
+
+// DefaultMaxPasswordLen is the longest password, in characters (Unicode
+// code points), that a [Hasher] accepts unless [WithMaxPasswordLen] says
+// otherwise.
+const DefaultMaxPasswordLen = 256
+
+// maxPasswordLenCap bounds WithMaxPasswordLen.
+const maxPasswordLenCap = 1 << 16
+
+// WithMaxPasswordLen sets the longest password, in characters (Unicode
+// code points), that [Hasher.Hash] accepts, from 64 to 65536; a longer one
+// is refused before hashing and before waiting for a slot. [Hasher.Verify]
+// answers [ErrPasswordMismatch] for a longer one, at once. Raise it if
+// stored hashes may hold longer passwords. Default: [DefaultMaxPasswordLen].
+func WithMaxPasswordLen(n int) HasherOption {
+	return hasherOptionFunc(func(c *hasherConfig) error {
+		if n < 64 || n > maxPasswordLenCap {
+			return configErrorf("auth: WithMaxPasswordLen(%d): must be 64 to %d", n, maxPasswordLenCap)
+		}
+		c.maxPasswordLen = n
 		return nil
 	})
 }

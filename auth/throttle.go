@@ -175,6 +175,26 @@ func (t *Throttle) Reset(key string) {
 	s.mu.Unlock()
 }
 
+// Failures returns how many attempts currently count against key: its
+// failures not yet refilled, and the attempts [Throttle.Allow] let through
+// that were not yet confirmed or given back. 0 means key is the same as a
+// new key. It changes nothing.
+//
+// After its own Allow, a caller that sees 1 knows no other attempt counted
+// against key: a login guard can use that to tell an address with no
+// failures on an account from one that has some.
+func (t *Throttle) Failures(key string) int {
+	k, s := t.locate(key)
+	now := t.elapsed()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, _ := s.get(k, now)
+	if e.full <= now {
+		return 0
+	}
+	return int((e.full - now + t.every - 1) / t.every)
+}
+
 // Len returns the number of keys the throttle holds state for: at most
 // the maximum set by [WithMaxKeys]. A key whose bucket has refilled is
 // dropped when it is next used, or when new keys come and find it, so Len

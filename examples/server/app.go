@@ -69,11 +69,23 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	defer a.Close()
 
-	ln, err := net.Listen("tcp", cfg.addr)
+	// Descriptors: as many as allowed, and client connections capped
+	// below them, idle ones closed first (see connLimiter).
+	nofile, err := raiseFileLimit()
+	if err != nil {
+		log.LogAttrs(ctx, slog.LevelWarn, "raise the file descriptor limit", slog.String("err", err.Error()))
+	}
+	maxConns := cfg.httpMaxConns
+	if maxConns == 0 {
+		maxConns = defaultMaxConns(nofile)
+	}
+	inner, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %v", cfg.addr, err)
 	}
+	ln := newConnLimiter(inner, maxConns)
 	srv := newHTTPServer(a.handler, log)
+	srv.ConnState = ln.track
 	if cfg.pprofAddr != "" {
 		stop, err := servePprof(cfg.pprofAddr, log)
 		if err != nil {
@@ -81,6 +93,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			return err
 		}
 		defer stop()
+	}
+	log.LogAttrs(ctx, slog.LevelInfo, "connection limit", slog.Int("max_conns", maxConns), slog.Uint64("fd_limit", nofile))
+	if nofile > 0 && uint64(maxConns) >= nofile {
+		log.LogAttrs(ctx, slog.LevelWarn, "-http-max-conns is not below the file descriptor limit: accept may fail for want of descriptors",
+			slog.Int("max_conns", maxConns), slog.Uint64("fd_limit", nofile))
 	}
 	log.LogAttrs(ctx, slog.LevelInfo, "listening", slog.String("addr", ln.Addr().String()))
 	errc := make(chan error, 1)
@@ -147,8 +164,9 @@ func newLogger(cfg config, w io.Writer) *slog.Logger {
 
 // appOptions are knobs for the admin commands and tests.
 type appOptions struct {
-	hashParams *auth.Params    // cheaper password hashing
-	throttle   *throttleLimits // other login throttle limits
+	hashParams *auth.Params        // cheaper password hashing
+	hasherOpts []auth.HasherOption // more hasher options, after the others
+	throttle   *throttleLimits     // other login throttle limits
 	// admin leaves out what only a serving process does: reconciling
 	// tenants left between states and watching for state changes.
 	admin bool
@@ -237,6 +255,10 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, opts appOptions) 
 	if opts.hashParams != nil {
 		hopts = append(hopts, auth.WithParams(*opts.hashParams))
 	}
+	if cfg.hashQueue > 0 {
+		hopts = append(hopts, auth.WithMaxQueue(cfg.hashQueue))
+	}
+	hopts = append(hopts, opts.hasherOpts...)
 	hasher, err := auth.NewHasher(hopts...)
 	if err != nil {
 		return nil, err
@@ -249,6 +271,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, opts appOptions) 
 	if opts.throttle != nil {
 		limits = *opts.throttle
 	}
+	limits.registerLimit, limits.registerWindow = cfg.registerLimit, cfg.registerWindow
 	guard, err := newLoginGuard(limits)
 	if err != nil {
 		return nil, err

@@ -68,7 +68,7 @@ func writeToken(w http.ResponseWriter, t Token) {
 func handleRegister(log *slog.Logger, s *CoreService) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var email, password *string
-		if err := decodeObject(w, r,
+		if err := decodeAuthObject(w, r,
 			field{name: "email", required: true, dst: &email},
 			field{name: "password", required: true, dst: &password}); err != nil {
 			writeError(w, r, log, withValueProblems(err, func(v *ValidationError) {
@@ -77,7 +77,7 @@ func handleRegister(log *slog.Logger, s *CoreService) http.Handler {
 			}))
 			return
 		}
-		u, err := s.Register(r.Context(), *email, *password)
+		u, err := s.Register(r.Context(), *email, *password, clientAddr(r))
 		if err != nil {
 			writeError(w, r, log, err)
 			return
@@ -90,7 +90,7 @@ func handleRegister(log *slog.Logger, s *CoreService) http.Handler {
 // credentials of any kind are a 401, never a 422.
 func credentials(w http.ResponseWriter, r *http.Request) (email, password string, err error) {
 	var e, p *string
-	if err := decodeObject(w, r, field{name: "email", required: true, dst: &e}, field{name: "password", required: true, dst: &p}); err != nil {
+	if err := decodeAuthObject(w, r, field{name: "email", required: true, dst: &e}, field{name: "password", required: true, dst: &p}); err != nil {
 		return "", "", err
 	}
 	return *e, *p, nil
@@ -207,7 +207,7 @@ func handleDeleteOrganization(log *slog.Logger, s *CoreService) http.Handler {
 func handleTenantRegister(log *slog.Logger, s *TenantService) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var email, password, dn *string
-		if err := decodeObject(w, r,
+		if err := decodeAuthObject(w, r,
 			field{name: "email", required: true, dst: &email},
 			field{name: "password", required: true, dst: &password},
 			field{name: "display_name", dst: &dn}); err != nil {
@@ -218,7 +218,7 @@ func handleTenantRegister(log *slog.Logger, s *TenantService) http.Handler {
 			}))
 			return
 		}
-		u, err := s.Register(r.Context(), tenantID(r), *email, *password, dn)
+		u, err := s.Register(r.Context(), tenantID(r), *email, *password, dn, clientAddr(r))
 		if err != nil {
 			writeError(w, r, log, err)
 			return

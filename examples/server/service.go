@@ -82,14 +82,20 @@ type CoreService struct {
 	now        func() time.Time
 }
 
-// Register creates a core user.
-func (s *CoreService) Register(ctx context.Context, email, password string) (User, error) {
+// Register creates a core user. addr is the client's address, for the
+// registration throttle; "" (the admin commands) is never throttled.
+func (s *CoreService) Register(ctx context.Context, email, password, addr string) (_ User, err error) {
 	var verr ValidationError
 	checkEmail(&verr, &email)
 	checkNewPassword(&verr, &password)
 	if err := verr.err(); err != nil {
 		return User{}, err
 	}
+	done, err := s.guard.beginRegister("core", addr)
+	if err != nil {
+		return User{}, err
+	}
+	defer func() { done(err) }()
 	email = normalizeEmail(email)
 	hash, err := s.hasher.Hash(ctx, password)
 	if err != nil {
@@ -102,12 +108,15 @@ func (s *CoreService) Register(ctx context.Context, email, password string) (Use
 // a refresh token. Every failure, whatever its cause, is ErrUnauthorized
 // after the same work, unless the throttle refuses first.
 func (s *CoreService) Login(ctx context.Context, email, password, addr string) (Token, error) {
+	if tooLongPassword(password) {
+		return Token{}, ErrUnauthorized // before any lookup, throttle or hashing
+	}
 	done, err := s.guard.begin("core", email, addr)
 	if err != nil {
 		return Token{}, err
 	}
 	u, err := checkPassword(ctx, s.hasher, email, password, s.store.UserByEmail)
-	done(err == nil)
+	done(err)
 	if err != nil {
 		return Token{}, err
 	}
@@ -194,8 +203,10 @@ type TenantService struct {
 	now      func() time.Time
 }
 
-// Register creates a user in the tenant's directory.
-func (s *TenantService) Register(ctx context.Context, tenantID, email, password string, displayName *string) (User, error) {
+// Register creates a user in the tenant's directory. addr is the
+// client's address, for the registration throttle ("" is never
+// throttled).
+func (s *TenantService) Register(ctx context.Context, tenantID, email, password string, displayName *string, addr string) (_ User, err error) {
 	var verr ValidationError
 	checkEmail(&verr, &email)
 	checkNewPassword(&verr, &password)
@@ -203,6 +214,11 @@ func (s *TenantService) Register(ctx context.Context, tenantID, email, password 
 	if err := verr.err(); err != nil {
 		return User{}, err
 	}
+	done, err := s.guard.beginRegister("tenant:"+tenantID, addr)
+	if err != nil {
+		return User{}, err
+	}
+	defer func() { done(err) }()
 	email = normalizeEmail(email)
 	var dn string
 	if displayName != nil {
@@ -223,6 +239,9 @@ func (s *TenantService) Register(ctx context.Context, tenantID, email, password 
 // Login checks the credentials of a tenant user and starts a session with
 // tokens valid for that tenant only.
 func (s *TenantService) Login(ctx context.Context, tenantID, email, password, addr string) (Token, error) {
+	if tooLongPassword(password) {
+		return Token{}, ErrUnauthorized // before any lookup, throttle or hashing
+	}
 	done, err := s.guard.begin("tenant:"+tenantID, email, addr)
 	if err != nil {
 		return Token{}, err
@@ -236,7 +255,7 @@ func (s *TenantService) Login(ctx context.Context, tenantID, email, password, ad
 		return u, err
 	}
 	u, err := checkPassword(ctx, s.hasher, email, password, byEmail)
-	done(err == nil)
+	done(err)
 	if err != nil {
 		return Token{}, err
 	}

@@ -87,12 +87,27 @@ func isAlnum(c byte) bool {
 }
 
 // passwordProblem returns why p is not an acceptable password, or "".
+// It looks at no more of p than the limit needs: a 1 MiB password is
+// refused as fast as a 257-character one.
 func passwordProblem(p string) string {
-	n := utf8.RuneCountInString(p)
-	if n < minPasswordLen || n > maxPasswordLen {
+	if tooLongPassword(p) || utf8.RuneCountInString(p) < minPasswordLen {
 		return "must be 8 to 256 characters"
 	}
+	if !utf8.ValidString(p) {
+		return "must be valid UTF-8"
+	}
 	return ""
+}
+
+// tooLongPassword reports whether p has more than maxPasswordLen
+// characters, without counting the whole of a huge one. A login refuses
+// such a password at once, like any wrong credential, and a registration
+// with a 422: neither hashes it nor waits for a hashing slot.
+func tooLongPassword(p string) bool {
+	if len(p) <= maxPasswordLen {
+		return false
+	}
+	return len(p) > utf8.UTFMax*maxPasswordLen || utf8.RuneCountInString(p) > maxPasswordLen
 }
 
 // cleanText trims s and reports a problem if it holds control, format or
