@@ -35,8 +35,8 @@ func limitFlags(fs *flag.FlagSet, getenv func(string) string, c *limitsConfig) f
 	}
 	quota := fs.String("org-quota", env("ORG_QUOTA", strconv.Itoa(defaultOrgQuota)), "most `organizations` one core user may own; past it, creating one answers 403; 0 for no limit (env ORG_QUOTA)")
 	rate := fs.String("org-rate", env("ORG_RATE", strconv.Itoa(defaultOrgRate)), "most `organizations` one core user may create per hour, in a burst of up to as many; past it, 429 with Retry-After; 0 for no limit (env ORG_RATE)")
-	tokens := fs.String("token-retention", env("TOKEN_RETENTION", defaultTokenRetention.String()), "how `long` expired and revoked refresh tokens are kept before the background purge deletes them, 1m to 8760h (env TOKEN_RETENTION)")
-	idem := fs.String("idempotency-retention", env("IDEMPOTENCY_RETENTION", defaultIdemRetention.String()), "how `long` an Idempotency-Key of POST /api/organizations is remembered, 1m to 8760h (env IDEMPOTENCY_RETENTION)")
+	tokens := fs.String("token-retention", env("TOKEN_RETENTION", "24h"), "keep expired and revoked refresh tokens this `duration` before the background purge deletes them, 1m to 8760h (env TOKEN_RETENTION)")
+	idem := fs.String("idempotency-retention", env("IDEMPOTENCY_RETENTION", "24h"), "remember an Idempotency-Key of POST /api/organizations this `duration`, 1m to 8760h (env IDEMPOTENCY_RETENTION)")
 	return func() error {
 		var err error
 		if c.orgQuota, err = strconv.Atoi(*quota); err != nil || c.orgQuota < 0 {
