@@ -376,16 +376,15 @@ func diffCounts(got, want map[seriesKey]int) string {
 	return strings.Join(lines, "\n")
 }
 
-// TestBudgetCapsHandles checks that -db-max-conns / -db-tenant-conns, and
-// nothing smaller, is how many tenant handles may be open: a budget of 600
-// connections at 2 per tenant is 300 handles, above the Manager's default
-// cap of 128.
+// TestBudgetCapsHandles checks what caps open tenant handles on SQLite:
+// -db-sqlite-max-open, whatever -db-max-conns says (the connection budget
+// is PostgreSQL's; a SQLite handle costs memory, not a server connection).
 func TestBudgetCapsHandles(t *testing.T) {
 	cfg := sqliteConfig(t)
-	cfg.dbMaxConns, cfg.tenantConns = 600, 2
+	cfg.dbMaxConns, cfg.tenantConns, cfg.sqliteMaxOpen = 40, 2, 300
 	ts := startServer(t, cfg)
 	if got := ts.app.dbs.Stats().MaxOpen; got != 300 {
-		t.Errorf("Stats().MaxOpen = %d, want 300 (600 connections / 2 per tenant)", got)
+		t.Errorf("Stats().MaxOpen = %d, want 300 (-db-sqlite-max-open; not 40/2 from the PostgreSQL budget)", got)
 	}
 }
 
