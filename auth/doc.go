@@ -27,7 +27,11 @@
 // checks them with fixed rules that callers cannot loosen: a `kid` naming
 // one of its keys, the algorithm of that key and no other, exact iss and
 // aud, a required exp, nbf and iat not in the future, typ "access" and a
-// subject.
+// subject. [Issuer.Issue] and [Verifier.Verify] return the same [Claims].
+// A Verifier remembers the tokens it has accepted, in a bounded cache
+// ([WithCache]) keyed by the whole token and used only until the token's
+// exp, so a client sending the same token again pays for the signature and
+// the JSON once.
 //
 // Keys are HMAC-SHA256 (HS256) by default. Ed25519 keys (EdDSA, from
 // [NewEd25519Key] or [Ed25519KeyFromSeed]) are the option for tokens that
@@ -67,9 +71,21 @@
 //
 // [RequireToken] (or [RequireTokenFunc], which picks the verifier per
 // request) reads `Authorization: Bearer <token>`, verifies it and stores
-// the claims in the request context, where [ClaimsFromContext] finds them.
-// Refused requests get 401 with `WWW-Authenticate: Bearer` by default
-// ([DefaultErrorHandler]), or whatever [WithErrorHandler] writes.
+// the claims in the request context, where [FromContext] finds them (and
+// [NewContext] puts them, for tests). Refused requests get 401 with
+// `WWW-Authenticate: Bearer` by default ([DefaultErrorHandler]), or whatever
+// [WithErrorHandler] writes.
+//
+// # Configuration
+//
+// Every constructor ([NewHasher], [NewIssuer], [NewVerifier],
+// [NewThrottle], [RequireToken], [RequireTokenFunc]) reports a
+// configuration mistake when it is called, with an error wrapping
+// [ErrInvalidConfig], and never panics; what it returns never fails a
+// request because of its configuration. A nil option is such an error,
+// naming its position ("option 2 is nil"). An option given a nil function
+// ([WithErrorHandler], [WithNow]) means that option's default. One
+// [WithNow] value sets the clock of every constructor that reads one.
 //
 // # Usage
 //
@@ -80,22 +96,23 @@
 //	err = hasher.Verify(ctx, encoded, password) // nil, ErrPasswordMismatch, ...
 //
 //	key, err := auth.DeriveKey(masterSecret, "core")
-//	issuer, err := auth.NewIssuer(key, "my-service", "core", auth.WithTTL(time.Hour))
+//	issuer, err := auth.NewIssuer("my-service", "core", key, auth.WithTTL(time.Hour))
 //	token, claims, err := issuer.Issue(userID)
 //
 //	verifier, err := auth.NewVerifier("my-service", "core", []auth.Key{key})
-//	mux.Handle("GET /me", auth.RequireToken(verifier)(handleMe))
+//	requireToken, err := auth.RequireToken(verifier)
+//	mux.Handle("GET /me", requireToken(handleMe))
 //
 //	// in handleMe:
-//	claims, ok := auth.ClaimsFromContext(r.Context())
+//	claims, ok := auth.FromContext(r.Context())
 //
 //	// key rotation: JWT_SECRET=new, JWT_PREVIOUS_SECRETS=old
 //	keys, err := auth.DeriveKeys([][]byte{newMaster, oldMaster}, "core")
-//	issuer, err = auth.NewIssuer(keys[0], "my-service", "core")
+//	issuer, err = auth.NewIssuer("my-service", "core", keys[0])
 //	verifier, err = auth.NewVerifier("my-service", "core", keys)
 //
 //	// refresh tokens: hand out token, store hash
-//	token, hash, err := auth.NewRefreshToken()
+//	token, hash := auth.NewRefreshToken()
 //	hash, err = auth.HashRefreshToken(presented) // ErrInvalidToken if malformed
 //
 //	// login throttling

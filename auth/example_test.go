@@ -49,7 +49,7 @@ func ExampleIssuer() {
 	if err != nil {
 		panic(err)
 	}
-	issuer, err := auth.NewIssuer(key, "example-app", "core", auth.WithTTL(15*time.Minute))
+	issuer, err := auth.NewIssuer("example-app", "core", key, auth.WithTTL(15*time.Minute))
 	if err != nil {
 		panic(err)
 	}
@@ -73,15 +73,20 @@ func ExampleIssuer() {
 func ExampleRequireToken() {
 	master := []byte("load at least 32 random bytes from your secret store")
 	key, _ := auth.DeriveKey(master, "core")
-	issuer, _ := auth.NewIssuer(key, "example-app", "core")
+	issuer, _ := auth.NewIssuer("example-app", "core", key)
 	verifier, _ := auth.NewVerifier("example-app", "core", []auth.Key{key})
 
 	me := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		claims, _ := auth.ClaimsFromContext(r.Context())
+		claims, _ := auth.FromContext(r.Context())
 		fmt.Fprintf(w, "hello %s", claims.Subject)
 	})
+	requireToken, err := auth.RequireToken(verifier)
+	if err != nil { // a nil verifier or a bad option: found at start-up
+		fmt.Println(err)
+		return
+	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /me", auth.RequireToken(verifier)(me))
+	mux.Handle("GET /me", requireToken(me))
 
 	token, _, _ := issuer.Issue("user-42")
 	for _, header := range []string{"Bearer " + token, ""} {
@@ -122,12 +127,12 @@ func ExampleDeriveKeys() {
 
 	// Before the rotation: JWT_SECRET=old.
 	before, _ := auth.DeriveKeys([][]byte{oldMaster}, "tenant:42")
-	oldIssuer, _ := auth.NewIssuer(before[0], "example-app", "tenant:42")
+	oldIssuer, _ := auth.NewIssuer("example-app", "tenant:42", before[0])
 	oldToken, _, _ := oldIssuer.Issue("user-7")
 
 	// During: JWT_SECRET=new, JWT_PREVIOUS_SECRETS=old.
 	during, _ := auth.DeriveKeys([][]byte{newMaster, oldMaster}, "tenant:42")
-	issuer, _ := auth.NewIssuer(during[0], "example-app", "tenant:42")
+	issuer, _ := auth.NewIssuer("example-app", "tenant:42", during[0])
 	verifier, _ := auth.NewVerifier("example-app", "tenant:42", during)
 	newToken, _, _ := issuer.Issue("user-7")
 	_, errOld := verifier.Verify(oldToken)
@@ -155,7 +160,7 @@ func ExampleJWKS() {
 	if err != nil {
 		panic(err)
 	}
-	issuer, _ := auth.NewIssuer(key, "example-app", "core")
+	issuer, _ := auth.NewIssuer("example-app", "core", key)
 	token, _, _ := issuer.Issue("user-42")
 
 	// Serve this at /.well-known/jwks.json.
@@ -173,10 +178,7 @@ func ExampleJWKS() {
 }
 
 func ExampleNewRefreshToken() {
-	token, hash, err := auth.NewRefreshToken()
-	if err != nil {
-		panic(err)
-	}
+	token, hash := auth.NewRefreshToken()
 	// Give token to the client; store only hash.
 	fmt.Println(token[:3], len(token), len(hash))
 

@@ -19,3 +19,27 @@ func DecodeHash(h *Hasher, encoded string) (p Params, salt, key []byte, err erro
 
 // EncodeHash writes a PHC string, as Hash does.
 func EncodeHash(p Params, salt, key []byte) string { return encodePHC(p, salt, key) }
+
+// CacheLen returns how many tokens v's cache holds, expired ones not yet
+// dropped included (0 when the cache is off).
+func CacheLen(v *Verifier) int {
+	if v.cache == nil {
+		return 0
+	}
+	return v.cache.len()
+}
+
+// SetWaitHook makes h call f (with "verify" or "hash") each time a caller
+// starts waiting for a hashing slot. Call it before h is used.
+func SetWaitHook(h *Hasher, f func(class string)) {
+	h.slots.onWait = func(class int) {
+		if class == classVerify {
+			f("verify")
+		} else {
+			f("hash")
+		}
+	}
+}
+
+// Waiting returns how many Verify and Hash calls wait for a slot.
+func Waiting(h *Hasher) (verify, hash int) { return h.slots.waiting() }

@@ -3,11 +3,9 @@ package auth
 import (
 	"crypto/ed25519"
 	"crypto/hkdf"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"log/slog"
 )
@@ -114,32 +112,32 @@ func (k Key) validate() error {
 	switch k.Alg() {
 	case algHS256:
 		if len(k.Secret) < minSecretLen {
-			return fmt.Errorf("auth: key %q: secret must be at least %d bytes", k.ID, minSecretLen)
+			return configErrorf("auth: key %q: secret must be at least %d bytes", k.ID, minSecretLen)
 		}
 	case algEdDSA:
 		if len(k.Private) > 0 {
 			if len(k.Private) != ed25519.PrivateKeySize {
-				return fmt.Errorf("auth: key %q: Ed25519 private key must be %d bytes", k.ID, ed25519.PrivateKeySize)
+				return configErrorf("auth: key %q: Ed25519 private key must be %d bytes", k.ID, ed25519.PrivateKeySize)
 			}
 			// The second half of a private key is its public key; a
 			// mismatch would sign tokens no one can verify.
 			full := ed25519.NewKeyFromSeed(k.Private.Seed())
 			if subtle.ConstantTimeCompare(full, k.Private) != 1 {
-				return fmt.Errorf("auth: key %q: malformed Ed25519 private key", k.ID)
+				return configErrorf("auth: key %q: malformed Ed25519 private key", k.ID)
 			}
 			if len(k.Public) > 0 && !k.Public.Equal(full.Public()) {
-				return fmt.Errorf("auth: key %q: Public is not the public key of Private", k.ID)
+				return configErrorf("auth: key %q: Public is not the public key of Private", k.ID)
 			}
 			return nil
 		}
 		if len(k.Public) != ed25519.PublicKeySize {
-			return fmt.Errorf("auth: key %q: Ed25519 public key must be %d bytes", k.ID, ed25519.PublicKeySize)
+			return configErrorf("auth: key %q: Ed25519 public key must be %d bytes", k.ID, ed25519.PublicKeySize)
 		}
 	case "":
 		if len(k.Secret) > 0 {
-			return fmt.Errorf("auth: key %q: set Secret (HMAC) or Private/Public (Ed25519), not both", k.ID)
+			return configErrorf("auth: key %q: set Secret (HMAC) or Private/Public (Ed25519), not both", k.ID)
 		}
-		return fmt.Errorf("auth: key %q: secret must be at least %d bytes", k.ID, minSecretLen)
+		return configErrorf("auth: key %q: secret must be at least %d bytes", k.ID, minSecretLen)
 	}
 	return nil
 }
@@ -147,11 +145,11 @@ func (k Key) validate() error {
 // validateKeyID reports an ID that may not travel as a kid.
 func validateKeyID(id string) error {
 	if id == "" || len(id) > maxKeyIDLen {
-		return fmt.Errorf("auth: key ID must be 1 to %d bytes", maxKeyIDLen)
+		return configErrorf("auth: key ID must be 1 to %d bytes", maxKeyIDLen)
 	}
 	for i := 0; i < len(id); i++ {
 		if c := id[i]; c < 0x21 || c > 0x7e {
-			return errors.New("auth: key ID must be printable ASCII without spaces")
+			return configErrorf("auth: key ID must be printable ASCII without spaces")
 		}
 	}
 	return nil
@@ -169,10 +167,10 @@ func validateKeyID(id string) error {
 // directory, and no help in recovering the key or the master secret.
 func DeriveKey(master []byte, directory string) (Key, error) {
 	if len(master) < minSecretLen {
-		return Key{}, fmt.Errorf("auth: DeriveKey: master secret must be at least %d bytes, got %d", minSecretLen, len(master))
+		return Key{}, configErrorf("auth: DeriveKey: master secret must be at least %d bytes, got %d", minSecretLen, len(master))
 	}
 	if directory == "" {
-		return Key{}, errors.New("auth: DeriveKey: empty directory name")
+		return Key{}, configErrorf("auth: DeriveKey: empty directory name")
 	}
 	secret, err := hkdf.Key(sha256.New, master, nil, deriveInfo+directory, 32)
 	if err != nil {
@@ -191,7 +189,7 @@ func DeriveKey(master []byte, directory string) (Key, error) {
 //
 //	// JWT_SECRET=new, JWT_PREVIOUS_SECRETS=old1,old2
 //	keys, err := auth.DeriveKeys([][]byte{newMaster, old1, old2}, "tenant:42")
-//	issuer, err := auth.NewIssuer(keys[0], "my-service", "tenant:42")
+//	issuer, err := auth.NewIssuer("my-service", "tenant:42", keys[0])
 //	verifier, err := auth.NewVerifier("my-service", "tenant:42", keys)
 //
 // Tokens signed under any listed master verify; once a master is dropped
@@ -203,17 +201,17 @@ func DeriveKey(master []byte, directory string) (Key, error) {
 // two masters are the same secret.
 func DeriveKeys(masters [][]byte, directory string) ([]Key, error) {
 	if len(masters) == 0 {
-		return nil, errors.New("auth: DeriveKeys: no master secrets")
+		return nil, configErrorf("auth: DeriveKeys: no master secrets")
 	}
 	keys := make([]Key, 0, len(masters))
 	for i, m := range masters {
 		k, err := DeriveKey(m, directory)
 		if err != nil {
-			return nil, fmt.Errorf("auth: DeriveKeys: master %d: %v", i, err)
+			return nil, configErrorf("auth: DeriveKeys: master %d: %v", i, err)
 		}
 		for j, prev := range keys {
 			if prev.ID == k.ID {
-				return nil, fmt.Errorf("auth: DeriveKeys: masters %d and %d are the same secret", j, i)
+				return nil, configErrorf("auth: DeriveKeys: masters %d and %d are the same secret", j, i)
 			}
 		}
 		keys = append(keys, k)
@@ -224,13 +222,10 @@ func DeriveKeys(masters [][]byte, directory string) ([]Key, error) {
 // NewEd25519Key returns a new random Ed25519 key (from crypto/rand), to
 // sign tokens with EdDSA. Its ID is the key's RFC 7638 JWK thumbprint (43
 // base64url characters). Keep Private.Seed() (32 bytes) in your secret
-// store and rebuild the key with [Ed25519KeyFromSeed].
-func NewEd25519Key() (Key, error) {
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil { // crypto/rand does not fail (Go 1.24+)
-		return Key{}, fmt.Errorf("auth: NewEd25519Key: %v", err)
-	}
-	return ed25519Key(priv), nil
+// store and rebuild the key with [Ed25519KeyFromSeed]. It cannot fail:
+// crypto/rand does not (Go 1.24+), so it returns no error.
+func NewEd25519Key() Key {
+	return ed25519Key(ed25519.NewKeyFromSeed(randomBytes(ed25519.SeedSize)))
 }
 
 // Ed25519KeyFromSeed returns the Ed25519 key of a 32-byte seed (RFC 8032's
@@ -238,7 +233,7 @@ func NewEd25519Key() (Key, error) {
 // gives the same key and ID. The seed must come from crypto/rand.
 func Ed25519KeyFromSeed(seed []byte) (Key, error) {
 	if len(seed) != ed25519.SeedSize {
-		return Key{}, fmt.Errorf("auth: Ed25519KeyFromSeed: seed must be %d bytes, got %d", ed25519.SeedSize, len(seed))
+		return Key{}, configErrorf("auth: Ed25519KeyFromSeed: seed must be %d bytes, got %d", ed25519.SeedSize, len(seed))
 	}
 	return ed25519Key(ed25519.NewKeyFromSeed(seed)), nil
 }

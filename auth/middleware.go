@@ -10,45 +10,40 @@ import (
 // RequireToken returns middleware that lets a request through only if it
 // carries exactly one `Authorization: Bearer <token>` header (the scheme in
 // any case) whose token v accepts. The token's claims are stored in the
-// request context, for [ClaimsFromContext]. A refused request goes to the
-// error handler (see [WithErrorHandler]) and not to the next handler.
+// request context, for [FromContext]. A refused request goes to the error
+// handler (see [WithErrorHandler]) and not to the next handler.
 //
-// A nil v, or an invalid option, makes every request fail with a
-// server-side error: the middleware never lets a request through unchecked.
-func RequireToken(v *Verifier, opts ...MiddlewareOption) func(http.Handler) http.Handler {
+// RequireToken returns an error wrapping [ErrInvalidConfig] if v is nil or
+// an option is nil or invalid, so a wiring mistake shows at start-up, not as
+// a 500 on every request.
+func RequireToken(v *Verifier, opts ...MiddlewareOption) (func(http.Handler) http.Handler, error) {
 	if v == nil {
-		return requireToken(nil, errors.New("auth: RequireToken: nil verifier"), opts)
+		return nil, configErrorf("auth: RequireToken: nil Verifier")
 	}
-	return requireToken(func(*http.Request) (*Verifier, error) { return v, nil }, nil, opts)
+	return requireToken("RequireToken", func(*http.Request) (*Verifier, error) { return v, nil }, opts)
 }
 
 // RequireTokenFunc is [RequireToken] with the verifier chosen per request,
 // for example the verifier of the tenant the request is for. choose runs
 // after the token has been read from the request; if it returns an error,
-// the error handler gets that error. A nil choose, a nil verifier from
-// choose, or an invalid option, makes every request fail with a
-// server-side error.
-func RequireTokenFunc(choose func(*http.Request) (*Verifier, error), opts ...MiddlewareOption) func(http.Handler) http.Handler {
+// or no verifier, the error handler gets a server-side error (500 by
+// default). RequireTokenFunc returns an error wrapping [ErrInvalidConfig]
+// if choose is nil or an option is nil or invalid.
+func RequireTokenFunc(choose func(*http.Request) (*Verifier, error), opts ...MiddlewareOption) (func(http.Handler) http.Handler, error) {
 	if choose == nil {
-		return requireToken(nil, errors.New("auth: RequireTokenFunc: nil choose function"), opts)
+		return nil, configErrorf("auth: RequireTokenFunc: nil choose function")
 	}
-	return requireToken(choose, nil, opts)
+	return requireToken("RequireTokenFunc", choose, opts)
 }
 
-func requireToken(choose func(*http.Request) (*Verifier, error), cfgErr error, opts []MiddlewareOption) func(http.Handler) http.Handler {
+func requireToken(fn string, choose func(*http.Request) (*Verifier, error), opts []MiddlewareOption) (func(http.Handler) http.Handler, error) {
 	cfg := middlewareConfig{errorHandler: DefaultErrorHandler}
-	for _, o := range opts {
-		if err := o.apply(&cfg); err != nil && cfgErr == nil {
-			cfgErr = err
-		}
+	if err := configure(fn, opts, func(o MiddlewareOption) error { return o.applyMiddleware(&cfg) }); err != nil {
+		return nil, err
 	}
 	fail := cfg.errorHandler
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if cfgErr != nil {
-				fail(w, r, cfgErr)
-				return
-			}
 			token, err := bearerToken(r)
 			if err != nil {
 				fail(w, r, err)
@@ -62,14 +57,14 @@ func requireToken(choose func(*http.Request) (*Verifier, error), cfgErr error, o
 				fail(w, r, err)
 				return
 			}
-			c, err := v.Verify(token)
+			c, err := v.verify(token)
 			if err != nil {
 				fail(w, r, err)
 				return
 			}
-			next.ServeHTTP(w, r.WithContext(NewContext(r.Context(), c)))
+			next.ServeHTTP(w, r.WithContext(newContextPtr(r.Context(), c)))
 		})
-	}
+	}, nil
 }
 
 // bearerToken returns the token of the request's only Authorization header,

@@ -17,7 +17,7 @@ import (
 // echoSubject is the protected handler: it answers the subject it finds in
 // the request context.
 var echoSubject = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-	c, ok := auth.ClaimsFromContext(r.Context())
+	c, ok := auth.FromContext(r.Context())
 	if !ok {
 		http.Error(w, "no claims in context", http.StatusTeapot)
 		return
@@ -39,7 +39,7 @@ func TestRequireToken(t *testing.T) {
 	core := deriveKey(t, testMaster, "core")
 	i := newIssuer(t, core, "core")
 	good, _ := issue(t, i, "42")
-	expired, _ := issue(t, newIssuer(t, core, "core", auth.WithIssuerNow(clock(testNow.Add(-2*time.Hour)))), "42")
+	expired, _ := issue(t, newIssuer(t, core, "core", auth.WithNow(clock(testNow.Add(-2*time.Hour)))), "42")
 	v := newVerifier(t, "core", []auth.Key{core})
 
 	tests := []struct {
@@ -70,7 +70,7 @@ func TestRequireToken(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			w := serve(auth.RequireToken(v)(echoSubject), tt.headers...)
+			w := serve(must(auth.RequireToken(v))(echoSubject), tt.headers...)
 			if w.Code != tt.wantStatus {
 				t.Fatalf("status = %d; want %d (body %q)", w.Code, tt.wantStatus, w.Body)
 			}
@@ -93,7 +93,7 @@ func TestRequireToken(t *testing.T) {
 				got = err
 				w.WriteHeader(http.StatusUnauthorized)
 			})
-			serve(auth.RequireToken(v, record)(echoSubject), tt.headers...)
+			serve(must(auth.RequireToken(v, record))(echoSubject), tt.headers...)
 			if !errors.Is(got, tt.wantErr) || errors.Is(got, auth.ErrTokenExpired) != tt.wantExpired {
 				t.Errorf("error handler got %v; want %v (expired: %v)", got, tt.wantErr, tt.wantExpired)
 			}
@@ -151,7 +151,7 @@ func TestRequireTokenFunc(t *testing.T) {
 					r.Header.Set("Authorization", tt.auth)
 				}
 				w := httptest.NewRecorder()
-				auth.RequireTokenFunc(choose, opt)(echoSubject).ServeHTTP(w, r)
+				must(auth.RequireTokenFunc(choose, opt))(echoSubject).ServeHTTP(w, r)
 				if w.Code != tt.wantStatus {
 					t.Errorf("%s handler: status = %d; want %d", hname, w.Code, tt.wantStatus)
 				}
@@ -171,18 +171,20 @@ func TestRequireTokenFunc(t *testing.T) {
 	}
 }
 
-// Misconfigured middleware refuses everything rather than letting
-// requests through unchecked.
+// A misconfigured middleware is an error at start-up, wrapping
+// ErrInvalidConfig, not a 500 on every request.
 func TestRequireTokenMisconfigured(t *testing.T) {
-	core := deriveKey(t, testMaster, "core")
-	good, _ := issue(t, newIssuer(t, core, "core"), "42")
-	for name, mw := range map[string]func(http.Handler) http.Handler{
-		"nil verifier": auth.RequireToken(nil),
-		"nil choose":   auth.RequireTokenFunc(nil),
+	v := newVerifier(t, "core", []auth.Key{deriveKey(t, testMaster, "core")})
+	choose := func(*http.Request) (*auth.Verifier, error) { return v, nil }
+	for name, new := range map[string]func() (func(http.Handler) http.Handler, error){
+		"nil verifier":     func() (func(http.Handler) http.Handler, error) { return auth.RequireToken(nil) },
+		"nil choose":       func() (func(http.Handler) http.Handler, error) { return auth.RequireTokenFunc(nil) },
+		"nil option":       func() (func(http.Handler) http.Handler, error) { return auth.RequireToken(v, nil) },
+		"func, nil option": func() (func(http.Handler) http.Handler, error) { return auth.RequireTokenFunc(choose, nil) },
 	} {
-		w := serve(mw(echoSubject), "Bearer "+good)
-		if w.Code != http.StatusInternalServerError {
-			t.Errorf("%s: status = %d; want 500", name, w.Code)
+		mw, err := new()
+		if mw != nil || !errors.Is(err, auth.ErrInvalidConfig) {
+			t.Errorf("%s: got %p, %v; want nil and an error wrapping ErrInvalidConfig", name, mw, err)
 		}
 	}
 }
@@ -191,7 +193,7 @@ func TestErrorBodyNeverEchoes(t *testing.T) {
 	core := deriveKey(t, testMaster, "core")
 	v := newVerifier(t, "core", []auth.Key{core})
 	secretish := "eyJhbGciOiJub25lIn0.eyJzdWIiOiJhZG1pbiJ9."
-	w := serve(auth.RequireToken(v)(echoSubject), "Bearer "+secretish)
+	w := serve(must(auth.RequireToken(v))(echoSubject), "Bearer "+secretish)
 	body, _ := io.ReadAll(w.Body)
 	if strings.Contains(string(body), secretish) || strings.Contains(string(body), "auth:") {
 		t.Errorf("body %q echoes the token or the error", body)
@@ -202,14 +204,15 @@ func TestErrorBodyNeverEchoes(t *testing.T) {
 }
 
 func TestClaimsContext(t *testing.T) {
-	if c, ok := auth.ClaimsFromContext(context.Background()); ok || c != nil {
-		t.Errorf("ClaimsFromContext(empty) = %v, %v; want nil, false", c, ok)
+	if c, ok := auth.FromContext(context.Background()); ok || c != (auth.Claims{}) {
+		t.Errorf("FromContext(empty) = %v, %v; want zero, false", c, ok)
 	}
-	if c, ok := auth.ClaimsFromContext(auth.NewContext(context.Background(), nil)); ok || c != nil {
-		t.Errorf("ClaimsFromContext(nil claims) = %v, %v; want nil, false", c, ok)
+	//lint:ignore SA1012 FromContext must not panic on a nil context
+	if c, ok := auth.FromContext(nil); ok || c != (auth.Claims{}) { //nolint:staticcheck
+		t.Errorf("FromContext(nil) = %v, %v; want zero, false", c, ok)
 	}
-	want := &auth.Claims{Subject: "42"}
-	if c, ok := auth.ClaimsFromContext(auth.NewContext(context.Background(), want)); !ok || c != want {
-		t.Errorf("ClaimsFromContext() = %v, %v; want %v, true", c, ok, want)
+	want := auth.Claims{Subject: "42"}
+	if c, ok := auth.FromContext(auth.NewContext(context.Background(), want)); !ok || c != want {
+		t.Errorf("FromContext() = %v, %v; want %v, true", c, ok, want)
 	}
 }

@@ -1,25 +1,40 @@
 package auth
 
 import (
-	"errors"
-	"fmt"
 	"net/http"
 	"time"
 )
 
+// configure applies opts in order. A nil option is an error naming its
+// position (counted from 1) and the constructor fn; so is an option that
+// refuses its value. Every such error wraps [ErrInvalidConfig].
+func configure[O any](fn string, opts []O, apply func(O) error) error {
+	for i, o := range opts {
+		if any(o) == nil {
+			return configErrorf("auth: %s: option %d is nil", fn, i+1)
+		}
+		if err := apply(o); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // A HasherOption configures [NewHasher].
 type HasherOption interface {
-	apply(*hasherConfig) error
+	applyHasher(*hasherConfig) error
 }
 
 type hasherConfig struct {
-	params        Params
-	maxConcurrent int
+	params         Params
+	maxConcurrent  int
+	maxQueue       int // -1: the default, queuePerSlot × maxConcurrent
+	maxPasswordLen int
 }
 
 type hasherOptionFunc func(*hasherConfig) error
 
-func (f hasherOptionFunc) apply(c *hasherConfig) error { return f(c) }
+func (f hasherOptionFunc) applyHasher(c *hasherConfig) error { return f(c) }
 
 // WithParams sets the argon2id parameters of new hashes. They are checked:
 // parallelism 1 to 64, memory from 8 KiB × parallelism (argon2's minimum)
@@ -30,7 +45,7 @@ func (f hasherOptionFunc) apply(c *hasherConfig) error { return f(c) }
 func WithParams(p Params) HasherOption {
 	return hasherOptionFunc(func(c *hasherConfig) error {
 		if err := p.validate(); err != nil {
-			return fmt.Errorf("auth: WithParams: %s", err)
+			return configErrorf("auth: WithParams: %v", err)
 		}
 		c.params = p
 		return nil
@@ -41,21 +56,74 @@ func WithParams(p Params) HasherOption {
 // run at once at n, so a login flood holds at most n hashes' memory (each
 // the hasher's Params.Memory, or up to the cap documented on
 // [Hasher.Verify] for stored hashes of other parameters); further callers
-// wait for a slot until their context ends. n must be at least 1.
+// wait for a slot until their context ends, in a bounded queue (see
+// [WithMaxQueue]). n must be at least 1.
 // Default: runtime.GOMAXPROCS(0) at the time NewHasher is called.
 func WithMaxConcurrent(n int) HasherOption {
 	return hasherOptionFunc(func(c *hasherConfig) error {
 		if n < 1 {
-			return fmt.Errorf("auth: WithMaxConcurrent(%d): must be at least 1", n)
+			return configErrorf("auth: WithMaxConcurrent(%d): must be at least 1", n)
 		}
 		c.maxConcurrent = n
 		return nil
 	})
 }
 
+// queuePerSlot sizes the default queue: a caller that finds the queue just
+// short of full waits for about this many hashes per slot (a second or two
+// at the default parameters).
+const queuePerSlot = 32
+
+// maxQueueLen bounds WithMaxQueue.
+const maxQueueLen = 1 << 20
+
+// WithMaxQueue bounds the callers that wait for a hashing slot when all
+// are taken (see [WithMaxConcurrent]) at n for each of the two classes of
+// callers: [Hasher.Verify] (logins) and [Hasher.Hash] (registrations,
+// password changes). A caller that finds its class's queue full gets
+// [ErrBusy] at once instead of waiting, so a flood holds a bounded number
+// of requests, however many clients send them. When a slot frees up, a
+// waiting Verify always goes before a waiting Hash: a flood of
+// registrations cannot delay the logins of existing users (but a steady
+// flood of logins may delay registrations until their context ends).
+// n may be 0 (never wait) to 1048576.
+// Default: 32 × the number of slots, for each class.
+func WithMaxQueue(n int) HasherOption {
+	return hasherOptionFunc(func(c *hasherConfig) error {
+		if n < 0 || n > maxQueueLen {
+			return configErrorf("auth: WithMaxQueue(%d): must be 0 to %d", n, maxQueueLen)
+		}
+		c.maxQueue = n
+		return nil
+	})
+}
+
+// DefaultMaxPasswordLen is the longest password, in characters (Unicode
+// code points), that a [Hasher] accepts unless [WithMaxPasswordLen] says
+// otherwise.
+const DefaultMaxPasswordLen = 256
+
+// maxPasswordLenCap bounds WithMaxPasswordLen.
+const maxPasswordLenCap = 1 << 16
+
+// WithMaxPasswordLen sets the longest password, in characters (Unicode
+// code points), that [Hasher.Hash] accepts, from 64 to 65536; a longer one
+// is refused before hashing and before waiting for a slot. [Hasher.Verify]
+// answers [ErrPasswordMismatch] for a longer one, at once. Raise it if
+// stored hashes may hold longer passwords. Default: [DefaultMaxPasswordLen].
+func WithMaxPasswordLen(n int) HasherOption {
+	return hasherOptionFunc(func(c *hasherConfig) error {
+		if n < 64 || n > maxPasswordLenCap {
+			return configErrorf("auth: WithMaxPasswordLen(%d): must be 64 to %d", n, maxPasswordLenCap)
+		}
+		c.maxPasswordLen = n
+		return nil
+	})
+}
+
 // An IssuerOption configures [NewIssuer].
 type IssuerOption interface {
-	apply(*issuerConfig) error
+	applyIssuer(*issuerConfig) error
 }
 
 type issuerConfig struct {
@@ -65,7 +133,7 @@ type issuerConfig struct {
 
 type issuerOptionFunc func(*issuerConfig) error
 
-func (f issuerOptionFunc) apply(c *issuerConfig) error { return f(c) }
+func (f issuerOptionFunc) applyIssuer(c *issuerConfig) error { return f(c) }
 
 // maxTTL bounds WithTTL: access tokens cannot be revoked, so they must be
 // short-lived.
@@ -76,38 +144,27 @@ const maxTTL = 24 * time.Hour
 func WithTTL(d time.Duration) IssuerOption {
 	return issuerOptionFunc(func(c *issuerConfig) error {
 		if d < time.Second || d > maxTTL {
-			return fmt.Errorf("auth: WithTTL(%v): must be 1s to %v", d, maxTTL)
+			return configErrorf("auth: WithTTL(%v): must be 1s to %v", d, maxTTL)
 		}
 		c.ttl = d
 		return nil
 	})
 }
 
-// WithIssuerNow sets the clock that dates issued tokens; for tests.
-// Default: time.Now.
-func WithIssuerNow(now func() time.Time) IssuerOption {
-	return issuerOptionFunc(func(c *issuerConfig) error {
-		if now == nil {
-			return errors.New("auth: WithIssuerNow(nil)")
-		}
-		c.now = now
-		return nil
-	})
-}
-
 // A VerifierOption configures [NewVerifier].
 type VerifierOption interface {
-	apply(*verifierConfig) error
+	applyVerifier(*verifierConfig) error
 }
 
 type verifierConfig struct {
-	leeway time.Duration
-	now    func() time.Time
+	leeway    time.Duration
+	now       func() time.Time
+	cacheSize int
 }
 
 type verifierOptionFunc func(*verifierConfig) error
 
-func (f verifierOptionFunc) apply(c *verifierConfig) error { return f(c) }
+func (f verifierOptionFunc) applyVerifier(c *verifierConfig) error { return f(c) }
 
 // maxLeeway bounds WithLeeway.
 const maxLeeway = 5 * time.Minute
@@ -117,28 +174,69 @@ const maxLeeway = 5 * time.Minute
 func WithLeeway(d time.Duration) VerifierOption {
 	return verifierOptionFunc(func(c *verifierConfig) error {
 		if d < 0 || d > maxLeeway {
-			return fmt.Errorf("auth: WithLeeway(%v): must be 0 to %v", d, maxLeeway)
+			return configErrorf("auth: WithLeeway(%v): must be 0 to %v", d, maxLeeway)
 		}
 		c.leeway = d
 		return nil
 	})
 }
 
-// WithVerifierNow sets the clock tokens are checked against; for tests.
-// Default: time.Now.
-func WithVerifierNow(now func() time.Time) VerifierOption {
+// WithCache sets how many verified tokens a [Verifier] remembers, so that
+// a client presenting the same token again costs a hash and a map lookup
+// instead of a signature check and JSON decoding; 0 turns the cache off. n
+// must be 0 to 1<<20; each entry costs about 250 bytes plus the claims'
+// strings. See [Verifier] for what the cache keeps and for how long.
+// Default: 10000.
+func WithCache(n int) VerifierOption {
 	return verifierOptionFunc(func(c *verifierConfig) error {
-		if now == nil {
-			return errors.New("auth: WithVerifierNow(nil)")
+		if n < 0 || n > maxCacheSize {
+			return configErrorf("auth: WithCache(%d): must be 0 to %d", n, maxCacheSize)
 		}
-		c.now = now
+		c.cacheSize = n
 		return nil
 	})
 }
 
+// NowOption is the clock option of this package, returned by [WithNow]. It
+// is an [IssuerOption], a [VerifierOption] and a [ThrottleOption], so the
+// same value configures every constructor that reads a clock.
+type NowOption struct {
+	now func() time.Time
+}
+
+// WithNow sets the clock of [NewIssuer] (which dates issued tokens),
+// [NewVerifier] (which checks their times and the expiry of cached
+// tokens) and [NewThrottle] (whose buckets refill by it). Tests use it to
+// move time without sleeping. A nil now means the default.
+// Default: time.Now.
+func WithNow(now func() time.Time) NowOption {
+	if now == nil {
+		now = time.Now
+	}
+	return NowOption{now: now}
+}
+
+func (o NowOption) applyIssuer(c *issuerConfig) error     { c.now = o.clock(); return nil }
+func (o NowOption) applyVerifier(c *verifierConfig) error { c.now = o.clock(); return nil }
+func (o NowOption) applyThrottle(c *throttleConfig) error { c.now = o.clock(); return nil }
+
+// clock returns the option's clock; the zero NowOption means time.Now.
+func (o NowOption) clock() func() time.Time {
+	if o.now == nil {
+		return time.Now
+	}
+	return o.now
+}
+
+var (
+	_ IssuerOption   = NowOption{}
+	_ VerifierOption = NowOption{}
+	_ ThrottleOption = NowOption{}
+)
+
 // A MiddlewareOption configures [RequireToken] and [RequireTokenFunc].
 type MiddlewareOption interface {
-	apply(*middlewareConfig) error
+	applyMiddleware(*middlewareConfig) error
 }
 
 type middlewareConfig struct {
@@ -147,14 +245,14 @@ type middlewareConfig struct {
 
 type middlewareOptionFunc func(*middlewareConfig) error
 
-func (f middlewareOptionFunc) apply(c *middlewareConfig) error { return f(c) }
+func (f middlewareOptionFunc) applyMiddleware(c *middlewareConfig) error { return f(c) }
 
 // WithErrorHandler sets what the middleware does with a request it refuses.
 // h receives an error wrapping [ErrNoToken] or [ErrInvalidToken] for a
 // missing or refused token, and any other error for a server-side failure
 // (such as one from the choose function of [RequireTokenFunc]). h must not
-// echo the token or the error text to the client. A nil h means
-// [DefaultErrorHandler]. Default: [DefaultErrorHandler].
+// echo the token or the error text to the client. A nil h means the
+// default. Default: [DefaultErrorHandler].
 func WithErrorHandler(h func(w http.ResponseWriter, r *http.Request, err error)) MiddlewareOption {
 	return middlewareOptionFunc(func(c *middlewareConfig) error {
 		if h == nil {
@@ -167,7 +265,7 @@ func WithErrorHandler(h func(w http.ResponseWriter, r *http.Request, err error))
 
 // A ThrottleOption configures [NewThrottle].
 type ThrottleOption interface {
-	apply(*throttleConfig) error
+	applyThrottle(*throttleConfig) error
 }
 
 type throttleConfig struct {
@@ -179,7 +277,7 @@ type throttleConfig struct {
 
 type throttleOptionFunc func(*throttleConfig) error
 
-func (f throttleOptionFunc) apply(c *throttleConfig) error { return f(c) }
+func (f throttleOptionFunc) applyThrottle(c *throttleConfig) error { return f(c) }
 
 // Bounds of the throttle options; they keep burst × refill within int64
 // nanoseconds.
@@ -195,7 +293,7 @@ const (
 func WithBurst(n int) ThrottleOption {
 	return throttleOptionFunc(func(c *throttleConfig) error {
 		if n < 1 || n > maxBurst {
-			return fmt.Errorf("auth: WithBurst(%d): must be 1 to %d", n, maxBurst)
+			return configErrorf("auth: WithBurst(%d): must be 1 to %d", n, maxBurst)
 		}
 		c.burst = n
 		return nil
@@ -207,7 +305,7 @@ func WithBurst(n int) ThrottleOption {
 func WithRefill(every time.Duration) ThrottleOption {
 	return throttleOptionFunc(func(c *throttleConfig) error {
 		if every < minRefill || every > maxRefill {
-			return fmt.Errorf("auth: WithRefill(%v): must be %v to %v", every, minRefill, maxRefill)
+			return configErrorf("auth: WithRefill(%v): must be %v to %v", every, minRefill, maxRefill)
 		}
 		c.every = every
 		return nil
@@ -222,21 +320,9 @@ func WithRefill(every time.Duration) ThrottleOption {
 func WithMaxKeys(n int) ThrottleOption {
 	return throttleOptionFunc(func(c *throttleConfig) error {
 		if n < 1 || n > maxThrottleKeys {
-			return fmt.Errorf("auth: WithMaxKeys(%d): must be 1 to %d", n, maxThrottleKeys)
+			return configErrorf("auth: WithMaxKeys(%d): must be 1 to %d", n, maxThrottleKeys)
 		}
 		c.maxKeys = n
-		return nil
-	})
-}
-
-// WithThrottleNow sets the clock buckets refill by; for tests.
-// Default: time.Now.
-func WithThrottleNow(now func() time.Time) ThrottleOption {
-	return throttleOptionFunc(func(c *throttleConfig) error {
-		if now == nil {
-			return errors.New("auth: WithThrottleNow(nil)")
-		}
-		c.now = now
 		return nil
 	})
 }

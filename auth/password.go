@@ -1,11 +1,14 @@
 package auth
 
 import (
+	"container/list"
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"fmt"
 	"runtime"
+	"sync"
+	"unicode/utf8"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -64,26 +67,32 @@ type keyFunc func(password, salt []byte, time, memory uint32, threads uint8, key
 // whole: unlike bcrypt, nothing is truncated.
 //
 // At most a fixed number of hashes run at once (see [WithMaxConcurrent]);
-// callers beyond that wait for a slot, bounded by their context. A Hasher is
-// safe for concurrent use and holds no resources that need closing.
+// callers beyond that wait for a slot, bounded by their context, in a
+// bounded queue where logins ([Hasher.Verify]) go before registrations
+// ([Hasher.Hash]); a caller that finds the queue full gets [ErrBusy] (see
+// [WithMaxQueue]). Passwords longer than a maximum (see
+// [WithMaxPasswordLen]) are refused before waiting. A Hasher is safe for
+// concurrent use and holds no resources that need closing.
 type Hasher struct {
 	params Params
 	lim    limits
-	sem    chan struct{}
+	slots  *slots
+	maxLen int      // longest password accepted, in code points
 	dummy  *phcHash // compared against when the stored hash is empty
 	idKey  keyFunc
 }
 
-// NewHasher returns a Hasher configured by opts. It returns an error if an
-// option is invalid.
+// NewHasher returns a Hasher configured by opts. It returns an error
+// wrapping [ErrInvalidConfig] if an option is nil or invalid.
 func NewHasher(opts ...HasherOption) (*Hasher, error) {
-	cfg := hasherConfig{params: DefaultParams(), maxConcurrent: runtime.GOMAXPROCS(0)}
-	for _, o := range opts {
-		if err := o.apply(&cfg); err != nil {
-			return nil, err
-		}
+	cfg := hasherConfig{params: DefaultParams(), maxConcurrent: runtime.GOMAXPROCS(0), maxQueue: -1, maxPasswordLen: DefaultMaxPasswordLen}
+	if err := configure("NewHasher", opts, func(o HasherOption) error { return o.applyHasher(&cfg) }); err != nil {
+		return nil, err
 	}
 	p := cfg.params
+	if cfg.maxQueue < 0 {
+		cfg.maxQueue = min(queuePerSlot*cfg.maxConcurrent, maxQueueLen)
+	}
 	h := &Hasher{
 		params: p,
 		lim: limits{
@@ -91,7 +100,8 @@ func NewHasher(opts ...HasherOption) (*Hasher, error) {
 			iterations:  max(p.Iterations, verifyIterationsFloor),
 			parallelism: max(p.Parallelism, verifyParallelismFloor),
 		},
-		sem: make(chan struct{}, cfg.maxConcurrent),
+		slots:  &slots{free: cfg.maxConcurrent, maxWait: cfg.maxQueue},
+		maxLen: cfg.maxPasswordLen,
 		// The dummy hash needs no computing: a random key of the right
 		// length makes the comparison fail exactly like a wrong password,
 		// after a derivation of exactly the same cost.
@@ -108,16 +118,52 @@ func NewHasher(opts ...HasherOption) (*Hasher, error) {
 }
 
 // Hash returns the PHC string of password under the hasher's parameters
-// and a fresh random salt. It waits for a hashing slot first and returns
-// ctx.Err() if ctx ends before one frees up.
+// and a fresh random salt.
+//
+// A password that [Hasher.CheckPassword] refuses gets its error (wrapping
+// [ErrInvalidPassword]) at once. Otherwise Hash waits for a hashing slot,
+// behind every waiting [Hasher.Verify]; it returns [ErrBusy] at once if the
+// queue of waiting Hash calls is full, and ctx.Err() if ctx ends before a
+// slot frees up.
 func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
-	if err := h.acquire(ctx); err != nil {
+	if err := h.CheckPassword(password); err != nil {
+		return "", err
+	}
+	if err := h.slots.acquire(ctx, classHash); err != nil {
 		return "", err
 	}
 	salt := randomBytes(int(h.params.SaltLen))
 	key := h.idKey([]byte(password), salt, h.params.Iterations, h.params.Memory, h.params.Parallelism, h.params.KeyLen)
-	h.release()
+	h.slots.release()
 	return encodePHC(h.params, salt, key), nil
+}
+
+// CheckPassword reports whether [Hasher.Hash] would accept password: nil,
+// or an error wrapping [ErrInvalidPassword] if it is not valid UTF-8 (a
+// client's encoding error, which some decoders would silently turn into
+// U+FFFD: two inputs, one password) or longer than the maximum (see
+// [WithMaxPasswordLen]). It does no hashing and never waits. Minimum
+// lengths and other rules are the caller's policy.
+func (h *Hasher) CheckPassword(password string) error {
+	if h.tooLong(password) {
+		return fmt.Errorf("%w: longer than %d characters", ErrInvalidPassword, h.maxLen)
+	}
+	if !utf8.ValidString(password) {
+		return fmt.Errorf("%w: not valid UTF-8", ErrInvalidPassword)
+	}
+	return nil
+}
+
+// tooLong reports whether password has more than h.maxLen code points,
+// without counting the whole of a huge one.
+func (h *Hasher) tooLong(password string) bool {
+	if len(password) <= h.maxLen {
+		return false
+	}
+	if len(password) > utf8.UTFMax*h.maxLen {
+		return true
+	}
+	return utf8.RuneCountInString(password) > h.maxLen
 }
 
 // Verify checks password against encoded, a string made by [Hasher.Hash]
@@ -135,8 +181,14 @@ func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 // m=64 MiB, t=16, p=16), or whose salt or hash is longer than 64 or 128
 // bytes: a stored string cannot make the server burn unbounded memory or CPU.
 //
-// Verify waits for a hashing slot like [Hasher.Hash] and returns ctx.Err()
-// if ctx ends first.
+// A password longer than the maximum (see [WithMaxPasswordLen]) gets
+// ErrPasswordMismatch at once, without hashing or waiting: Hash never
+// stored such a password, and the refusal depends on the input alone, not
+// on the account.
+//
+// Verify waits for a hashing slot like [Hasher.Hash], but ahead of every
+// waiting Hash; it returns [ErrBusy] at once if the queue of waiting Verify
+// calls is full, and ctx.Err() if ctx ends first.
 func (h *Hasher) Verify(ctx context.Context, encoded, password string) error {
 	ph := h.dummy
 	if encoded != "" {
@@ -145,11 +197,14 @@ func (h *Hasher) Verify(ctx context.Context, encoded, password string) error {
 			return err
 		}
 	}
-	if err := h.acquire(ctx); err != nil {
+	if h.tooLong(password) {
+		return ErrPasswordMismatch
+	}
+	if err := h.slots.acquire(ctx, classVerify); err != nil {
 		return err
 	}
 	key := h.idKey([]byte(password), ph.salt, ph.iterations, ph.memory, ph.parallelism, uint32(len(ph.key)))
-	h.release()
+	h.slots.release()
 	if subtle.ConstantTimeCompare(key, ph.key) != 1 || encoded == "" {
 		return ErrPasswordMismatch
 	}
@@ -165,20 +220,95 @@ func (h *Hasher) NeedsRehash(encoded string) bool {
 	return err != nil || ph.params() != h.params
 }
 
-// acquire takes a hashing slot, or returns ctx.Err().
-func (h *Hasher) acquire(ctx context.Context) error {
+// Classes of callers waiting for a hashing slot, in order of priority.
+const (
+	classVerify = iota // logins
+	classHash          // registrations, password changes
+	numClasses
+)
+
+// slots hands out a fixed number of hashing slots. A caller that finds
+// none free waits in its class's queue, first come first served, unless
+// that queue is full; a freed slot goes to the head of the first non-empty
+// queue in class order. free is more than zero only while no one waits.
+type slots struct {
+	mu      sync.Mutex
+	free    int
+	maxWait int // per class
+	queues  [numClasses]list.List
+	onWait  func(class int) // for tests: called once a caller is queued
+}
+
+// waiter is one caller in a queue. granted is set, under slots.mu, when a
+// slot is handed to it, just before ready is closed.
+type waiter struct {
+	ready   chan struct{}
+	granted bool
+}
+
+// acquire takes a slot for a caller of class, waiting for one if none is
+// free. It returns ErrBusy at once if the class's queue is full, and
+// ctx.Err() if ctx ends first (giving back a slot handed over meanwhile).
+func (s *slots) acquire(ctx context.Context, class int) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	s.mu.Lock()
+	if s.free > 0 {
+		s.free--
+		s.mu.Unlock()
+		return nil
+	}
+	q := &s.queues[class]
+	if q.Len() >= s.maxWait {
+		s.mu.Unlock()
+		return ErrBusy
+	}
+	w := &waiter{ready: make(chan struct{})}
+	e := q.PushBack(w)
+	onWait := s.onWait
+	s.mu.Unlock()
+	if onWait != nil {
+		onWait(class)
+	}
 	select {
-	case h.sem <- struct{}{}:
+	case <-w.ready:
 		return nil
 	case <-ctx.Done():
+	}
+	s.mu.Lock()
+	if !w.granted {
+		q.Remove(e)
+		s.mu.Unlock()
 		return ctx.Err()
 	}
+	s.mu.Unlock()
+	s.release() // handed a slot as ctx ended: pass it on
+	return ctx.Err()
 }
 
-func (h *Hasher) release() { <-h.sem }
+// release gives a slot back: to the longest waiting caller of the first
+// class that has one, or to the free pool.
+func (s *slots) release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.queues {
+		if e := s.queues[i].Front(); e != nil {
+			w := s.queues[i].Remove(e).(*waiter)
+			w.granted = true
+			close(w.ready)
+			return
+		}
+	}
+	s.free++
+}
+
+// waiting returns how many callers of each class wait for a slot.
+func (s *slots) waiting() (verify, hash int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.queues[classVerify].Len(), s.queues[classHash].Len()
+}
 
 // randomBytes returns n bytes from crypto/rand, which never fails (Go 1.24+).
 func randomBytes(n int) []byte {

@@ -37,7 +37,7 @@ func TestHasherRoundtrip(t *testing.T) {
 		{"empty", "", " "},
 		{"unicode", "pässwörd ✓ 密码", "passwörd ✓ 密码"},
 		{"case", "Password", "password"},
-		{"long", strings.Repeat("x", 4096), strings.Repeat("x", 4095)},
+		{"long", strings.Repeat("x", auth.DefaultMaxPasswordLen), strings.Repeat("x", auth.DefaultMaxPasswordLen-1)},
 		{"nul", "a\x00b", "a\x00c"},
 	}
 	for _, tt := range tests {
@@ -341,6 +341,7 @@ func TestNewHasherOptions(t *testing.T) {
 		{"key long", []auth.HasherOption{auth.WithParams(auth.Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLen: 16, KeyLen: 129})}, true},
 		{"max concurrent 0", []auth.HasherOption{auth.WithMaxConcurrent(0)}, true},
 		{"max concurrent negative", []auth.HasherOption{auth.WithMaxConcurrent(-1)}, true},
+		{"nil option", []auth.HasherOption{auth.WithMaxConcurrent(1), nil}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -350,6 +351,9 @@ func TestNewHasherOptions(t *testing.T) {
 			}
 			if err != nil && !strings.HasPrefix(err.Error(), "auth: ") {
 				t.Errorf("NewHasher() error %q; want prefix \"auth: \"", err)
+			}
+			if err != nil && !errors.Is(err, auth.ErrInvalidConfig) {
+				t.Errorf("NewHasher() error %v does not wrap ErrInvalidConfig", err)
 			}
 		})
 	}
@@ -452,12 +456,13 @@ func TestHasherConcurrentUse(t *testing.T) {
 
 // TestHasherFlood sends 200 concurrent password checks to a hasher that
 // may run 2 at once: no more than 2 derivations ever run together, and
-// every caller gets its answer. The first two derivations wait for each
-// other, so the peak of 2 is reached whatever the scheduling.
+// every caller gets its answer (the queue is sized to hold them all; see
+// TestHasherQueueFull for a full one). The first two derivations wait for
+// each other, so the peak of 2 is reached whatever the scheduling.
 func TestHasherFlood(t *testing.T) {
 	const maxConcurrent, callers = 2, 200
 	ctx := context.Background()
-	h := newCheapHasher(t, auth.WithMaxConcurrent(maxConcurrent))
+	h := newCheapHasher(t, auth.WithMaxConcurrent(maxConcurrent), auth.WithMaxQueue(callers))
 	encoded, err := h.Hash(ctx, "right")
 	if err != nil {
 		t.Fatalf("Hash() error = %v", err)

@@ -29,15 +29,13 @@ var refreshB64 = base64.RawURLEncoding.Strict()
 // leaked database holds no usable token; look a presented token up with
 // [HashRefreshToken]. Store and look up each directory's tokens apart, so
 // a refresh token of one directory or tenant is refused by every other.
-//
-// err is always nil (crypto/rand does not fail); it is there so callers
-// need not change if the source of randomness ever can.
-func NewRefreshToken() (token, hash string, err error) {
+// It cannot fail (crypto/rand does not), so it returns no error.
+func NewRefreshToken() (token, hash string) {
 	b := make([]byte, len(RefreshTokenPrefix), refreshTokenLen)
 	copy(b, RefreshTokenPrefix)
 	b = refreshB64.AppendEncode(b, randomBytes(refreshTokenBytes))
 	token = string(b)
-	return token, hashRefreshToken(token), nil
+	return token, hashRefreshToken(token)
 }
 
 // HashRefreshToken returns the hash under which the server stored token

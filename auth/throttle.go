@@ -76,13 +76,11 @@ const (
 )
 
 // NewThrottle returns a Throttle configured by opts. It returns an error
-// if an option is invalid.
+// wrapping [ErrInvalidConfig] if an option is nil or invalid.
 func NewThrottle(opts ...ThrottleOption) (*Throttle, error) {
 	cfg := throttleConfig{burst: 10, every: time.Minute, maxKeys: 100_000, now: time.Now}
-	for _, o := range opts {
-		if err := o.apply(&cfg); err != nil {
-			return nil, err
-		}
+	if err := configure("NewThrottle", opts, func(o ThrottleOption) error { return o.applyThrottle(&cfg) }); err != nil {
+		return nil, err
 	}
 	// Up to 64 shards, with at least 64 keys each when maxKeys allows.
 	n := 1
@@ -175,6 +173,26 @@ func (t *Throttle) Reset(key string) {
 	s.mu.Lock()
 	delete(s.m, k)
 	s.mu.Unlock()
+}
+
+// Failures returns how many attempts currently count against key: its
+// failures not yet refilled, and the attempts [Throttle.Allow] let through
+// that were not yet confirmed or given back. 0 means key is the same as a
+// new key. It changes nothing.
+//
+// After its own Allow, a caller that sees 1 knows no other attempt counted
+// against key: a login guard can use that to tell an address with no
+// failures on an account from one that has some.
+func (t *Throttle) Failures(key string) int {
+	k, s := t.locate(key)
+	now := t.elapsed()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, _ := s.get(k, now)
+	if e.full <= now {
+		return 0
+	}
+	return int((e.full - now + t.every - 1) / t.every)
 }
 
 // Len returns the number of keys the throttle holds state for: at most

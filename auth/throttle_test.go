@@ -1,6 +1,7 @@
 package auth_test
 
 import (
+	"errors"
 	"fmt"
 	"runtime"
 	"strconv"
@@ -21,7 +22,7 @@ func (c *fakeClock) advance(d time.Duration) { c.ns.Add(int64(d)) }
 func newThrottle(t testing.TB, opts ...auth.ThrottleOption) (*auth.Throttle, *fakeClock) {
 	t.Helper()
 	c := &fakeClock{}
-	th, err := auth.NewThrottle(append([]auth.ThrottleOption{auth.WithThrottleNow(c.now)}, opts...)...)
+	th, err := auth.NewThrottle(append([]auth.ThrottleOption{auth.WithNow(c.now)}, opts...)...)
 	if err != nil {
 		t.Fatalf("NewThrottle() error = %v", err)
 	}
@@ -326,13 +327,17 @@ func TestNewThrottleOptions(t *testing.T) {
 		{"refill over a day", []auth.ThrottleOption{auth.WithRefill(25 * time.Hour)}, true},
 		{"max keys 0", []auth.ThrottleOption{auth.WithMaxKeys(0)}, true},
 		{"max keys huge", []auth.ThrottleOption{auth.WithMaxKeys(1 << 30)}, true},
-		{"nil clock", []auth.ThrottleOption{auth.WithThrottleNow(nil)}, true},
+		{"nil clock means the default", []auth.ThrottleOption{auth.WithNow(nil)}, false},
+		{"nil option", []auth.ThrottleOption{auth.WithBurst(3), nil}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			th, err := auth.NewThrottle(tt.opts...)
 			if (err != nil) != tt.wantErr || (th == nil) != tt.wantErr {
 				t.Errorf("NewThrottle() = %v, %v; want error %v", th, err, tt.wantErr)
+			}
+			if err != nil && !errors.Is(err, auth.ErrInvalidConfig) {
+				t.Errorf("NewThrottle() error %v does not wrap ErrInvalidConfig", err)
 			}
 		})
 	}

@@ -41,7 +41,7 @@ func deriveKey(t testing.TB, master []byte, directory string) auth.Key {
 
 func newIssuer(t testing.TB, key auth.Key, audience string, opts ...auth.IssuerOption) *auth.Issuer {
 	t.Helper()
-	i, err := auth.NewIssuer(key, testIss, audience, append([]auth.IssuerOption{auth.WithIssuerNow(clock(testNow))}, opts...)...)
+	i, err := auth.NewIssuer(testIss, audience, key, append([]auth.IssuerOption{auth.WithNow(clock(testNow))}, opts...)...)
 	if err != nil {
 		t.Fatalf("NewIssuer() error = %v", err)
 	}
@@ -50,7 +50,7 @@ func newIssuer(t testing.TB, key auth.Key, audience string, opts ...auth.IssuerO
 
 func newVerifier(t testing.TB, audience string, keys []auth.Key, opts ...auth.VerifierOption) *auth.Verifier {
 	t.Helper()
-	v, err := auth.NewVerifier(testIss, audience, keys, append([]auth.VerifierOption{auth.WithVerifierNow(clock(testNow))}, opts...)...)
+	v, err := auth.NewVerifier(testIss, audience, keys, append([]auth.VerifierOption{auth.WithNow(clock(testNow))}, opts...)...)
 	if err != nil {
 		t.Fatalf("NewVerifier() error = %v", err)
 	}
@@ -258,7 +258,7 @@ func TestVerifierRefuses(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c, err := v.Verify(tt.token)
-			if c != nil || !errors.Is(err, auth.ErrInvalidToken) {
+			if c != (auth.Claims{}) || !errors.Is(err, auth.ErrInvalidToken) {
 				t.Fatalf("Verify() = %+v, %v; want nil and an error wrapping ErrInvalidToken", c, err)
 			}
 			if got := errors.Is(err, auth.ErrTokenExpired); got != tt.wantExpired {
@@ -333,7 +333,7 @@ func claimsEqual(a, b auth.Claims) bool {
 func TestIssue(t *testing.T) {
 	core := deriveKey(t, testMaster, "core")
 	now := testNow.Add(700 * time.Millisecond)
-	i, err := auth.NewIssuer(core, testIss, "core", auth.WithTTL(90*time.Second+500*time.Millisecond), auth.WithIssuerNow(clock(now)))
+	i, err := auth.NewIssuer(testIss, "core", core, auth.WithTTL(90*time.Second+500*time.Millisecond), auth.WithNow(clock(now)))
 	if err != nil {
 		t.Fatalf("NewIssuer() error = %v", err)
 	}
@@ -367,13 +367,13 @@ func TestIssue(t *testing.T) {
 		t.Errorf("header = %v; want alg HS256 and kid %q", hdr, core.ID)
 	}
 
-	v := newVerifier(t, "core", []auth.Key{core}, auth.WithVerifierNow(clock(now)))
+	v := newVerifier(t, "core", []auth.Key{core}, auth.WithNow(clock(now)))
 	got, err := v.Verify(tok)
 	if err != nil {
 		t.Fatalf("Verify(issued token) error = %v", err)
 	}
-	if !claimsEqual(*got, c) {
-		t.Errorf("Verify() = %+v; want the issued claims %+v", *got, c)
+	if !claimsEqual(got, c) {
+		t.Errorf("Verify() = %+v; want the issued claims %+v", got, c)
 	}
 	if got.ExpiresAt.Location() != time.UTC {
 		t.Errorf("Verify() ExpiresAt location = %v; want UTC", got.ExpiresAt.Location())
@@ -400,7 +400,7 @@ func TestIssuerTTLBoundary(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			v := newVerifier(t, "core", []auth.Key{core}, auth.WithVerifierNow(clock(tt.at)))
+			v := newVerifier(t, "core", []auth.Key{core}, auth.WithNow(clock(tt.at)))
 			_, err := v.Verify(tok)
 			if (err != nil) != tt.wantErr || errors.Is(err, auth.ErrTokenExpired) != tt.wantExpired {
 				t.Errorf("Verify() at %v = %v; want error %v, expired %v", tt.at, err, tt.wantErr, tt.wantExpired)
@@ -572,16 +572,17 @@ func TestNewIssuerErrors(t *testing.T) {
 		{"TTL negative", key, testIss, "core", []auth.IssuerOption{auth.WithTTL(-time.Hour)}},
 		{"TTL below a second", key, testIss, "core", []auth.IssuerOption{auth.WithTTL(time.Millisecond)}},
 		{"TTL over a day", key, testIss, "core", []auth.IssuerOption{auth.WithTTL(25 * time.Hour)}},
-		{"nil clock", key, testIss, "core", []auth.IssuerOption{auth.WithIssuerNow(nil)}},
+		{"nil option", key, testIss, "core", []auth.IssuerOption{auth.WithTTL(time.Hour), nil}},
+		{"public key only", publicOnly(t, edKey(t, make([]byte, 32))), testIss, "core", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if i, err := auth.NewIssuer(tt.key, tt.issuer, tt.audience, tt.opts...); err == nil || i != nil {
-				t.Errorf("NewIssuer() = %v, %v; want nil and an error", i, err)
+			if i, err := auth.NewIssuer(tt.issuer, tt.audience, tt.key, tt.opts...); !errors.Is(err, auth.ErrInvalidConfig) || i != nil {
+				t.Errorf("NewIssuer() = %v, %v; want nil and an error wrapping ErrInvalidConfig", i, err)
 			}
 		})
 	}
-	i, err := auth.NewIssuer(key, testIss, "core")
+	i, err := auth.NewIssuer(testIss, "core", key)
 	if err != nil || i.TTL() != time.Hour {
 		t.Errorf("NewIssuer(defaults) = TTL %v, %v; want 1h, nil", i.TTL(), err)
 	}
@@ -603,12 +604,14 @@ func TestNewVerifierErrors(t *testing.T) {
 		{"empty audience", testIss, "", []auth.Key{key}, nil},
 		{"negative leeway", testIss, "core", []auth.Key{key}, []auth.VerifierOption{auth.WithLeeway(-time.Second)}},
 		{"huge leeway", testIss, "core", []auth.Key{key}, []auth.VerifierOption{auth.WithLeeway(time.Hour)}},
-		{"nil clock", testIss, "core", []auth.Key{key}, []auth.VerifierOption{auth.WithVerifierNow(nil)}},
+		{"nil option", testIss, "core", []auth.Key{key}, []auth.VerifierOption{auth.WithLeeway(0), nil}},
+		{"negative cache", testIss, "core", []auth.Key{key}, []auth.VerifierOption{auth.WithCache(-1)}},
+		{"huge cache", testIss, "core", []auth.Key{key}, []auth.VerifierOption{auth.WithCache(1<<20 + 1)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if v, err := auth.NewVerifier(tt.issuer, tt.audience, tt.keys, tt.opts...); err == nil || v != nil {
-				t.Errorf("NewVerifier() = %v, %v; want nil and an error", v, err)
+			if v, err := auth.NewVerifier(tt.issuer, tt.audience, tt.keys, tt.opts...); !errors.Is(err, auth.ErrInvalidConfig) || v != nil {
+				t.Errorf("NewVerifier() = %v, %v; want nil and an error wrapping ErrInvalidConfig", v, err)
 			}
 		})
 	}
@@ -620,10 +623,7 @@ func FuzzVerify(f *testing.F) {
 	master := make([]byte, 32)
 	rand.Read(master)
 	key := deriveKey(f, master, "core")
-	ed, err := auth.NewEd25519Key()
-	if err != nil {
-		f.Fatal(err)
-	}
+	ed := auth.NewEd25519Key()
 	issued := map[string]bool{}
 	// One verifier with both kinds of key, as during a move from HS256 to
 	// EdDSA: the widest surface for algorithm confusion.
@@ -649,10 +649,7 @@ func FuzzVerify(f *testing.F) {
 	f.Add(sign(f, header(ed.ID), c, pub))                       // HS256 with the public key as secret
 	f.Add(signEd(f, edHeader(key.ID), c, ed.Private))           // EdDSA naming the HMAC key
 	f.Add(signEd(f, with(eh, "alg", "Ed25519"), c, ed.Private)) // RFC 9864 name
-	attacker, err := auth.NewEd25519Key()
-	if err != nil {
-		f.Fatal(err)
-	}
+	attacker := auth.NewEd25519Key()
 	attackerJWK := map[string]any{"kty": "OKP", "crv": "Ed25519", "x": b64url.EncodeToString(publicOnly(f, attacker).Public)}
 	f.Add(signEd(f, with(eh, "jwk", attackerJWK), c, attacker.Private)) // the key it brings is never used
 	f.Add(signEd(f, eh, with(c, "exp", nil), ed.Private))
@@ -673,7 +670,7 @@ func FuzzVerify(f *testing.F) {
 	f.Fuzz(func(t *testing.T, token string) {
 		c, err := v.Verify(token)
 		if err != nil {
-			if c != nil || !errors.Is(err, auth.ErrInvalidToken) {
+			if c != (auth.Claims{}) || !errors.Is(err, auth.ErrInvalidToken) {
 				t.Fatalf("Verify() = %v, %v; want nil and an error wrapping ErrInvalidToken", c, err)
 			}
 			return
@@ -689,7 +686,8 @@ func FuzzVerify(f *testing.F) {
 func BenchmarkVerify(b *testing.B) {
 	key := deriveKey(b, testMaster, "core")
 	tok, _ := issue(b, newIssuer(b, key, "core"), "42")
-	v := newVerifier(b, "core", []auth.Key{key})
+	cached := newVerifier(b, "core", []auth.Key{key})
+	uncached := newVerifier(b, "core", []auth.Key{key}, auth.WithCache(0))
 	b.Run("hmac-baseline", func(b *testing.B) {
 		b.ReportAllocs()
 		dot := strings.LastIndexByte(tok, '.')
@@ -703,25 +701,30 @@ func BenchmarkVerify(b *testing.B) {
 			}
 		}
 	})
-	b.Run("verify", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, err := v.Verify(tok); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("verify-parallel", func(b *testing.B) {
-		b.ReportAllocs()
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				if _, err := v.Verify(tok); err != nil {
-					b.Error(err)
-					return
+	for _, bv := range []struct {
+		name string
+		v    *auth.Verifier
+	}{{"uncached", uncached}, {"cached", cached}} {
+		b.Run("verify-"+bv.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := bv.v.Verify(tok); err != nil {
+					b.Fatal(err)
 				}
 			}
 		})
-	})
+		b.Run("verify-"+bv.name+"-parallel", func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := bv.v.Verify(tok); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
 }
 
 // BenchmarkVerifyEdDSA is BenchmarkVerify for an Ed25519 key, against the
@@ -770,4 +773,13 @@ func BenchmarkIssue(b *testing.B) {
 			}
 		})
 	}
+}
+
+// must returns v, and panics if err is not nil: for constructors whose
+// arguments a test knows to be valid.
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }

@@ -54,11 +54,11 @@ type call struct {
 	err  error
 }
 
-// NewCache returns a Cache in front of l. It returns an error if l is nil
-// or an option is invalid.
+// NewCache returns a Cache in front of l. It returns an error wrapping
+// [ErrInvalidConfig] if l is nil, an option is nil or an option is invalid.
 func NewCache(l Lookup, opts ...CacheOption) (*Cache, error) {
-	if l == nil {
-		return nil, errors.New("tenancy: NewCache: nil Lookup")
+	if isNil(l) {
+		return nil, configErrorf("tenancy: NewCache: nil Lookup")
 	}
 	c := &Cache{
 		l: l,
@@ -71,13 +71,8 @@ func NewCache(l Lookup, opts ...CacheOption) (*Cache, error) {
 		entries: make(map[string]entry),
 		calls:   make(map[string]*call),
 	}
-	for _, o := range opts {
-		if o == nil {
-			continue
-		}
-		if err := o.applyCache(&c.cfg); err != nil {
-			return nil, err
-		}
+	if err := configure("NewCache", opts, func(o CacheOption) error { return o.applyCache(&c.cfg) }); err != nil {
+		return nil, err
 	}
 	return c, nil
 }
@@ -89,15 +84,16 @@ func NewCache(l Lookup, opts ...CacheOption) (*Cache, error) {
 // started by another caller. If that other caller's lookup fails because its
 // own context ended, this call retries rather than inherit the error.
 func (c *Cache) Lookup(ctx context.Context, hint string) (Tenant, error) {
-	t, err := c.lookup(ctx, hint)
+	t, err := c.LookupShared(ctx, hint)
 	if err != nil {
 		return Tenant{}, err
 	}
 	return *t, nil
 }
 
-// lookup is Lookup returning the shared, immutable cached pointer.
-func (c *Cache) lookup(ctx context.Context, hint string) (*Tenant, error) {
+// LookupShared is [Cache.Lookup] returning a pointer to the cached tenant,
+// which nobody may modify (see [SharedLookup]). A hit does not allocate.
+func (c *Cache) LookupShared(ctx context.Context, hint string) (*Tenant, error) {
 	now := c.cfg.now()
 	c.mu.RLock()
 	e, ok := c.entries[hint]

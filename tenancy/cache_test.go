@@ -30,20 +30,23 @@ func TestNewCacheOptions(t *testing.T) {
 		ok   bool
 	}{
 		{"defaults", reg, nil, true},
-		{"all set", reg, []tenancy.CacheOption{tenancy.WithTTL(time.Minute), tenancy.WithNegativeTTL(time.Second), tenancy.WithMaxEntries(1), tenancy.WithCacheNow(time.Now)}, true},
+		{"all set", reg, []tenancy.CacheOption{tenancy.WithTTL(time.Minute), tenancy.WithNegativeTTL(time.Second), tenancy.WithMaxEntries(1), tenancy.WithNow(time.Now)}, true},
 		{"zero ttls", reg, []tenancy.CacheOption{tenancy.WithTTL(0), tenancy.WithNegativeTTL(0)}, true},
-		{"nil option skipped", reg, []tenancy.CacheOption{nil}, true},
+		{"nil option", reg, []tenancy.CacheOption{tenancy.WithTTL(time.Second), nil}, false},
 		{"nil lookup", nil, nil, false},
 		{"negative ttl", reg, []tenancy.CacheOption{tenancy.WithTTL(-time.Second)}, false},
 		{"negative negative ttl", reg, []tenancy.CacheOption{tenancy.WithNegativeTTL(-time.Second)}, false},
 		{"zero entries", reg, []tenancy.CacheOption{tenancy.WithMaxEntries(0)}, false},
-		{"nil clock", reg, []tenancy.CacheOption{tenancy.WithCacheNow(nil)}, false},
+		{"nil clock means the default", reg, []tenancy.CacheOption{tenancy.WithNow(nil)}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c, err := tenancy.NewCache(tt.l, tt.opts...)
 			if got := err == nil; got != tt.ok || (tt.ok && c == nil) {
 				t.Errorf("NewCache() = %v, %v; want ok=%v", c, err, tt.ok)
+			}
+			if err != nil && !errors.Is(err, tenancy.ErrInvalidConfig) {
+				t.Errorf("NewCache() error = %v; want it to wrap ErrInvalidConfig", err)
 			}
 		})
 	}
@@ -146,7 +149,7 @@ func TestCacheScenarios(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			reg := newRegistry(acme, newco, blank)
 			clock := newFakeClock()
-			c := newTestCache(t, reg, tenancy.WithCacheNow(clock.Now))
+			c := newTestCache(t, reg, tenancy.WithNow(clock.Now))
 			for i, s := range tt.steps {
 				clock.Advance(s.advance)
 				if s.setTenants != nil {
@@ -195,7 +198,7 @@ func TestCacheMaxEntries(t *testing.T) {
 	}
 	reg := newRegistry(tenants...)
 	clock := newFakeClock()
-	c := newTestCache(t, reg, tenancy.WithMaxEntries(max), tenancy.WithCacheNow(clock.Now))
+	c := newTestCache(t, reg, tenancy.WithMaxEntries(max), tenancy.WithNow(clock.Now))
 	ctx := context.Background()
 	for i := range 20 {
 		if _, err := c.Lookup(ctx, fmt.Sprintf("t%d", i)); err != nil {

@@ -14,18 +14,21 @@
 // (Header("X-Tenant")), [Subdomain] takes the label below a base domain
 // ("acme.example.com" under "example.com" names "acme"), [PathValue] reads
 // a [http.ServeMux] wildcard, [Chain] tries several in order, and
-// [ResolverFunc] adapts a function. A request that names no tenant gives
+// [ResolverFunc] adapts a function. The four constructors have one shape:
+// they return a Resolver and an error for a bad argument. A request that names no tenant gives
 // [ErrNoTenant]; malformed input (a header sent twice, surrounding
 // whitespace, control characters) gives [ErrInvalidTenant].
 //
 // # Validating
 //
 // Every hint passes a validator before it reaches the registry. The
-// default, [ValidHint], accepts only a lower-case DNS label: 1 to 63 bytes of
-// a-z, 0-9 and '-'. Hints are never normalized: "01", "1_0" and "+1" are not
-// "1", so a registry that matches hints exactly cannot be tricked into
-// serving one tenant under another's name. [WithValidator] sets a stricter
-// rule.
+// default, [ValidHint], accepts exactly ^[a-z0-9][a-z0-9_-]{0,47}$: 1 to 48
+// bytes of a-z, 0-9, '_' and '-', starting with a letter or digit. That is
+// the set of tenant keys dbstrategy.ValidateKey accepts, so a hint that
+// passes can also name the tenant's database. Hints are never normalized:
+// "01", "1_0" and "+1" are not "1", so a registry that matches hints
+// exactly cannot be tricked into serving one tenant under another's name.
+// [WithValidator] sets a stricter rule.
 //
 // # Looking up
 //
@@ -33,7 +36,19 @@
 // [ErrUnknownTenant]. [Cache] wraps one with a TTL for found tenants, a
 // shorter one for unknown hints, single flight for concurrent misses, a
 // bound on its size and [Cache.Invalidate] for tenants that change. A cache
-// hit does not allocate.
+// hit does not allocate. A Lookup that keeps its tenants in memory can
+// implement [SharedLookup], as Cache does, to save [Middleware] one
+// allocation per request.
+//
+// # Configuration
+//
+// Every constructor ([NewCache], [Middleware], [Header], [PathValue],
+// [Subdomain], [Chain]) reports a configuration mistake when it is called,
+// with an error wrapping [ErrInvalidConfig], and never panics; what it
+// returns never fails a request because of its configuration. A nil option
+// is such an error, naming its position ("option 2 is nil"). An option
+// given a nil function ([WithErrorHandler], [WithValidator], [WithNow])
+// means that option's default.
 //
 // # Serving
 //
@@ -61,7 +76,11 @@
 //	if err != nil {
 //		return err
 //	}
-//	withTenant, err := tenancy.Middleware(tenancy.Header("X-Tenant"), cache)
+//	header, err := tenancy.Header("X-Tenant")
+//	if err != nil {
+//		return err
+//	}
+//	withTenant, err := tenancy.Middleware(header, cache)
 //	if err != nil {
 //		return err
 //	}

@@ -1,6 +1,9 @@
 package tenancy
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // ErrNoTenant is returned by a [Resolver] when the request names no tenant,
 // and passed to the error handler of [Middleware] for such a request.
@@ -30,6 +33,27 @@ var ErrTenantNotReady = errors.New("tenancy: tenant not ready")
 // with 403 Forbidden.
 var ErrTenantSuspended = errors.New("tenancy: tenant suspended")
 
+// ErrInvalidConfig is wrapped by every configuration error of this
+// package: the errors [NewCache], [Middleware], [Header], [PathValue],
+// [Subdomain] and [Chain] return at start-up for a nil argument, a nil
+// option or an option out of range. These constructors never panic, and a
+// value they return never fails a request because of its configuration.
+var ErrInvalidConfig = errors.New("tenancy: invalid configuration")
+
+// configError is a configuration error: its own message, matching
+// ErrInvalidConfig.
+type configError struct{ msg string }
+
+func (e *configError) Error() string { return e.msg }
+
+func (e *configError) Unwrap() error { return ErrInvalidConfig }
+
+// configErrorf returns a configError with a formatted message, which
+// should start with "tenancy: " and the constructor or option at fault.
+func configErrorf(format string, args ...any) error {
+	return &configError{msg: fmt.Sprintf(format, args...)}
+}
+
 // invalidError is a constant error that wraps [ErrInvalidTenant]. Being a
 // string constant, returning one costs no allocation, which keeps a flood
 // of garbage hints cheap to refuse.
@@ -41,9 +65,9 @@ func (e invalidError) Unwrap() error { return ErrInvalidTenant }
 
 const (
 	errHintEmpty    invalidError = "tenancy: invalid tenant: empty hint"
-	errHintLong     invalidError = "tenancy: invalid tenant: hint longer than 63 bytes"
-	errHintHyphen   invalidError = "tenancy: invalid tenant: hint starts or ends with '-'"
-	errHintByte     invalidError = "tenancy: invalid tenant: hint has a byte other than a-z, 0-9 or '-'"
+	errHintLong     invalidError = "tenancy: invalid tenant: hint longer than 48 bytes"
+	errHintFirst    invalidError = "tenancy: invalid tenant: hint starts with '-' or '_'"
+	errHintByte     invalidError = "tenancy: invalid tenant: hint has a byte other than a-z, 0-9, '_' or '-'"
 	errRawSpace     invalidError = "tenancy: invalid tenant: value has surrounding whitespace"
 	errRawControl   invalidError = "tenancy: invalid tenant: value has a control character"
 	errRawLong      invalidError = "tenancy: invalid tenant: value longer than 255 bytes"

@@ -40,7 +40,12 @@ func ExampleMiddleware() {
 		fmt.Println(err)
 		return
 	}
-	withTenant, err := tenancy.Middleware(tenancy.Header("X-Tenant"), cache)
+	header, err := tenancy.Header("X-Tenant")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	withTenant, err := tenancy.Middleware(header, cache)
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -50,7 +55,7 @@ func ExampleMiddleware() {
 		fmt.Fprintf(w, "hello %s (tenant %s)", t.Slug, t.ID)
 	}))
 
-	for _, hint := range []string{"acme", "42", "042", "1_0", "nobody", "newco", ""} {
+	for _, hint := range []string{"acme", "42", "042", "1.0", "nobody", "newco", ""} {
 		r := httptest.NewRequest(http.MethodGet, "/", nil)
 		if hint != "" {
 			r.Header.Set("X-Tenant", hint)
@@ -63,7 +68,7 @@ func ExampleMiddleware() {
 	// "acme": 200 "hello acme (tenant 42)"
 	// "42": 200 "hello acme (tenant 42)"
 	// "042": 404 "unknown tenant\n"
-	// "1_0": 400 "invalid tenant\n"
+	// "1.0": 400 "invalid tenant\n"
 	// "nobody": 404 "unknown tenant\n"
 	// "newco": 503 "tenant not ready\n"
 	// "": 400 "missing tenant\n"
@@ -75,8 +80,17 @@ func ExampleChain() {
 		fmt.Println(err)
 		return
 	}
+	header, err := tenancy.Header("X-Tenant")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	// The header wins; the subdomain is the fallback.
-	res := tenancy.Chain{tenancy.Header("X-Tenant"), sub}
+	res, err := tenancy.Chain(header, sub)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 
 	for _, tc := range []struct{ host, header string }{
 		{"acme.example.com", ""},

@@ -6,28 +6,27 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/tenantkit/tenantkit/tenancy"
 )
 
-// isDNSLabel is the rule ValidHint implements, written independently.
-func isDNSLabel(s string) bool {
-	if len(s) < 1 || len(s) > 63 || strings.HasPrefix(s, "-") || strings.HasSuffix(s, "-") {
-		return false
-	}
-	return strings.Trim(s, "abcdefghijklmnopqrstuvwxyz0123456789-") == ""
-}
+// hintRule is the rule ValidHint implements, written independently.
+var hintRule = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,47}$`)
+
+// isHint reports whether s matches hintRule (Go's $ is the end of the text).
+func isHint(s string) bool { return hintRule.MatchString(s) }
 
 func FuzzValidHint(f *testing.F) {
 	for _, s := range []string{"acme", "1", "01", "1_0", "+1", " 1", "a b", "../x", "ácme", "-a", "a-", "a-b",
-		strings.Repeat("a", 63), strings.Repeat("a", 64), "", "\x00", "A", "\u212a"} {
+		strings.Repeat("a", 48), strings.Repeat("a", 49), "_a", "a_", "a\n", "", "\x00", "A", "\u212a"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, hint string) {
 		err := tenancy.ValidHint(hint)
-		if want := isDNSLabel(hint); (err == nil) != want {
+		if want := isHint(hint); (err == nil) != want {
 			t.Fatalf("ValidHint(%q) = %v; want ok=%v", hint, err, want)
 		}
 		if err != nil && !errors.Is(err, tenancy.ErrInvalidTenant) {
@@ -52,7 +51,7 @@ func FuzzHeader(f *testing.F) {
 			return tenancy.Tenant{ID: hint, Slug: hint, Status: tenancy.StatusActive}, nil
 		})
 		var served string
-		mw, err := tenancy.Middleware(tenancy.Header("X-Tenant"), lookup)
+		mw, err := tenancy.Middleware(must(tenancy.Header("X-Tenant")), lookup)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -63,7 +62,7 @@ func FuzzHeader(f *testing.F) {
 
 		check := func(r *http.Request, values []string) {
 			reached, served = nil, ""
-			got, err := tenancy.Header("X-Tenant").Resolve(r)
+			got, err := must(tenancy.Header("X-Tenant")).Resolve(r)
 			switch {
 			case err == nil:
 				if len(values) != 1 || got != values[0] {
@@ -150,6 +149,29 @@ func FuzzSubdomain(f *testing.F) {
 		}
 		if hint+".example.com" == "eu.example.com" {
 			t.Fatalf("Resolve(%q) = %q: a base domain named a tenant", host, hint)
+		}
+	})
+}
+
+// FuzzHeaderName checks the name check of the Header constructor: a name
+// it refuses is an ErrInvalidConfig, and a resolver it returns finds the
+// value of that header, however the name is cased.
+func FuzzHeaderName(f *testing.F) {
+	for _, s := range []string{"X-Tenant", "x-tenant", "", " ", "X Tenant", "X-Tenant:", "a\r\nb", "é", "!#$%&'*+-.^_`|~", "1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		res, err := tenancy.Header(name)
+		if err != nil {
+			if !errors.Is(err, tenancy.ErrInvalidConfig) || res != nil {
+				t.Fatalf("Header(%q) = %v, %v; want nil and ErrInvalidConfig", name, res, err)
+			}
+			return
+		}
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.Header.Set(strings.ToLower(name), "acme")
+		if got, err := res.Resolve(r); got != "acme" || err != nil {
+			t.Fatalf("Header(%q).Resolve = %q, %v; want \"acme\"", name, got, err)
 		}
 	})
 }

@@ -1,14 +1,23 @@
 package tenancy
 
-// MaxHintLen is the longest hint [ValidHint] accepts: the length of a DNS
-// label.
-const MaxHintLen = 63
+// MaxHintLen is the longest hint [ValidHint] accepts, in bytes.
+const MaxHintLen = 48
 
-// ValidHint is the default validator of [Middleware]: it accepts a hint of
-// 1 to [MaxHintLen] bytes of a-z, 0-9 and '-' that neither starts nor ends
-// with '-', which is the rule for a DNS label in lower case. Everything else,
-// upper case, whitespace, '_', '+', '.', '/' and non-ASCII included, is
-// refused with an error wrapping [ErrInvalidTenant].
+// ValidHint is the default validator of [Middleware]. It accepts exactly
+// the hints that match
+//
+//	^[a-z0-9][a-z0-9_-]{0,47}$
+//
+// that is 1 to [MaxHintLen] bytes of a-z, 0-9, '_' and '-', starting with a
+// letter or a digit. Everything else, upper case, whitespace, '+', '.',
+// '/' and non-ASCII included, is refused with an error wrapping
+// [ErrInvalidTenant].
+//
+// This is the same set of strings that dbstrategy.ValidateKey accepts as a
+// tenant key, so a hint ValidHint accepts can be used as a key as it is: an
+// app whose Lookup returns the hint (or another string ValidHint accepts)
+// as [Tenant.ID] can lease with m.Acquire(ctx, t.ID) without a second
+// check failing at run time.
 //
 // ValidHint does not normalize: "01" is a valid hint and stays "01", so a
 // lookup that matches hints exactly never confuses it with "1". Apps with a
@@ -24,12 +33,27 @@ func ValidHint(hint string) error {
 	}
 	for i := 0; i < n; i++ {
 		c := hint[i]
-		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' && c != '_' {
 			return errHintByte
 		}
 	}
-	if hint[0] == '-' || hint[n-1] == '-' {
-		return errHintHyphen
+	if hint[0] == '-' || hint[0] == '_' {
+		return errHintFirst
 	}
 	return nil
+}
+
+// validLabel reports whether s is a DNS label in lower case: 1 to 63 bytes
+// of a-z, 0-9 and '-', neither starting nor ending with '-'.
+func validLabel(s string) bool {
+	n := len(s)
+	if n == 0 || n > 63 || s[0] == '-' || s[n-1] == '-' {
+		return false
+	}
+	for i := 0; i < n; i++ {
+		if c := s[i]; (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
+			return false
+		}
+	}
+	return true
 }

@@ -22,7 +22,19 @@ func (f LookupFunc) Lookup(ctx context.Context, hint string) (Tenant, error) {
 	return f(ctx, hint)
 }
 
+// SharedLookup is an optional interface of a [Lookup] that keeps its
+// tenants in memory, such as [Cache]: LookupShared returns a pointer to the
+// kept tenant instead of a copy, and [Middleware] stores that pointer in the
+// request context as it is, saving the allocation that boxing a copy costs
+// on every request. The tenant it points to must never be modified
+// afterwards (replace the pointer instead), and the pointer must be non-nil
+// when the error is nil. Errors follow the rules of [Lookup].
+type SharedLookup interface {
+	Lookup
+	LookupShared(ctx context.Context, hint string) (*Tenant, error)
+}
+
 var (
-	_ Lookup = LookupFunc(nil)
-	_ Lookup = (*Cache)(nil)
+	_ Lookup       = LookupFunc(nil)
+	_ SharedLookup = (*Cache)(nil)
 )

@@ -4,7 +4,22 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"reflect"
 )
+
+// isNil reports whether v is nil, or an interface holding a nil pointer,
+// map, slice, func or chan: a value whose methods would panic or do
+// nothing useful. It is called at start-up only.
+func isNil(v any) bool {
+	if v == nil {
+		return true
+	}
+	switch rv := reflect.ValueOf(v); rv.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Func, reflect.Chan:
+		return rv.IsNil()
+	}
+	return false
+}
 
 // Middleware returns HTTP middleware that finds the tenant of each request
 // and serves it only if it may be served. For each request it
@@ -23,33 +38,27 @@ import (
 // [DefaultErrorHandler]) writes the response and the next handler is not
 // called. There is no default tenant: a request that names none is refused.
 //
-// When l is a [*Cache], a request for a cached tenant costs two allocations
-// (the context value and the request copy of [http.Request.WithContext]);
-// any other Lookup costs one more, to box the tenant.
+// When l implements [SharedLookup], as [*Cache] does, a request for a
+// cached tenant costs two allocations (the context value and the request
+// copy of [http.Request.WithContext]); any other Lookup costs one more, to
+// box the tenant.
 //
-// Middleware returns an error if r or l is nil or an option is invalid. The
-// returned function must be given a non-nil handler.
+// Middleware returns an error wrapping [ErrInvalidConfig] if r or l is nil,
+// an option is nil or an option is invalid. The returned function must be
+// given a non-nil handler.
 func Middleware(r Resolver, l Lookup, opts ...Option) (func(http.Handler) http.Handler, error) {
-	if r == nil {
-		return nil, errors.New("tenancy: Middleware: nil Resolver")
+	if isNil(r) {
+		return nil, configErrorf("tenancy: Middleware: nil Resolver")
 	}
-	if l == nil {
-		return nil, errors.New("tenancy: Middleware: nil Lookup")
+	if isNil(l) {
+		return nil, configErrorf("tenancy: Middleware: nil Lookup")
 	}
-	cache, isCache := l.(*Cache)
-	if isCache && cache == nil {
-		return nil, errors.New("tenancy: Middleware: nil *Cache")
-	}
+	shared, _ := l.(SharedLookup)
 	cfg := config{validate: ValidHint, onError: DefaultErrorHandler}
-	for _, o := range opts {
-		if o == nil {
-			continue
-		}
-		if err := o.apply(&cfg); err != nil {
-			return nil, err
-		}
+	if err := configure("Middleware", opts, func(o Option) error { return o.apply(&cfg) }); err != nil {
+		return nil, err
 	}
-	m := &middleware{resolver: r, lookup: l, cache: cache, cfg: cfg}
+	m := &middleware{resolver: r, lookup: l, shared: shared, cfg: cfg}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 			t, err := m.tenant(req)
@@ -65,7 +74,7 @@ func Middleware(r Resolver, l Lookup, opts ...Option) (func(http.Handler) http.H
 type middleware struct {
 	resolver Resolver
 	lookup   Lookup
-	cache    *Cache // lookup, when it is a *Cache
+	shared   SharedLookup // lookup, when it implements SharedLookup
 	cfg      config
 }
 
@@ -85,8 +94,11 @@ func (m *middleware) tenant(req *http.Request) (*Tenant, error) {
 		return nil, err
 	}
 	var t *Tenant
-	if m.cache != nil {
-		t, err = m.cache.lookup(req.Context(), hint)
+	if m.shared != nil {
+		t, err = m.shared.LookupShared(req.Context(), hint)
+		if err == nil && t == nil {
+			err = fmt.Errorf("tenancy: shared lookup of %q returned no tenant", hint)
+		}
 	} else {
 		var v Tenant
 		v, err = m.lookup.Lookup(req.Context(), hint)

@@ -50,7 +50,7 @@ func TestMiddleware(t *testing.T) {
 		{"no header", nil, nil, http.StatusBadRequest, "missing tenant\n", "", false},
 		{"empty header", []string{""}, nil, http.StatusBadRequest, "invalid tenant\n", "", false},
 		{"two headers", []string{"1", "2"}, nil, http.StatusBadRequest, "invalid tenant\n", "", false},
-		{"1_0", []string{"1_0"}, nil, http.StatusBadRequest, "invalid tenant\n", "", false},
+		{"1.0", []string{"1.0"}, nil, http.StatusBadRequest, "invalid tenant\n", "", false},
 		{"+1", []string{"+1"}, nil, http.StatusBadRequest, "invalid tenant\n", "", false},
 		{"-1", []string{"-1"}, nil, http.StatusBadRequest, "invalid tenant\n", "", false},
 		{"leading space", []string{" 1"}, nil, http.StatusBadRequest, "invalid tenant\n", "", false},
@@ -80,7 +80,7 @@ func TestMiddleware(t *testing.T) {
 				if withCache {
 					l = newTestCache(t, reg)
 				}
-				h := newMiddleware(t, tenancy.Header("X-Tenant"), l)(echoTenant())
+				h := newMiddleware(t, must(tenancy.Header("X-Tenant")), l)(echoTenant())
 				rec := httptest.NewRecorder()
 				h.ServeHTTP(rec, newRequest("X-Tenant", tt.header...))
 				body, _ := io.ReadAll(rec.Body)
@@ -112,7 +112,7 @@ func TestMiddlewareErrors(t *testing.T) {
 	}{
 		{"no tenant", nil, nil, nil, tenancy.ErrNoTenant},
 		{"invalid by resolver", []string{" acme"}, nil, nil, tenancy.ErrInvalidTenant},
-		{"invalid by default validator", []string{"a_b"}, nil, nil, tenancy.ErrInvalidTenant},
+		{"invalid by default validator", []string{"a.b"}, nil, nil, tenancy.ErrInvalidTenant},
 		{"custom validator error is wrapped", []string{"acme"}, func(string) error { return notWrapping }, nil, tenancy.ErrInvalidTenant},
 		{"custom validator error stays inspectable", []string{"acme"}, func(string) error { return notWrapping }, nil, notWrapping},
 		{"unknown", []string{"nope"}, nil, nil, tenancy.ErrUnknownTenant},
@@ -134,7 +134,7 @@ func TestMiddlewareErrors(t *testing.T) {
 				opts = append(opts, tenancy.WithValidator(tt.validator))
 			}
 			next := http.HandlerFunc(func(http.ResponseWriter, *http.Request) { t.Error("next handler called") })
-			h := newMiddleware(t, tenancy.Header("X-Tenant"), newTestCache(t, reg), opts...)(next)
+			h := newMiddleware(t, must(tenancy.Header("X-Tenant")), newTestCache(t, reg), opts...)(next)
 			rec := httptest.NewRecorder()
 			h.ServeHTTP(rec, newRequest("X-Tenant", tt.header...))
 			if !errors.Is(got, tt.want) || rec.Code != http.StatusTeapot {
@@ -156,11 +156,11 @@ func TestMiddlewareCustomValidator(t *testing.T) {
 		return nil
 	}
 	reg := newRegistry(acme)
-	h := newMiddleware(t, tenancy.Header("X-Tenant"), reg, tenancy.WithValidator(strict))(echoTenant())
+	h := newMiddleware(t, must(tenancy.Header("X-Tenant")), reg, tenancy.WithValidator(strict))(echoTenant())
 	for _, tt := range []struct {
 		hint string
 		want int
-	}{{"1", http.StatusOK}, {"01", http.StatusBadRequest}, {"acme", http.StatusOK}, {"a_b", http.StatusBadRequest}} {
+	}{{"1", http.StatusOK}, {"01", http.StatusBadRequest}, {"acme", http.StatusOK}, {"a.b", http.StatusBadRequest}} {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, newRequest("X-Tenant", tt.hint))
 		if rec.Code != tt.want {
@@ -191,8 +191,8 @@ func TestMiddlewareResolvers(t *testing.T) {
 		{"subdomain upper case", sub, "GLOBEX.example.com:8443", nil, http.StatusOK, "2 globex"},
 		{"subdomain none", sub, "example.com", nil, http.StatusBadRequest, "missing tenant\n"},
 		{"subdomain nested", sub, "a.acme.example.com", nil, http.StatusBadRequest, "invalid tenant\n"},
-		{"chain header first", tenancy.Chain{tenancy.Header("X-Tenant"), sub}, "acme.example.com", []string{"globex"}, http.StatusOK, "2 globex"},
-		{"chain falls back", tenancy.Chain{tenancy.Header("X-Tenant"), sub}, "acme.example.com", nil, http.StatusOK, "1 acme"},
+		{"chain header first", must(tenancy.Chain(must(tenancy.Header("X-Tenant")), sub)), "acme.example.com", []string{"globex"}, http.StatusOK, "2 globex"},
+		{"chain falls back", must(tenancy.Chain(must(tenancy.Header("X-Tenant")), sub)), "acme.example.com", nil, http.StatusOK, "1 acme"},
 		{"empty hint without error", tenancy.ResolverFunc(func(*http.Request) (string, error) { return "", nil }), "", nil, http.StatusBadRequest, "missing tenant\n"},
 		{"resolver failure is not echoed", tenancy.ResolverFunc(func(*http.Request) (string, error) { return "", boom }), "", nil, http.StatusServiceUnavailable, "tenant lookup unavailable\n"},
 	}
@@ -212,7 +212,7 @@ func TestMiddlewareResolvers(t *testing.T) {
 
 func TestMiddlewarePathValue(t *testing.T) {
 	reg := newRegistry(acme)
-	mw := newMiddleware(t, tenancy.PathValue("tenant"), newTestCache(t, reg))
+	mw := newMiddleware(t, must(tenancy.PathValue("tenant")), newTestCache(t, reg))
 	mux := http.NewServeMux()
 	mux.Handle("GET /t/{tenant}/me", mw(echoTenant()))
 	for _, tt := range []struct {
@@ -231,7 +231,7 @@ func TestMiddlewareEmptyID(t *testing.T) {
 	l := tenancy.LookupFunc(func(context.Context, string) (tenancy.Tenant, error) {
 		return tenancy.Tenant{Slug: "acme", Status: tenancy.StatusActive}, nil
 	})
-	h := newMiddleware(t, tenancy.Header("X-Tenant"), l)(echoTenant())
+	h := newMiddleware(t, must(tenancy.Header("X-Tenant")), l)(echoTenant())
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, newRequest("X-Tenant", "acme"))
 	if rec.Code != http.StatusServiceUnavailable {
@@ -241,7 +241,7 @@ func TestMiddlewareEmptyID(t *testing.T) {
 
 func TestMiddlewareContextIsolation(t *testing.T) {
 	reg := newRegistry(acme, globex)
-	h := newMiddleware(t, tenancy.Header("X-Tenant"), newTestCache(t, reg))(echoTenant())
+	h := newMiddleware(t, must(tenancy.Header("X-Tenant")), newTestCache(t, reg))(echoTenant())
 	// The same cached tenant is served many times; no handler sees another's.
 	for i := range 50 {
 		hint, want := "acme", "1 acme"
@@ -266,19 +266,24 @@ func TestMiddlewareConfig(t *testing.T) {
 		opts []tenancy.Option
 		ok   bool
 	}{
-		{"defaults", tenancy.Header("X-Tenant"), reg, nil, true},
-		{"nil option skipped", tenancy.Header("X-Tenant"), reg, []tenancy.Option{nil}, true},
+		{"defaults", must(tenancy.Header("X-Tenant")), reg, nil, true},
+		{"nil option", must(tenancy.Header("X-Tenant")), reg, []tenancy.Option{tenancy.WithValidator(tenancy.ValidHint), nil}, false},
 		{"nil resolver", nil, reg, nil, false},
-		{"nil lookup", tenancy.Header("X-Tenant"), nil, nil, false},
-		{"nil cache", tenancy.Header("X-Tenant"), nilCache, nil, false},
-		{"nil validator", tenancy.Header("X-Tenant"), reg, []tenancy.Option{tenancy.WithValidator(nil)}, false},
-		{"nil error handler", tenancy.Header("X-Tenant"), reg, []tenancy.Option{tenancy.WithErrorHandler(nil)}, false},
+		{"nil lookup", must(tenancy.Header("X-Tenant")), nil, nil, false},
+		{"nil cache", must(tenancy.Header("X-Tenant")), nilCache, nil, false},
+		{"nil validator means the default", must(tenancy.Header("X-Tenant")), reg, []tenancy.Option{tenancy.WithValidator(nil)}, true},
+		{"nil error handler means the default", must(tenancy.Header("X-Tenant")), reg, []tenancy.Option{tenancy.WithErrorHandler(nil)}, true},
+		{"nil resolver func", tenancy.ResolverFunc(nil), reg, nil, false},
+		{"nil lookup func", must(tenancy.Header("X-Tenant")), tenancy.LookupFunc(nil), nil, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			mw, err := tenancy.Middleware(tt.r, tt.l, tt.opts...)
 			if got := err == nil; got != tt.ok || (tt.ok && mw == nil) {
 				t.Errorf("Middleware() error = %v; want ok=%v", err, tt.ok)
+			}
+			if err != nil && !errors.Is(err, tenancy.ErrInvalidConfig) {
+				t.Errorf("Middleware() error = %v; want it to wrap ErrInvalidConfig", err)
 			}
 		})
 	}
@@ -318,7 +323,7 @@ func TestDefaultErrorHandler(t *testing.T) {
 func TestMiddlewareAllocs(t *testing.T) {
 	reg := newRegistry(acme)
 	c := newTestCache(t, reg)
-	h := newMiddleware(t, tenancy.Header("X-Tenant"), c)(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	h := newMiddleware(t, must(tenancy.Header("X-Tenant")), c)(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	r := newRequest("X-Tenant", "acme")
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, r)

@@ -1,11 +1,24 @@
 package tenancy
 
 import (
-	"errors"
-	"fmt"
 	"net/http"
 	"time"
 )
+
+// configure applies opts in order. A nil option is an error naming its
+// position (counted from 1) and the constructor fn; so is an option that
+// refuses its value. Every such error wraps [ErrInvalidConfig].
+func configure[O any](fn string, opts []O, apply func(O) error) error {
+	for i, o := range opts {
+		if any(o) == nil {
+			return configErrorf("tenancy: %s: option %d is nil", fn, i+1)
+		}
+		if err := apply(o); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // Option configures [Middleware].
 type Option interface {
@@ -26,11 +39,12 @@ type config struct {
 // up, so garbage never reaches the registry. An error it returns is handed
 // to the error handler wrapped in [ErrInvalidTenant] (if it does not wrap it
 // already). validate must be safe for concurrent use and should not
-// allocate on success. Default: [ValidHint].
+// allocate on success. A nil validate means the default. Default:
+// [ValidHint].
 func WithValidator(validate func(hint string) error) Option {
 	return optionFunc(func(c *config) error {
 		if validate == nil {
-			return errors.New("tenancy: WithValidator(nil)")
+			validate = ValidHint
 		}
 		c.validate = validate
 		return nil
@@ -42,11 +56,11 @@ func WithValidator(validate func(hint string) error) Option {
 // [ErrNoTenant], [ErrInvalidTenant], [ErrUnknownTenant], [ErrTenantNotReady]
 // and [ErrTenantSuspended]; any other error is a failure of the resolver or
 // the lookup backend, whose text should be logged but not sent to the
-// client. Default: [DefaultErrorHandler].
+// client. A nil h means the default. Default: [DefaultErrorHandler].
 func WithErrorHandler(h func(w http.ResponseWriter, r *http.Request, err error)) Option {
 	return optionFunc(func(c *config) error {
 		if h == nil {
-			return errors.New("tenancy: WithErrorHandler(nil)")
+			h = DefaultErrorHandler
 		}
 		c.onError = h
 		return nil
@@ -79,7 +93,7 @@ type cacheConfig struct {
 func WithTTL(d time.Duration) CacheOption {
 	return cacheOptionFunc(func(c *cacheConfig) error {
 		if d < 0 {
-			return fmt.Errorf("tenancy: WithTTL(%v): must not be negative", d)
+			return configErrorf("tenancy: WithTTL(%v): must not be negative", d)
 		}
 		c.ttl = d
 		return nil
@@ -93,7 +107,7 @@ func WithTTL(d time.Duration) CacheOption {
 func WithNegativeTTL(d time.Duration) CacheOption {
 	return cacheOptionFunc(func(c *cacheConfig) error {
 		if d < 0 {
-			return fmt.Errorf("tenancy: WithNegativeTTL(%v): must not be negative", d)
+			return configErrorf("tenancy: WithNegativeTTL(%v): must not be negative", d)
 		}
 		c.negTTL = d
 		return nil
@@ -107,19 +121,21 @@ func WithNegativeTTL(d time.Duration) CacheOption {
 func WithMaxEntries(n int) CacheOption {
 	return cacheOptionFunc(func(c *cacheConfig) error {
 		if n < 1 {
-			return fmt.Errorf("tenancy: WithMaxEntries(%d): must be at least 1", n)
+			return configErrorf("tenancy: WithMaxEntries(%d): must be at least 1", n)
 		}
 		c.maxEntries = n
 		return nil
 	})
 }
 
-// WithCacheNow sets the clock the cache reads expiry times from; tests use
-// it to expire entries without sleeping. Default: time.Now.
-func WithCacheNow(now func() time.Time) CacheOption {
+// WithNow sets the clock of this package: the one [Cache] reads expiry
+// times from (the only constructor of this package that reads a clock).
+// Tests use it to expire entries without sleeping. A nil now means the
+// default. Default: time.Now.
+func WithNow(now func() time.Time) CacheOption {
 	return cacheOptionFunc(func(c *cacheConfig) error {
 		if now == nil {
-			return errors.New("tenancy: WithCacheNow(nil)")
+			now = time.Now
 		}
 		c.now = now
 		return nil

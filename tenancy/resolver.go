@@ -2,7 +2,6 @@ package tenancy
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 	"net/textproto"
 	"sort"
@@ -15,9 +14,9 @@ import (
 // extracts but does not decide: [Middleware] still validates the hint before
 // any lookup.
 //
-// The resolvers of this package are [Header], [PathValue], [Subdomain] and
-// [Chain]; [ResolverFunc] adapts any function. All are safe for concurrent
-// use.
+// The constructors [Header], [PathValue], [Subdomain] and [Chain] return
+// the resolvers of this package, each with an error for a bad argument;
+// [ResolverFunc] adapts any function. All are safe for concurrent use.
 type Resolver interface {
 	Resolve(r *http.Request) (string, error)
 }
@@ -55,20 +54,50 @@ func checkRaw(v string) error {
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' }
 
-// Header resolves the tenant from the request header it names, as in
-// Header("X-Tenant"). The header must appear exactly once, with a value of at
-// most 255 bytes, without surrounding whitespace or control characters;
-// otherwise Resolve returns an error wrapping [ErrInvalidTenant] (an empty
-// value included: a client that sends the header means to name a tenant).
-// A request without the header gives [ErrNoTenant].
-//
-// Give the name in canonical form ("X-Tenant", not "x-tenant"): a
-// non-canonical name costs an allocation per request to canonicalize.
-type Header string
+// header is the Resolver built by Header.
+type header struct {
+	key string // canonical header name
+}
 
-// Resolve returns the single value of header h.
-func (h Header) Resolve(r *http.Request) (string, error) {
-	vals := r.Header[textproto.CanonicalMIMEHeaderKey(string(h))]
+// Header returns a [Resolver] that takes the tenant from the request header
+// name, as in Header("X-Tenant"). The header must appear exactly once, with
+// a value of at most 255 bytes, without surrounding whitespace or control
+// characters; otherwise Resolve returns an error wrapping
+// [ErrInvalidTenant] (an empty value included: a client that sends the
+// header means to name a tenant). A request without the header gives
+// [ErrNoTenant]. The name is matched case-insensitively, as HTTP requires
+// (it is put in canonical form once, here).
+//
+// Header returns an error wrapping [ErrInvalidConfig] if name is not a
+// valid header field name.
+func Header(name string) (Resolver, error) {
+	if !validFieldName(name) {
+		return nil, configErrorf("tenancy: Header(%q): not a valid header name", name)
+	}
+	return header{key: textproto.CanonicalMIMEHeaderKey(name)}, nil
+}
+
+// validFieldName reports whether name is an HTTP field name: a non-empty
+// token of RFC 9110.
+func validFieldName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// Resolve returns the single value of the header.
+func (h header) Resolve(r *http.Request) (string, error) {
+	vals := r.Header[h.key]
 	switch len(vals) {
 	case 0:
 		return "", ErrNoTenant
@@ -82,16 +111,48 @@ func (h Header) Resolve(r *http.Request) (string, error) {
 	return vals[0], nil
 }
 
-// PathValue resolves the tenant from the [http.ServeMux] wildcard it names,
-// as in PathValue("tenant") for the pattern "/t/{tenant}/...". The value is
-// the one [http.Request.PathValue] returns (already unescaped). A missing or
-// empty wildcard gives [ErrNoTenant]; surrounding whitespace, control
-// characters and values over 255 bytes give [ErrInvalidTenant].
-type PathValue string
+// pathValue is the Resolver built by PathValue.
+type pathValue struct {
+	name string
+}
 
-// Resolve returns r.PathValue(string(p)).
-func (p PathValue) Resolve(r *http.Request) (string, error) {
-	v := r.PathValue(string(p))
+// PathValue returns a [Resolver] that takes the tenant from the
+// [http.ServeMux] wildcard name, as in PathValue("tenant") for the pattern
+// "/t/{tenant}/...". The value is the one [http.Request.PathValue] returns
+// (already unescaped). A missing or empty wildcard gives [ErrNoTenant];
+// surrounding whitespace, control characters and values over 255 bytes
+// give [ErrInvalidTenant].
+//
+// PathValue returns an error wrapping [ErrInvalidConfig] if name is empty
+// or not a Go identifier, which a wildcard name must be.
+func PathValue(name string) (Resolver, error) {
+	if !validWildcard(name) {
+		return nil, configErrorf("tenancy: PathValue(%q): not a valid wildcard name", name)
+	}
+	return pathValue{name: name}, nil
+}
+
+// validWildcard reports whether name is an ASCII Go identifier, the form
+// http.ServeMux requires of a wildcard name.
+func validWildcard(name string) bool {
+	if name == "" {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', c == '_':
+		case '0' <= c && c <= '9' && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// Resolve returns r.PathValue of the wildcard.
+func (p pathValue) Resolve(r *http.Request) (string, error) {
+	v := r.PathValue(p.name)
 	if v == "" {
 		return "", ErrNoTenant
 	}
@@ -101,20 +162,33 @@ func (p PathValue) Resolve(r *http.Request) (string, error) {
 	return v, nil
 }
 
-// Chain tries its resolvers in order: the first that finds a hint wins. A
-// resolver that returns [ErrNoTenant] (or an empty hint) passes the turn to
-// the next; any other error stops the chain and is returned, so a malformed
-// header is refused rather than silently overridden by a subdomain. Nil
-// elements are skipped. An empty Chain, or one where no resolver finds a
-// hint, returns [ErrNoTenant].
-type Chain []Resolver
+// chain is the Resolver built by Chain.
+type chain []Resolver
+
+// Chain returns a [Resolver] that tries resolvers in order: the first that
+// finds a hint wins. A resolver that returns [ErrNoTenant] (or an empty
+// hint) passes the turn to the next; any other error stops the chain and is
+// returned, so a malformed header is refused rather than silently
+// overridden by a subdomain. When no resolver finds a hint, the chain
+// returns [ErrNoTenant].
+//
+// Chain returns an error wrapping [ErrInvalidConfig] if resolvers is empty
+// or one of them is nil (naming its position, counted from 1).
+func Chain(resolvers ...Resolver) (Resolver, error) {
+	if len(resolvers) == 0 {
+		return nil, configErrorf("tenancy: Chain: no resolver")
+	}
+	for i, res := range resolvers {
+		if isNil(res) {
+			return nil, configErrorf("tenancy: Chain: resolver %d is nil", i+1)
+		}
+	}
+	return chain(append([]Resolver(nil), resolvers...)), nil
+}
 
 // Resolve returns the hint of the first resolver in c that finds one.
-func (c Chain) Resolve(r *http.Request) (string, error) {
+func (c chain) Resolve(r *http.Request) (string, error) {
 	for _, res := range c {
-		if res == nil {
-			continue
-		}
 		hint, err := res.Resolve(r)
 		switch {
 		case err == nil && hint != "":
@@ -149,18 +223,18 @@ type subdomain struct {
 // "eu.example.com") the longest that matches decides, so "eu.example.com"
 // names no tenant and "acme.eu.example.com" names "acme".
 //
-// Subdomain returns an error if baseDomains is empty or holds a name that
-// is not a domain name of labels of a-z, 0-9 and inner '-' (upper case and
-// a trailing dot are accepted).
+// Subdomain returns an error wrapping [ErrInvalidConfig] if baseDomains is
+// empty or holds a name that is not a domain name of labels of a-z, 0-9 and
+// inner '-' (upper case and a trailing dot are accepted).
 func Subdomain(baseDomains ...string) (Resolver, error) {
 	if len(baseDomains) == 0 {
-		return nil, errors.New("tenancy: Subdomain: no base domain")
+		return nil, configErrorf("tenancy: Subdomain: no base domain")
 	}
 	s := &subdomain{bases: make([]string, 0, len(baseDomains))}
 	for _, d := range baseDomains {
 		norm := strings.TrimSuffix(strings.ToLower(d), ".")
 		if !validDomain(norm) {
-			return nil, fmt.Errorf("tenancy: Subdomain: invalid base domain %q", d)
+			return nil, configErrorf("tenancy: Subdomain: invalid base domain %q", d)
 		}
 		s.bases = append(s.bases, "."+norm)
 	}
@@ -174,7 +248,7 @@ func validDomain(d string) bool {
 		return false
 	}
 	for label := range strings.SplitSeq(d, ".") {
-		if ValidHint(label) != nil {
+		if !validLabel(label) {
 			return false
 		}
 	}
@@ -269,8 +343,8 @@ func asciiLower(s string) string {
 // Compile-time checks that the resolvers implement Resolver.
 var (
 	_ Resolver = ResolverFunc(nil)
-	_ Resolver = Header("")
-	_ Resolver = PathValue("")
-	_ Resolver = Chain(nil)
+	_ Resolver = header{}
+	_ Resolver = pathValue{}
+	_ Resolver = chain(nil)
 	_ Resolver = (*subdomain)(nil)
 )

@@ -56,7 +56,7 @@ func TestHeader(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := tenancy.Header("X-Tenant").Resolve(newRequest("X-Tenant", tt.values...))
+			got, err := must(tenancy.Header("X-Tenant")).Resolve(newRequest("X-Tenant", tt.values...))
 			if got != tt.want || !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
 				t.Errorf("Resolve(%q) = %q, %v; want %q, %v", tt.values, got, err, tt.want, tt.wantErr)
 			}
@@ -67,11 +67,11 @@ func TestHeader(t *testing.T) {
 func TestHeaderName(t *testing.T) {
 	r := newRequest("X-Tenant", "acme")
 	for _, name := range []string{"X-Tenant", "x-tenant", "X-TENANT"} {
-		if got, err := tenancy.Header(name).Resolve(r); got != "acme" || err != nil {
+		if got, err := must(tenancy.Header(name)).Resolve(r); got != "acme" || err != nil {
 			t.Errorf("Header(%q).Resolve() = %q, %v; want %q, nil", name, got, err, "acme")
 		}
 	}
-	if got, err := tenancy.Header("X-Other").Resolve(r); !errors.Is(err, tenancy.ErrNoTenant) {
+	if got, err := must(tenancy.Header("X-Other")).Resolve(r); !errors.Is(err, tenancy.ErrNoTenant) {
 		t.Errorf("Header(X-Other).Resolve() = %q, %v; want ErrNoTenant", got, err)
 	}
 }
@@ -100,7 +100,7 @@ func TestHeaderWire(t *testing.T) {
 			if err != nil {
 				t.Fatalf("ReadRequest: %v", err)
 			}
-			got, err := tenancy.Header("X-Tenant").Resolve(r)
+			got, err := must(tenancy.Header("X-Tenant")).Resolve(r)
 			if got != tt.want || !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
 				t.Errorf("Resolve() = %q, %v; want %q, %v", got, err, tt.want, tt.wantErr)
 			}
@@ -129,7 +129,7 @@ func TestPathValue(t *testing.T) {
 			var err error
 			mux := http.NewServeMux()
 			mux.HandleFunc("/t/{tenant}/x", func(w http.ResponseWriter, r *http.Request) {
-				got, err = tenancy.PathValue("tenant").Resolve(r)
+				got, err = must(tenancy.PathValue("tenant")).Resolve(r)
 			})
 			mux.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, tt.path, nil))
 			if got != tt.want || !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
@@ -138,7 +138,7 @@ func TestPathValue(t *testing.T) {
 		})
 	}
 	// Outside a matching pattern the wildcard is unset.
-	if got, err := tenancy.PathValue("tenant").Resolve(httptest.NewRequest(http.MethodGet, "/", nil)); !errors.Is(err, tenancy.ErrNoTenant) {
+	if got, err := must(tenancy.PathValue("tenant")).Resolve(httptest.NewRequest(http.MethodGet, "/", nil)); !errors.Is(err, tenancy.ErrNoTenant) {
 		t.Errorf("Resolve(no pattern) = %q, %v; want ErrNoTenant", got, err)
 	}
 }
@@ -248,29 +248,26 @@ func TestChain(t *testing.T) {
 	boom := errors.New("boom")
 	tests := []struct {
 		name    string
-		chain   tenancy.Chain
+		chain   tenancy.Resolver
 		host    string
 		header  []string
 		want    string
 		wantErr error
 	}{
-		{"first wins", tenancy.Chain{tenancy.Header("X-Tenant"), sub}, "globex.example.com", []string{"acme"}, "acme", nil},
-		{"falls through on no tenant", tenancy.Chain{tenancy.Header("X-Tenant"), sub}, "globex.example.com", nil, "globex", nil},
-		{"invalid stops the chain", tenancy.Chain{tenancy.Header("X-Tenant"), sub}, "globex.example.com", []string{"a", "b"}, "", tenancy.ErrInvalidTenant},
-		{"none found", tenancy.Chain{tenancy.Header("X-Tenant"), sub}, "example.com", nil, "", tenancy.ErrNoTenant},
-		{"empty chain", tenancy.Chain{}, "acme.example.com", []string{"acme"}, "", tenancy.ErrNoTenant},
-		{"nil chain", nil, "acme.example.com", []string{"acme"}, "", tenancy.ErrNoTenant},
-		{"nil element skipped", tenancy.Chain{nil, sub}, "acme.example.com", nil, "acme", nil},
-		{"empty hint falls through", tenancy.Chain{
+		{"first wins", must(tenancy.Chain(must(tenancy.Header("X-Tenant")), sub)), "globex.example.com", []string{"acme"}, "acme", nil},
+		{"falls through on no tenant", must(tenancy.Chain(must(tenancy.Header("X-Tenant")), sub)), "globex.example.com", nil, "globex", nil},
+		{"invalid stops the chain", must(tenancy.Chain(must(tenancy.Header("X-Tenant")), sub)), "globex.example.com", []string{"a", "b"}, "", tenancy.ErrInvalidTenant},
+		{"none found", must(tenancy.Chain(must(tenancy.Header("X-Tenant")), sub)), "example.com", nil, "", tenancy.ErrNoTenant},
+		{"empty hint falls through", must(tenancy.Chain(
 			tenancy.ResolverFunc(func(*http.Request) (string, error) { return "", nil }), sub,
-		}, "acme.example.com", nil, "acme", nil},
-		{"other error stops the chain", tenancy.Chain{
+		)), "acme.example.com", nil, "acme", nil},
+		{"other error stops the chain", must(tenancy.Chain(
 			tenancy.ResolverFunc(func(*http.Request) (string, error) { return "", boom }), sub,
-		}, "acme.example.com", nil, "", boom},
-		{"wrapped no tenant falls through", tenancy.Chain{
+		)), "acme.example.com", nil, "", boom},
+		{"wrapped no tenant falls through", must(tenancy.Chain(
 			tenancy.ResolverFunc(func(*http.Request) (string, error) { return "", errors.Join(tenancy.ErrNoTenant, boom) }), sub,
-		}, "acme.example.com", nil, "acme", nil},
-		{"nested chain", tenancy.Chain{tenancy.Chain{tenancy.Header("X-Tenant")}, sub}, "acme.example.com", nil, "acme", nil},
+		)), "acme.example.com", nil, "acme", nil},
+		{"nested chain", must(tenancy.Chain(must(tenancy.Chain(must(tenancy.Header("X-Tenant")))), sub)), "acme.example.com", nil, "acme", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -297,10 +294,10 @@ func TestResolverAllocs(t *testing.T) {
 		res  tenancy.Resolver
 		r    *http.Request
 	}{
-		{"header", tenancy.Header("X-Tenant"), r},
-		{"header refused", tenancy.Header("X-Tenant"), bad},
+		{"header", must(tenancy.Header("X-Tenant")), r},
+		{"header refused", must(tenancy.Header("X-Tenant")), bad},
 		{"subdomain", sub, r},
-		{"chain", tenancy.Chain{tenancy.Header("X-Missing"), sub}, r},
+		{"chain", must(tenancy.Chain(must(tenancy.Header("X-Missing")), sub)), r},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -68,9 +68,15 @@
 // without RoleSecret are not converted: their objects stay owned by the
 // DSN's role.
 //
-// Other databases on the server, such as an application's own, keep their
-// defaults: PUBLIC may connect to them, and so may tenant roles. Revoke
-// CONNECT from PUBLIC there too for the same isolation.
+// Other databases on the server, such as the maintenance database
+// postgres, template1 or an application's own, keep their defaults: PUBLIC
+// may connect to them, and so may tenant roles, which could then list every
+// database and role and take the advisory locks that provisioning waits
+// on (they live in the DSN's database). [Strategy.RestrictConnect] revokes
+// CONNECT from PUBLIC on the DSN's database and the databases it is given,
+// so that a tenant role connects to its own database and nothing else.
+// pg_hba.conf's samerole keyword can add the same rule to the server's
+// own configuration, since a tenant's database is named like its role.
 //
 // # Ownership
 //

@@ -237,3 +237,85 @@ func adminRole(ctx context.Context, q interface {
 		Scan(&name, &super, &createRole, &createDB)
 	return name, super, createRole, createDB, err
 }
+
+// restrictLockKey is the advisory lock key that serializes
+// [Strategy.RestrictConnect] across processes: PostgreSQL refuses two
+// concurrent changes of one database's privileges ("tuple concurrently
+// updated").
+func restrictLockKey() int64 {
+	h := fnv.New64a()
+	h.Write([]byte("tenantkit/pgstrategy restrict connect"))
+	return int64(h.Sum64())
+}
+
+// RestrictConnect takes the CONNECT privilege away from PUBLIC on the
+// admin database (the DSN's) and on each database named, so that a tenant
+// role, which holds no grant of its own, may connect to its own database
+// and to nothing else on the server. Without it, a tenant role may log in
+// to, say, the postgres database, list every database and role, read
+// other tenants' pg_stat_database counters and take the advisory locks
+// that serialize provisioning (they live in the admin database), stalling
+// every Create for as long as it holds them.
+//
+// Databases named that do not exist are skipped. Where PUBLIC has CONNECT,
+// the DSN's role is granted it first, so it keeps its own access. Other
+// roles that are neither superusers nor owners lose access to those
+// databases unless granted CONNECT explicitly (GRANT CONNECT ON DATABASE
+// ... TO ...); that is the point. The DSN's role must own each database,
+// or be a superuser; otherwise RestrictConnect reports which database it
+// could not restrict. It is idempotent, safe to call at every start-up,
+// and costs one query when nothing is left to change.
+//
+// RestrictConnect works without [Config.RoleSecret] too, but then tenant
+// databases are reached as the DSN's role, and there is no tenant role to
+// keep out. The pg_hba.conf "samerole" keyword gives the same guarantee
+// in the server's own configuration; see the package documentation.
+func (s *Strategy) RestrictConnect(ctx context.Context, databases ...string) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	conn, err := s.admin.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("pgstrategy: restrict connect: %w", err)
+	}
+	defer conn.Release()
+	key := restrictLockKey()
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", key); err != nil {
+		return fmt.Errorf("pgstrategy: restrict connect: lock: %w", err)
+	}
+	defer func() {
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), unlockTimeout)
+		defer cancel()
+		if _, err := conn.Exec(uctx, "SELECT pg_advisory_unlock($1)", key); err != nil {
+			// A session that cannot unlock must not go back to the pool
+			// holding the lock.
+			conn.Conn().Close(uctx)
+		}
+	}()
+	rows, err := conn.Query(ctx, `SELECT datname FROM pg_database
+WHERE (datname = current_database() OR datname = ANY($1)) AND has_database_privilege('public', oid, 'CONNECT')
+ORDER BY datname`, databases)
+	if err != nil {
+		return fmt.Errorf("pgstrategy: restrict connect: %w", err)
+	}
+	open, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("pgstrategy: restrict connect: %w", err)
+	}
+	for _, name := range open {
+		// REVOKE by a role that is neither owner nor superuser only warns;
+		// the check below turns that into an error.
+		q := "GRANT CONNECT ON DATABASE " + quote(name) + " TO CURRENT_USER; REVOKE CONNECT ON DATABASE " + quote(name) + " FROM PUBLIC"
+		if _, err := conn.Exec(ctx, q); err != nil {
+			return fmt.Errorf("pgstrategy: restrict connect to %q: %w", name, err)
+		}
+		var public bool
+		if err := conn.QueryRow(ctx, "SELECT has_database_privilege('public', $1, 'CONNECT')", name).Scan(&public); err != nil {
+			return fmt.Errorf("pgstrategy: restrict connect to %q: %w", name, err)
+		}
+		if public {
+			return fmt.Errorf("pgstrategy: restrict connect to %q: PUBLIC keeps CONNECT: the DSN's role must own the database or be a superuser", name)
+		}
+	}
+	return nil
+}

@@ -338,12 +338,20 @@ func TestRoleAdminNotSuperuser(t *testing.T) {
 	ctx := context.Background()
 	suffix := strings.TrimPrefix(uniquePrefix(t, 3), "tkt_")
 	manager, lacking := "tktadm_"+suffix, "tktnocr_"+suffix
-	if _, err := admin.Exec(ctx, fmt.Sprintf(`CREATE ROLE %q LOGIN CREATEDB CREATEROLE; CREATE ROLE %q LOGIN CREATEDB`, manager, lacking)); err != nil {
+	// Granted CONNECT explicitly, as an operator would: the database may
+	// have been restricted already (pgstrategy.Strategy.RestrictConnect).
+	var database string
+	if err := admin.QueryRow(ctx, "SELECT current_database()").Scan(&database); err != nil {
+		t.Fatal(err)
+	}
+	q := fmt.Sprintf(`CREATE ROLE %[1]q LOGIN CREATEDB CREATEROLE; CREATE ROLE %[2]q LOGIN CREATEDB; GRANT CONNECT ON DATABASE %[3]q TO %[1]q, %[2]q`, manager, lacking, database)
+	if _, err := admin.Exec(ctx, q); err != nil {
 		t.Fatalf("create admin roles: %v", err)
 	}
 	// Registered first, so it runs last, after the strategy's cleanup.
 	t.Cleanup(func() {
-		if _, err := admin.Exec(context.Background(), fmt.Sprintf(`DROP ROLE IF EXISTS %q; DROP ROLE IF EXISTS %q`, manager, lacking)); err != nil {
+		q := fmt.Sprintf(`REVOKE CONNECT ON DATABASE %[3]q FROM %[1]q, %[2]q; DROP ROLE IF EXISTS %[1]q; DROP ROLE IF EXISTS %[2]q`, manager, lacking, database)
+		if _, err := admin.Exec(context.Background(), q); err != nil {
 			t.Errorf("drop admin roles: %v", err)
 		}
 	})

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -163,7 +164,9 @@ func (s *Strategy) dsn(path, mode string) string {
 	q := url.Values{}
 	q.Add("mode", mode)
 	q.Add("_txlock", "immediate")
-	u := url.URL{Scheme: "file", Path: filepath.ToSlash(path), RawQuery: q.Encode()}
+	q.Add("modeof", path) // the -wal SQLite makes gets the mode of the database (0600, see create)
+	// SQLite decodes %XX in a URI, but not '+' as a space.
+	u := url.URL{Scheme: "file", Path: filepath.ToSlash(path), RawQuery: strings.ReplaceAll(q.Encode(), "+", "%20")}
 	return u.String()
 }
 
@@ -224,7 +227,13 @@ func (s *Strategy) Create(ctx context.Context, tenantID string) error {
 }
 
 // create opens the file at path, creating it, and checks it is in WAL mode.
+// The file is made 0600 first: SQLite would create it 0666 less the umask,
+// readable by every local user under the usual umask 022. The driver gives
+// the -wal the database's mode (modeof, see dsn); Open makes the -shm.
 func (s *Strategy) create(ctx context.Context, path string) error {
+	if err := createPrivate(path); err != nil {
+		return err
+	}
 	db, err := driver.Open(s.dsn(path, "rwc"), s.setup)
 	if err != nil {
 		return err
@@ -241,6 +250,19 @@ func (s *Strategy) create(ctx context.Context, path string) error {
 		return fmt.Errorf("journal mode is %q, not wal", mode)
 	}
 	return db.Close()
+}
+
+// createPrivate creates an empty file at path with mode 0600, unless one
+// exists.
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return f.Close()
 }
 
 // isBusy reports whether err is SQLite's SQLITE_BUSY ("database is
@@ -270,6 +292,10 @@ func (s *Strategy) Open(ctx context.Context, tenantID string) (*sql.DB, error) {
 	}
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("sqlitestrategy: open tenant %q: %w", tenantID, dbstrategy.ErrNotFound)
+	}
+	// The driver creates a missing -shm 0666 less the umask: make it 0600.
+	if err := createPrivate(path + "-shm"); err != nil {
+		return nil, fmt.Errorf("sqlitestrategy: open tenant %q: %w", tenantID, err)
 	}
 	db, err := driver.Open(s.dsn(path, "rw"), s.setup)
 	if err != nil {

@@ -104,7 +104,7 @@ func serveBaseline(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	iss, err := auth.NewIssuer(key, tokenIssuer, baselineAudience, auth.WithTTL(c.ttl))
+	iss, err := auth.NewIssuer(tokenIssuer, baselineAudience, key, auth.WithTTL(c.ttl))
 	if err != nil {
 		return err
 	}
@@ -112,18 +112,27 @@ func serveBaseline(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	h := baselineHandler(log, db, v, iss, hasher)
+	d := &directory{db: db, verifier: v, issuer: iss}
+	h, err := baselineHandler(log, func(*http.Request) (*directory, error) { return d, nil }, hasher)
+	if err != nil {
+		return err
+	}
+	return serveHandler(ctx, log, h, c.addr, c.pprofAddr)
+}
 
-	if c.pprofAddr != "" {
-		stop, err := servePprof(c.pprofAddr)
+// serveHandler serves h on addr, and the profiles on pprofAddr unless it is
+// empty, with the reference server's timeouts, until ctx ends.
+func serveHandler(ctx context.Context, log *slog.Logger, h http.Handler, addr, pprofAddr string) error {
+	if pprofAddr != "" {
+		stop, err := servePprof(pprofAddr)
 		if err != nil {
 			return err
 		}
 		defer stop()
 	}
-	ln, err := net.Listen("tcp", c.addr)
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("serve-baseline: %w", err)
+		return fmt.Errorf("listen: %w", err)
 	}
 	srv := &http.Server{
 		Handler:           h,
@@ -226,14 +235,40 @@ type tokenJSON struct {
 	ExpiresIn   int64  `json:"expires_in"`
 }
 
-// baselineHandler is the baseline's API: the three endpoints of the mix,
-// behind the same kind of middleware as the reference server (security
-// headers, request log, panic recovery, bearer token).
-func baselineHandler(log *slog.Logger, db *sql.DB, v *auth.Verifier, iss *auth.Issuer, hasher *auth.Hasher) http.Handler {
-	requireToken := auth.RequireToken(v, auth.WithErrorHandler(func(w http.ResponseWriter, r *http.Request, err error) {
+// directory is what a baseline answers one request from: a user
+// directory's database and its token keys.
+type directory struct {
+	db       *sql.DB
+	verifier *auth.Verifier
+	issuer   *auth.Issuer
+}
+
+// errUnknownTenant is what a tenantOf function returns for a request
+// naming no tenant it serves.
+var errUnknownTenant = errors.New("unknown tenant")
+
+// baselineHandler is the API of both baselines: the three endpoints of the
+// mix, behind the same kind of middleware as the reference server
+// (security headers, request log, panic recovery, bearer token), answered
+// from the directory tenantOf picks for the request.
+func baselineHandler(log *slog.Logger, tenantOf func(*http.Request) (*directory, error), hasher *auth.Hasher) (http.Handler, error) {
+	requireToken, err := auth.RequireTokenFunc(func(r *http.Request) (*auth.Verifier, error) {
+		d, err := tenantOf(r)
+		if err != nil {
+			return nil, err
+		}
+		return d.verifier, nil
+	}, auth.WithErrorHandler(func(w http.ResponseWriter, r *http.Request, err error) {
+		if errors.Is(err, errUnknownTenant) {
+			writeProblem(w, http.StatusNotFound)
+			return
+		}
 		w.Header().Set("WWW-Authenticate", "Bearer")
 		writeProblem(w, http.StatusUnauthorized)
 	}))
+	if err != nil {
+		return nil, err
+	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /api/tenant/users/me", requireToken(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id, ok := claimsUser(r)
@@ -242,7 +277,12 @@ func baselineHandler(log *slog.Logger, db *sql.DB, v *auth.Verifier, iss *auth.I
 			return
 		}
 		noteUser(w, id)
-		u, err := scanBaselineUser(db.QueryRowContext(r.Context(), baselineUserQuery, id))
+		d, err := tenantOf(r)
+		if err != nil {
+			writeProblem(w, http.StatusNotFound)
+			return
+		}
+		u, err := scanBaselineUser(d.db.QueryRowContext(r.Context(), baselineUserQuery, id))
 		if err != nil {
 			writeDBError(w, r, log, err)
 			return
@@ -272,7 +312,12 @@ func baselineHandler(log *slog.Logger, db *sql.DB, v *auth.Verifier, iss *auth.I
 		if body.DisplayName != nil {
 			dn = sql.NullString{String: strings.TrimSpace(*body.DisplayName), Valid: strings.TrimSpace(*body.DisplayName) != ""}
 		}
-		u, err := scanBaselineUser(db.QueryRowContext(r.Context(),
+		d, err := tenantOf(r)
+		if err != nil {
+			writeProblem(w, http.StatusNotFound)
+			return
+		}
+		u, err := scanBaselineUser(d.db.QueryRowContext(r.Context(),
 			`UPDATE users SET display_name = $1 WHERE id = $2 RETURNING id, email, display_name, is_active, created_at`, dn, id))
 		if err != nil {
 			writeDBError(w, r, log, err)
@@ -293,9 +338,14 @@ func baselineHandler(log *slog.Logger, db *sql.DB, v *auth.Verifier, iss *auth.I
 			writeProblem(w, http.StatusUnprocessableEntity)
 			return
 		}
+		d, err := tenantOf(r)
+		if err != nil {
+			writeProblem(w, http.StatusNotFound)
+			return
+		}
 		var id int64
 		var hash string
-		err := db.QueryRowContext(r.Context(), `SELECT id, password_hash FROM users WHERE email = $1`,
+		err = d.db.QueryRowContext(r.Context(), `SELECT id, password_hash FROM users WHERE email = $1`,
 			strings.ToLower(strings.TrimSpace(*body.Email))).Scan(&id, &hash)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			writeDBError(w, r, log, err)
@@ -306,13 +356,13 @@ func baselineHandler(log *slog.Logger, db *sql.DB, v *auth.Verifier, iss *auth.I
 			writeProblem(w, http.StatusUnauthorized)
 			return
 		}
-		tok, _, err := iss.Issue(strconv.FormatInt(id, 10))
+		tok, _, err := d.issuer.Issue(strconv.FormatInt(id, 10))
 		if err != nil {
 			writeDBError(w, r, log, err)
 			return
 		}
 		w.Header().Set("Cache-Control", "no-store")
-		writeJSONBody(w, http.StatusOK, tokenJSON{AccessToken: tok, TokenType: "bearer", ExpiresIn: int64(iss.TTL() / time.Second)})
+		writeJSONBody(w, http.StatusOK, tokenJSON{AccessToken: tok, TokenType: "bearer", ExpiresIn: int64(d.issuer.TTL() / time.Second)})
 	}))
 	mux.Handle("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeJSONBody(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -323,11 +373,11 @@ func baselineHandler(log *slog.Logger, db *sql.DB, v *auth.Verifier, iss *auth.I
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	var h http.Handler = recoverer(log, mux)
 	h = instrument(log, m, h)
-	return securityHeaders(h)
+	return securityHeaders(h), nil
 }
 
 func claimsUser(r *http.Request) (int64, bool) {
-	c, ok := auth.ClaimsFromContext(r.Context())
+	c, ok := auth.FromContext(r.Context())
 	if !ok {
 		return 0, false
 	}

@@ -39,7 +39,7 @@ func BenchmarkBaselineHandlerMe(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	iss, err := auth.NewIssuer(key, tokenIssuer, baselineAudience)
+	iss, err := auth.NewIssuer(tokenIssuer, baselineAudience, key)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -51,7 +51,11 @@ func BenchmarkBaselineHandlerMe(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	h := baselineHandler(slog.New(slog.NewTextHandler(io.Discard, nil)), db, v, iss, hasher)
+	d := &directory{db: db, verifier: v, issuer: iss}
+	h, err := baselineHandler(slog.New(slog.NewTextHandler(io.Discard, nil)), func(*http.Request) (*directory, error) { return d, nil }, hasher)
+	if err != nil {
+		b.Fatal(err)
+	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {

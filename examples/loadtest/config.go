@@ -24,10 +24,15 @@ var opNames = [numOps]string{"read", "update", "login"}
 
 // Phase names.
 const (
-	phaseBaseline = "baseline"
-	phaseOne      = "one"
-	phaseDist     = "dist"
+	phaseBaseline = "baseline" // the one-database baseline server, one tenant's load
+	phaseMapOne   = "map-one"  // the map-of-handles server, one tenant
+	phaseOne      = "one"      // tenantkit, one tenant
+	phaseMapDist  = "map-dist" // the map-of-handles server, the dist phase's tenants
+	phaseDist     = "dist"     // tenantkit, tenants drawn by -dist
 )
+
+// tenantkitPhase reports whether phase measures the reference server.
+func tenantkitPhase(phase string) bool { return phase == phaseOne || phase == phaseDist }
 
 // config is the harness's configuration, from flags.
 type config struct {
@@ -41,7 +46,7 @@ type config struct {
 	clients     int
 	duration    time.Duration
 	warmup      time.Duration
-	dist        string // uniform or zipf
+	dist        string // uniform, zipf or rotate
 	zipfS       float64
 	mix         [numOps]int
 	db          string // sqlite or postgres
@@ -82,16 +87,16 @@ func parseConfig(args []string, usage io.Writer) (config, error) {
 	fs.IntVar(&c.clients, "clients", 32, "concurrent `clients`")
 	fs.DurationVar(&c.duration, "duration", 20*time.Second, "measured `time` of each phase")
 	fs.DurationVar(&c.warmup, "warmup", 3*time.Second, "unmeasured `time` before each phase")
-	fs.StringVar(&c.dist, "dist", "zipf", "tenant distribution of the dist phase: uniform or zipf")
+	fs.StringVar(&c.dist, "dist", "zipf", "tenant distribution of the dist phase: uniform, zipf, or rotate (each request the next tenant)")
 	fs.Float64Var(&c.zipfS, "zipf-s", 1.1, "Zipf `exponent`, greater than 1")
 	mix := fs.String("mix", "read=90,update=9,login=1", "request `mix`: weights of read, update and login")
 	fs.StringVar(&c.db, "db", "sqlite", "tenant databases of the started server: sqlite or postgres")
 	fs.StringVar(&c.pgDSN, "pg-dsn", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", "PostgreSQL admin `DSN` (-db postgres; also used to sample connections)")
 	fs.StringVar(&c.prefix, "tenant-db-prefix", "", "tenant database `prefix` (default: lt<random>_ for postgres, tenant_ for sqlite)")
-	fs.IntVar(&c.maxConns, "db-max-conns", 40, "the server's -db-max-conns `budget`")
+	fs.IntVar(&c.maxConns, "db-max-conns", 0, "the server's -db-max-conns `budget` (0: the server's default)")
 	fs.IntVar(&c.tenantConns, "db-tenant-conns", 0, "the server's -db-tenant-conns: most `connections` per tenant handle (0: the server's default)")
 	fs.StringVar(&c.logLevel, "server-log-level", "info", "`level` of the started server's log, and of the baseline's request log")
-	phases := fs.String("phases", "baseline,one,dist", "`phases` to run, in order: baseline, one, dist")
+	phases := fs.String("phases", "", "`phases` to run, in order: baseline, map-one, one, map-dist, dist (default: map-one,one,map-dist,dist with a SQLite server started here, else one,dist)")
 	baseline := fs.Bool("baseline", true, "run the baseline phase (false drops it from -phases)")
 	fs.IntVar(&c.workers, "provision-workers", 8, "concurrent `workers` while provisioning")
 	fs.IntVar(&c.orgProbe, "org-probe", 20, "`number` of the organizations created one at a time, for an uncontended latency")
@@ -122,8 +127,18 @@ func parseConfig(args []string, usage io.Writer) (config, error) {
 	if c.mix, err = parseMix(*mix); err != nil {
 		return c, err
 	}
+	mapOK := c.db == "sqlite" && c.url == ""
+	if *phases == "" {
+		*phases = "one,dist"
+		if mapOK {
+			*phases = "map-one,one,map-dist,dist"
+		}
+	}
 	if c.phases, err = parsePhases(*phases, *baseline); err != nil {
 		return c, err
+	}
+	if !mapOK && (slices.Contains(c.phases, phaseMapOne) || slices.Contains(c.phases, phaseMapDist)) {
+		return c, errors.New("-phases: map-one and map-dist serve the SQLite files of a server started here: need -db sqlite and no -url")
 	}
 	switch {
 	case c.tenants < 1:
@@ -136,15 +151,15 @@ func parseConfig(args []string, usage io.Writer) (config, error) {
 		return c, errors.New("-duration must be positive")
 	case c.warmup < 0:
 		return c, errors.New("-warmup must not be negative")
-	case c.dist != "uniform" && c.dist != "zipf":
-		return c, fmt.Errorf("-dist %q: must be uniform or zipf", c.dist)
+	case c.dist != "uniform" && c.dist != "zipf" && c.dist != "rotate":
+		return c, fmt.Errorf("-dist %q: must be uniform, zipf or rotate", c.dist)
 	case c.dist == "zipf" && !(c.zipfS > 1):
 		return c, fmt.Errorf("-zipf-s %v: must be greater than 1", c.zipfS)
 	case c.db != "sqlite" && c.db != "postgres":
 		return c, fmt.Errorf("-db %q: must be sqlite or postgres", c.db)
-	case c.maxConns < 1:
-		return c, errors.New("-db-max-conns must be at least 1")
-	case c.tenantConns < 0 || c.tenantConns > c.maxConns:
+	case c.maxConns < 0:
+		return c, errors.New("-db-max-conns must not be negative")
+	case c.tenantConns < 0 || (c.maxConns > 0 && c.tenantConns > c.maxConns):
 		return c, errors.New("-db-tenant-conns must be from 0 to -db-max-conns")
 	case c.workers < 1:
 		return c, errors.New("-provision-workers must be at least 1")
@@ -183,7 +198,7 @@ func parseConfig(args []string, usage io.Writer) (config, error) {
 		return c, errors.New("-tokens mint with -url needs -jwt-secret")
 	}
 	if c.tenants == 1 {
-		c.phases = slices.DeleteFunc(c.phases, func(p string) bool { return p == phaseDist })
+		c.phases = slices.DeleteFunc(c.phases, func(p string) bool { return p == phaseDist || p == phaseMapDist })
 	}
 	return c, nil
 }
@@ -214,9 +229,9 @@ func parsePhases(s string, baseline bool) ([]string, error) {
 	for p := range strings.SplitSeq(s, ",") {
 		p = strings.TrimSpace(p)
 		switch p {
-		case phaseBaseline, phaseOne, phaseDist:
+		case phaseBaseline, phaseMapOne, phaseOne, phaseMapDist, phaseDist:
 		default:
-			return nil, fmt.Errorf("-phases: unknown phase %q (want baseline, one, dist)", p)
+			return nil, fmt.Errorf("-phases: unknown phase %q (want baseline, map-one, one, map-dist, dist)", p)
 		}
 		if slices.Contains(out, p) {
 			return nil, fmt.Errorf("-phases: %q given twice", p)

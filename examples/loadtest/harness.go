@@ -169,7 +169,7 @@ func harness(ctx context.Context, cfg config, stderr io.Writer) (res *result, er
 				warmup: cfg.warmup, duration: cfg.duration, seed: cfg.seed + uint64(round),
 			}
 			run := phaseRun{name: name, server: "tenantkit", clients: cfg.clients, dist: "-"}
-			if name != phaseBaseline && cfg.freshServer && srv.proc != nil && served {
+			if tenantkitPhase(name) && cfg.freshServer && srv.proc != nil && served {
 				// Like the baseline, which starts anew for each of its
 				// phases: no phase inherits another's open handles.
 				if err := restart(); err != nil {
@@ -198,9 +198,25 @@ func harness(ctx context.Context, cfg config, stderr io.Writer) (res *result, er
 				}
 				spec.base, spec.tenants = bp.base, [][]target{targets}
 				pid, pprofAddr = bp.pid(), bp.pprof
-			case phaseOne:
+			case phaseMapOne, phaseMapDist:
+				run.server = "map"
+				mp, err := startMapServer(ctx, cfg, m, dir, work)
+				if err != nil {
+					return res, err
+				}
+				stopBaseline = func() error {
+					if mem, err := readMem(mp.pid()); err == nil {
+						res.MapHWM = maxMiB(res.MapHWM, mib(mem.HWM))
+					}
+					return mp.stop()
+				}
+				spec.base = mp.base
+				pid, pprofAddr = mp.pid(), mp.pprof
+			}
+			switch name {
+			case phaseOne, phaseMapOne:
 				spec.tenants = [][]target{tenantTargets(tenants[0], m.Password)}
-			case phaseDist:
+			case phaseDist, phaseMapDist:
 				spec.dist, spec.zipfS = cfg.dist, cfg.zipfS
 				spec.tenants = distTargets(tenants, m.Password, cfg.seed)
 				run.dist = cfg.dist
@@ -210,7 +226,7 @@ func harness(ctx context.Context, cfg config, stderr io.Writer) (res *result, er
 			}
 			run.tenants = len(spec.tenants)
 			var phasePG *pgSampler
-			if name != phaseBaseline {
+			if tenantkitPhase(name) {
 				phasePG = pg
 			}
 			label := name
@@ -219,7 +235,7 @@ func harness(ctx context.Context, cfg config, stderr io.Writer) (res *result, er
 			}
 			logf("phase %s: %d clients, %s warmup, %s measured\n", label, cfg.clients, cfg.warmup, cfg.duration)
 			runPhase(ctx, cfg, client, spec, label, &run, pid, pprofAddr, phasePG, stderr)
-			served = served || name != phaseBaseline
+			served = served || tenantkitPhase(name)
 			if stopBaseline != nil {
 				if err := stopBaseline(); err != nil {
 					return res, err
@@ -294,7 +310,16 @@ func startServer(ctx context.Context, cfg config, m *manifest, dir, work string,
 	}
 	args := []string{
 		"-addr", addr, "-data", dataPath(dir), "-jwt-secret", m.Secret, "-token-ttl", tokenTTL.String(),
-		"-db-max-conns", strconv.Itoa(cfg.maxConns), "-tenant-db-prefix", m.Prefix, "-log-level", cfg.logLevel,
+		"-tenant-db-prefix", m.Prefix, "-log-level", cfg.logLevel,
+		// Provisioning registers every user and creates every organization
+		// from this one address and owner, as fast as it can: no
+		// registration throttle, no organization quota or rate, and room
+		// for all in the hashing queue. None of them is on the measured
+		// requests' path.
+		"-register-limit", "0", "-hash-queue", "1048576", "-org-quota", "0", "-org-rate", "0",
+	}
+	if cfg.maxConns > 0 {
+		args = append(args, "-db-max-conns", strconv.Itoa(cfg.maxConns))
 	}
 	if cfg.tenantConns > 0 {
 		args = append(args, "-db-tenant-conns", strconv.Itoa(cfg.tenantConns))
@@ -361,6 +386,29 @@ func startBaseline(ctx context.Context, cfg config, m *manifest, work string) (*
 		targets[j] = target{tenant: "1", authz: "Bearer " + tok, loginBody: loginBody(baselineEmail(j+1), m.Password)}
 	}
 	return p, targets, nil
+}
+
+// startMapServer starts this binary as the map-of-handles server on the
+// data set's SQLite tenant files.
+func startMapServer(ctx context.Context, cfg config, m *manifest, dir, work string) (*proc, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	args := []string{mapCommand, "-addr", addr, "-dir", filepath.Join(dataPath(dir), "tenants"), "-prefix", m.Prefix,
+		"-jwt-secret", m.Secret, "-token-ttl", tokenTTL.String(), "-log-level", cfg.logLevel}
+	pprofAddr := ""
+	if cfg.profileDir != "" {
+		if pprofAddr, err = freeAddr(); err != nil {
+			return nil, err
+		}
+		args = append(args, "-pprof", pprofAddr)
+	}
+	return startProc(ctx, "map", exe, args, addr, pprofAddr, filepath.Join(work, "map.log"))
 }
 
 func loginBody(email, password string) []byte {

@@ -27,7 +27,7 @@ type loadSpec struct {
 	name     string
 	base     string     // server URL
 	tenants  [][]target // by rank: the distribution picks a rank
-	dist     string     // uniform or zipf ("" for a single tenant)
+	dist     string     // uniform, zipf or rotate ("" for a single tenant)
 	zipfS    float64
 	mix      [numOps]int
 	clients  int
@@ -70,6 +70,7 @@ func drive(ctx context.Context, client *http.Client, spec loadSpec, live *liveCo
 		last     time.Time
 	}
 	results := make([]clientResult, spec.clients)
+	var next atomic.Uint64 // the rotation's last rank, shared by the clients
 	var wg sync.WaitGroup
 	for c := range spec.clients {
 		wg.Go(func() { // ends at the deadline, or when ctx ends
@@ -90,6 +91,8 @@ func drive(ctx context.Context, client *http.Client, spec loadSpec, live *liveCo
 				switch {
 				case zipf != nil:
 					rank = int(zipf.Uint64())
+				case spec.dist == "rotate":
+					rank = int(next.Add(1) % uint64(len(spec.tenants)))
 				case len(spec.tenants) > 1:
 					rank = r.IntN(len(spec.tenants))
 				}

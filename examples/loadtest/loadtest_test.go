@@ -17,9 +17,9 @@ import (
 )
 
 // TestMain lets the test binary stand in for the harness binary: the
-// harness starts os.Executable() as the baseline server.
+// harness starts os.Executable() as the baseline and map servers.
 func TestMain(m *testing.M) {
-	if len(os.Args) > 1 && os.Args[1] == baselineCommand {
+	if len(os.Args) > 1 && (os.Args[1] == baselineCommand || os.Args[1] == mapCommand) {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		err := run(ctx, os.Args, os.Stdout, os.Stderr)
 		stop()
@@ -114,20 +114,26 @@ func checkSane(t *testing.T, r result, wantPhases ...string) {
 
 func TestSQLite(t *testing.T) {
 	r := runHarness(t, "-tenants", "3", "-users-per-tenant", "2", "-clients", "4",
-		"-duration", "2s", "-warmup", "300ms", "-org-probe", "2", "-mix", "read=80,update=15,login=5")
-	checkSane(t, r, phaseBaseline, phaseOne, phaseDist)
+		"-duration", "2s", "-warmup", "300ms", "-org-probe", "2", "-mix", "read=80,update=15,login=5",
+		"-phases", "baseline,map-one,one,map-dist,dist", "-dist", "rotate")
+	checkSane(t, r, phaseBaseline, phaseMapOne, phaseOne, phaseMapDist, phaseDist)
 	if p := r.Provision; p == nil || p.NewTenants != 3 || p.NewUsers != 6 || p.TokenMode != "mint" ||
 		p.OrgCreateProbe == nil || p.OrgCreateProbe.N != 2 || p.OrgCreateAll == nil || p.OrgCreateAll.N != 3 {
 		t.Errorf("provision = %+v; want 3 new tenants, 6 new users, minted tokens, 2 probed of 3 organizations", p)
 	}
-	for _, k := range []string{"one/baseline", "dist/baseline", "dist/one"} {
+	for _, k := range []string{"one/map-one", "dist/map-dist", "map-dist/map-one", "one/baseline", "dist/baseline", "dist/one"} {
 		if v, ok := r.Ratios[k]; !ok || v <= 0 {
 			t.Errorf("ratio %s = %v, %v; want a positive ratio", k, v, ok)
 		}
 	}
 	for _, p := range r.Phases {
-		if p.Name == phaseBaseline && p.PeakHandles != nil {
-			t.Errorf("baseline reports %v open handles, want n/a", *p.PeakHandles)
+		if !tenantkitPhase(p.Name) && p.PeakHandles != nil {
+			t.Errorf("%s reports %v open handles, want n/a", p.Name, *p.PeakHandles)
+		}
+		if p.Name == phaseDist || p.Name == phaseMapDist {
+			if p.TenantsHit != 3 {
+				t.Errorf("phase %s: %d tenants hit, want all 3 (rotation)", p.Name, p.TenantsHit)
+			}
 		}
 		for _, op := range opNames {
 			if o, ok := p.Ops[op]; !ok || o.Requests == 0 {

@@ -66,6 +66,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 {
 		args = args[1:]
 	}
+	if len(args) > 0 && args[0] == mapCommand {
+		return serveMap(ctx, args[1:], stdout)
+	}
 	if len(args) > 0 && args[0] == baselineCommand {
 		return serveBaseline(ctx, args[1:], stdout)
 	}

@@ -102,8 +102,15 @@ func TestParseConfig(t *testing.T) {
 		})
 	}
 	c, err := parseConfig([]string{"-tenants", "1"}, nil)
-	if err != nil || strings.Join(c.phases, ",") != "baseline,one" {
-		t.Errorf("-tenants 1: phases %q, %v; want baseline,one (no dist phase over one tenant)", c.phases, err)
+	if err != nil || strings.Join(c.phases, ",") != "map-one,one" {
+		t.Errorf("-tenants 1: phases %q, %v; want map-one,one (no dist phase over one tenant)", c.phases, err)
+	}
+	c, err = parseConfig([]string{"-db", "postgres"}, nil)
+	if err != nil || strings.Join(c.phases, ",") != "one,dist" {
+		t.Errorf("-db postgres: phases %q, %v; want one,dist (the map server is SQLite only)", c.phases, err)
+	}
+	if _, err := parseConfig([]string{"-db", "postgres", "-phases", "map-one,one"}, nil); err == nil {
+		t.Errorf("-db postgres -phases map-one,one: no error; want one (the map server is SQLite only)")
 	}
 }
 

@@ -490,7 +490,7 @@ func mintToken(secret, directory string, userID int64) (string, time.Time, error
 	if err != nil {
 		return "", time.Time{}, err
 	}
-	iss, err := auth.NewIssuer(key, tokenIssuer, directory, auth.WithTTL(tokenTTL))
+	iss, err := auth.NewIssuer(tokenIssuer, directory, key, auth.WithTTL(tokenTTL))
 	if err != nil {
 		return "", time.Time{}, err
 	}

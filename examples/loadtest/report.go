@@ -108,6 +108,7 @@ type result struct {
 	RatiosByRound []map[string]float64 `json:"ratios_by_round"`
 	ServerHWM     *float64             `json:"server_vmhwm_mib"`   // whole life of the server process
 	BaselineHWM   *float64             `json:"baseline_vmhwm_mib"` // whole life of the baseline process
+	MapHWM        *float64             `json:"map_vmhwm_mib"`      // the map server's processes, the highest
 }
 
 // aggregate merges the runs of each phase over the rounds, and computes
@@ -129,7 +130,10 @@ func (r *result) aggregate(runs [][]phaseRun) {
 	for _, name := range order {
 		r.Phases = append(r.Phases, mergeRuns(byName[name]))
 	}
-	pairs := [][2]string{{phaseOne, phaseBaseline}, {phaseDist, phaseBaseline}, {phaseDist, phaseOne}}
+	pairs := [][2]string{
+		{phaseOne, phaseMapOne}, {phaseDist, phaseMapDist}, {phaseMapDist, phaseMapOne},
+		{phaseOne, phaseBaseline}, {phaseDist, phaseBaseline}, {phaseDist, phaseOne},
+	}
 	perPair := map[string][]float64{}
 	for _, round := range runs {
 		rps := map[string]float64{}
@@ -308,8 +312,9 @@ func printReport(w io.Writer, r *result) {
 			fmt.Fprintf(w, "server CPU per request %s/%s %.3f\n", pair[0], pair[1], a/b)
 		}
 	}
-	if r.ServerHWM != nil || r.BaselineHWM != nil {
-		fmt.Fprintf(w, "VmHWM over the whole process: server %s MiB, baseline %s MiB\n", optFloat(r.ServerHWM, "%.0f"), optFloat(r.BaselineHWM, "%.0f"))
+	if r.ServerHWM != nil || r.BaselineHWM != nil || r.MapHWM != nil {
+		fmt.Fprintf(w, "VmHWM over the whole process: server %s MiB, baseline %s MiB, map server %s MiB\n",
+			optFloat(r.ServerHWM, "%.0f"), optFloat(r.BaselineHWM, "%.0f"), optFloat(r.MapHWM, "%.0f"))
 	}
 	for _, p := range r.Phases {
 		for _, f := range p.CPUProfiles {

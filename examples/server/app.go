@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	_ "github.com/jackc/pgx/v5/stdlib"       // database/sql driver "pgx"
 	_ "github.com/ncruces/go-sqlite3/driver" // database/sql driver "sqlite3"
 	"github.com/pressly/goose/v3"
@@ -68,11 +69,23 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	defer a.Close()
 
-	ln, err := net.Listen("tcp", cfg.addr)
+	// Descriptors: as many as allowed, and client connections capped
+	// below them, idle ones closed first (see connLimiter).
+	nofile, err := raiseFileLimit()
+	if err != nil {
+		log.LogAttrs(ctx, slog.LevelWarn, "raise the file descriptor limit", slog.String("err", err.Error()))
+	}
+	maxConns := cfg.httpMaxConns
+	if maxConns == 0 {
+		maxConns = defaultMaxConns(nofile)
+	}
+	inner, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %v", cfg.addr, err)
 	}
+	ln := newConnLimiter(inner, maxConns)
 	srv := newHTTPServer(a.handler, log)
+	srv.ConnState = ln.track
 	if cfg.pprofAddr != "" {
 		stop, err := servePprof(cfg.pprofAddr, log)
 		if err != nil {
@@ -80,6 +93,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			return err
 		}
 		defer stop()
+	}
+	log.LogAttrs(ctx, slog.LevelInfo, "connection limit", slog.Int("max_conns", maxConns), slog.Uint64("fd_limit", nofile))
+	if nofile > 0 && uint64(maxConns) >= nofile {
+		log.LogAttrs(ctx, slog.LevelWarn, "-http-max-conns is not below the file descriptor limit: accept may fail for want of descriptors",
+			slog.Int("max_conns", maxConns), slog.Uint64("fd_limit", nofile))
 	}
 	log.LogAttrs(ctx, slog.LevelInfo, "listening", slog.String("addr", ln.Addr().String()))
 	errc := make(chan error, 1)
@@ -146,8 +164,9 @@ func newLogger(cfg config, w io.Writer) *slog.Logger {
 
 // appOptions are knobs for the admin commands and tests.
 type appOptions struct {
-	hashParams *auth.Params    // cheaper password hashing
-	throttle   *throttleLimits // other login throttle limits
+	hashParams *auth.Params        // cheaper password hashing
+	hasherOpts []auth.HasherOption // more hasher options, after the others
+	throttle   *throttleLimits     // other login throttle limits
 	// admin leaves out what only a serving process does: reconciling
 	// tenants left between states and watching for state changes.
 	admin bool
@@ -234,6 +253,10 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, opts appOptions) 
 	if opts.hashParams != nil {
 		hopts = append(hopts, auth.WithParams(*opts.hashParams))
 	}
+	if cfg.hashQueue > 0 {
+		hopts = append(hopts, auth.WithMaxQueue(cfg.hashQueue))
+	}
+	hopts = append(hopts, opts.hasherOpts...)
 	hasher, err := auth.NewHasher(hopts...)
 	if err != nil {
 		return nil, err
@@ -246,14 +269,23 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, opts appOptions) 
 	if opts.throttle != nil {
 		limits = *opts.throttle
 	}
+	limits.registerLimit, limits.registerWindow = cfg.registerLimit, cfg.registerWindow
 	guard, err := newLoginGuard(limits)
 	if err != nil {
 		return nil, err
+	}
+	var ol orgLimits // the admin commands are not limited
+	if !opts.admin {
+		if ol, err = newOrgLimits(cfg.limits.orgQuota, cfg.limits.orgRate); err != nil {
+			return nil, err
+		}
 	}
 	a.srv, err = NewServer(serverDeps{
 		guard: guard,
 		log:   log, store: store, dbs: dbs, tenantVersion: version, hasher: hasher, tokens: tokens, lookup: lookup,
 		metrics: newMetrics(dbs, strategy, connsPerHandle(strategy), cfg.dbMaxConns, cfg.metricsPerTenant),
+
+		orgLimits: ol,
 	})
 	if err != nil {
 		return nil, err
@@ -279,6 +311,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, opts appOptions) 
 			tokens.forget(key)
 		}
 	}, changePollInterval, log))
+	a.closers = append(a.closers, startPurge(newPurger(coreDB, sqlTenantStores{m: dbs}, cfg.limits), purgeInterval, log))
 	return a, nil
 }
 
@@ -356,8 +389,8 @@ func openCoreDB(ctx context.Context, cfg config) (*sql.DB, string, error) {
 			return nil, "", fmt.Errorf("core database: %w", err)
 		}
 		dialect = "sqlite3"
-		db, err = sql.Open("sqlite3", "file:"+filepath.ToSlash(path)+
-			"?_pragma=journal_mode(wal)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(on)&_pragma=synchronous(normal)&_txlock=immediate")
+		db, err = openPrivateSQLite(path,
+			"_pragma=journal_mode(wal)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(on)&_pragma=synchronous(normal)&_pragma=journal_size_limit(0)&_txlock=immediate")
 	} else {
 		dialect = "postgres"
 		db, err = sql.Open("pgx", cfg.coreDB)
@@ -432,7 +465,34 @@ func openTenantStrategy(ctx context.Context, cfg config, log *slog.Logger) (dbst
 	if err != nil {
 		return nil, nil, fmt.Errorf("tenant databases: %v", redact(err))
 	}
+	if pc.RoleSecret != nil {
+		// A tenant role connects to its own database and nothing else:
+		// not the admin database (where provisioning takes its locks),
+		// the maintenance databases or the core database.
+		restrict := append([]string{"postgres", "template1"}, sameServerDatabase(cfg.coreDB, cfg.tenantDB)...)
+		if err := s.RestrictConnect(ctx, restrict...); err != nil {
+			s.Close()
+			return nil, nil, fmt.Errorf("tenant databases: %v (run as a superuser or the databases' owner, or -tenant-db-role-secret off)", redact(err))
+		}
+	}
 	return s, s.Close, nil
+}
+
+// sameServerDatabase returns the database of the PostgreSQL URL dsn when it
+// is on the server of the PostgreSQL URL other, and nothing otherwise.
+func sameServerDatabase(dsn, other string) []string {
+	if !strings.HasPrefix(dsn, "postgres") {
+		return nil
+	}
+	a, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return nil
+	}
+	b, err := pgx.ParseConfig(other)
+	if err != nil || a.Host != b.Host || a.Port != b.Port {
+		return nil
+	}
+	return []string{a.Database}
 }
 
 // jwtSecret returns the configured master secret, or the one generated

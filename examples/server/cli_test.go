@@ -206,7 +206,7 @@ func registerOwner(t testing.TB, cfg config, email string) {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	if _, err := a.core.Register(ctx, email, testPassword); err != nil {
+	if _, err := a.core.Register(ctx, email, testPassword, ""); err != nil {
 		t.Fatalf("register %s: %v", email, err)
 	}
 }

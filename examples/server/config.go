@@ -37,6 +37,15 @@ type config struct {
 	// metricsPerTenant adds a per-tenant request counter to /metrics:
 	// one series per tenant, so for small fleets only.
 	metricsPerTenant bool
+	limits           limitsConfig // organizations per user, retentions
+	// registerLimit registrations per registerWindow are allowed per
+	// (directory, client address); 0 turns the throttle off.
+	registerLimit  int
+	registerWindow time.Duration
+	hashQueue      int // callers that may wait for a hashing slot, per class; 0: auth's default
+	// httpMaxConns caps the open client connections; 0: three quarters
+	// of the file descriptor limit.
+	httpMaxConns int
 }
 
 // errHelp is returned by parseConfig for -h: usage was printed, exit 0.
@@ -68,7 +77,12 @@ func configFlags(fs *flag.FlagSet, getenv func(string) string) func() (config, e
 	fs.StringVar(&c.logFormat, "log-format", env("LOG_FORMAT", "text"), "log `format`: text or json (env LOG_FORMAT)")
 	fs.StringVar(&c.logLevel, "log-level", env("LOG_LEVEL", "info"), "log `level`: debug, info, warn or error (env LOG_LEVEL)")
 	fs.BoolVar(&c.metricsPerTenant, "metrics-per-tenant", getenv("METRICS_PER_TENANT") == "true", "count requests per tenant in /metrics; one series per tenant, for small fleets (env METRICS_PER_TENANT=true)")
+	regLimit := fs.String("register-limit", env("REGISTER_LIMIT", strconv.Itoa(registerLimit)), "most `registrations` per client address and directory in each -register-window; 0 turns the limit off (env REGISTER_LIMIT)")
+	regWindow := fs.String("register-window", env("REGISTER_WINDOW", registerWindow.String()), "the `window` of -register-limit (env REGISTER_WINDOW)")
+	hashQueue := fs.String("hash-queue", getenv("HASH_QUEUE"), "most logins, and separately most registrations, that wait for a password hashing slot; beyond it they get 503 (env HASH_QUEUE; default 32 per slot, one slot per CPU)")
+	maxClientConns := fs.String("http-max-conns", getenv("HTTP_MAX_CONNS"), "most open client `connections`; near it the oldest idle ones are closed to serve new ones (env HTTP_MAX_CONNS; default three quarters of the file descriptor limit)")
 	fs.StringVar(&c.pprofAddr, "pprof", getenv("PPROF_ADDR"), "serve net/http/pprof on this loopback `address`, e.g. 127.0.0.1:6060 (env PPROF_ADDR; default off)")
+	checkLimits := limitFlags(fs, getenv, &c.limits)
 
 	return func() (config, error) {
 		n, err := strconv.Atoi(*maxConns)
@@ -84,6 +98,22 @@ func configFlags(fs *flag.FlagSet, getenv func(string) string) func() (config, e
 		}
 		if c.tokenTTL, err = time.ParseDuration(*ttl); err != nil || c.tokenTTL < time.Minute || c.tokenTTL > 24*time.Hour {
 			return c, fmt.Errorf("invalid -token-ttl %q: must be a Go duration from 1m to 24h", *ttl)
+		}
+		if c.registerLimit, err = strconv.Atoi(*regLimit); err != nil || c.registerLimit < 0 || c.registerLimit > 10_000 {
+			return c, fmt.Errorf("invalid -register-limit %q: must be an integer from 0 to 10000", *regLimit)
+		}
+		if c.registerWindow, err = time.ParseDuration(*regWindow); err != nil || c.registerWindow < time.Second || c.registerWindow > 24*time.Hour {
+			return c, fmt.Errorf("invalid -register-window %q: must be a Go duration from 1s to 24h", *regWindow)
+		}
+		if *hashQueue != "" {
+			if c.hashQueue, err = strconv.Atoi(*hashQueue); err != nil || c.hashQueue < 1 || c.hashQueue > 1<<20 {
+				return c, fmt.Errorf("invalid -hash-queue %q: must be an integer from 1 to 1048576", *hashQueue)
+			}
+		}
+		if *maxClientConns != "" {
+			if c.httpMaxConns, err = strconv.Atoi(*maxClientConns); err != nil || c.httpMaxConns < 1 {
+				return c, fmt.Errorf("invalid -http-max-conns %q: must be a positive integer", *maxClientConns)
+			}
 		}
 		if c.coreDB == "" {
 			c.coreDB = "sqlite:" + c.dataDir + "/core.db"
@@ -126,6 +156,9 @@ func configFlags(fs *flag.FlagSet, getenv func(string) string) func() (config, e
 		case "debug", "info", "warn", "error":
 		default:
 			return c, fmt.Errorf("invalid -log-level %q: must be debug, info, warn or error", c.logLevel)
+		}
+		if err := checkLimits(); err != nil {
+			return c, err
 		}
 		return c, nil
 	}

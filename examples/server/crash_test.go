@@ -165,7 +165,7 @@ func TestCrashRecovery(t *testing.T) {
 			empty, err := ts.app.core.store.CreateOrganization(ctx, Organization{
 				Name: "Crash crash-empty-db", Slug: "crash-empty-db", Status: OrgProvisioning,
 				OwnerID: u.ID, CreatedAt: time.Now().UTC().Truncate(time.Microsecond),
-			}, nil)
+			}, nil, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -328,6 +328,7 @@ func serverArgs(cfg config) []string {
 		"-addr", "127.0.0.1:0", "-data", cfg.dataDir,
 		"-core-db", cfg.coreDB, "-tenant-db", cfg.tenantDB, "-tenant-db-prefix", cfg.tenantDBPrefix,
 		"-jwt-secret", cfg.jwtSecret, "-log-format", "json", "-log-level", "info",
+		"-org-quota", fmt.Sprint(cfg.limits.orgQuota), "-org-rate", fmt.Sprint(cfg.limits.orgRate), // 0: off, as in-process tests
 	}
 }
 

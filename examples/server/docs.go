@@ -5,12 +5,13 @@ import (
 	"compress/gzip"
 	"crypto/sha256"
 	_ "embed" // the OpenAPI document and Swagger UI are part of the binary
-	"encoding/binary"
 	"encoding/hex"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 )
 
 // The API's own documentation, embedded in the binary: the OpenAPI document
@@ -80,27 +81,32 @@ func addDocsRoutes(handle func(pattern string, h http.Handler)) {
 	}))
 }
 
-// asset is one embedded file served as it is. A gzipped asset is stored
-// gzip-compressed: it is sent so, with Content-Encoding: gzip, to clients
-// that accept gzip, and decompressed while it is sent to the others.
+// asset is one embedded file served as it is, through http.ServeContent
+// (conditional requests on the ETag, Range, HEAD, Content-Length). A
+// gzipped asset is stored gzip-compressed: it is sent so, with
+// Content-Encoding: gzip, to clients that accept gzip, and decompressed
+// (once, on the first such request) for the others.
 type asset struct {
 	body        []byte
 	contentType string
 	csp         string // Content-Security-Policy, for pages
 	gzipped     bool
-	size        int    // length of the decompressed body
-	etag        string // strong validator of the decompressed body
+	etag        string // strong validator of body
+	plain       func() ([]byte, error)
 }
 
 func newAsset(body []byte, contentType string, gzipped bool) *asset {
-	a := &asset{body: body, contentType: contentType, gzipped: gzipped, size: len(body)}
-	if gzipped && len(body) >= 4 {
-		// The gzip trailer ends with the decompressed length modulo 2^32;
-		// embedded files are far smaller than that.
-		a.size = int(binary.LittleEndian.Uint32(body[len(body)-4:]))
-	}
 	sum := sha256.Sum256(body)
-	a.etag = `"` + hex.EncodeToString(sum[:12]) + `"`
+	a := &asset{body: body, contentType: contentType, gzipped: gzipped, etag: `"` + hex.EncodeToString(sum[:12]) + `"`}
+	if gzipped {
+		a.plain = sync.OnceValues(func() ([]byte, error) {
+			zr, err := gzip.NewReader(bytes.NewReader(body))
+			if err != nil {
+				return nil, err
+			}
+			return io.ReadAll(zr)
+		})
+	}
 	return a
 }
 
@@ -112,43 +118,23 @@ func (a *asset) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.Set("Content-Security-Policy", a.csp)
 		h.Set("Referrer-Policy", "no-referrer")
 	}
-	etag, body, inflate := a.etag, a.body, false
+	etag, body := a.etag, a.body
 	if a.gzipped {
 		h.Add("Vary", "Accept-Encoding")
 		if acceptsGzip(r.Header.Values("Accept-Encoding")) {
 			h.Set("Content-Encoding", "gzip")
 			etag = strings.TrimSuffix(etag, `"`) + `-gzip"`
 		} else {
-			inflate = true
+			plain, err := a.plain()
+			if err != nil { // an embedded file docs_test.go reads whole: cannot happen
+				writeProblem(w, problem{Status: http.StatusInternalServerError})
+				return
+			}
+			body = plain
 		}
 	}
 	h.Set("ETag", etag)
-	if etagMatches(r.Header.Get("If-None-Match"), etag) {
-		w.WriteHeader(http.StatusNotModified)
-		return
-	}
-	size := len(body)
-	if inflate {
-		size = a.size
-	}
-	h.Set("Content-Length", strconv.Itoa(size))
-	if r.Method == http.MethodHead {
-		w.WriteHeader(http.StatusOK)
-		return
-	}
-	if !inflate {
-		_, _ = w.Write(body)
-		return
-	}
-	zr, err := gzip.NewReader(bytes.NewReader(body))
-	if err != nil { // an embedded file docs_test.go reads whole: cannot happen
-		h.Del("Content-Length")
-		writeProblem(w, problem{Status: http.StatusInternalServerError})
-		return
-	}
-	// A failure midway leaves the response short of its Content-Length,
-	// which the client sees as a broken transfer.
-	_, _ = io.Copy(w, zr)
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body))
 }
 
 // acceptsGzip reports whether an Accept-Encoding header (all its values)
@@ -182,16 +168,4 @@ func acceptsGzip(values []string) bool {
 		return gzipQ > 0
 	}
 	return anyQ > 0
-}
-
-// etagMatches reports whether an If-None-Match header names etag (weak
-// comparison, as RFC 9110 asks for If-None-Match) or is *.
-func etagMatches(header, etag string) bool {
-	for t := range strings.SplitSeq(header, ",") {
-		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
-		if t == "*" || t == etag {
-			return true
-		}
-	}
-	return false
 }

@@ -36,11 +36,13 @@ type errorCode struct {
 // per-request values, SQL, paths or secrets.
 var errorCodes = []errorCode{
 	{err: errUnsupportedMediaType, status: http.StatusUnsupportedMediaType, detail: "Request bodies must be application/json."},
+	{err: errAuthBodyTooLarge, status: http.StatusRequestEntityTooLarge, detail: "Login and registration bodies are at most 8 KiB."},
 	{err: errBodyTooLarge, status: http.StatusRequestEntityTooLarge, detail: "The request body is larger than 1 MiB."},
 	{err: ErrConflict, status: http.StatusConflict, detail: "That value is already taken."},
 	{err: ErrInProgress, status: http.StatusConflict, detail: "An earlier request for this resource is still in progress; retry shortly.", header: [2]string{"Retry-After", "2"}},
 	{err: ErrNotFound, status: http.StatusNotFound, detail: "No such resource."},
 	{err: ErrUnauthorized, status: http.StatusUnauthorized, detail: "Invalid credentials.", header: [2]string{"WWW-Authenticate", "Bearer"}},
+	{err: auth.ErrBusy, status: http.StatusServiceUnavailable, detail: "Too many passwords are being checked; retry shortly.", header: [2]string{"Retry-After", "2"}},
 	{err: ErrUnavailable, status: http.StatusServiceUnavailable, detail: "The service is temporarily unavailable.", header: [2]string{"Retry-After", "5"}},
 	{err: auth.ErrNoToken, status: http.StatusUnauthorized, detail: "A valid bearer token is required.", header: [2]string{"WWW-Authenticate", "Bearer"}},
 	{err: auth.ErrInvalidToken, status: http.StatusUnauthorized, detail: "A valid bearer token is required.", header: [2]string{"WWW-Authenticate", "Bearer"}},
@@ -49,6 +51,7 @@ var errorCodes = []errorCode{
 	{err: tenancy.ErrUnknownTenant, status: http.StatusNotFound, detail: "No such organization."},
 	{err: tenancy.ErrTenantNotReady, status: http.StatusServiceUnavailable, detail: "The organization is being provisioned; retry shortly.", header: [2]string{"Retry-After", "2"}},
 	{err: tenancy.ErrTenantSuspended, status: http.StatusForbidden, detail: "The organization is suspended."},
+	{err: ErrQuotaExceeded, status: http.StatusForbidden, detail: "You own as many organizations as allowed; delete one to create another."},
 }
 
 // writeError answers err as a problem. Unknown errors are logged and
@@ -59,6 +62,19 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		secs := int64((rl.RetryAfter + time.Second - 1) / time.Second)
 		w.Header().Set("Retry-After", strconv.FormatInt(max(secs, 1), 10))
 		writeProblem(w, problem{Status: http.StatusTooManyRequests, Detail: "Too many failed logins; retry later."})
+		return
+	}
+	var cr *CreateRateError
+	if errors.As(err, &cr) {
+		w.Header().Set("Retry-After", retryAfterSeconds(cr.RetryAfter))
+		writeProblem(w, problem{Status: http.StatusTooManyRequests, Detail: "Too many organizations created; retry later."})
+		return
+	}
+	var regl *RegisterLimitError
+	if errors.As(err, &regl) {
+		secs := int64((regl.RetryAfter + time.Second - 1) / time.Second)
+		w.Header().Set("Retry-After", strconv.FormatInt(max(secs, 1), 10))
+		writeProblem(w, problem{Status: http.StatusTooManyRequests, Detail: "Too many registrations from this address; retry later."})
 		return
 	}
 	var verr *ValidationError
@@ -106,4 +122,10 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// retryAfterSeconds is a Retry-After value: d in whole seconds, rounded
+// up, at least 1.
+func retryAfterSeconds(d time.Duration) string {
+	return strconv.FormatInt(max(int64((d+time.Second-1)/time.Second), 1), 10)
 }

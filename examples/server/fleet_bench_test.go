@@ -23,7 +23,7 @@ func seedFleet(b *testing.B, cfg config, n int, v int64) {
 		b.Fatal(err)
 	}
 	defer a.Close()
-	u, err := a.core.Register(ctx, "fleet-owner@example.com", "correct horse battery")
+	u, err := a.core.Register(ctx, "fleet-owner@example.com", "correct horse battery", "")
 	if err != nil {
 		b.Fatal(err)
 	}

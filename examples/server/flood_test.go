@@ -134,6 +134,7 @@ func mib(b uint64) float64 { return float64(b) / (1 << 20) }
 func floodServer(tb testing.TB) *testServer {
 	tb.Helper()
 	cfg := sqliteConfig(tb)
+	cfg.hashQueue = floodLogins // every login waits: this measures hashing, not the queue's 503s
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	a, err := newApp(ctx, cfg, slog.New(slog.DiscardHandler), appOptions{throttle: &testThrottle})

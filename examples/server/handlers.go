@@ -33,7 +33,8 @@ type (
 		CreatedAt string `json:"created_at"`
 	}
 	orgListJSON struct {
-		Items []orgJSON `json:"items"`
+		Items      []orgJSON `json:"items"`
+		NextCursor string    `json:"next_cursor,omitempty"` // absent on the last page
 	}
 	tokenJSON struct {
 		AccessToken  string `json:"access_token"`
@@ -67,7 +68,7 @@ func writeToken(w http.ResponseWriter, t Token) {
 func handleRegister(log *slog.Logger, s *CoreService) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var email, password *string
-		if err := decodeObject(w, r,
+		if err := decodeAuthObject(w, r,
 			field{name: "email", required: true, dst: &email},
 			field{name: "password", required: true, dst: &password}); err != nil {
 			writeError(w, r, log, withValueProblems(err, func(v *ValidationError) {
@@ -76,7 +77,7 @@ func handleRegister(log *slog.Logger, s *CoreService) http.Handler {
 			}))
 			return
 		}
-		u, err := s.Register(r.Context(), *email, *password)
+		u, err := s.Register(r.Context(), *email, *password, clientAddr(r))
 		if err != nil {
 			writeError(w, r, log, err)
 			return
@@ -89,7 +90,7 @@ func handleRegister(log *slog.Logger, s *CoreService) http.Handler {
 // credentials of any kind are a 401, never a 422.
 func credentials(w http.ResponseWriter, r *http.Request) (email, password string, err error) {
 	var e, p *string
-	if err := decodeObject(w, r, field{name: "email", required: true, dst: &e}, field{name: "password", required: true, dst: &p}); err != nil {
+	if err := decodeAuthObject(w, r, field{name: "email", required: true, dst: &e}, field{name: "password", required: true, dst: &p}); err != nil {
 		return "", "", err
 	}
 	return *e, *p, nil
@@ -144,12 +145,17 @@ func handleListOrganizations(log *slog.Logger, s *CoreService) http.Handler {
 			writeError(w, r, log, err)
 			return
 		}
-		orgs, err := s.Organizations(r.Context(), uid)
+		p, err := parsePage(r.URL.Query())
 		if err != nil {
 			writeError(w, r, log, err)
 			return
 		}
-		out := orgListJSON{Items: make([]orgJSON, 0, len(orgs))}
+		orgs, next, err := s.Organizations(r.Context(), uid, p)
+		if err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		out := orgListJSON{Items: make([]orgJSON, 0, len(orgs)), NextCursor: next}
 		for _, o := range orgs {
 			out.Items = append(out.Items, toOrgJSON(o))
 		}
@@ -201,7 +207,7 @@ func handleDeleteOrganization(log *slog.Logger, s *CoreService) http.Handler {
 func handleTenantRegister(log *slog.Logger, s *TenantService) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var email, password, dn *string
-		if err := decodeObject(w, r,
+		if err := decodeAuthObject(w, r,
 			field{name: "email", required: true, dst: &email},
 			field{name: "password", required: true, dst: &password},
 			field{name: "display_name", dst: &dn}); err != nil {
@@ -212,7 +218,7 @@ func handleTenantRegister(log *slog.Logger, s *TenantService) http.Handler {
 			}))
 			return
 		}
-		u, err := s.Register(r.Context(), tenantID(r), *email, *password, dn)
+		u, err := s.Register(r.Context(), tenantID(r), *email, *password, dn, clientAddr(r))
 		if err != nil {
 			writeError(w, r, log, err)
 			return
@@ -339,7 +345,11 @@ func handleJWKS(log *slog.Logger, tokens *tokenService, lookup tenancy.Lookup) h
 
 // jwksTenant resolves X-Tenant as the tenancy middleware does.
 func jwksTenant(r *http.Request, lookup tenancy.Lookup) (tenancy.Tenant, error) {
-	hint, err := tenancy.Header("X-Tenant").Resolve(r)
+	res, err := tenancy.Header("X-Tenant")
+	if err != nil {
+		return tenancy.Tenant{}, err
+	}
+	hint, err := res.Resolve(r)
 	if err != nil {
 		return tenancy.Tenant{}, err
 	}
@@ -372,7 +382,7 @@ func handleReadyz(log *slog.Logger, store CoreStore) http.Handler {
 // userID is the user a verified token names. The token middleware runs
 // first, so a missing or malformed subject is a refused token.
 func userID(r *http.Request) (int64, error) {
-	c, ok := auth.ClaimsFromContext(r.Context())
+	c, ok := auth.FromContext(r.Context())
 	if !ok {
 		return 0, auth.ErrNoToken
 	}

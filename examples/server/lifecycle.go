@@ -41,11 +41,16 @@ func (s *CoreService) CreateOrganization(ctx context.Context, ownerID int64, nam
 			return o, err
 		}
 	}
+	// A replay above creates nothing and costs nothing; a creation takes
+	// one from the caller's rate, given back if nothing is created.
+	done, err := s.limits.begin(ownerID)
+	if err != nil {
+		return Organization{}, err
+	}
 	o := Organization{Name: name, Status: OrgProvisioning, OwnerID: ownerID, CreatedAt: now(s.now)}
-	var err error
 	if slug != nil {
 		o.Slug = *slug
-		o, err = s.store.CreateOrganization(ctx, o, idem)
+		o, err = s.store.CreateOrganization(ctx, o, idem, s.limits.quota)
 	} else {
 		// Pick the first free slug among base, base-2, base-3, ... from
 		// the taken ones, and retry if a concurrent request took it first.
@@ -57,13 +62,14 @@ func (s *CoreService) CreateOrganization(ctx context.Context, ownerID int64, nam
 			}
 			o.Slug = nextFreeSlug(base, taken)
 			var created Organization
-			created, err = s.store.CreateOrganization(ctx, o, idem)
+			created, err = s.store.CreateOrganization(ctx, o, idem, s.limits.quota)
 			if !errors.Is(err, ErrConflict) || attempt >= 10 {
 				o = created
 				break
 			}
 		}
 	}
+	done(err == nil)
 	if errors.Is(err, errIdemTaken) {
 		// A concurrent request with the same key won the race.
 		if o, done, err := s.replay(ctx, ownerID, *idem); done {

@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/tenantkit/tenantkit/auth"
 	"github.com/tenantkit/tenantkit/dbstrategy"
 	"github.com/tenantkit/tenantkit/dbstrategy/sqlitestrategy"
 	"github.com/tenantkit/tenantkit/tenancy"
@@ -36,7 +37,10 @@ func BenchmarkLibraryOverhead(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	resolver := tenancy.Header("X-Tenant")
+	resolver, err := tenancy.Header("X-Tenant")
+	if err != nil {
+		b.Fatal(err)
+	}
 	r := httptest.NewRequest("GET", "/api/tenant/users/me", nil)
 	r.Header.Set("X-Tenant", "acme")
 
@@ -70,6 +74,51 @@ func BenchmarkLibraryOverhead(b *testing.B) {
 			}
 			t, err := cache.Lookup(ctx, hint)
 			if err != nil {
+				b.Fatal(err)
+			}
+			l, err := m.Acquire(ctx, t.ID)
+			if err != nil {
+				b.Fatal(err)
+			}
+			l.Release()
+		}
+	})
+	// The same plus the check of a token the verifier has cached, as
+	// auth.RequireToken does on every request after a client's first.
+	key, err := auth.DeriveKey([]byte("0123456789abcdef0123456789abcdef"), "tenant:42")
+	if err != nil {
+		b.Fatal(err)
+	}
+	iss, err := auth.NewIssuer(tokenIssuer, "tenant:42", key)
+	if err != nil {
+		b.Fatal(err)
+	}
+	v, err := auth.NewVerifier(tokenIssuer, "tenant:42", []auth.Key{key})
+	if err != nil {
+		b.Fatal(err)
+	}
+	tok, _, err := iss.Issue("7")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := v.Verify(tok); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("resolve+lookup+lease+release+cached-token", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			hint, err := resolver.Resolve(r)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := validTenantHint(hint); err != nil {
+				b.Fatal(err)
+			}
+			t, err := cache.Lookup(ctx, hint)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := v.Verify(tok); err != nil {
 				b.Fatal(err)
 			}
 			l, err := m.Acquire(ctx, t.ID)

@@ -31,6 +31,7 @@ type serverDeps struct {
 	lookup        *tenancy.Cache
 	metrics       *metrics
 	guard         *loginGuard
+	orgLimits     orgLimits // the zero value limits nothing
 }
 
 // NewServer assembles the API on its dependencies and returns the handler
@@ -40,19 +41,26 @@ func NewServer(d serverDeps) (*Server, error) {
 	core := &CoreService{
 		store: d.store, hasher: d.hasher, tokens: d.tokens, dbs: d.dbs, version: d.tenantVersion,
 		invalidate: d.lookup.Invalidate, metrics: d.metrics, log: log, now: time.Now,
-		sessions: sessions{now: time.Now}, guard: d.guard,
+		sessions: sessions{now: time.Now}, guard: d.guard, limits: d.orgLimits,
 	}
 	tenant := &TenantService{stores: sqlTenantStores{m: d.dbs}, hasher: d.hasher, tokens: d.tokens,
 		sessions: sessions{now: time.Now}, guard: d.guard, now: time.Now}
 
 	onErr := func(w http.ResponseWriter, r *http.Request, err error) { writeError(w, r, log, err) }
-	withTenant, err := tenancy.Middleware(tenancy.Header("X-Tenant"), d.lookup,
+	tenantHeader, err := tenancy.Header("X-Tenant")
+	if err != nil {
+		return nil, err
+	}
+	withTenant, err := tenancy.Middleware(tenantHeader, d.lookup,
 		tenancy.WithValidator(validTenantHint), tenancy.WithErrorHandler(onErr))
 	if err != nil {
 		return nil, err
 	}
-	coreToken := auth.RequireToken(d.tokens.core.verifier, auth.WithErrorHandler(onErr))
-	tenantToken := auth.RequireTokenFunc(func(r *http.Request) (*auth.Verifier, error) {
+	coreToken, err := auth.RequireToken(d.tokens.core.verifier, auth.WithErrorHandler(onErr))
+	if err != nil {
+		return nil, err
+	}
+	tenantToken, err := auth.RequireTokenFunc(func(r *http.Request) (*auth.Verifier, error) {
 		t, ok := tenancy.FromContext(r.Context())
 		if !ok {
 			return nil, errNoTenantInContext
@@ -63,6 +71,9 @@ func NewServer(d serverDeps) (*Server, error) {
 		}
 		return dir.verifier, nil
 	}, auth.WithErrorHandler(onErr))
+	if err != nil {
+		return nil, err
+	}
 
 	mux := http.NewServeMux()
 	patterns := addRoutes(mux, log, core, tenant, withTenant, coreToken, tenantToken, d.store, d.metrics, d.tokens, d.lookup)
@@ -181,7 +192,7 @@ func noteTenant(w http.ResponseWriter, id string) {
 func withUser(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if rw, ok := w.(*respWriter); ok {
-			if c, ok := auth.ClaimsFromContext(r.Context()); ok {
+			if c, ok := auth.FromContext(r.Context()); ok {
 				rw.user = c.Subject
 			}
 		}

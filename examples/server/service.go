@@ -17,13 +17,17 @@ type CoreStore interface {
 	UserByEmail(ctx context.Context, email string) (User, error) // ErrNotFound
 	// CreateOrganization inserts o and, if idem is not nil, records the
 	// key with it in the same transaction. ErrConflict if the slug is
-	// taken, errIdemTaken if the key is.
-	CreateOrganization(ctx context.Context, o Organization, idem *IdemRecord) (Organization, error)
+	// taken, errIdemTaken if the key is, ErrQuotaExceeded if the owner
+	// already owns quota organizations (0: no limit; concurrent creations
+	// by one owner take turns, so none goes past it).
+	CreateOrganization(ctx context.Context, o Organization, idem *IdemRecord, quota int) (Organization, error)
 	IdempotencyKey(ctx context.Context, ownerID int64, key string) (IdemRecord, int64, error) // ErrNotFound
 	Organization(ctx context.Context, id int64) (Organization, error)                         // ErrNotFound
 	OrganizationBySlug(ctx context.Context, slug string) (Organization, error)
 	SlugsLike(ctx context.Context, base string) ([]string, error) // base and base-*
-	OrganizationsByOwner(ctx context.Context, ownerID int64) ([]Organization, error)
+	// OrganizationsByOwner returns up to limit of ownerID's organizations
+	// with ids above after, oldest first.
+	OrganizationsByOwner(ctx context.Context, ownerID, after int64, limit int) ([]Organization, error)
 	OrganizationsByStatus(ctx context.Context, status OrgStatus) ([]Organization, error)
 	AllOrganizations(ctx context.Context) ([]Organization, error)
 	ChangedSince(ctx context.Context, us int64) ([]OrgChange, error) // the change log after us µs
@@ -45,6 +49,9 @@ type TenantStore interface {
 	UserByEmail(ctx context.Context, email string) (User, error)
 	UserByID(ctx context.Context, id int64) (User, error)                // without PasswordHash
 	UpdateUser(ctx context.Context, id int64, p UserPatch) (User, error) // without PasswordHash; ErrConflict, ErrNotFound
+	// PurgeRefresh deletes refresh tokens and families that expired or
+	// were revoked before cutoffUS, in bounded batches (purge.go).
+	PurgeRefresh(ctx context.Context, cutoffUS int64) (tokens, families int64, err error)
 }
 
 // TenantStores hands out the store of one tenant for the duration of fn.
@@ -70,18 +77,25 @@ type CoreService struct {
 	metrics    *metrics             // nil in the admin commands
 	sessions   sessions
 	guard      *loginGuard
+	limits     orgLimits // organizations per user and their creation rate
 	log        *slog.Logger
 	now        func() time.Time
 }
 
-// Register creates a core user.
-func (s *CoreService) Register(ctx context.Context, email, password string) (User, error) {
+// Register creates a core user. addr is the client's address, for the
+// registration throttle; "" (the admin commands) is never throttled.
+func (s *CoreService) Register(ctx context.Context, email, password, addr string) (_ User, err error) {
 	var verr ValidationError
 	checkEmail(&verr, &email)
 	checkNewPassword(&verr, &password)
 	if err := verr.err(); err != nil {
 		return User{}, err
 	}
+	done, err := s.guard.beginRegister("core", addr)
+	if err != nil {
+		return User{}, err
+	}
+	defer func() { done(err) }()
 	email = normalizeEmail(email)
 	hash, err := s.hasher.Hash(ctx, password)
 	if err != nil {
@@ -94,12 +108,15 @@ func (s *CoreService) Register(ctx context.Context, email, password string) (Use
 // a refresh token. Every failure, whatever its cause, is ErrUnauthorized
 // after the same work, unless the throttle refuses first.
 func (s *CoreService) Login(ctx context.Context, email, password, addr string) (Token, error) {
+	if tooLongPassword(password) {
+		return Token{}, ErrUnauthorized // before any lookup, throttle or hashing
+	}
 	done, err := s.guard.begin("core", email, addr)
 	if err != nil {
 		return Token{}, err
 	}
 	u, err := checkPassword(ctx, s.hasher, email, password, s.store.UserByEmail)
-	done(err == nil)
+	done(err)
 	if err != nil {
 		return Token{}, err
 	}
@@ -149,9 +166,18 @@ func checkPassword(ctx context.Context, h *auth.Hasher, email, password string, 
 	return u, nil
 }
 
-// Organizations lists the caller's organizations, oldest first.
-func (s *CoreService) Organizations(ctx context.Context, ownerID int64) ([]Organization, error) {
-	return s.store.OrganizationsByOwner(ctx, ownerID)
+// Organizations lists one page of the caller's organizations, oldest
+// first, and the cursor of the next page ("" if this is the last).
+func (s *CoreService) Organizations(ctx context.Context, ownerID int64, p pageReq) ([]Organization, string, error) {
+	orgs, err := s.store.OrganizationsByOwner(ctx, ownerID, p.after, p.limit+1)
+	if err != nil {
+		return nil, "", err
+	}
+	if len(orgs) > p.limit {
+		orgs = orgs[:p.limit]
+		return orgs, nextCursor(orgs[len(orgs)-1].ID), nil
+	}
+	return orgs, "", nil
 }
 
 // Organization returns one of the caller's organizations; any other is
@@ -177,8 +203,10 @@ type TenantService struct {
 	now      func() time.Time
 }
 
-// Register creates a user in the tenant's directory.
-func (s *TenantService) Register(ctx context.Context, tenantID, email, password string, displayName *string) (User, error) {
+// Register creates a user in the tenant's directory. addr is the
+// client's address, for the registration throttle ("" is never
+// throttled).
+func (s *TenantService) Register(ctx context.Context, tenantID, email, password string, displayName *string, addr string) (_ User, err error) {
 	var verr ValidationError
 	checkEmail(&verr, &email)
 	checkNewPassword(&verr, &password)
@@ -186,6 +214,11 @@ func (s *TenantService) Register(ctx context.Context, tenantID, email, password 
 	if err := verr.err(); err != nil {
 		return User{}, err
 	}
+	done, err := s.guard.beginRegister("tenant:"+tenantID, addr)
+	if err != nil {
+		return User{}, err
+	}
+	defer func() { done(err) }()
 	email = normalizeEmail(email)
 	var dn string
 	if displayName != nil {
@@ -206,6 +239,9 @@ func (s *TenantService) Register(ctx context.Context, tenantID, email, password 
 // Login checks the credentials of a tenant user and starts a session with
 // tokens valid for that tenant only.
 func (s *TenantService) Login(ctx context.Context, tenantID, email, password, addr string) (Token, error) {
+	if tooLongPassword(password) {
+		return Token{}, ErrUnauthorized // before any lookup, throttle or hashing
+	}
 	done, err := s.guard.begin("tenant:"+tenantID, email, addr)
 	if err != nil {
 		return Token{}, err
@@ -219,13 +255,25 @@ func (s *TenantService) Login(ctx context.Context, tenantID, email, password, ad
 		return u, err
 	}
 	u, err := checkPassword(ctx, s.hasher, email, password, byEmail)
-	done(err == nil)
+	done(err)
 	if err != nil {
 		return Token{}, err
 	}
 	var refresh string
 	err = s.stores.WithTenant(ctx, tenantID, func(st TenantStore) error {
-		refresh, err = s.sessions.start(ctx, st, u.ID)
+		if refresh, err = s.sessions.start(ctx, st, u.ID); err != nil {
+			return err
+		}
+		// An email change that committed after the password check ended
+		// the sessions that existed then, not this one: end it too. (One
+		// that commits after this read revokes it with the others.)
+		cur, err := st.UserByID(ctx, u.ID)
+		if errors.Is(err, ErrNotFound) || err == nil && (cur.Email != u.Email || !cur.IsActive) {
+			if err := s.sessions.end(ctx, st, refresh); err != nil {
+				return err
+			}
+			return ErrUnauthorized
+		}
 		return err
 	})
 	if err != nil {

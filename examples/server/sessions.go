@@ -32,14 +32,32 @@ type RefreshToken struct {
 	RevokedUS      int64 // 0 unless its family was revoked
 }
 
-// RefreshStore keeps the refresh tokens of one user directory.
+// RefreshStore keeps the refresh tokens of one user directory, and their
+// families. Rotation and revocation of one family serialize on the
+// family: once RevokeFamily or RevokeUser has returned, or a RotateRefresh
+// that revoked has, no RotateRefresh of a token of that family stores a
+// next token.
 type RefreshStore interface {
-	CreateRefresh(ctx context.Context, t RefreshToken) error
+	// StartFamily stores a new family and its first token t together.
+	StartFamily(ctx context.Context, t RefreshToken) error
 	RefreshByHash(ctx context.Context, hash string) (RefreshToken, error) // ErrNotFound
-	// UseRefresh marks a token spent at us; false if it already was.
-	UseRefresh(ctx context.Context, hash string, us int64) (bool, error)
+	// RotateRefresh reads the token with hash in one transaction that
+	// holds its family's lock, and does what decide says: spend it and
+	// store a next token, revoke the family, or nothing. The token decide
+	// sees has RevokedUS set if its family is revoked. It returns the
+	// rotation's err once that is done (committed), or ErrNotFound for an
+	// unknown token or family.
+	RotateRefresh(ctx context.Context, hash string, decide func(cur RefreshToken) rotation) error
 	RevokeFamily(ctx context.Context, familyID string, us int64) error
 	RevokeUser(ctx context.Context, userID int64, us int64) error
+}
+
+// rotation is what sessions decide about a presented refresh token, under
+// its family's lock.
+type rotation struct {
+	next     *RefreshToken // if not nil: spend the token and store next
+	revokeUS int64         // if not 0: revoke the family at this time
+	err      error         // what RotateRefresh returns once done
 }
 
 // sessions issues, rotates and ends refresh tokens.
@@ -52,75 +70,69 @@ func (s sessions) start(ctx context.Context, st RefreshStore, userID int64) (str
 	var fam [16]byte
 	_, _ = rand.Read(fam[:]) // crypto/rand.Read never fails
 	t := now(s.now)
-	return s.issue(ctx, st, RefreshToken{
+	token, rt, err := s.newToken(RefreshToken{
 		FamilyID:       hex.EncodeToString(fam[:]),
 		UserID:         userID,
 		FamilyExpireUS: t.Add(refreshAbsoluteTTL).UnixMicro(),
 	}, t)
-}
-
-// issue stores a new token of family tmpl.FamilyID and returns it.
-func (s sessions) issue(ctx context.Context, st RefreshStore, tmpl RefreshToken, t time.Time) (string, error) {
-	token, hash, err := auth.NewRefreshToken()
 	if err != nil {
 		return "", err
 	}
-	tmpl.Hash = hash
-	tmpl.CreatedUS = t.UnixMicro()
-	tmpl.IdleExpiresUS = min(t.Add(refreshIdleTTL).UnixMicro(), tmpl.FamilyExpireUS)
-	tmpl.UsedUS, tmpl.RevokedUS = 0, 0
-	if err := st.CreateRefresh(ctx, tmpl); err != nil {
+	if err := st.StartFamily(ctx, rt); err != nil {
 		return "", err
 	}
 	return token, nil
 }
 
+// newToken makes a new token of family tmpl.FamilyID at t: the token
+// itself and the row to store.
+func (s sessions) newToken(tmpl RefreshToken, t time.Time) (string, RefreshToken, error) {
+	token, hash := auth.NewRefreshToken()
+	tmpl.Hash = hash
+	tmpl.CreatedUS = t.UnixMicro()
+	tmpl.IdleExpiresUS = min(t.Add(refreshIdleTTL).UnixMicro(), tmpl.FamilyExpireUS)
+	tmpl.UsedUS, tmpl.RevokedUS = 0, 0
+	return token, tmpl, nil
+}
+
 // rotate spends token and returns its user and the family's next token.
 // Any failure is ErrUnauthorized: malformed, unknown (another directory's
 // included), expired, revoked, or already spent, which also revokes the
-// whole family, since one of its holders is not who they claim.
+// whole family, since one of its holders is not who they claim. The
+// checks, the spending and the revocation happen under the family's lock,
+// so a logout or a reuse detection is never undone by a refresh in flight.
 func (s sessions) rotate(ctx context.Context, st RefreshStore, token string) (int64, string, error) {
 	hash, err := auth.HashRefreshToken(token)
 	if err != nil {
 		return 0, "", ErrUnauthorized
 	}
-	rt, err := st.RefreshByHash(ctx, hash)
+	t := now(s.now)
+	us := t.UnixMicro()
+	var uid int64
+	var next string
+	err = st.RotateRefresh(ctx, hash, func(rt RefreshToken) rotation {
+		switch {
+		case rt.RevokedUS != 0:
+			return rotation{err: ErrUnauthorized}
+		case rt.UsedUS != 0:
+			return rotation{revokeUS: us, err: ErrUnauthorized} // reuse
+		case us >= rt.IdleExpiresUS || us >= rt.FamilyExpireUS:
+			return rotation{err: ErrUnauthorized}
+		}
+		tok, nrt, err := s.newToken(rt, t)
+		if err != nil {
+			return rotation{err: err}
+		}
+		uid, next = rt.UserID, tok
+		return rotation{next: &nrt}
+	})
 	if errors.Is(err, ErrNotFound) {
 		return 0, "", ErrUnauthorized
 	}
 	if err != nil {
 		return 0, "", err
 	}
-	t := now(s.now)
-	us := t.UnixMicro()
-	switch {
-	case rt.RevokedUS != 0:
-		return 0, "", ErrUnauthorized
-	case rt.UsedUS != 0:
-		return 0, "", s.reuse(ctx, st, rt, us)
-	case us >= rt.IdleExpiresUS || us >= rt.FamilyExpireUS:
-		return 0, "", ErrUnauthorized
-	}
-	ok, err := st.UseRefresh(ctx, hash, us)
-	if err != nil {
-		return 0, "", err
-	}
-	if !ok { // spent by a concurrent request a moment ago
-		return 0, "", s.reuse(ctx, st, rt, us)
-	}
-	next, err := s.issue(ctx, st, rt, t)
-	if err != nil {
-		return 0, "", err
-	}
-	return rt.UserID, next, nil
-}
-
-// reuse revokes the family of a token presented again after it was spent.
-func (s sessions) reuse(ctx context.Context, st RefreshStore, rt RefreshToken, us int64) error {
-	if err := st.RevokeFamily(ctx, rt.FamilyID, us); err != nil {
-		return err
-	}
-	return ErrUnauthorized
+	return uid, next, nil
 }
 
 // end revokes the family of token. Tokens that are malformed or unknown
@@ -141,59 +153,140 @@ func (s sessions) end(ctx context.Context, st RefreshStore, token string) error 
 }
 
 // refreshSQL is the RefreshStore on a directory's database: the core one,
-// or a tenant's. The SQL runs on SQLite and PostgreSQL alike.
+// or a tenant's. The SQL runs on SQLite and PostgreSQL alike. A family's
+// lock is its refresh_families row: an UPDATE takes it on PostgreSQL (a
+// row lock held to the end of the transaction) and SQLite (whose write
+// transactions begin IMMEDIATE, so they take turns anyway).
 type refreshSQL struct {
 	db *sql.DB
 }
 
-func (s refreshSQL) CreateRefresh(ctx context.Context, t RefreshToken) error {
-	_, err := s.db.ExecContext(ctx,
+func (s refreshSQL) StartFamily(ctx context.Context, t RefreshToken) error {
+	return inTx(ctx, s.db, "start session", func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx,
+			`INSERT INTO refresh_families (family_id, user_id, created_us, family_expires_us) VALUES ($1, $2, $3, $4)`,
+			t.FamilyID, t.UserID, t.CreatedUS, t.FamilyExpireUS); err != nil {
+			return err
+		}
+		return insertRefresh(ctx, tx, t)
+	})
+}
+
+func insertRefresh(ctx context.Context, tx *sql.Tx, t RefreshToken) error {
+	_, err := tx.ExecContext(ctx,
 		`INSERT INTO refresh_tokens (token_hash, family_id, user_id, created_us, idle_expires_us, family_expires_us)
 		 VALUES ($1, $2, $3, $4, $5, $6)`,
 		t.Hash, t.FamilyID, t.UserID, t.CreatedUS, t.IdleExpiresUS, t.FamilyExpireUS)
-	if err != nil {
-		return storeErr("create refresh token", err)
-	}
-	return nil
+	return err
+}
+
+const refreshColumns = `family_id, user_id, created_us, idle_expires_us, family_expires_us, used_us, revoked_us`
+
+func scanRefresh(row *sql.Row, hash string) (RefreshToken, error) {
+	t := RefreshToken{Hash: hash}
+	err := row.Scan(&t.FamilyID, &t.UserID, &t.CreatedUS, &t.IdleExpiresUS, &t.FamilyExpireUS, &t.UsedUS, &t.RevokedUS)
+	return t, err
 }
 
 func (s refreshSQL) RefreshByHash(ctx context.Context, hash string) (RefreshToken, error) {
-	t := RefreshToken{Hash: hash}
-	err := s.db.QueryRowContext(ctx,
-		`SELECT family_id, user_id, created_us, idle_expires_us, family_expires_us, used_us, revoked_us
-		 FROM refresh_tokens WHERE token_hash = $1`, hash).
-		Scan(&t.FamilyID, &t.UserID, &t.CreatedUS, &t.IdleExpiresUS, &t.FamilyExpireUS, &t.UsedUS, &t.RevokedUS)
+	t, err := scanRefresh(s.db.QueryRowContext(ctx,
+		`SELECT `+refreshColumns+` FROM refresh_tokens WHERE token_hash = $1`, hash), hash)
 	if err != nil {
 		return RefreshToken{}, storeErr("refresh token", err)
 	}
 	return t, nil
 }
 
-func (s refreshSQL) UseRefresh(ctx context.Context, hash string, us int64) (bool, error) {
-	res, err := s.db.ExecContext(ctx,
-		`UPDATE refresh_tokens SET used_us = $1 WHERE token_hash = $2 AND used_us = 0 AND revoked_us = 0`, us, hash)
+func (s refreshSQL) RotateRefresh(ctx context.Context, hash string, decide func(RefreshToken) rotation) error {
+	var r rotation
+	err := inTx(ctx, s.db, "rotate refresh token", func(tx *sql.Tx) error {
+		// Lock the family first: its rotations and revocations take turns.
+		var familyRevoked int64
+		err := tx.QueryRowContext(ctx,
+			`UPDATE refresh_families SET revoked_us = revoked_us
+			 WHERE family_id = (SELECT family_id FROM refresh_tokens WHERE token_hash = $1)
+			 RETURNING revoked_us`, hash).Scan(&familyRevoked)
+		if err != nil {
+			return err
+		}
+		cur, err := scanRefresh(tx.QueryRowContext(ctx,
+			`SELECT `+refreshColumns+` FROM refresh_tokens WHERE token_hash = $1`, hash), hash)
+		if err != nil {
+			return err
+		}
+		if cur.RevokedUS == 0 {
+			cur.RevokedUS = familyRevoked
+		}
+		r = decide(cur)
+		if r.revokeUS != 0 {
+			if err := revokeFamily(ctx, tx, cur.FamilyID, r.revokeUS); err != nil {
+				return err
+			}
+		}
+		if r.next != nil {
+			res, err := tx.ExecContext(ctx,
+				`UPDATE refresh_tokens SET used_us = $1 WHERE token_hash = $2 AND used_us = 0 AND revoked_us = 0`, r.next.CreatedUS, hash)
+			if err != nil {
+				return err
+			}
+			if n, err := res.RowsAffected(); err != nil || n != 1 {
+				return fmt.Errorf("spend refresh token: %d rows, %v", n, err) // cannot happen under the lock
+			}
+			if err := insertRefresh(ctx, tx, *r.next); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	if err != nil {
-		return false, storeErr("use refresh token", err)
+		return err
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, storeErr("use refresh token", err)
+	return r.err
+}
+
+// revokeFamily revokes a family and its tokens in tx. The family row is
+// what rotations check; the tokens are marked too, for the purge.
+func revokeFamily(ctx context.Context, tx *sql.Tx, familyID string, us int64) error {
+	if _, err := tx.ExecContext(ctx,
+		`UPDATE refresh_families SET revoked_us = $1 WHERE family_id = $2 AND revoked_us = 0`, us, familyID); err != nil {
+		return err
 	}
-	return n == 1, nil
+	_, err := tx.ExecContext(ctx,
+		`UPDATE refresh_tokens SET revoked_us = $1 WHERE family_id = $2 AND revoked_us = 0`, us, familyID)
+	return err
 }
 
 func (s refreshSQL) RevokeFamily(ctx context.Context, familyID string, us int64) error {
-	if _, err := s.db.ExecContext(ctx,
-		`UPDATE refresh_tokens SET revoked_us = $1 WHERE family_id = $2 AND revoked_us = 0`, us, familyID); err != nil {
-		return storeErr("revoke refresh tokens", err)
-	}
-	return nil
+	return inTx(ctx, s.db, "revoke refresh tokens", func(tx *sql.Tx) error {
+		return revokeFamily(ctx, tx, familyID, us)
+	})
 }
 
 func (s refreshSQL) RevokeUser(ctx context.Context, userID int64, us int64) error {
-	if _, err := s.db.ExecContext(ctx,
-		`UPDATE refresh_tokens SET revoked_us = $1 WHERE user_id = $2 AND revoked_us = 0`, us, userID); err != nil {
-		return storeErr("revoke refresh tokens", err)
+	return inTx(ctx, s.db, "revoke refresh tokens", func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx,
+			`UPDATE refresh_families SET revoked_us = $1 WHERE user_id = $2 AND revoked_us = 0`, us, userID); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx,
+			`UPDATE refresh_tokens SET revoked_us = $1 WHERE user_id = $2 AND revoked_us = 0`, us, userID)
+		return err
+	})
+}
+
+// inTx runs fn in a transaction on db and commits it if fn returns nil.
+// Errors are translated by storeErr, with op.
+func inTx(ctx context.Context, db *sql.DB, op string, fn func(tx *sql.Tx) error) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return storeErr(op, err)
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return storeErr(op, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return storeErr(op, err)
 	}
 	return nil
 }
@@ -206,67 +299,4 @@ type RateLimitError struct {
 
 func (e *RateLimitError) Error() string {
 	return fmt.Sprintf("too many failed logins; retry after %s", e.RetryAfter)
-}
-
-// loginGuard throttles failed logins per (directory, email) and per client
-// address. Successful logins do not count.
-type loginGuard struct {
-	accounts *auth.Throttle
-	addrs    *auth.Throttle
-}
-
-// Defaults of the login throttle: an account allows a burst of failures,
-// then one more per refill period; an address allows more, since many
-// users may share one.
-const (
-	accountBurst  = 10
-	accountRefill = 30 * time.Second
-	addrBurst     = 100
-	addrRefill    = time.Second
-)
-
-// throttleLimits sets a loginGuard's limits.
-type throttleLimits struct {
-	accountBurst, addrBurst   int
-	accountRefill, addrRefill time.Duration
-}
-
-var defaultThrottleLimits = throttleLimits{
-	accountBurst: accountBurst, accountRefill: accountRefill,
-	addrBurst: addrBurst, addrRefill: addrRefill,
-}
-
-func newLoginGuard(l throttleLimits) (*loginGuard, error) {
-	accounts, err := auth.NewThrottle(auth.WithBurst(l.accountBurst), auth.WithRefill(l.accountRefill))
-	if err != nil {
-		return nil, err
-	}
-	addrs, err := auth.NewThrottle(auth.WithBurst(l.addrBurst), auth.WithRefill(l.addrRefill))
-	if err != nil {
-		return nil, err
-	}
-	return &loginGuard{accounts: accounts, addrs: addrs}, nil
-}
-
-// begin takes one attempt for the account and the address, or refuses
-// with a *RateLimitError. The caller reports the outcome with done.
-func (g *loginGuard) begin(directory, email, addr string) (done func(ok bool), err error) {
-	account := directory + "|" + normalizeEmail(email)
-	ok, wait := g.accounts.Allow(account)
-	if !ok {
-		return nil, &RateLimitError{RetryAfter: wait}
-	}
-	if ok, wait := g.addrs.Allow(addr); !ok {
-		g.accounts.Succeed(account) // give the account its attempt back
-		return nil, &RateLimitError{RetryAfter: wait}
-	}
-	return func(ok bool) {
-		if ok {
-			g.accounts.Reset(account)
-			g.addrs.Succeed(addr) // keeps the address's earlier failures
-			return
-		}
-		g.accounts.Fail(account)
-		g.addrs.Fail(addr)
-	}, nil
 }

@@ -54,12 +54,26 @@ func (s *sqlCoreStore) UserByEmail(ctx context.Context, email string) (User, err
 	return u, nil
 }
 
-func (s *sqlCoreStore) CreateOrganization(ctx context.Context, o Organization, idem *IdemRecord) (Organization, error) {
+func (s *sqlCoreStore) CreateOrganization(ctx context.Context, o Organization, idem *IdemRecord, quota int) (Organization, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return Organization{}, storeErr("create organization", err)
 	}
 	defer tx.Rollback()
+	if quota > 0 {
+		// Lock the owner's row (SQLite's IMMEDIATE transactions take
+		// turns anyway), so concurrent creations count one another.
+		if _, err := tx.ExecContext(ctx, `UPDATE users SET email = email WHERE id = $1`, o.OwnerID); err != nil {
+			return Organization{}, storeErr("create organization", err)
+		}
+		var owned int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM organizations WHERE owner_id = $1`, o.OwnerID).Scan(&owned); err != nil {
+			return Organization{}, storeErr("create organization", err)
+		}
+		if owned >= quota {
+			return Organization{}, ErrQuotaExceeded
+		}
+	}
 	err = tx.QueryRowContext(ctx,
 		`INSERT INTO organizations (name, slug, status, owner_id, created_at, updated_at)
 		 VALUES ($1, $2, $3, $4, $5, $5) RETURNING id`,
@@ -135,14 +149,12 @@ func (s *sqlCoreStore) ChangedSince(ctx context.Context, us int64) ([]OrgChange,
 }
 
 // changeLogRetention is how long org_changes entries are kept: far longer
-// than any server's poll interval.
+// than any server's poll interval. The background purge deletes older
+// ones (purge.go).
 const changeLogRetention = time.Hour
 
-// logChange appends to org_changes in tx, pruning old entries.
+// logChange appends to org_changes in tx.
 func logChange(ctx context.Context, tx *sql.Tx, id int64, slug, status string, at time.Time) error {
-	if _, err := tx.ExecContext(ctx, `DELETE FROM org_changes WHERE changed_us < $1`, at.Add(-changeLogRetention).UnixMicro()); err != nil {
-		return err
-	}
 	_, err := tx.ExecContext(ctx, `INSERT INTO org_changes (org_id, slug, status, changed_us) VALUES ($1, $2, $3, $4)`,
 		id, slug, status, at.UnixMicro())
 	return err
@@ -188,16 +200,16 @@ func (s *sqlCoreStore) scanOrg(row *sql.Row) (Organization, error) {
 	return o, nil
 }
 
-func (s *sqlCoreStore) OrganizationsByOwner(ctx context.Context, ownerID int64) ([]Organization, error) {
-	return s.orgs(ctx, `SELECT `+orgColumns+` FROM organizations WHERE owner_id = $1 ORDER BY id`, ownerID)
+func (s *sqlCoreStore) OrganizationsByOwner(ctx context.Context, ownerID, after int64, limit int) ([]Organization, error) {
+	return s.orgs(ctx, `SELECT `+orgColumns+` FROM organizations WHERE owner_id = $1 AND id > $2 ORDER BY id LIMIT $3`, ownerID, after, limit)
 }
 
 func (s *sqlCoreStore) OrganizationsByStatus(ctx context.Context, status OrgStatus) ([]Organization, error) {
 	return s.orgs(ctx, `SELECT `+orgColumns+` FROM organizations WHERE status = $1 ORDER BY id`, string(status))
 }
 
-func (s *sqlCoreStore) orgs(ctx context.Context, query string, arg any) ([]Organization, error) {
-	rows, err := s.db.QueryContext(ctx, query, arg)
+func (s *sqlCoreStore) orgs(ctx context.Context, query string, args ...any) ([]Organization, error) {
+	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, storeErr("list organizations", err)
 	}
@@ -283,18 +295,20 @@ func (s sqlTenantStores) WithTenant(ctx context.Context, tenantID string, fn fun
 		return storeErr("lease tenant database", err)
 	}
 	defer lease.Release()
-	return fn(sqlTenantStore{refreshSQL{db: lease.DB()}})
+	return fn(sqlTenantStore{refreshSQL: refreshSQL{db: lease.DB()}, lease: lease})
 }
 
 // sqlTenantStore is the TenantStore on one tenant's database, with the
 // tenant directory's refresh tokens.
 type sqlTenantStore struct {
 	refreshSQL
+	lease *dbstrategy.Lease // for the statements of every request, prepared once per connection
 }
 
 const (
 	userColumns    = `id, email, password_hash, display_name, is_active, created_at`
 	profileColumns = `id, email, display_name, is_active, created_at` // userColumns but the hash
+	userByIDQuery  = `SELECT ` + profileColumns + ` FROM users WHERE id = $1`
 )
 
 func (s sqlTenantStore) CreateUser(ctx context.Context, u User) (User, error) {
@@ -313,8 +327,14 @@ func (s sqlTenantStore) UserByEmail(ctx context.Context, email string) (User, er
 }
 
 func (s sqlTenantStore) UserByID(ctx context.Context, id int64) (User, error) {
-	// The hot read of GET /me: the password hash is not needed, so not read.
-	return scanProfile(s.db.QueryRowContext(ctx, `SELECT `+profileColumns+` FROM users WHERE id = $1`, id))
+	// The hot read of GET /me: the password hash is not needed, so not
+	// read, and the statement is the handle's, prepared once per
+	// connection rather than once per request.
+	stmt, err := s.lease.Stmt(ctx, userByIDQuery)
+	if err != nil {
+		return User{}, storeErr("prepare user by id", err)
+	}
+	return scanProfile(stmt.QueryRowContext(ctx, id))
 }
 
 func (s sqlTenantStore) UpdateUser(ctx context.Context, id int64, p UserPatch) (User, error) {

@@ -50,7 +50,7 @@ func newDirectory(masters [][]byte, name, alg string, ttl time.Duration) (*direc
 	if err != nil {
 		return nil, err
 	}
-	iss, err := auth.NewIssuer(keys[0], tokenIssuer, name, auth.WithTTL(ttl))
+	iss, err := auth.NewIssuer(tokenIssuer, name, keys[0], auth.WithTTL(ttl))
 	if err != nil {
 		return nil, err
 	}

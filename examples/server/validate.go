@@ -21,10 +21,18 @@ const (
 	derivedSlugLen    = 50
 )
 
-// normalizeEmail trims and lower-cases an email; validEmail checks the
-// result.
+// normalizeEmail trims an email and lower-cases its ASCII letters;
+// validEmail checks the result. Only ASCII is folded: strings.ToLower
+// would turn U+212A KELVIN SIGN into 'k' (and U+0130 into 'i' and a
+// combining dot), making an address that breaks the ASCII rule pass it
+// and collide with another.
 func normalizeEmail(s string) string {
-	return strings.ToLower(strings.TrimSpace(s))
+	return strings.Map(func(r rune) rune {
+		if r >= 'A' && r <= 'Z' {
+			return r + ('a' - 'A')
+		}
+		return r
+	}, strings.TrimSpace(s))
 }
 
 // validEmail reports whether s (already normalized) is an email API.md
@@ -79,27 +87,63 @@ func isAlnum(c byte) bool {
 }
 
 // passwordProblem returns why p is not an acceptable password, or "".
+// It looks at no more of p than the limit needs: a 1 MiB password is
+// refused as fast as a 257-character one.
 func passwordProblem(p string) string {
-	n := utf8.RuneCountInString(p)
-	if n < minPasswordLen || n > maxPasswordLen {
+	if tooLongPassword(p) || utf8.RuneCountInString(p) < minPasswordLen {
 		return "must be 8 to 256 characters"
+	}
+	if !utf8.ValidString(p) {
+		return "must be valid UTF-8"
 	}
 	return ""
 }
 
-// cleanText trims s and reports a problem if it holds control or format
-// characters or has more than max characters.
+// tooLongPassword reports whether p has more than maxPasswordLen
+// characters, without counting the whole of a huge one. A login refuses
+// such a password at once, like any wrong credential, and a registration
+// with a 422: neither hashes it nor waits for a hashing slot.
+func tooLongPassword(p string) bool {
+	if len(p) <= maxPasswordLen {
+		return false
+	}
+	return len(p) > utf8.UTFMax*maxPasswordLen || utf8.RuneCountInString(p) > maxPasswordLen
+}
+
+// cleanText trims s and reports a problem if it holds control, format or
+// invisible characters (see invisible) or has fewer than min or more than
+// max characters.
 func cleanText(s string, min, max int) (string, string) {
 	s = strings.TrimSpace(s)
 	for _, r := range s {
-		if unicode.Is(unicode.Cc, r) || unicode.Is(unicode.Cf, r) {
-			return s, "must not contain control or format characters"
+		if invisible(r) {
+			return s, "must not contain control, format or invisible characters"
 		}
 	}
 	if n := utf8.RuneCountInString(s); n < min || n > max {
 		return s, "must be " + strconv.Itoa(min) + " to " + strconv.Itoa(max) + " characters"
 	}
 	return s, ""
+}
+
+// invisible reports whether r is a character a name must not hold: a
+// control or format character (Unicode Cc, Cf: U+200B to U+200F, U+2060
+// to U+2064, U+FEFF...), a line or paragraph separator (Zl, Zp: U+2028,
+// U+2029), a private-use or surrogate code point, U+FFFD (what a lone
+// surrogate escape decodes to: refused rather than stored as another
+// input), or one that renders as nothing although it is a letter or
+// mark: the Hangul fillers, U+034F COMBINING GRAPHEME JOINER, the Khmer
+// inherent vowels, the Mongolian variation selectors and U+2800 BRAILLE
+// PATTERN BLANK. Such characters make two names that look the same
+// compare different. Variation selectors (U+FE00 to U+FE0F) stay
+// allowed: emoji need them.
+func invisible(r rune) bool {
+	switch r {
+	case 0x034F, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x2800, 0x3164, 0xFFA0, utf8.RuneError:
+		return true
+	}
+	return 0x180B <= r && r <= 0x180F ||
+		unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp, unicode.Co, unicode.Cs)
 }
 
 // validSlug reports whether s is 3 to 63 characters of a-z, 0-9 and '-',
