@@ -9,16 +9,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math/big"
+	"maps"
 	"net/http"
-	"regexp"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
-	"unicode/utf8"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
 // ---------------------------------------------------------------------------
@@ -171,10 +171,14 @@ func (d apiDoc) find(t testing.TB, method, path string) (docOperation, bool) {
 }
 
 // ---------------------------------------------------------------------------
-// A JSON Schema validator for the subset of draft 2020-12 the document uses.
-// A keyword it does not know is an error, so the document cannot grow
-// constraints the tests would silently skip.
+// Validation of instances against the document's schemas, by
+// github.com/santhosh-tekuri/jsonschema/v6: OpenAPI 3.1 schemas are JSON
+// Schema 2020-12. The whole document is one resource, so
+// "#/components/schemas/X" refs resolve as they do for any reader of it.
 
+// schemaKeywords are the JSON Schema keywords the document uses. A keyword
+// outside the list fails TestOpenAPIDocument: JSON Schema ignores a keyword
+// it does not know, so a misspelt one ("minLenght") would constrain nothing.
 var schemaKeywords = map[string]bool{
 	"$ref": true, "type": true, "enum": true, "const": true, "format": true,
 	"required": true, "properties": true, "additionalProperties": true,
@@ -183,185 +187,188 @@ var schemaKeywords = map[string]bool{
 	"description": true, "title": true, "examples": true,
 }
 
-// schemaValidator checks instances against the document's schemas. strict also
-// refuses object members a schema does not declare, even where it allows
-// them: responses must not carry fields the document does not describe.
+// openAPIBase is the URL the document is known by to the compiler; nothing
+// is fetched from it.
+const openAPIBase = "https://tenantkit.invalid/openapi.json"
+
+// schemaValidator checks instances against the document's schemas. strict
+// also refuses object members a schema does not declare, even where it
+// allows them (no additionalProperties): responses must not carry fields
+// the document does not describe. It does so by validating against a copy
+// of the document whose object schemas without additionalProperties get
+// "unevaluatedProperties": false.
 type schemaValidator struct {
-	doc    apiDoc
+	c      *jsonschema.Compiler
+	cache  map[string]*jsonschema.Schema
 	strict bool
 }
 
-// validate returns every problem with v, each prefixed by its JSON path.
-func (vd schemaValidator) validate(schema, v any, at string) []string {
-	s, err := vd.doc.resolve(schema)
-	if err != nil {
-		return []string{at + ": " + err.Error()}
+// newSchemaValidator compiles against doc, which it does not change.
+func newSchemaValidator(t testing.TB, doc apiDoc, strict bool) *schemaValidator {
+	t.Helper()
+	c := jsonschema.NewCompiler()
+	c.DefaultDraft(jsonschema.Draft2020)
+	c.AssertFormat()
+	for _, f := range apiFormats {
+		c.RegisterFormat(f)
 	}
-	if b, ok := s.(bool); ok {
-		if !b {
-			return []string{at + ": no value is allowed"}
+	var root any = map[string]any(doc)
+	if strict {
+		root = closeSchemas(root, false)
+	}
+	if err := c.AddResource(openAPIBase, root); err != nil {
+		t.Fatal(err)
+	}
+	return &schemaValidator{c: c, cache: map[string]*jsonschema.Schema{}, strict: strict}
+}
+
+// validate returns every problem with v against schema (a schema of the
+// document, inline or a $ref), each line naming its JSON location.
+func (vd *schemaValidator) validate(schema, v any) []string {
+	if vd.strict {
+		schema = closeSchema(schema)
+	}
+	abs := absoluteRefs(schema)
+	key, err := json.Marshal(abs)
+	if err != nil {
+		return []string{err.Error()}
+	}
+	sch, ok := vd.cache[string(key)]
+	if !ok {
+		url := fmt.Sprintf("https://tenantkit.invalid/inline/%d.json", len(vd.cache))
+		if err := vd.c.AddResource(url, abs); err != nil {
+			return []string{err.Error()}
+		}
+		if sch, err = vd.c.Compile(url); err != nil {
+			return []string{"schema does not compile: " + err.Error()}
+		}
+		vd.cache[string(key)] = sch
+	}
+	if err := sch.Validate(v); err != nil {
+		return strings.Split(err.Error(), "\n")
+	}
+	return nil
+}
+
+// absoluteRefs returns a copy of the schema s whose local refs
+// ("#/components/...") name the document, so s can be compiled on its own.
+func absoluteRefs(s any) any {
+	switch s := s.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(s))
+		for k, v := range s {
+			if ref, ok := v.(string); ok && k == "$ref" && strings.HasPrefix(ref, "#") {
+				v = openAPIBase + ref
+			}
+			out[k] = absoluteRefs(v)
+		}
+		return out
+	case []any:
+		out := make([]any, len(s))
+		for i, v := range s {
+			out[i] = absoluteRefs(v)
+		}
+		return out
+	}
+	return s
+}
+
+// closeSchemas returns a copy of the document v with every schema in it
+// closed (closeSchema). inSchemas tells that v is the members of
+// #/components/schemas.
+func closeSchemas(v any, inSchemas bool) any {
+	switch v := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(v))
+		for k, c := range v {
+			switch {
+			case inSchemas || k == "schema":
+				out[k] = closeSchema(c)
+			default:
+				out[k] = closeSchemas(c, false)
+			}
+		}
+		if s, ok := v["components"].(map[string]any); ok {
+			if schemas, ok := s["schemas"]; ok {
+				comps := out["components"].(map[string]any)
+				comps["schemas"] = closeSchemas(schemas, true)
+			}
+		}
+		return out
+	case []any:
+		out := make([]any, len(v))
+		for i, c := range v {
+			out[i] = closeSchemas(c, false)
+		}
+		return out
+	}
+	return v
+}
+
+// closeSchema returns a copy of the schema s in which every object schema
+// that does not say what other members may be (additionalProperties) allows
+// none, at every depth.
+func closeSchema(s any) any {
+	m, ok := s.(map[string]any)
+	if !ok {
+		return s
+	}
+	out := maps.Clone(m)
+	if _, ok := m["properties"]; ok {
+		if _, ok := m["additionalProperties"]; !ok {
+			out["unevaluatedProperties"] = false
+		}
+	}
+	if props, ok := m["properties"].(map[string]any); ok {
+		closed := make(map[string]any, len(props))
+		for k, p := range props {
+			closed[k] = closeSchema(p)
+		}
+		out["properties"] = closed
+	}
+	for _, k := range []string{"items", "additionalProperties"} {
+		if c, ok := m[k].(map[string]any); ok {
+			out[k] = closeSchema(c)
+		}
+	}
+	return out
+}
+
+// apiFormats are the formats of API.md, stricter than JSON Schema's own:
+// times are RFC 3339 in UTC with a Z, an email's domain has a dot, and
+// int64 is OpenAPI's.
+var apiFormats = []*jsonschema.Format{
+	{Name: "date-time", Validate: func(v any) error {
+		s, ok := v.(string)
+		if !ok {
+			return nil
+		}
+		if ts, err := time.Parse(time.RFC3339Nano, s); err != nil || !strings.HasSuffix(s, "Z") || ts.Location() != time.UTC {
+			return fmt.Errorf("%q is not an RFC 3339 time in UTC with Z", s)
 		}
 		return nil
-	}
-	sm, ok := s.(map[string]any)
-	if !ok {
-		return []string{fmt.Sprintf("%s: schema is %T", at, s)}
-	}
-	var errs []string
-	fail := func(format string, args ...any) { errs = append(errs, at+": "+fmt.Sprintf(format, args...)) }
-	for k := range sm {
-		if !schemaKeywords[k] {
-			fail("schema keyword %q is not supported by the test validator", k)
+	}},
+	{Name: "email", Validate: func(v any) error {
+		s, ok := v.(string)
+		if !ok {
+			return nil
 		}
-	}
-	if ty, ok := sm["type"]; ok {
-		var types []string
-		switch ty := ty.(type) {
-		case string:
-			types = []string{ty}
-		case []any:
-			for _, x := range ty {
-				s, _ := x.(string)
-				types = append(types, s)
-			}
+		local, domain, ok := strings.Cut(s, "@")
+		if !ok || local == "" || !strings.Contains(domain, ".") || strings.ContainsAny(s, " \t\r\n<>") || strings.Count(s, "@") != 1 {
+			return fmt.Errorf("%q is not an email address", s)
 		}
-		if !slices.ContainsFunc(types, func(ty string) bool { return docHasType(v, ty) }) {
-			fail("%s is not of type %v", docShort(v), types)
-			return errs
-		}
-	}
-	if e, ok := sm["enum"].([]any); ok && !slices.ContainsFunc(e, func(x any) bool { return docJSONEqual(x, v) }) {
-		fail("%s is not one of %v", docShort(v), e)
-	}
-	if c, ok := sm["const"]; ok && !docJSONEqual(c, v) {
-		fail("%s is not %v", docShort(v), c)
-	}
-	switch v := v.(type) {
-	case string:
-		n := utf8.RuneCountInString(v)
-		if m, ok := docSchemaInt(sm, "minLength"); ok && n < m {
-			fail("%q is shorter than %d", v, m)
-		}
-		if m, ok := docSchemaInt(sm, "maxLength"); ok && n > m {
-			fail("%q is longer than %d", v, m)
-		}
-		if p, ok := sm["pattern"].(string); ok {
-			re, err := regexp.Compile(p)
-			switch {
-			case err != nil:
-				fail("pattern %q does not compile: %v", p, err)
-			case !re.MatchString(v):
-				fail("%q does not match %q", v, p)
-			}
-		}
-		switch sm["format"] {
-		case "date-time":
-			if ts, err := time.Parse(time.RFC3339Nano, v); err != nil || !strings.HasSuffix(v, "Z") || ts.Location() != time.UTC {
-				fail("%q is not an RFC 3339 time in UTC with Z", v)
-			}
-		case "email":
-			local, domain, ok := strings.Cut(v, "@")
-			if !ok || local == "" || !strings.Contains(domain, ".") || strings.ContainsAny(v, " \t\r\n<>") || strings.Count(v, "@") != 1 {
-				fail("%q is not an email address", v)
-			}
-		}
-	case json.Number:
-		if sm["format"] == "int64" {
-			if _, err := strconv.ParseInt(v.String(), 10, 64); err != nil {
-				fail("%s is not an int64", v)
-			}
-		}
-		if m, ok := sm["minimum"].(json.Number); ok && docNumCmp(v, m) < 0 {
-			fail("%s is less than %s", v, m)
-		}
-		if m, ok := sm["maximum"].(json.Number); ok && docNumCmp(v, m) > 0 {
-			fail("%s is more than %s", v, m)
-		}
-	case []any:
-		if m, ok := docSchemaInt(sm, "minItems"); ok && len(v) < m {
-			fail("%d items; want at least %d", len(v), m)
-		}
-		if m, ok := docSchemaInt(sm, "maxItems"); ok && len(v) > m {
-			fail("%d items; want at most %d", len(v), m)
-		}
-		if items, ok := sm["items"]; ok {
-			for i, x := range v {
-				errs = append(errs, vd.validate(items, x, fmt.Sprintf("%s[%d]", at, i))...)
-			}
-		}
-	case map[string]any:
-		req, _ := sm["required"].([]any)
-		for _, r := range req {
-			if name, _ := r.(string); !docHasKey(v, name) {
-				fail("required member %q is missing", name)
-			}
-		}
-		props, _ := sm["properties"].(map[string]any)
-		for _, k := range docSortedKeys(v) {
-			if ps, ok := props[k]; ok {
-				errs = append(errs, vd.validate(ps, v[k], at+"."+k)...)
-				continue
-			}
-			switch ap := sm["additionalProperties"].(type) {
-			case bool:
-				if !ap {
-					fail("member %q is not allowed", k)
-				}
-			case map[string]any:
-				errs = append(errs, vd.validate(ap, v[k], at+"."+k)...)
-				continue
-			}
-			if vd.strict && sm["additionalProperties"] == nil {
-				fail("member %q is not described by the document", k)
-			}
-		}
-	}
-	return errs
-}
-
-func docHasType(v any, ty string) bool {
-	switch ty {
-	case "null":
-		return v == nil
-	case "boolean":
-		_, ok := v.(bool)
-		return ok
-	case "string":
-		_, ok := v.(string)
-		return ok
-	case "number":
-		_, ok := v.(json.Number)
-		return ok
-	case "integer":
+		return nil
+	}},
+	{Name: "int64", Validate: func(v any) error {
 		n, ok := v.(json.Number)
 		if !ok {
-			return false
+			return nil
 		}
-		f, _, err := big.ParseFloat(n.String(), 10, 256, big.ToNearestEven)
-		return err == nil && f.IsInt()
-	case "array":
-		_, ok := v.([]any)
-		return ok
-	case "object":
-		_, ok := v.(map[string]any)
-		return ok
-	}
-	return false
-}
-
-func docNumCmp(a, b json.Number) int {
-	x, _, errA := big.ParseFloat(a.String(), 10, 256, big.ToNearestEven)
-	y, _, errB := big.ParseFloat(b.String(), 10, 256, big.ToNearestEven)
-	if errA != nil || errB != nil {
-		return 0
-	}
-	return x.Cmp(y)
-}
-
-func docJSONEqual(a, b any) bool {
-	ja, _ := json.Marshal(a)
-	jb, _ := json.Marshal(b)
-	return bytes.Equal(ja, jb)
+		if _, err := strconv.ParseInt(n.String(), 10, 64); err != nil {
+			return fmt.Errorf("%s is not an int64", n)
+		}
+		return nil
+	}},
 }
 
 func docSchemaInt(s map[string]any, k string) (int, bool) {
@@ -372,8 +379,6 @@ func docSchemaInt(s map[string]any, k string) (int, bool) {
 	i, err := strconv.Atoi(n.String())
 	return i, err == nil
 }
-
-func docHasKey(m map[string]any, k string) bool { _, ok := m[k]; return ok }
 
 func docSortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
@@ -399,6 +404,15 @@ type docChecker struct {
 	ts   *testServer
 	doc  apiDoc
 	seen map[string]map[string]bool // docOperation -> statuses
+	// strict validates bodies, lax headers.
+	strict, lax *schemaValidator
+}
+
+// newDocChecker returns a docChecker of ts against openapi.json.
+func newDocChecker(t *testing.T, ts *testServer) *docChecker {
+	doc := loadOpenAPI(t)
+	return &docChecker{t: t, ts: ts, doc: doc, seen: map[string]map[string]bool{},
+		strict: newSchemaValidator(t, doc, true), lax: newSchemaValidator(t, doc, false)}
 }
 
 // call sends q, wants status, and checks the response against the
@@ -452,7 +466,7 @@ func (c *docChecker) call(q req, want int) response {
 			t.Errorf("%s: body is not JSON: %v", name, err)
 			return r
 		}
-		if errs := (schemaValidator{doc: c.doc, strict: true}).validate(media["schema"], v, "$"); len(errs) > 0 {
+		if errs := c.strict.validate(media["schema"], v); len(errs) > 0 {
 			t.Errorf("%s %d: body %s does not match the document:\n  %s", name, r.status, docShort(v), strings.Join(errs, "\n  "))
 		}
 	}
@@ -466,7 +480,7 @@ func (c *docChecker) call(q req, want int) response {
 			}
 			continue
 		}
-		if errs := (schemaValidator{doc: c.doc}).validate(hs["schema"], val[0], h); len(errs) > 0 {
+		if errs := c.lax.validate(hs["schema"], val[0]); len(errs) > 0 {
 			t.Errorf("%s %d: header: %q", name, r.status, errs)
 		}
 	}
