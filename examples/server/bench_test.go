@@ -19,7 +19,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -149,7 +148,7 @@ func newBenchEnv(tb testing.TB, be benchBackend) *benchEnv {
 }
 
 // grow creates organizations, each with a user and its token, until there
-// are n, from four goroutines.
+// are n, budgetSetupBy at a time.
 func (e *benchEnv) grow(b *testing.B, n int) {
 	b.Helper()
 	if len(e.tenants) >= n {
@@ -157,36 +156,8 @@ func (e *benchEnv) grow(b *testing.B, n int) {
 	}
 	start, from := time.Now(), len(e.tenants)
 	e.tenants = append(e.tenants, make([]budgetTenant, n-from)...)
-	var next atomic.Int64
-	next.Store(int64(from))
-	var mu sync.Mutex
-	var firstErr error
-	var wg sync.WaitGroup
-	for range 4 {
-		wg.Add(1)
-		go func() { // exits when every index is taken or one failed
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				mu.Lock()
-				stop := i >= n || firstErr != nil
-				mu.Unlock()
-				if stop {
-					return
-				}
-				tn, err := budgetCreateTenant(e.ts, e.core, i)
-				mu.Lock()
-				if err != nil && firstErr == nil {
-					firstErr = fmt.Errorf("tenant %d: %w", i, err)
-				}
-				mu.Unlock()
-				e.tenants[i] = tn
-			}
-		}()
-	}
-	wg.Wait()
-	if firstErr != nil {
-		b.Fatalf("set up tenants: %v", firstErr)
+	if err := budgetCreateTenants(e.ts, e.core, e.tenants, from); err != nil {
+		b.Fatalf("set up tenants: %v", err)
 	}
 	b.Logf("set up tenants %d to %d in %v", from+1, n, time.Since(start).Round(time.Millisecond))
 }

@@ -7,6 +7,8 @@ package main
 // of them.
 
 import (
+	"fmt"
+	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -15,6 +17,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // repoRoot is the module root, relative to this package.
@@ -25,7 +29,6 @@ var (
 	outputFlag   = regexp.MustCompile(`\s-o\s+(\S+)`)
 	goLine       = regexp.MustCompile(`(?m)^go (\d+)\.(\d+)`)
 	golangImage  = regexp.MustCompile(`^(?:docker\.io/)?(?:library/)?golang:(\d+)\.(\d+)`)
-	composeKey   = regexp.MustCompile(`^([A-Za-z0-9_.-]+):(?:\s+(.*))?$`)
 	saysNoDocker = regexp.MustCompile(`(?i)(no docker\b[^.]*\bavailable|docker\b[^.]*\b(is not|isn't) available|without docker)`)
 )
 
@@ -216,119 +219,119 @@ func dockerAtoi(s string) int {
 	return n
 }
 
-// composeDoc is docker-compose.yml read as a flat map from dotted key
-// paths to their values; list items are appended under their list's
-// path.
-type composeDoc map[string][]string
-
-// readCompose reads the block-style YAML subset a compose file uses:
-// nested "key: value" mappings, "- item" lists of scalars, comments.
-// Anything else (tabs, flow mappings, multi-line scalars, anchors) fails
-// the test rather than being misread.
-func readCompose(t *testing.T, text string) composeDoc {
-	t.Helper()
-	doc := composeDoc{}
-	type level struct {
-		indent int
-		key    string
-	}
-	var stack []level
-	path := func() string {
-		keys := make([]string, len(stack))
-		for i, l := range stack {
-			keys[i] = l.key
-		}
-		return strings.Join(keys, ".")
-	}
-	for i, raw := range strings.Split(text, "\n") {
-		n := i + 1
-		if strings.ContainsRune(raw, '\t') {
-			t.Fatalf("docker-compose.yml line %d has a tab: YAML indents with spaces", n)
-		}
-		line := strings.TrimRight(raw, " \r")
-		content := strings.TrimLeft(line, " ")
-		if content == "" || strings.HasPrefix(content, "#") {
-			continue
-		}
-		indent := len(line) - len(content)
-		for len(stack) > 0 && stack[len(stack)-1].indent >= indent {
-			stack = stack[:len(stack)-1]
-		}
-		if item, ok := strings.CutPrefix(content, "- "); ok {
-			if len(stack) == 0 {
-				t.Fatalf("docker-compose.yml line %d: list item outside a mapping", n)
-			}
-			doc[path()] = append(doc[path()], yamlUnquote(item))
-			continue
-		}
-		m := composeKey.FindStringSubmatch(content)
-		if m == nil {
-			t.Fatalf("docker-compose.yml line %d %q is not key: value or - item", n, content)
-		}
-		v := m[2]
-		if strings.HasPrefix(v, "{") || strings.HasPrefix(v, "|") || strings.HasPrefix(v, ">") ||
-			strings.HasPrefix(v, "&") || strings.HasPrefix(v, "*") {
-			t.Fatalf("docker-compose.yml line %d: %q is beyond what this check reads", n, content)
-		}
-		stack = append(stack, level{indent, m[1]})
-		if v != "" {
-			doc[path()] = append(doc[path()], yamlUnquote(v))
-		} else {
-			doc[path()] = doc[path()] // a key with nested content
-		}
-	}
-	return doc
+// composeFile is the part of docker-compose.yml the tests read, decoded
+// by go.yaml.in/yaml/v3. Members that compose accepts in two forms (build,
+// depends_on, environment, healthcheck.test) decode either.
+type composeFile struct {
+	Services map[string]composeService `yaml:"services"`
 }
 
-func yamlUnquote(s string) string {
-	if c, _, ok := strings.Cut(s, " #"); ok {
-		s = strings.TrimSpace(c)
-	}
-	if len(s) >= 2 && (s[0] == '"' && s[len(s)-1] == '"' || s[0] == '\'' && s[len(s)-1] == '\'') {
-		return s[1 : len(s)-1]
-	}
-	return s
+type composeService struct {
+	Image       string         `yaml:"image"`
+	Build       composeBuild   `yaml:"build"`
+	DependsOn   composeDepends `yaml:"depends_on"`
+	Environment composeEnv     `yaml:"environment"`
+	Ports       []yaml.Node    `yaml:"ports"`
+	Healthcheck struct {
+		Test composeStrings `yaml:"test"`
+	} `yaml:"healthcheck"`
 }
 
-// one returns the single value at path, or "".
-func (d composeDoc) one(path string) string {
-	if v := d[path]; len(v) == 1 {
-		return v[0]
+// composeBuild is build's context: "build: ." or "build: {context: .}".
+type composeBuild string
+
+func (b *composeBuild) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		*b = composeBuild(n.Value)
+		return nil
 	}
-	return ""
+	var long struct {
+		Context string `yaml:"context"`
+	}
+	if err := n.Decode(&long); err != nil {
+		return fmt.Errorf("build: %w", err)
+	}
+	*b = composeBuild(long.Context)
+	return nil
 }
 
-// services lists the compose file's service names.
-func (d composeDoc) services() []string {
-	var names []string
-	for p := range d {
-		if rest, ok := strings.CutPrefix(p, "services."); ok {
-			name, _, _ := strings.Cut(rest, ".")
-			if !slices.Contains(names, name) {
-				names = append(names, name)
-			}
+// composeDepends maps each service depended on to its condition ("" in
+// the short, list form).
+type composeDepends map[string]string
+
+func (d *composeDepends) UnmarshalYAML(n *yaml.Node) error {
+	*d = composeDepends{}
+	if n.Kind == yaml.SequenceNode {
+		var names []string
+		if err := n.Decode(&names); err != nil {
+			return fmt.Errorf("depends_on: %w", err)
 		}
+		for _, name := range names {
+			(*d)[name] = ""
+		}
+		return nil
 	}
-	slices.Sort(names)
-	return names
+	var long map[string]struct {
+		Condition string `yaml:"condition"`
+	}
+	if err := n.Decode(&long); err != nil {
+		return fmt.Errorf("depends_on: %w", err)
+	}
+	for name, dep := range long {
+		(*d)[name] = dep.Condition
+	}
+	return nil
 }
 
-// env returns a service's environment, in either the mapping or the list
+// composeEnv is environment in either the mapping or the list ("K=V")
 // form.
-func (d composeDoc) env(service string) map[string]string {
-	env := map[string]string{}
-	prefix := "services." + service + ".environment"
-	for p, v := range d {
-		if k, ok := strings.CutPrefix(p, prefix+"."); ok && len(v) == 1 {
-			env[k] = v[0]
+type composeEnv map[string]string
+
+func (e *composeEnv) UnmarshalYAML(n *yaml.Node) error {
+	*e = composeEnv{}
+	if n.Kind == yaml.SequenceNode {
+		var items []string
+		if err := n.Decode(&items); err != nil {
+			return fmt.Errorf("environment: %w", err)
 		}
-	}
-	for _, item := range d[prefix] {
-		if k, v, ok := strings.Cut(item, "="); ok {
-			env[k] = v
+		for _, item := range items {
+			k, v, _ := strings.Cut(item, "=")
+			(*e)[k] = v
 		}
+		return nil
 	}
-	return env
+	m := map[string]string(*e)
+	if err := n.Decode(&m); err != nil {
+		return fmt.Errorf("environment: %w", err)
+	}
+	return nil
+}
+
+// composeStrings is a string or a list of strings.
+type composeStrings []string
+
+func (c *composeStrings) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		*c = composeStrings{n.Value}
+		return nil
+	}
+	var list []string
+	if err := n.Decode(&list); err != nil {
+		return err
+	}
+	*c = list
+	return nil
+}
+
+// readCompose decodes a compose file; YAML that does not parse, or a member
+// of the wrong shape, fails the test.
+func readCompose(t *testing.T, text string) composeFile {
+	t.Helper()
+	var f composeFile
+	if err := yaml.Unmarshal([]byte(text), &f); err != nil {
+		t.Fatalf("docker-compose.yml: %v", err)
+	}
+	return f
 }
 
 // TestDockerCompose checks the compose stack: a PostgreSQL service with a
@@ -337,44 +340,57 @@ func (d composeDoc) env(service string) map[string]string {
 // service for both the core and the tenant databases.
 func TestDockerCompose(t *testing.T) {
 	doc := readCompose(t, readRepoFile(t, "docker-compose.yml"))
-	services := doc.services()
+	services := slices.Sorted(maps.Keys(doc.Services))
 	var db, api string
 	for _, s := range services {
-		if strings.HasPrefix(doc.one("services."+s+".image"), "postgres") {
+		if strings.HasPrefix(doc.Services[s].Image, "postgres") {
 			db = s
 		}
-		if doc.one("services."+s+".build") == "." || doc.one("services."+s+".build.context") == "." {
+		if doc.Services[s].Build == "." {
 			api = s
 		}
 	}
 	if db == "" || api == "" {
 		t.Fatalf("services %v; want one with a postgres image and one built from \".\"", services)
 	}
+	dbSvc, apiSvc := doc.Services[db], doc.Services[api]
 
-	if test := strings.Join(doc["services."+db+".healthcheck.test"], " "); !strings.Contains(test, "pg_isready") {
+	if test := strings.Join(dbSvc.Healthcheck.Test, " "); !strings.Contains(test, "pg_isready") {
 		t.Errorf("service %s healthcheck test = %q; want a pg_isready check", db, test)
 	}
 
-	dep := "services." + api + ".depends_on"
-	switch {
-	case doc.one(dep+"."+db+".condition") == "service_healthy":
-	case slices.Contains(doc[dep], db) || doc[dep+"."+db] != nil || len(doc[dep+"."+db+".condition"]) > 0:
+	switch cond, ok := apiSvc.DependsOn[db]; {
+	case ok && cond == "service_healthy":
+	case ok:
 		t.Errorf("service %s depends_on %s without condition: service_healthy; the healthcheck goes unused", api, db)
 	default:
 		t.Errorf("service %s does not depend on %s", api, db)
 	}
 
 	published := false
-	for _, p := range doc["services."+api+".ports"] {
-		f := strings.Split(p, ":")
+	var ports []string
+	for _, p := range apiSvc.Ports {
+		if p.Kind != yaml.ScalarNode { // the long form
+			var long struct {
+				Target string `yaml:"target"`
+			}
+			if err := p.Decode(&long); err != nil {
+				t.Fatalf("service %s ports: %v", api, err)
+			}
+			ports = append(ports, long.Target)
+			published = published || long.Target == "8000"
+			continue
+		}
+		ports = append(ports, p.Value)
+		f := strings.Split(p.Value, ":")
 		published = published || strings.TrimSuffix(f[len(f)-1], "/tcp") == "8000"
 	}
 	if !published {
-		t.Errorf("service %s ports %v; want container port 8000 published", api, doc["services."+api+".ports"])
+		t.Errorf("service %s ports %v; want container port 8000 published", api, ports)
 	}
 
-	env := doc.env(api)
-	dbEnv := doc.env(db)
+	env := apiSvc.Environment
+	dbEnv := dbSvc.Environment
 	for _, name := range []string{"CORE_DATABASE_URL", "TENANT_DATABASE_URL"} {
 		u, err := url.Parse(env[name])
 		if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Hostname() != db {

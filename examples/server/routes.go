@@ -7,11 +7,26 @@ import (
 	"github.com/tenantkit/tenantkit/tenancy"
 )
 
+// routeDeps are what the routes of addRoutes are built from.
+type routeDeps struct {
+	log    *slog.Logger
+	core   *CoreService
+	tenant *TenantService
+	// withTenant resolves the tenant of a request; coreToken and
+	// tenantToken require a token of the core directory and of the
+	// request's tenant.
+	withTenant, coreToken, tenantToken func(http.Handler) http.Handler
+	store                              CoreStore      // for /readyz
+	metrics                            *metrics       // nil: no /metrics
+	tokens                             *tokenService  // the signers, for the JWKS
+	lookup                             tenancy.Lookup // the tenants of the JWKS
+}
+
 // addRoutes holds the whole API surface of API.md. It returns the patterns
 // it registered, so tests can hold the OpenAPI document to them.
-func addRoutes(mux *http.ServeMux, log *slog.Logger, core *CoreService, tenant *TenantService,
-	withTenant, coreToken, tenantToken func(http.Handler) http.Handler, store CoreStore, m *metrics,
-	tokens *tokenService, lookup tenancy.Lookup) []string {
+func addRoutes(mux *http.ServeMux, d routeDeps) []string {
+	log, core, tenant, tokens := d.log, d.core, d.tenant, d.tokens
+	withTenant, coreToken, tenantToken := d.withTenant, d.coreToken, d.tenantToken
 	var patterns []string
 	handle := func(pattern string, h http.Handler) {
 		mux.Handle(pattern, h)
@@ -50,13 +65,13 @@ func addRoutes(mux *http.ServeMux, log *slog.Logger, core *CoreService, tenant *
 	handle("PUT /api/tenant/users/me", withTenant(requireTenant(log, tenantToken(withUser(handleUpdateMe(log, tenant))))))
 
 	// Public keys of the token signers (EdDSA).
-	handle("GET /.well-known/jwks.json", handleJWKS(log, tokens, lookup))
+	handle("GET /.well-known/jwks.json", handleJWKS(log, tokens, d.lookup))
 
 	// Operations.
 	handle("GET /healthz", handleHealthz())
-	handle("GET /readyz", handleReadyz(log, store))
-	if m != nil {
-		handle("GET /metrics", m.handler())
+	handle("GET /readyz", handleReadyz(log, d.store))
+	if d.metrics != nil {
+		handle("GET /metrics", d.metrics.handler())
 	}
 	addDocsRoutes(handle)
 	return patterns

@@ -76,7 +76,9 @@ func NewServer(d serverDeps) (*Server, error) {
 	}
 
 	mux := http.NewServeMux()
-	patterns := addRoutes(mux, log, core, tenant, withTenant, coreToken, tenantToken, d.store, d.metrics, d.tokens, d.lookup)
+	patterns := addRoutes(mux, routeDeps{log: log, core: core, tenant: tenant,
+		withTenant: withTenant, coreToken: coreToken, tenantToken: tenantToken,
+		store: d.store, metrics: d.metrics, tokens: d.tokens, lookup: d.lookup})
 
 	var h http.Handler = recoverer(log, mux)
 	h = instrument(log, d.metrics, h)

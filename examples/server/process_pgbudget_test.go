@@ -22,6 +22,7 @@ import (
 
 	"github.com/tenantkit/tenantkit/dbstrategy"
 	"github.com/tenantkit/tenantkit/dbstrategy/pgstrategy"
+	"golang.org/x/sync/errgroup"
 )
 
 const (
@@ -143,27 +144,23 @@ func TestPostgresConnectionBudgetManager(t *testing.T) {
 	sampler := startConnSampler(t, cfg.tenantDB, cfg.tenantDBPrefix)
 	setupStart := time.Now()
 	keys := make([]string, tenants)
-	var wg sync.WaitGroup
-	errs := make([]error, tenants)
 	for i := range keys {
 		keys[i] = fmt.Sprintf("t%d", i)
 	}
-	sem := make(chan struct{}, budgetSetupBy)
-	for i, key := range keys {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() { // exits when the tenant is created
-			defer wg.Done()
-			defer func() { <-sem }()
-			errs[i] = m.Create(ctx, key)
-		}()
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(budgetSetupBy)
+	for _, key := range keys {
+		g.Go(func() error {
+			if err := m.Create(gctx, key); err != nil {
+				return fmt.Errorf("Create(%q) = %w", key, err)
+			}
+			return nil
+		})
 	}
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			t.Fatalf("Create(%q) = %v", keys[i], err)
-		}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
 	}
+	var wg sync.WaitGroup
 	setupTook := time.Since(setupStart)
 	sampler.reset()
 
@@ -240,33 +237,29 @@ func budgetSetup(t *testing.T, ts *testServer, n int) []budgetTenant {
 	t.Helper()
 	core := ts.coreUser(t, "budget-owner@example.com")
 	tenants := make([]budgetTenant, n)
-	next := atomic.Int64{}
-	var wg sync.WaitGroup
-	var failed atomic.Bool
-	for range budgetSetupBy {
-		wg.Add(1)
-		go func() { // exits when every index is taken or a request failed
-			defer wg.Done()
-			for !failed.Load() {
-				i := int(next.Add(1)) - 1
-				if i >= n {
-					return
-				}
-				tn, err := budgetCreateTenant(ts, core, i)
-				if err != nil {
-					t.Errorf("set up tenant %d: %v", i, err)
-					failed.Store(true)
-					return
-				}
-				tenants[i] = tn
-			}
-		}()
-	}
-	wg.Wait()
-	if failed.Load() {
-		t.FailNow()
+	if err := budgetCreateTenants(ts, core, tenants, 0); err != nil {
+		t.Fatal(err)
 	}
 	return tenants
+}
+
+// budgetCreateTenants fills tenants[from:] with new organizations, index i
+// with organization i, budgetSetupBy at a time. After the first failure it
+// starts no more, and returns that failure.
+func budgetCreateTenants(ts *testServer, coreToken string, tenants []budgetTenant, from int) error {
+	g, ctx := errgroup.WithContext(context.Background())
+	g.SetLimit(budgetSetupBy)
+	for i := from; i < len(tenants) && ctx.Err() == nil; i++ {
+		g.Go(func() error {
+			tn, err := budgetCreateTenant(ts, coreToken, i)
+			if err != nil {
+				return fmt.Errorf("set up tenant %d: %w", i, err)
+			}
+			tenants[i] = tn
+			return nil
+		})
+	}
+	return g.Wait()
 }
 
 // budgetCreateTenant creates organization i and registers and logs in its

@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"context"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptrace"
 	"strings"
 	"testing"
 	"time"
@@ -51,22 +53,35 @@ func startRun(t *testing.T, args ...string) (url string, stop context.CancelFunc
 // arriving when the server is told to stop: the request completes with its
 // normal answer, new connections are refused afterwards, and run returns
 // nil (exit status 0).
+//
+// No sleeps order the steps. The request says Expect: 100-continue, so the
+// server answers 100 Continue when the handler first reads the body: the
+// client's trace of that answer is the signal that the request is in the
+// handler. An idle keep-alive connection, which Shutdown closes after it
+// has closed the listener, is the signal that shutdown has begun.
 func TestShutdownFinishesRequestsInFlight(t *testing.T) {
 	url, stop, result := startRun(t)
+	shuttingDown := idleConnClosed(t, url)
 
 	body, bodyW := io.Pipe()
-	req, err := http.NewRequest("POST", url+"/api/register", body)
+	inHandler := make(chan struct{})
+	trace := &httptrace.ClientTrace{Got100Continue: func() { close(inHandler) }}
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), "POST", url+"/api/register", body)
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Expect", "100-continue")
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.ExpectContinueTimeout = time.Hour // send no body before the handler asks for it
+	defer tr.CloseIdleConnections()
 	type answer struct {
 		status int
 		err    error
 	}
 	answered := make(chan answer, 1)
-	go func() {
-		res, err := http.DefaultClient.Do(req)
+	go func() { // exits when the request is answered
+		res, err := (&http.Client{Transport: tr}).Do(req)
 		if err != nil {
 			answered <- answer{err: err}
 			return
@@ -74,13 +89,28 @@ func TestShutdownFinishesRequestsInFlight(t *testing.T) {
 		res.Body.Close()
 		answered <- answer{status: res.StatusCode}
 	}()
-	// Half the body: the handler is now reading it, in flight.
+	select {
+	case <-inHandler:
+	case a := <-answered:
+		t.Fatalf("request answered %d, %v before its body was read; want it in the handler", a.status, a.err)
+	case <-time.After(time.Minute):
+		t.Fatal("the handler did not start reading the body within a minute")
+	}
+	// Half the body: the handler is reading it, in flight.
 	if _, err := io.WriteString(bodyW, `{"email": "inflight@example.com", `); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(100 * time.Millisecond) // let the request reach the handler; not an assertion
-	stop()                             // SIGTERM
-	time.Sleep(100 * time.Millisecond) // shutdown has begun; not an assertion
+	select {
+	case <-shuttingDown:
+		t.Fatal("the idle connection closed before shutdown; it cannot tell when shutdown begins")
+	default:
+	}
+	stop() // SIGTERM
+	select {
+	case <-shuttingDown:
+	case <-time.After(time.Minute):
+		t.Fatal("shutdown did not close the idle connection within a minute")
+	}
 	if _, err := io.WriteString(bodyW, `"password": "correct horse battery"}`); err != nil {
 		t.Fatal(err)
 	}
@@ -101,6 +131,40 @@ func TestShutdownFinishesRequestsInFlight(t *testing.T) {
 		res.Body.Close()
 		t.Errorf("GET /healthz after shutdown = %d; want a refused connection", res.StatusCode)
 	}
+}
+
+// idleConnClosed opens a keep-alive connection to the server at url, has
+// one request answered on it and leaves it idle. The returned channel is
+// closed when the server closes the connection: http.Server.Shutdown does
+// so once it has closed its listeners.
+func idleConnClosed(t *testing.T, url string) <-chan struct{} {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	if _, err := io.WriteString(conn, "GET /healthz HTTP/1.1\r\nHost: tenantkit\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(conn)
+	res, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(io.Discard, res.Body); err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || res.Close {
+		t.Fatalf("GET /healthz = %d (close %v); want 200 on a connection kept alive", res.StatusCode, res.Close)
+	}
+	closed := make(chan struct{})
+	go func() { // exits when the server, or the test's cleanup, closes conn
+		defer close(closed)
+		_, _ = br.ReadByte()
+	}()
+	return closed
 }
 
 // TestRunRefusesBadConfiguration checks that bad flags stop the program at
