@@ -54,6 +54,7 @@ type config struct {
 	prefix      string // tenant database prefix; empty: generated
 	maxConns    int
 	tenantConns int
+	sqliteOpen  int    // the server's -db-sqlite-max-open; 0: its default
 	freshServer bool   // restart the started server before each of its phases
 	logLevel    string // server and baseline log level
 	phases      []string
@@ -95,6 +96,7 @@ func parseConfig(args []string, usage io.Writer) (config, error) {
 	fs.StringVar(&c.prefix, "tenant-db-prefix", "", "tenant database `prefix` (default: lt<random>_ for postgres, tenant_ for sqlite)")
 	fs.IntVar(&c.maxConns, "db-max-conns", 0, "the server's -db-max-conns `budget` (0: the server's default)")
 	fs.IntVar(&c.tenantConns, "db-tenant-conns", 0, "the server's -db-tenant-conns: most `connections` per tenant handle (0: the server's default)")
+	fs.IntVar(&c.sqliteOpen, "db-sqlite-max-open", 0, "the server's -db-sqlite-max-open: most SQLite tenant `handles` open at once (0: the server's default)")
 	fs.StringVar(&c.logLevel, "server-log-level", "info", "`level` of the started server's log, and of the baseline's request log")
 	phases := fs.String("phases", "", "`phases` to run, in order: baseline, map-one, one, map-dist, dist (default: map-one,one,map-dist,dist with a SQLite server started here, else one,dist)")
 	baseline := fs.Bool("baseline", true, "run the baseline phase (false drops it from -phases)")
@@ -157,6 +159,8 @@ func parseConfig(args []string, usage io.Writer) (config, error) {
 		return c, fmt.Errorf("-zipf-s %v: must be greater than 1", c.zipfS)
 	case c.db != "sqlite" && c.db != "postgres":
 		return c, fmt.Errorf("-db %q: must be sqlite or postgres", c.db)
+	case c.sqliteOpen < 0:
+		return c, errors.New("-db-sqlite-max-open must not be negative")
 	case c.maxConns < 0:
 		return c, errors.New("-db-max-conns must not be negative")
 	case c.tenantConns < 0 || (c.maxConns > 0 && c.tenantConns > c.maxConns):

@@ -318,6 +318,9 @@ func startServer(ctx context.Context, cfg config, m *manifest, dir, work string,
 		// requests' path.
 		"-register-limit", "0", "-hash-queue", "1048576", "-org-quota", "0", "-org-rate", "0",
 	}
+	if cfg.sqliteOpen > 0 {
+		args = append(args, "-db-sqlite-max-open", strconv.Itoa(cfg.sqliteOpen))
+	}
 	if cfg.maxConns > 0 {
 		args = append(args, "-db-max-conns", strconv.Itoa(cfg.maxConns))
 	}
