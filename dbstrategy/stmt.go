@@ -81,9 +81,12 @@ func (c *stmtCache) close() error {
 // lease and is closed by [Lease.Release].
 //
 // Do not close the returned statement, and do not use it after
-// [Lease.Release]. On PostgreSQL, pgx's own statement cache already
+// [Lease.Release]. Stmt pays where the driver does not cache statements
+// itself, as on SQLite. On PostgreSQL, pgx's own statement cache already
 // prepares every query once per connection (pgstrategy keeps pgx's default
-// exec mode, cache_statement), so Stmt saves less there than on SQLite.
+// exec mode, cache_statement), and pgstrategy's handles keep no idle
+// database/sql connections, so a *sql.Stmt is prepared again, and closed,
+// on each use: run plain queries there instead.
 func (l *Lease) Stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	st, own, err := l.c.get(ctx, query)
 	if err != nil {

@@ -282,7 +282,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, opts appOptions) 
 	}
 	a.srv, err = NewServer(serverDeps{
 		guard: guard,
-		log:   log, store: store, dbs: dbs, tenantVersion: version, hasher: hasher, tokens: tokens, lookup: lookup,
+		log:   log, store: store, dbs: dbs, tenantStmts: strategy.Dialect() == "sqlite3", tenantVersion: version, hasher: hasher, tokens: tokens, lookup: lookup,
 		metrics: newMetrics(dbs, strategy, connsPerHandle(strategy), cfg.dbMaxConns, cfg.metricsPerTenant),
 
 		orgLimits: ol,

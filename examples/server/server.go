@@ -25,6 +25,7 @@ type serverDeps struct {
 	log           *slog.Logger
 	store         CoreStore
 	dbs           *dbstrategy.Manager
+	tenantStmts   bool  // tenant reads through Lease.Stmt (SQLite; see sqlTenantStores)
 	tenantVersion int64 // the schema version the tenant migrations reach
 	hasher        *auth.Hasher
 	tokens        *tokenService
@@ -43,7 +44,7 @@ func NewServer(d serverDeps) (*Server, error) {
 		invalidate: d.lookup.Invalidate, metrics: d.metrics, log: log, now: time.Now,
 		sessions: sessions{now: time.Now}, guard: d.guard, limits: d.orgLimits,
 	}
-	tenant := &TenantService{stores: sqlTenantStores{m: d.dbs}, hasher: d.hasher, tokens: d.tokens,
+	tenant := &TenantService{stores: sqlTenantStores{m: d.dbs, stmts: d.tenantStmts}, hasher: d.hasher, tokens: d.tokens,
 		sessions: sessions{now: time.Now}, guard: d.guard, now: time.Now}
 
 	onErr := func(w http.ResponseWriter, r *http.Request, err error) { writeError(w, r, log, err) }

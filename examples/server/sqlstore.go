@@ -287,6 +287,12 @@ func (s *sqlCoreStore) Ping(ctx context.Context) error {
 // manager: the lease is held exactly for the duration of fn.
 type sqlTenantStores struct {
 	m *dbstrategy.Manager
+	// stmts makes the hot reads go through the lease's cached statements
+	// (Lease.Stmt). On for SQLite. Off on PostgreSQL, where pgx's own
+	// statement cache already prepares each query once per connection and
+	// database/sql keeps no idle connection, so a *sql.Stmt would be
+	// prepared and closed again on every use.
+	stmts bool
 }
 
 func (s sqlTenantStores) WithTenant(ctx context.Context, tenantID string, fn func(TenantStore) error) error {
@@ -295,14 +301,18 @@ func (s sqlTenantStores) WithTenant(ctx context.Context, tenantID string, fn fun
 		return storeErr("lease tenant database", err)
 	}
 	defer lease.Release()
-	return fn(sqlTenantStore{refreshSQL: refreshSQL{db: lease.DB()}, lease: lease})
+	st := sqlTenantStore{refreshSQL: refreshSQL{db: lease.DB()}}
+	if s.stmts {
+		st.lease = lease
+	}
+	return fn(st)
 }
 
 // sqlTenantStore is the TenantStore on one tenant's database, with the
 // tenant directory's refresh tokens.
 type sqlTenantStore struct {
 	refreshSQL
-	lease *dbstrategy.Lease // for the statements of every request, prepared once per connection
+	lease *dbstrategy.Lease // if not nil: the statements of every request, prepared once per connection
 }
 
 const (
@@ -330,6 +340,9 @@ func (s sqlTenantStore) UserByID(ctx context.Context, id int64) (User, error) {
 	// The hot read of GET /me: the password hash is not needed, so not
 	// read, and the statement is the handle's, prepared once per
 	// connection rather than once per request.
+	if s.lease == nil {
+		return scanProfile(s.db.QueryRowContext(ctx, userByIDQuery, id))
+	}
 	stmt, err := s.lease.Stmt(ctx, userByIDQuery)
 	if err != nil {
 		return User{}, storeErr("prepare user by id", err)
