@@ -148,9 +148,9 @@ func NewManager(s Strategy, opts ...Option) (*Manager, error) {
 		return nil, fmt.Errorf("%w: NewManager: strategy must not be nil", ErrInvalidConfig)
 	}
 	cfg := defaultConfig()
-	for _, o := range opts {
+	for i, o := range opts {
 		if o == nil {
-			return nil, fmt.Errorf("%w: NewManager: nil option", ErrInvalidConfig)
+			return nil, fmt.Errorf("%w: NewManager: option %d is nil", ErrInvalidConfig, i+1)
 		}
 		if err := o.apply(&cfg); err != nil {
 			return nil, err

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -198,8 +199,8 @@ func TestNewManagerOptions(t *testing.T) {
 		{"idle timeout negative", []dbstrategy.Option{dbstrategy.WithIdleTimeout(-time.Second)}, true, 0},
 		{"max conns negative", []dbstrategy.Option{dbstrategy.WithMaxConns(-1)}, true, 0},
 		{"budget below one handle", []dbstrategy.Option{dbstrategy.WithMaxConns(3)}, true, 0},
-		{"nil logger", []dbstrategy.Option{dbstrategy.WithLogger(nil)}, true, 0},
-		{"nil clock", []dbstrategy.Option{dbstrategy.WithNow(nil)}, true, 0},
+		{"nil logger means the default", []dbstrategy.Option{dbstrategy.WithLogger(nil)}, false, sqlitestrategy.DefaultMaxOpen},
+		{"nil clock means the default", []dbstrategy.Option{dbstrategy.WithNow(nil)}, false, sqlitestrategy.DefaultMaxOpen},
 		{"nil migrations", []dbstrategy.Option{dbstrategy.WithMigrations(nil)}, true, 0},
 		{"nil option", []dbstrategy.Option{nil}, true, 0},
 		{"migrations without dialect dir", []dbstrategy.Option{dbstrategy.WithMigrations(onlyPostgres())}, true, 0},
@@ -223,6 +224,9 @@ func TestNewManagerOptions(t *testing.T) {
 				t.Errorf("Stats().MaxOpen = %d, want %d", got, tt.wantMax)
 			}
 		})
+	}
+	if _, err := dbstrategy.NewManager(s, dbstrategy.WithMaxOpen(4), nil); err == nil || !strings.Contains(err.Error(), "option 2 is nil") {
+		t.Errorf("NewManager(s, WithMaxOpen(4), nil) error = %v; want one naming option 2", err)
 	}
 	if _, err := dbstrategy.NewManager(nil); err == nil {
 		t.Errorf("NewManager(nil) error = nil, want an error")

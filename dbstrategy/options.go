@@ -115,11 +115,12 @@ func WithMaxConns(n int) Option {
 // WithLogger sets the logger for handle opens and closes, close errors that
 // no caller receives, and applied migrations. Attributes use the keys
 // "tenant", "took", "reason" and "err". Default: a logger that discards
-// everything.
+// everything; WithLogger(nil) means the default, as a nil function or
+// logger given to an option does in every package of this module.
 func WithLogger(l *slog.Logger) Option {
 	return optionFunc(func(c *config) error {
 		if l == nil {
-			return fmt.Errorf("%w: WithLogger(nil): logger must not be nil", ErrInvalidConfig)
+			l = slog.New(slog.DiscardHandler)
 		}
 		c.logger = l
 		return nil
@@ -127,11 +128,12 @@ func WithLogger(l *slog.Logger) Option {
 }
 
 // WithNow sets the clock the Manager uses to decide which handles are idle.
-// Default: time.Now.
+// Default: time.Now; WithNow(nil) means the default, as in packages auth
+// and tenancy.
 func WithNow(now func() time.Time) Option {
 	return optionFunc(func(c *config) error {
 		if now == nil {
-			return fmt.Errorf("%w: WithNow(nil): clock must not be nil", ErrInvalidConfig)
+			now = time.Now
 		}
 		c.now = now
 		return nil
