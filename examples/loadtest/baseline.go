@@ -162,14 +162,7 @@ func serveHandler(ctx context.Context, log *slog.Logger, h http.Handler, addr, p
 // reference server and c.users users, and returns it opened as
 // sqlitestrategy opens a tenant: same pragmas, 4 connections.
 func openBaselineDB(ctx context.Context, c baselineConfig) (*sql.DB, error) {
-	q := url.Values{}
-	q.Add("_txlock", "immediate")
-	q.Add("_pragma", "busy_timeout(5000)")
-	q.Add("_pragma", "journal_mode(wal)")
-	q.Add("_pragma", "foreign_keys(on)")
-	q.Add("_pragma", "synchronous(normal)")
-	u := url.URL{Scheme: "file", Path: c.dbPath, RawQuery: q.Encode()}
-	db, err := sql.Open("sqlite3", u.String())
+	db, err := sql.Open("sqlite3", sqliteURL(c.dbPath, ""))
 	if err != nil {
 		return nil, err
 	}
@@ -216,6 +209,22 @@ func openBaselineDB(ctx context.Context, c baselineConfig) (*sql.DB, error) {
 		return nil, err
 	}
 	return db, nil
+}
+
+// sqliteURL is the driver URI of the SQLite file at path with the
+// connection settings of sqlitestrategy (immediate transactions, busy
+// timeout, WAL, foreign keys, synchronous=normal), and mode if not empty.
+func sqliteURL(path, mode string) string {
+	q := url.Values{}
+	if mode != "" {
+		q.Add("mode", mode)
+	}
+	q.Add("_txlock", "immediate")
+	q.Add("_pragma", "busy_timeout(5000)")
+	q.Add("_pragma", "journal_mode(wal)")
+	q.Add("_pragma", "foreign_keys(on)")
+	q.Add("_pragma", "synchronous(normal)")
+	return (&url.URL{Scheme: "file", Path: path, RawQuery: q.Encode()}).String()
 }
 
 func baselineEmail(i int) string { return "u" + strconv.Itoa(i) + "@baseline.example.com" }

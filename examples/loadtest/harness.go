@@ -190,12 +190,7 @@ func harness(ctx context.Context, cfg config, stderr io.Writer) (res *result, er
 				if err != nil {
 					return res, err
 				}
-				stopBaseline = func() error {
-					if mem, err := readMem(bp.pid()); err == nil {
-						res.BaselineHWM = maxMiB(res.BaselineHWM, mib(mem.HWM))
-					}
-					return bp.stop()
-				}
+				stopBaseline = stopKeepingHWM(bp, &res.BaselineHWM)
 				spec.base, spec.tenants = bp.base, [][]target{targets}
 				pid, pprofAddr = bp.pid(), bp.pprof
 			case phaseMapOne, phaseMapDist:
@@ -204,12 +199,7 @@ func harness(ctx context.Context, cfg config, stderr io.Writer) (res *result, er
 				if err != nil {
 					return res, err
 				}
-				stopBaseline = func() error {
-					if mem, err := readMem(mp.pid()); err == nil {
-						res.MapHWM = maxMiB(res.MapHWM, mib(mem.HWM))
-					}
-					return mp.stop()
-				}
+				stopBaseline = stopKeepingHWM(mp, &res.MapHWM)
 				spec.base = mp.base
 				pid, pprofAddr = mp.pid(), mp.pprof
 			}
@@ -389,6 +379,17 @@ func startBaseline(ctx context.Context, cfg config, m *manifest, work string) (*
 		targets[j] = target{tenant: "1", authz: "Bearer " + tok, loginBody: loginBody(baselineEmail(j+1), m.Password)}
 	}
 	return p, targets, nil
+}
+
+// stopKeepingHWM returns a function that records p's peak RSS (VmHWM) in
+// *hwm, if higher, and stops p.
+func stopKeepingHWM(p *proc, hwm **float64) func() error {
+	return func() error {
+		if mem, err := readMem(p.pid()); err == nil {
+			*hwm = maxMiB(*hwm, mib(mem.HWM))
+		}
+		return p.stop()
+	}
 }
 
 // startMapServer starts this binary as the map-of-handles server on the

@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -118,14 +117,7 @@ func (m *handleMap) open(id string) (*directory, error) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, errUnknownTenant
 	}
-	q := url.Values{}
-	q.Add("mode", "rw")
-	q.Add("_txlock", "immediate")
-	q.Add("_pragma", "busy_timeout(5000)")
-	q.Add("_pragma", "journal_mode(wal)")
-	q.Add("_pragma", "foreign_keys(on)")
-	q.Add("_pragma", "synchronous(normal)")
-	db, err := sql.Open("sqlite3", (&url.URL{Scheme: "file", Path: path, RawQuery: q.Encode()}).String())
+	db, err := sql.Open("sqlite3", sqliteURL(path, "rw"))
 	if err != nil {
 		return nil, err
 	}

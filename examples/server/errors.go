@@ -59,8 +59,7 @@ var errorCodes = []errorCode{
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	var rl *RateLimitError
 	if errors.As(err, &rl) {
-		secs := int64((rl.RetryAfter + time.Second - 1) / time.Second)
-		w.Header().Set("Retry-After", strconv.FormatInt(max(secs, 1), 10))
+		w.Header().Set("Retry-After", retryAfterSeconds(rl.RetryAfter))
 		writeProblem(w, problem{Status: http.StatusTooManyRequests, Detail: "Too many failed logins; retry later."})
 		return
 	}
@@ -72,8 +71,7 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	}
 	var regl *RegisterLimitError
 	if errors.As(err, &regl) {
-		secs := int64((regl.RetryAfter + time.Second - 1) / time.Second)
-		w.Header().Set("Retry-After", strconv.FormatInt(max(secs, 1), 10))
+		w.Header().Set("Retry-After", retryAfterSeconds(regl.RetryAfter))
 		writeProblem(w, problem{Status: http.StatusTooManyRequests, Detail: "Too many registrations from this address; retry later."})
 		return
 	}
