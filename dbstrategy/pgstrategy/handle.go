@@ -32,8 +32,10 @@ func (s *Strategy) open(ctx context.Context, name string, maxConns int32, as fun
 	cfg.MaxConnIdleTime = s.idle
 	cfg.HealthCheckPeriod = s.healthCheck
 	cfg.BeforeClose = awaitBackendExit
+	tp := &tenantPool{}
 	if budget != nil {
-		budgeted(cfg, budget)
+		tp.use = budget.newPoolUse()
+		budgeted(cfg, budget, tp.use)
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
@@ -45,6 +47,7 @@ func (s *Strategy) open(ctx context.Context, name string, maxConns int32, as fun
 		pool.Close()
 		return nil, err
 	}
+	tp.pool = pool
 	c := &poolConnector{Connector: stdlib.GetPoolConnector(pool), pool: pool, s: s}
 	db := sql.OpenDB(c)
 	// As stdlib.OpenDBFromPool does: database/sql keeps no idle connections,
@@ -54,7 +57,7 @@ func (s *Strategy) open(ctx context.Context, name string, maxConns int32, as fun
 	db.SetMaxOpenConns(int(maxConns))
 	c.db = db
 	s.mu.Lock()
-	s.pools[db] = pool
+	s.pools[db] = tp
 	s.mu.Unlock()
 	return db, nil
 }
@@ -116,8 +119,11 @@ func (c *poolConnector) Close() error {
 func (s *Strategy) Pool(db *sql.DB) (pool *pgxpool.Pool, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	pool, ok = s.pools[db]
-	return pool, ok
+	tp, ok := s.pools[db]
+	if !ok {
+		return nil, false
+	}
+	return tp.pool, true
 }
 
 // ConnStats counts the connections of the tenant pools open now.
@@ -125,6 +131,18 @@ type ConnStats struct {
 	Pools int // tenant handles open
 	Conns int // connections those pools hold, busy or idle
 	InUse int // of Conns, those running a query now
+
+	// Dialled counts the connections tenant handles have opened under the
+	// connection budget since it was set ([Strategy.SetConnBudget]); 0
+	// without a budget. Each is a backend started on the server, the cost
+	// of a miss: its rate against the query rate is the miss rate.
+	Dialled int64
+}
+
+// tenantPool is an open tenant handle's pool and its use clock.
+type tenantPool struct {
+	pool *pgxpool.Pool
+	use  *poolUse
 }
 
 // ConnStats sums the connection counts of every tenant pool the strategy
@@ -134,8 +152,11 @@ func (s *Strategy) ConnStats() ConnStats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := ConnStats{Pools: len(s.pools)}
-	for _, p := range s.pools {
-		ps := p.Stat()
+	if s.budget != nil {
+		st.Dialled = s.budget.dials.Load()
+	}
+	for _, tp := range s.pools {
+		ps := tp.pool.Stat()
 		st.Conns += int(ps.TotalConns())
 		st.InUse += int(ps.AcquiredConns())
 	}

@@ -135,8 +135,8 @@ type Strategy struct {
 	closeOnce     sync.Once
 
 	mu     sync.Mutex
-	pools  map[*sql.DB]*pgxpool.Pool // open handles and their pools
-	budget *connBudget               // nil without SetConnBudget
+	pools  map[*sql.DB]*tenantPool // open handles and their pools
+	budget *connBudget             // nil without SetConnBudget
 }
 
 var (
@@ -236,7 +236,7 @@ func New(ctx context.Context, cfg Config) (*Strategy, error) {
 		maxConns:    int32(maxConns),
 		idle:        idle,
 		healthCheck: healthCheck,
-		pools:       make(map[*sql.DB]*pgxpool.Pool),
+		pools:       make(map[*sql.DB]*tenantPool),
 	}, nil
 }
 

@@ -145,21 +145,27 @@ func (c *managerCollector) Collect(ch chan<- prometheus.Metric) {
 // connCollector reports the server connections of the open tenant pools,
 // to compare with tenantkit_db_connections_budget.
 type connCollector struct {
-	cc          connCounter
-	open, inUse *prometheus.Desc
+	cc                   connCounter
+	open, inUse, dialled *prometheus.Desc
 }
 
 func newConnCollector(cc connCounter) *connCollector {
 	return &connCollector{cc: cc,
-		open:  prometheus.NewDesc("tenantkit_db_connections_open", "Connections the open tenant pools hold to the database server, busy or idle.", nil, nil),
-		inUse: prometheus.NewDesc("tenantkit_db_connections_in_use", "Tenant database connections running a query now.", nil, nil),
+		open:    prometheus.NewDesc("tenantkit_db_connections_open", "Connections the open tenant pools hold to the database server, busy or idle.", nil, nil),
+		inUse:   prometheus.NewDesc("tenantkit_db_connections_in_use", "Tenant database connections running a query now.", nil, nil),
+		dialled: prometheus.NewDesc("tenantkit_db_connections_dialled_total", "Tenant database connections opened under the budget: each started a server backend (a miss).", nil, nil),
 	}
 }
 
-func (c *connCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.open; ch <- c.inUse }
+func (c *connCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.open
+	ch <- c.inUse
+	ch <- c.dialled
+}
 
 func (c *connCollector) Collect(ch chan<- prometheus.Metric) {
 	s := c.cc.ConnStats()
 	ch <- prometheus.MustNewConstMetric(c.open, prometheus.GaugeValue, float64(s.Conns))
 	ch <- prometheus.MustNewConstMetric(c.inUse, prometheus.GaugeValue, float64(s.InUse))
+	ch <- prometheus.MustNewConstMetric(c.dialled, prometheus.CounterValue, float64(s.Dialled))
 }
