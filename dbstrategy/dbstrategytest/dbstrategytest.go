@@ -144,7 +144,7 @@ func mark(t *testing.T, db *sql.DB, id string) {
 }
 
 // markers returns the names in the marker table of db.
-func markers(ctx context.Context, db *sql.DB) ([]string, error) {
+func markers(ctx context.Context, db dbstrategy.DB) ([]string, error) {
 	rows, err := db.QueryContext(ctx, "SELECT name FROM marker ORDER BY id")
 	if err != nil {
 		return nil, err
