@@ -180,8 +180,15 @@ func TestHostileSQL(t *testing.T) {
 	for _, roles := range []bool{false, true} {
 		t.Run(fmt.Sprintf("roles=%v", roles), func(t *testing.T) {
 			s := newStrategy(t, schemastrategy.Config{Roles: roles})
-			m, _ := newFleet(t, s, 2, 3) // t0 hostile, t1 the victim, t2 the next lease
+			m, _ := newFleet(t, s, 2, 3) // t0 hostile, t1 the victim
 			ctx := testCtx(t)
+			// t2 holds one of the pool's two connections throughout, so
+			// that every other lease gets the same one.
+			held, err := m.Acquire(ctx, "t2")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer held.Release()
 			other, err := s.SchemaName("t1")
 			if err != nil {
 				t.Fatal(err)
@@ -209,6 +216,10 @@ func TestHostileSQL(t *testing.T) {
 						t.Fatal(err)
 					}
 					db := l.DB()
+					var pid int
+					if err := db.QueryRowContext(ctx, "SELECT pg_backend_pid()").Scan(&pid); err != nil {
+						t.Fatal(err)
+					}
 					for _, st := range h.stmts {
 						if _, err := db.ExecContext(ctx, st); err != nil && !strings.Contains(st, "SET ROLE") {
 							t.Logf("%s: %v", st, err)
@@ -225,10 +236,14 @@ func TestHostileSQL(t *testing.T) {
 					// The next leases, of both other tenants, on the
 					// connection t0 just used: their own rows, and no
 					// leftover of t0's session.
-					for _, id := range []string{"t1", "t2", "t0"} {
+					for _, id := range []string{"t1", "t0"} {
 						l2, err := m.Acquire(ctx, id)
 						if err != nil {
 							t.Fatal(err)
+						}
+						var pid2 int
+						if err := l2.DB().QueryRowContext(ctx, "SELECT pg_backend_pid()").Scan(&pid2); err != nil || pid2 != pid {
+							t.Fatalf("tenant %s got backend %d, %v; want t0's connection, backend %d", id, pid2, err, pid)
 						}
 						got, err := marker(ctx, l2.DB())
 						if err != nil || got != id {
