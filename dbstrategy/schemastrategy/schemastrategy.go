@@ -101,10 +101,7 @@ FROM pg_catalog.pg_namespace WHERE nspname = $3`
 
 // SQLSTATE codes the strategy reacts to.
 const (
-	codeUndefinedObject  = "42704" // role does not exist
 	codeInvalidParameter = "22023" // set_config('role', ...) of a missing role
-	codeDuplicateObject  = "42710" // role exists
-	codeUniqueViolation  = "23505" // concurrent CREATE of one name
 	codeFeatureNotSupp   = "0A000" // among others, "cached plan must not change result type"
 )
 
@@ -312,7 +309,7 @@ func (s *Strategy) ConnStats() ConnStats {
 	return st
 }
 
-// tenantLockKey is the transaction advisory lock that serializes Create
+// tenantLockSQL takes the transaction advisory lock that serializes Create
 // and Drop of the schema name across processes.
 const tenantLockSQL = `SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('tenantkit/schemastrategy tenant' || $1, 0))`
 
