@@ -4,25 +4,59 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"sync/atomic"
 )
 
 // Lease is a claim on one tenant's open handle. While a lease is held the
 // handle stays open. A Lease is used by one goroutine, but Release is safe
 // to call from any goroutine and more than once.
 type Lease struct {
-	m *Manager
-	c *stmtCache // the handle's db and statements
-	h *handle    // nil once released; guarded by m.mu
+	m        *Manager
+	c        *stmtCache  // the handle's db and statements
+	h        *handle     // nil once released; guarded by m.mu
+	conn     *sql.Conn   // the pinned connection of a ConnPinner strategy, or nil
+	pin      *pinState   // with conn: what the lease started on it
+	released atomic.Bool // set by Release; checked by every method of DB()
 }
 
-// DB returns the tenant's handle. It is shared with the other leases of the
-// tenant; do not close it, and do not use it after [Lease.Release].
-func (l *Lease) DB() *sql.DB { return l.c.db }
+// DB returns the handle to run the tenant's SQL on. On a strategy with a
+// handle per tenant it runs on the tenant's *sql.DB, shared with the
+// tenant's other leases; on a [ConnPinner] strategy it runs on the one
+// connection the lease pinned, scoped to the tenant. Either way it fails
+// with [ErrReleased] once the lease is released: do not keep it, nor
+// anything made from it, beyond [Lease.Release].
+//
+// On a pinned connection, Release closes the rows and statements made
+// through DB and rolls back its transactions, then gives the connection
+// back; it waits, as sql.Conn.Close does, for a *sql.Row whose Scan was
+// never called (always call Scan).
+func (l *Lease) DB() DB { return leaseDB{l} }
+
+// Handle returns the tenant's own *sql.DB on a strategy with a handle per
+// tenant, for what [DB] does not offer (db.Stats, pgstrategy's
+// Strategy.Pool), and nil on a [ConnPinner] strategy, whose tenants have
+// no pool of their own. Unlike DB, it is not checked against the lease:
+// use it only while the lease is held, and do not close it.
+func (l *Lease) Handle() *sql.DB {
+	if l.m.pinner != nil {
+		return nil
+	}
+	return l.c.db
+}
 
 // Release gives the lease back. The handle stays open for later leases until
-// it is evicted, idle for too long, dropped or the Manager is closed.
-// Calling Release again does nothing.
+// it is evicted, idle for too long, dropped or the Manager is closed. On a
+// [ConnPinner] strategy, Release first gives back the pinned connection,
+// which the strategy resets (or, if that fails, discards) before it serves
+// anyone else. Calling Release again does nothing.
 func (l *Lease) Release() {
+	if l.released.Swap(true) {
+		return
+	}
+	if l.conn != nil {
+		l.pin.end()
+		_ = l.conn.Close() // the strategy resets or discards it
+	}
 	m := l.m
 	m.mu.Lock()
 	h := l.h
@@ -80,11 +114,42 @@ func (l *Lease) Release() {
 // released or ctx ends. Acquire also waits while the tenant is being
 // dropped.
 //
+// On a [ConnPinner] strategy, Acquire then pins one connection of the
+// shared pool for the lease, scoped to the tenant (for schemastrategy, one
+// round trip); it waits for a free connection, bounded by ctx, when every
+// connection of the pool is pinned.
+//
 // Errors: [ErrInvalidKey]; [ErrClosed]; an error wrapping [ErrNotFound] if
 // the tenant's database does not exist (not cached: a later Acquire tries
 // again); the error of [Strategy.Open], returned to every Acquire that
-// waited for that open; or ctx's error, wrapped, if ctx ends first.
+// waited for that open; the error of [ConnPinner.PinConn], wrapped; or
+// ctx's error, wrapped, if ctx ends first.
 func (m *Manager) Acquire(ctx context.Context, tenantID string) (*Lease, error) {
+	l, err := m.lease(ctx, tenantID)
+	if err != nil || m.pinner == nil {
+		return l, err
+	}
+	return m.pinLease(ctx, l)
+}
+
+// pinLease pins a connection of the lease's handle for l, or releases l.
+func (m *Manager) pinLease(ctx context.Context, l *Lease) (*Lease, error) {
+	conn, err := m.pinner.PinConn(ctx, l.c.db)
+	if err == nil && conn == nil {
+		err = fmt.Errorf("strategy pinned a nil *sql.Conn")
+	}
+	if err != nil {
+		id := l.h.id
+		l.Release()
+		return nil, fmt.Errorf("dbstrategy: acquire %q: %w", id, err)
+	}
+	l.conn, l.pin = conn, &pinState{}
+	return l, nil
+}
+
+// lease is Acquire without pinning a connection: the lease of the
+// Manager's own work (migrations, versions), which runs on the handle.
+func (m *Manager) lease(ctx context.Context, tenantID string) (*Lease, error) {
 	if err := ValidateKey(tenantID); err != nil {
 		return nil, err
 	}

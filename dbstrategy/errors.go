@@ -22,6 +22,10 @@ var ErrNotFound = errors.New("dbstrategy: tenant database not found")
 // ErrClosed is returned by [Manager] methods called after [Manager.Close].
 var ErrClosed = errors.New("dbstrategy: manager closed")
 
+// ErrReleased is returned by every method of a [Lease]'s [DB], and by
+// [Lease.Stmt], once the lease is released.
+var ErrReleased = errors.New("dbstrategy: lease released")
+
 // ErrNoMigrations is returned by [Manager.Version] when the Manager was made
 // without [WithMigrations].
 var ErrNoMigrations = errors.New("dbstrategy: no migrations configured")

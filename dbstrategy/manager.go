@@ -56,6 +56,7 @@ type Manager struct {
 	migrations fs.FS              // fs.Sub(cfg.migrations, dialect), nil without migrations
 	dialect    string             // s.Dialect(), read once
 	locker     lock.SessionLocker // from a MigrationLocker strategy, or nil
+	pinner     ConnPinner         // s, if leases pin a connection; else nil
 
 	mu       sync.Mutex
 	handles  map[string]*handle    // opening and open handles
@@ -166,6 +167,9 @@ func NewManager(s Strategy, opts ...Option) (*Manager, error) {
 		locks:    make(map[string]*tenantLock),
 		tmplSem:  make(chan struct{}, 1),
 		done:     make(chan struct{}),
+	}
+	if p, ok := s.(ConnPinner); ok {
+		m.pinner = p
 	}
 	if m.limit == 0 {
 		m.limit = DefaultMaxOpen

@@ -149,7 +149,7 @@ func acquire(t testing.TB, m *dbstrategy.Manager, id string) *dbstrategy.Lease {
 	return l
 }
 
-func checkMarker(db *sql.DB, id string) error {
+func checkMarker(db dbstrategy.DB, id string) error {
 	var got string
 	if err := db.QueryRowContext(context.Background(), "SELECT name FROM marker").Scan(&got); err != nil || got != id {
 		return fmt.Errorf("marker of %q = %q, %v; want %q", id, got, err, id)
@@ -237,7 +237,7 @@ func TestAcquireRelease(t *testing.T) {
 	m, c := setup(t, 2)
 	l1 := acquire(t, m, "t0")
 	l2 := acquire(t, m, "t0")
-	if l1.DB() != l2.DB() {
+	if l1.Handle() != l2.Handle() {
 		t.Errorf("two leases of one tenant have different handles")
 	}
 	l3 := acquire(t, m, "t1")
@@ -485,10 +485,10 @@ func TestSingleFlightOpen(t *testing.T) {
 	}
 	var db *sql.DB
 	for l := range leases {
-		if db != nil && l.DB() != db {
+		if db != nil && l.Handle() != db {
 			t.Errorf("leases of t0 have different handles")
 		}
-		db = l.DB()
+		db = l.Handle()
 		l.Release()
 	}
 	if st := m.Stats(); st.Leased != 0 {

@@ -206,7 +206,7 @@ func (m *Manager) migrateLocked(ctx context.Context, id string) (int64, error) {
 }
 
 func (m *Manager) migrateTenant(ctx context.Context, id string) (int64, error) {
-	l, err := m.Acquire(ctx, id)
+	l, err := m.lease(ctx, id) // goose needs the handle, not one connection
 	if err != nil {
 		if errors.Is(err, ErrClosed) {
 			return 0, err
@@ -215,7 +215,7 @@ func (m *Manager) migrateTenant(ctx context.Context, id string) (int64, error) {
 	}
 	defer l.Release()
 	start := time.Now()
-	p, err := m.provider(l.DB())
+	p, err := m.provider(l.c.db)
 	if err != nil {
 		return 0, &MigrateError{TenantID: id, Err: err}
 	}
@@ -320,12 +320,12 @@ func (m *Manager) Version(ctx context.Context, tenantID string) (int64, error) {
 		}
 		return 0, ErrNoMigrations
 	}
-	l, err := m.Acquire(ctx, tenantID)
+	l, err := m.lease(ctx, tenantID)
 	if err != nil {
 		return 0, err
 	}
 	defer l.Release()
-	p, err := m.provider(l.DB())
+	p, err := m.provider(l.c.db)
 	if err != nil {
 		return 0, fmt.Errorf("dbstrategy: version of %q: %w", tenantID, err)
 	}

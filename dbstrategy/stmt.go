@@ -87,7 +87,24 @@ func (c *stmtCache) close() error {
 // exec mode, cache_statement), and pgstrategy's handles keep no idle
 // database/sql connections, so a *sql.Stmt is prepared again, and closed,
 // on each use: run plain queries there instead.
+//
+// On a [ConnPinner] strategy the statement is prepared on the lease's
+// pinned connection, kept for the lease's later Stmt calls and closed by
+// Release: it saves nothing over a plain query there (pgx caches
+// statements per connection), but code written for Stmt runs unchanged.
+//
+// Errors: [ErrReleased] after Release; the database's error, wrapped.
 func (l *Lease) Stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	if l.released.Load() {
+		return nil, ErrReleased
+	}
+	if l.conn != nil {
+		st, err := l.pin.stmt(ctx, l.conn, query)
+		if err != nil {
+			return nil, fmt.Errorf("dbstrategy: prepare: %w", err)
+		}
+		return st, nil
+	}
 	st, own, err := l.c.get(ctx, query)
 	if err != nil {
 		return nil, fmt.Errorf("dbstrategy: prepare: %w", err)
@@ -105,7 +122,7 @@ func (l *Lease) Stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 		l.m.mu.Unlock()
 		if released {
 			st.Close()
-			return nil, errors.New("dbstrategy: Stmt on a released lease")
+			return nil, ErrReleased
 		}
 	}
 	return st, nil

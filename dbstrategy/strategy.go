@@ -37,6 +37,9 @@ import (
 //   - [MigrationLocker]: the strategy's databases need goose to take a
 //     lock across processes while it migrates one (PostgreSQL's advisory
 //     locks).
+//   - [ConnPinner]: the strategy's tenants share one pool of connections,
+//     so each lease pins one connection of it, scoped to the tenant, and
+//     gives it back reset on release (schemastrategy).
 type Strategy interface {
 	// Create makes the tenant's database if it does not exist yet. It is
 	// idempotent: creating a database that exists returns nil.
@@ -111,4 +114,37 @@ type Templater interface {
 // it, migrations of a tenant are serialized within one Manager only.
 type MigrationLocker interface {
 	MigrationLocker() (lock.SessionLocker, error)
+}
+
+// ConnPinner is implemented by strategies whose tenants share one pool of
+// server connections, such as schemastrategy (a PostgreSQL schema per
+// tenant). For such a strategy, the *sql.DB that [Strategy.Open] returns
+// for a tenant is a view of the shared pool, not a pool of its own:
+//
+//   - its connector takes a connection from the shared pool and scopes it
+//     to the tenant (for schemastrategy: search_path and role) before
+//     database/sql sees it, and fails with an error wrapping [ErrNotFound]
+//     if the tenant no longer exists;
+//   - closing that driver connection resets the scope, and everything
+//     else a tenant may have changed in the session, before the
+//     connection goes back to the shared pool; a connection whose reset
+//     fails is closed, never returned to the pool;
+//   - the view keeps no idle connections (SetMaxIdleConns(0)), so each
+//     connection it gives back is reset at once, and closing the view
+//     closes nothing shared.
+//
+// [Manager.Acquire] then calls PinConn with the tenant's view, and the
+// lease runs all its SQL on the returned connection ([Lease.DB]); Release
+// closes it, after closing what the lease left open on it. So a lease
+// holds exactly one connection of the shared pool for its duration, a
+// connection serves one lease at a time, and the scope is set once per
+// lease. The Manager's own work (migrations through goose, which needs a
+// *sql.DB) runs on the view, whose every connection is scoped the same
+// way.
+type ConnPinner interface {
+	// PinConn returns one connection of db, a handle returned by Open,
+	// scoped to its tenant: typically db.Conn(ctx), waiting for a free
+	// connection of the shared pool until ctx ends. The Manager closes
+	// the connection on [Lease.Release].
+	PinConn(ctx context.Context, db *sql.DB) (*sql.Conn, error)
 }

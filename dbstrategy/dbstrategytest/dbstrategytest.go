@@ -50,8 +50,10 @@ ALTER TABLE notes DROP COLUMN tag;
 // Open of a missing tenant -> ErrNotFound and creates nothing, data isolation between tenants (keys with '_' and '-'), Drop idempotency and
 // that a dropped tenant's Open fails with ErrNotFound, invalid keys refused by a Manager over the strategy, Dialect
 // is "sqlite3" or "postgres", ConnLimiter sanity if implemented, migrations applied via a Manager with a small
-// in-memory fstest.MapFS migration set for the strategy's dialect, and a Manager stress (many tenants, MaxOpen small,
-// concurrent Acquire/Release with -race, every read sees its own tenant's rows).
+// in-memory fstest.MapFS migration set for the strategy's dialect, a Manager stress (many tenants, MaxOpen small,
+// concurrent Acquire/Release with -race, every read sees its own tenant's rows), and, for a ConnPinner, that a lease
+// holds one connection of the shared pool (a budget of 2 serves 2 leases at once, a third waits until one is released
+// or its context ends) and that its DB fails with ErrReleased after Release.
 //
 // The suite uses tenant keys of at most 12 bytes, so a strategy may add a
 // prefix of up to 36 bytes of its own; it closes every handle it opens.
@@ -69,6 +71,7 @@ func Run(t *testing.T, newStrategy func(t *testing.T) dbstrategy.Strategy) {
 		{"Drop", testDrop},
 		{"InvalidKeys", testInvalidKeys},
 		{"ConnLimiter", testConnLimiter},
+		{"ConnPinner", testConnPinner},
 		{"Migrations", testMigrations},
 		{"ManagerStress", testManagerStress},
 	}
@@ -144,7 +147,7 @@ func mark(t *testing.T, db *sql.DB, id string) {
 }
 
 // markers returns the names in the marker table of db.
-func markers(ctx context.Context, db *sql.DB) ([]string, error) {
+func markers(ctx context.Context, db dbstrategy.DB) ([]string, error) {
 	rows, err := db.QueryContext(ctx, "SELECT name FROM marker ORDER BY id")
 	if err != nil {
 		return nil, err
@@ -530,4 +533,69 @@ func stressOnce(ctx context.Context, m *dbstrategy.Manager, id string, maxOpen i
 		return fmt.Errorf("tenant %q markers = %q, %v; want [%q], nil", id, got, err, id)
 	}
 	return nil
+}
+
+// testConnPinner checks a strategy whose leases pin a connection of one
+// shared pool: with a budget of 2, two leases (of different tenants) hold
+// both connections, a third Acquire waits until its context ends, and gets
+// a connection once a lease is released; a released lease's DB fails with
+// ErrReleased, and the next lease on its connection sees its own tenant.
+func testConnPinner(t *testing.T, s dbstrategy.Strategy) {
+	if _, ok := s.(dbstrategy.ConnPinner); !ok {
+		t.Skip("strategy does not implement dbstrategy.ConnPinner")
+	}
+	if _, ok := s.(dbstrategy.ConnBudgeter); !ok {
+		t.Fatal("a ConnPinner must implement dbstrategy.ConnBudgeter: its shared pool is the budget")
+	}
+	// The budget sizes the shared pool: give it before the first use.
+	m := newManager(t, s, dbstrategy.WithMaxConns(2))
+	ids := []string{"pin_a", "pin_b", "pin_c"}
+	for _, id := range ids {
+		create(t, s, id)
+		use(t, s, id, func(db *sql.DB) { mark(t, db, id) })
+	}
+	c := ctx(t)
+	la, err := m.Acquire(c, ids[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	lb, err := m.Acquire(c, ids[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if la.Handle() != nil {
+		t.Errorf("Lease.Handle() = non-nil on a ConnPinner: the tenants have no pool of their own")
+	}
+	short, cancel := context.WithCancel(c)
+	cancel()
+	if l, err := m.Acquire(short, ids[2]); err == nil {
+		l.Release()
+		t.Errorf("a third Acquire with both connections pinned: error = nil, want its context's error")
+	} else if !errors.Is(err, context.Canceled) {
+		t.Errorf("a third Acquire with both connections pinned: error = %v, want context.Canceled", err)
+	}
+	db := la.DB()
+	la.Release()
+	if _, err := db.ExecContext(c, "SELECT 1"); !errors.Is(err, dbstrategy.ErrReleased) {
+		t.Errorf("DB of a released lease: error = %v, want ErrReleased", err)
+	}
+	lc, err := m.Acquire(c, ids[2])
+	if err != nil {
+		t.Fatalf("Acquire after a release: %v", err)
+	}
+	for _, l := range []struct {
+		l  *dbstrategy.Lease
+		id string
+	}{{lb, ids[1]}, {lc, ids[2]}} {
+		got, err := markers(c, l.l.DB())
+		if err != nil || len(got) != 1 || got[0] != l.id {
+			t.Errorf("tenant %q markers = %q, %v; want [%q], nil", l.id, got, err, l.id)
+		}
+		l.l.Release()
+	}
+	for _, id := range ids {
+		if err := m.Drop(c, id); err != nil {
+			t.Error(err)
+		}
+	}
 }

@@ -4,7 +4,8 @@
 // The suite checks the contract of Strategy (idempotent and concurrent
 // Create, Open never creating and failing with [dbstrategy.ErrNotFound],
 // isolation between tenants, idempotent Drop), the optional
-// [dbstrategy.ConnLimiter], and the strategy under a [dbstrategy.Manager]:
+// [dbstrategy.ConnLimiter], [dbstrategy.ConnBudgeter] and
+// [dbstrategy.ConnPinner], and the strategy under a [dbstrategy.Manager]:
 // invalid keys, migrations, and a concurrent stress through few handles
 // (run it with -race).
 //

@@ -44,7 +44,7 @@ func TestConnBudget(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if n := l.DB().Stats().OpenConnections; n > 1 {
+		if n := l.Handle().Stats().OpenConnections; n > 1 {
 			t.Errorf("tenant %s: %d connections after sequential queries, want at most 1", id, n)
 		}
 		l.Release()

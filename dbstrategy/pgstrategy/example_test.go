@@ -104,7 +104,7 @@ func ExampleStrategy_Pool() {
 	defer lease.Release()
 	// The pool belongs to the lease's handle: use it only while leased,
 	// and never close it.
-	pool, ok := s.Pool(lease.DB())
+	pool, ok := s.Pool(lease.Handle())
 	if !ok {
 		log.Fatal("not a handle of s")
 	}

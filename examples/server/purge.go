@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/tenantkit/tenantkit/dbstrategy"
 )
 
 // The background purge deletes what the server keeps only for a while:
@@ -125,7 +127,7 @@ func activeOrgIDs(ctx context.Context, db *sql.DB, after int64, limit int) ([]in
 // absolute) or were revoked before cutoffUS, and the families that did.
 // A spent token is kept until its own idle expiry plus the retention: a
 // replay of it until then still revokes its family.
-func purgeRefresh(ctx context.Context, db *sql.DB, cutoffUS int64) (tokens, families int64, err error) {
+func purgeRefresh(ctx context.Context, db dbstrategy.DB, cutoffUS int64) (tokens, families int64, err error) {
 	for _, q := range []string{
 		`DELETE FROM refresh_tokens WHERE token_hash IN
 		 (SELECT token_hash FROM refresh_tokens WHERE idle_expires_us < $1 LIMIT $2)`,
@@ -156,7 +158,7 @@ func purgeRefresh(ctx context.Context, db *sql.DB, cutoffUS int64) (tokens, fami
 // purgeBatches runs query (a DELETE of at most $2 rows older than $1)
 // until it deletes fewer than purgeBatch rows, at most purgeMaxBatches
 // times, each in its own short transaction. It returns the rows deleted.
-func purgeBatches(ctx context.Context, db *sql.DB, query string, cutoff any) (int64, error) {
+func purgeBatches(ctx context.Context, db dbstrategy.DB, query string, cutoff any) (int64, error) {
 	var total int64
 	for range purgeMaxBatches {
 		res, err := db.ExecContext(ctx, query, cutoff, purgeBatch)

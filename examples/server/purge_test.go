@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"net/http"
 	"strconv"
 	"strings"
@@ -10,28 +9,29 @@ import (
 	"time"
 
 	"github.com/tenantkit/tenantkit/auth"
+	"github.com/tenantkit/tenantkit/dbstrategy"
 )
 
 // countWhere counts the rows of table matching cond (args as $1...).
-func countWhere(t *testing.T, db *sql.DB, table, cond string, args ...any) int {
+func countWhere(t *testing.T, db dbstrategy.DB, table, cond string, args ...any) int {
 	t.Helper()
 	var n int
-	if err := db.QueryRow(`SELECT COUNT(*) FROM `+table+` WHERE `+cond, args...).Scan(&n); err != nil {
+	if err := db.QueryRowContext(context.Background(), `SELECT COUNT(*) FROM `+table+` WHERE `+cond, args...).Scan(&n); err != nil {
 		t.Fatalf("count %s: %v", table, err)
 	}
 	return n
 }
 
 // mustExec runs a statement of the test's setup.
-func mustExec(t *testing.T, db *sql.DB, query string, args ...any) {
+func mustExec(t *testing.T, db dbstrategy.DB, query string, args ...any) {
 	t.Helper()
-	if _, err := db.Exec(query, args...); err != nil {
+	if _, err := db.ExecContext(context.Background(), query, args...); err != nil {
 		t.Fatalf("%s: %v", query, err)
 	}
 }
 
 // tenantDB runs fn on the database of tenant id.
-func tenantDB(t *testing.T, ts *testServer, id string, fn func(db *sql.DB)) {
+func tenantDB(t *testing.T, ts *testServer, id string, fn func(db dbstrategy.DB)) {
 	t.Helper()
 	err := sqlTenantStores{m: ts.app.dbs}.WithTenant(context.Background(), id, func(st TenantStore) error {
 		fn(st.(sqlTenantStore).db)
@@ -45,7 +45,7 @@ func tenantDB(t *testing.T, ts *testServer, id string, fn func(db *sql.DB)) {
 // seedRefresh stores, in a directory's database, a family and tokens of
 // userID in every state the purge tells apart, relative to now and the
 // retention: the "gone-*" rows are past it, the "kept-*" rows not.
-func seedRefresh(t *testing.T, db *sql.DB, userID int64, now time.Time, retention time.Duration) {
+func seedRefresh(t *testing.T, db dbstrategy.DB, userID int64, now time.Time, retention time.Duration) {
 	t.Helper()
 	us := now.UnixMicro()
 	old := now.Add(-retention - time.Hour).UnixMicro() // expired or revoked longer ago than the retention
@@ -79,13 +79,13 @@ func seedRefresh(t *testing.T, db *sql.DB, userID int64, now time.Time, retentio
 }
 
 // checkRefreshPurged checks what seedRefresh stored after a purge pass.
-func checkRefreshPurged(t *testing.T, where string, db *sql.DB) {
+func checkRefreshPurged(t *testing.T, where string, db dbstrategy.DB) {
 	t.Helper()
 	for _, table := range []string{"refresh_tokens WHERE token_hash", "refresh_families WHERE family_id"} {
 		for _, prefix := range []string{"kept-", "gone-"} {
 			tbl, col, _ := strings.Cut(table, " WHERE ")
 			var got int
-			if err := db.QueryRow(`SELECT COUNT(*) FROM `+tbl+` WHERE `+col+` LIKE $1`, prefix+"%").Scan(&got); err != nil {
+			if err := db.QueryRowContext(context.Background(), `SELECT COUNT(*) FROM `+tbl+` WHERE `+col+` LIKE $1`, prefix+"%").Scan(&got); err != nil {
 				t.Fatal(err)
 			}
 			var want int
@@ -125,9 +125,9 @@ func TestPurge(t *testing.T) {
 			p.now = func() time.Time { return now }
 
 			seedRefresh(t, core, u.ID, now, p.tokens)
-			tenantDB(t, ts, orgID, func(db *sql.DB) {
+			tenantDB(t, ts, orgID, func(db dbstrategy.DB) {
 				var uid int64
-				if err := db.QueryRow(`SELECT id FROM users WHERE email = $1`, "user@example.com").Scan(&uid); err != nil {
+				if err := db.QueryRowContext(ctx, `SELECT id FROM users WHERE email = $1`, "user@example.com").Scan(&uid); err != nil {
 					t.Fatal(err)
 				}
 				seedRefresh(t, db, uid, now, p.tokens)
@@ -149,7 +149,7 @@ func TestPurge(t *testing.T) {
 				t.Errorf("the pass visited %d tenants; want the active one", st.tenants)
 			}
 			checkRefreshPurged(t, "core", core)
-			tenantDB(t, ts, orgID, func(db *sql.DB) { checkRefreshPurged(t, "tenant", db) })
+			tenantDB(t, ts, orgID, func(db dbstrategy.DB) { checkRefreshPurged(t, "tenant", db) })
 			if n := countWhere(t, core, "idempotency_keys", "idem_key = $1", "gone-key"); n != 0 {
 				t.Errorf("an idempotency record past its retention is still there")
 			}

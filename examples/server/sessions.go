@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tenantkit/tenantkit/auth"
+	"github.com/tenantkit/tenantkit/dbstrategy"
 )
 
 // Refresh token lifetimes: a token unused this long expires, and a family
@@ -158,7 +159,7 @@ func (s sessions) end(ctx context.Context, st RefreshStore, token string) error 
 // row lock held to the end of the transaction) and SQLite (whose write
 // transactions begin IMMEDIATE, so they take turns anyway).
 type refreshSQL struct {
-	db *sql.DB
+	db dbstrategy.DB
 }
 
 func (s refreshSQL) StartFamily(ctx context.Context, t RefreshToken) error {
@@ -276,7 +277,7 @@ func (s refreshSQL) RevokeUser(ctx context.Context, userID int64, us int64) erro
 
 // inTx runs fn in a transaction on db and commits it if fn returns nil.
 // Errors are translated by storeErr, with op.
-func inTx(ctx context.Context, db *sql.DB, op string, fn func(tx *sql.Tx) error) error {
+func inTx(ctx context.Context, db dbstrategy.DB, op string, fn func(tx *sql.Tx) error) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return storeErr(op, err)

@@ -1,0 +1,391 @@
+package schemastrategy_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/tenantkit/tenantkit/dbstrategy"
+	"github.com/tenantkit/tenantkit/dbstrategy/schemastrategy"
+)
+
+// markerMigrations makes, in every schema, a table holding the tenant's
+// name, written by the test after Create.
+func markerMigrations() fstest.MapFS {
+	return fstest.MapFS{"postgres/00001_marker.sql": &fstest.MapFile{Data: []byte(`-- +goose Up
+CREATE TABLE marker (id INTEGER PRIMARY KEY, name TEXT NOT NULL);
+-- +goose Down
+DROP TABLE marker;
+`)}}
+}
+
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// newFleet makes a Manager over s with a shared pool of budget connections
+// and n tenants "t0".."t<n-1>", each with its name in its marker table.
+func newFleet(t *testing.T, s *schemastrategy.Strategy, budget, n int) (*dbstrategy.Manager, []string) {
+	t.Helper()
+	m, err := dbstrategy.NewManager(s, dbstrategy.WithMigrations(markerMigrations()), dbstrategy.WithMaxConns(budget))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	ctx := testCtx(t)
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("t%d", i)
+		if err := m.Create(ctx, ids[i]); err != nil {
+			t.Fatal(err)
+		}
+		l, err := m.Acquire(ctx, ids[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.DB().ExecContext(ctx, "INSERT INTO marker (id, name) VALUES (1, $1)", ids[i]); err != nil {
+			t.Fatal(err)
+		}
+		l.Release()
+	}
+	return m, ids
+}
+
+func marker(ctx context.Context, db dbstrategy.DB) (string, error) {
+	var name string
+	err := db.QueryRowContext(ctx, "SELECT name FROM marker").Scan(&name)
+	return name, err
+}
+
+// TestIsolationUnderFailures runs many tenants through a pool of 3
+// connections from 16 goroutines, each request checking that it reads its
+// own tenant's marker, between which requests fail on purpose: a query
+// error, a transaction left open, a cancelled context, a panic in the
+// handler (recovered here, as an HTTP server does), rows never closed.
+// Every response must be its own tenant's; the failures may only fail
+// their own request.
+func TestIsolationUnderFailures(t *testing.T) {
+	for _, roles := range []bool{false, true} {
+		t.Run(fmt.Sprintf("roles=%v", roles), func(t *testing.T) {
+			s := newStrategy(t, schemastrategy.Config{Roles: roles})
+			const budget, tenants, workers, rounds = 3, 12, 16, 40
+			m, ids := newFleet(t, s, budget, tenants)
+			ctx := testCtx(t)
+			var wg sync.WaitGroup
+			errs := make(chan error, workers*rounds)
+			for w := range workers {
+				wg.Go(func() {
+					for r := range rounds {
+						id := ids[(w*7+r*5)%tenants]
+						if err := request(ctx, m, id, (w+r)%6); err != nil {
+							errs <- err
+						}
+					}
+				})
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Error(err)
+			}
+			// Discarded connections are destroyed asynchronously by the
+			// pool: wait for the count to settle (bounded by ctx).
+			st := s.ConnStats()
+			for st.InUse != 0 && ctx.Err() == nil {
+				time.Sleep(10 * time.Millisecond)
+				st = s.ConnStats()
+			}
+			if st.Conns > budget || st.InUse != 0 {
+				t.Errorf("ConnStats() = %+v; want at most %d connections, none in use", st, budget)
+			}
+		})
+	}
+}
+
+// request leases tenant id, checks its marker, does failure kind (0 and 1:
+// none), checks the marker again and releases, recovering a panic.
+func request(ctx context.Context, m *dbstrategy.Manager, id string, kind int) (err error) {
+	l, err := m.Acquire(ctx, id)
+	if err != nil {
+		return fmt.Errorf("Acquire(%q): %v", id, err)
+	}
+	defer func() {
+		if p := recover(); p != nil && p != "handler panic" {
+			err = fmt.Errorf("tenant %q: unexpected panic %v", id, p)
+		}
+	}()
+	defer l.Release()
+	db := l.DB()
+	check := func(when string) error {
+		got, err := marker(ctx, db)
+		if err != nil || got != id {
+			return fmt.Errorf("tenant %q %s: marker = %q, %v; want %q", id, when, got, err, id)
+		}
+		return nil
+	}
+	if err := check("first"); err != nil {
+		return err
+	}
+	switch kind {
+	case 2: // a query error, then the lease goes on
+		if _, err := db.ExecContext(ctx, "SELECT * FROM no_such_table"); err == nil {
+			return fmt.Errorf("tenant %q: query of a missing table succeeded", id)
+		}
+	case 3: // a transaction left open with an error in it
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		_, _ = tx.ExecContext(ctx, "SELECT 1/0")
+		return nil // Release rolls it back
+	case 4: // a cancelled context in the middle of a query: pgx closes
+		// the connection, so the rest of this lease fails; the next lease
+		// gets another connection
+		cctx, cancel := context.WithCancel(ctx)
+		go func() { time.Sleep(time.Millisecond); cancel() }()
+		_, err := db.ExecContext(cctx, "SELECT pg_sleep(0.05)")
+		cancel()
+		if err != nil {
+			got, err := marker(ctx, db)
+			if err == nil && got != id {
+				return fmt.Errorf("tenant %q after a cancelled query: marker = %q", id, got)
+			}
+			return nil
+		}
+	case 5: // rows left open, then a panic in the handler
+		if _, err := db.QueryContext(ctx, "SELECT generate_series(1, 1000)"); err != nil {
+			return err
+		}
+		panic("handler panic")
+	}
+	return check("after the failure")
+}
+
+// TestHostileSQL runs, on one tenant's lease, statements a bug could let
+// through, on a pool of one connection, so that the next lease, of
+// another tenant, gets the same connection: it must see its own rows only
+// (the reset on release). With roles, the hostile statements naming
+// another schema must also fail on the hostile lease itself.
+func TestHostileSQL(t *testing.T) {
+	for _, roles := range []bool{false, true} {
+		t.Run(fmt.Sprintf("roles=%v", roles), func(t *testing.T) {
+			s := newStrategy(t, schemastrategy.Config{Roles: roles})
+			m, _ := newFleet(t, s, 2, 3) // t0 hostile, t1 the victim
+			ctx := testCtx(t)
+			// t2 holds one of the pool's two connections throughout, so
+			// that every other lease gets the same one.
+			held, err := m.Acquire(ctx, "t2")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer held.Release()
+			other, err := s.SchemaName("t1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			q := `"` + other + `"`
+			hostile := []struct {
+				name  string
+				stmts []string
+				// denied: with roles, reading t1 after these statements is
+				// refused on the hostile lease itself.
+				denied bool
+			}{
+				{"search_path", []string{"SET search_path TO " + q}, true},
+				{"set_config search_path", []string{"SELECT set_config('search_path', '" + q + "', false)"}, true},
+				{"qualified name", nil, true},
+				{"RESET ROLE then search_path", []string{"RESET ROLE", "SET search_path TO " + q}, false},
+				{"SET ROLE other", []string{"SET ROLE " + q, "SET search_path TO " + q}, false},
+				{"temp table shadowing marker", []string{"CREATE TEMP TABLE marker (id INTEGER, name TEXT)", "INSERT INTO pg_temp.marker VALUES (1, 't0-shadow')", "SET search_path TO pg_temp, " + q}, false},
+				{"session settings", []string{"SET statement_timeout = 1", "SET default_transaction_read_only = on", "SELECT pg_advisory_lock(42)"}, false},
+			}
+			for _, h := range hostile {
+				t.Run(h.name, func(t *testing.T) {
+					l, err := m.Acquire(ctx, "t0")
+					if err != nil {
+						t.Fatal(err)
+					}
+					db := l.DB()
+					var pid int
+					if err := db.QueryRowContext(ctx, "SELECT pg_backend_pid()").Scan(&pid); err != nil {
+						t.Fatal(err)
+					}
+					for _, st := range h.stmts {
+						if _, err := db.ExecContext(ctx, st); err != nil && !strings.Contains(st, "SET ROLE") {
+							t.Logf("%s: %v", st, err)
+						}
+					}
+					var name string
+					err = db.QueryRowContext(ctx, "SELECT name FROM "+q+".marker").Scan(&name)
+					if roles && h.denied {
+						if !isDenied(err) {
+							t.Errorf("with roles, t0 reading t1's schema after %q: %q, %v; want permission denied", h.stmts, name, err)
+						}
+					}
+					l.Release()
+					// The next leases, of both other tenants, on the
+					// connection t0 just used: their own rows, and no
+					// leftover of t0's session.
+					for _, id := range []string{"t1", "t0"} {
+						l2, err := m.Acquire(ctx, id)
+						if err != nil {
+							t.Fatal(err)
+						}
+						var pid2 int
+						if err := l2.DB().QueryRowContext(ctx, "SELECT pg_backend_pid()").Scan(&pid2); err != nil || pid2 != pid {
+							t.Fatalf("tenant %s got backend %d, %v; want t0's connection, backend %d", id, pid2, err, pid)
+						}
+						got, err := marker(ctx, l2.DB())
+						if err != nil || got != id {
+							t.Errorf("after t0 ran %q, tenant %s reads marker %q, %v; want %q", h.stmts, id, got, err, id)
+						}
+						var readOnly, timeout string
+						var locks int
+						err = l2.DB().QueryRowContext(ctx, `SELECT current_setting('default_transaction_read_only'), current_setting('statement_timeout'),
+	(SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid())`).Scan(&readOnly, &timeout, &locks)
+						if err != nil || readOnly != "off" || timeout != "0" || locks != 0 {
+							t.Errorf("tenant %s session after t0's: read only %s, statement_timeout %s, %d advisory locks, %v; want off, 0, 0", id, readOnly, timeout, locks, err)
+						}
+						l2.Release()
+					}
+				})
+			}
+		})
+	}
+}
+
+// isDenied reports whether err is PostgreSQL's permission denied, or a
+// missing relation (a schema the role may not use is left out of its
+// search path).
+func isDenied(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "42501" || pgErr.Code == "42P01")
+}
+
+// TestStatementCacheAcrossTenants checks that a query that pgx prepared
+// and cached on a connection for one tenant, and a Lease.Stmt, read the
+// tables of whichever tenant leases that connection later (PostgreSQL
+// plans again when search_path changes): the pool has one connection, so
+// every lease gets the same one.
+func TestStatementCacheAcrossTenants(t *testing.T) {
+	s := newStrategy(t, schemastrategy.Config{})
+	m, ids := newFleet(t, s, 2, 4)
+	ctx := testCtx(t)
+	for round := range 3 {
+		for _, id := range ids {
+			l, err := m.Acquire(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := marker(ctx, l.DB())
+			if err != nil || got != id {
+				t.Errorf("round %d, tenant %s: cached query reads %q, %v", round, id, got, err)
+			}
+			st, err := l.Stmt(ctx, "SELECT name FROM marker WHERE id = $1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := st.QueryRowContext(ctx, 1).Scan(&got); err != nil || got != id {
+				t.Errorf("round %d, tenant %s: Lease.Stmt reads %q, %v", round, id, got, err)
+			}
+			l.Release()
+		}
+	}
+}
+
+// TestStatementCacheDuringMigration runs one query text on tenants whose
+// tables differ in shape, as while a fleet migration is half done: on one
+// pooled connection, pgx's cached statement for the old shape meets the
+// new one. Each read must return its own tenant's row, or, at worst (in a
+// transaction, where no retry is possible), fail with an error wrapping
+// ErrStalePlan; never another tenant's row.
+func TestStatementCacheDuringMigration(t *testing.T) {
+	s := newStrategy(t, schemastrategy.Config{})
+	m, ids := newFleet(t, s, 2, 2)
+	ctx := testCtx(t)
+	// t1 is "migrated": its marker has another column type and one more column.
+	l, err := m.Acquire(ctx, "t1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.DB().ExecContext(ctx, "ALTER TABLE marker ALTER COLUMN id TYPE BIGINT, ADD COLUMN extra TEXT DEFAULT 'x'"); err != nil {
+		t.Fatal(err)
+	}
+	l.Release()
+	const q = "SELECT * FROM marker"
+	stale := 0
+	for round := range 4 {
+		for _, id := range ids {
+			// Even rounds meet the other shape in a transaction first
+			// (no retry: ErrStalePlan), odd rounds outside one (retried).
+			for _, inTx := range []bool{round%2 == 0, round%2 != 0} {
+				l, err := m.Acquire(ctx, id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var name string
+				var rerr error
+				if inTx {
+					tx, err := l.DB().BeginTx(ctx, nil)
+					if err != nil {
+						t.Fatal(err)
+					}
+					name, rerr = firstName(ctx, tx.QueryContext, q)
+					_ = tx.Rollback()
+				} else {
+					name, rerr = firstName(ctx, l.DB().QueryContext, q)
+				}
+				l.Release()
+				switch {
+				case rerr == nil && name == id:
+				case rerr != nil && errors.Is(rerr, schemastrategy.ErrStalePlan) && inTx:
+					stale++
+				default:
+					t.Errorf("round %d, tenant %s, in a transaction %v: %q, %v; want %q (or, in a transaction, ErrStalePlan)", round, id, inTx, name, rerr, id)
+				}
+			}
+		}
+	}
+	if stale == 0 {
+		t.Errorf("no read in a transaction met the other shape: the test did not test it")
+	}
+}
+
+// firstName runs q with query and returns the name column of its first row.
+func firstName(ctx context.Context, query func(context.Context, string, ...any) (*sql.Rows, error), q string) (string, error) {
+	rows, err := query(ctx, q)
+	if err != nil {
+		return "", err
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return "", err
+	}
+	if !rows.Next() {
+		return "", fmt.Errorf("no row: %v", rows.Err())
+	}
+	vals := make([]any, len(cols))
+	for i := range vals {
+		vals[i] = new(any)
+	}
+	if err := rows.Scan(vals...); err != nil {
+		return "", err
+	}
+	for i, c := range cols {
+		if c == "name" {
+			return fmt.Sprint(*vals[i].(*any)), nil
+		}
+	}
+	return "", fmt.Errorf("no name column in %v", cols)
+}

@@ -1,0 +1,546 @@
+package schemastrategy
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3/lock"
+
+	"github.com/tenantkit/tenantkit/dbstrategy"
+)
+
+// Config configures a [Strategy]. Only DSN is required; the zero value of
+// every other field means its default.
+type Config struct {
+	// DSN is a pgx URL or key=value string naming the one database that
+	// holds every tenant's schema. Its role needs CREATE on that database
+	// (to create schemas) and, with Roles, SUPERUSER or CREATEROLE. The
+	// pool_* parameters that set the pool's size and idle time are
+	// overridden by the fields below. Required.
+	DSN string
+
+	// Prefix is put in front of every tenant key to name its schema (and,
+	// with Roles, its role). It follows [dbstrategy.ValidatePrefix]: 1 to
+	// 15 bytes of a-z, 0-9 and '_', ending with '_'. Roles are shared by
+	// every database of a server: give each deployment on a server a
+	// prefix of its own, and one that no other prefix starts with.
+	// "" means [DefaultPrefix].
+	Prefix string
+
+	// MaxConns is the size of the one pool every tenant shares: the most
+	// server connections the strategy holds at once. A
+	// [dbstrategy.Manager] given [dbstrategy.WithMaxConns] sets it
+	// instead ([Strategy.SetConnBudget]). 0 means [DefaultMaxConns];
+	// negative is invalid.
+	MaxConns int
+
+	// MaxConnIdleTime is how long a pooled connection may stay idle
+	// before it is closed. 0 means [DefaultMaxConnIdleTime]; negative is
+	// invalid.
+	MaxConnIdleTime time.Duration
+
+	// Roles gives every tenant a NOLOGIN role of its own, named like its
+	// schema, which owns the schema and everything in it. Each lease then
+	// also runs SET ROLE to it (in the same round trip as search_path),
+	// so a query that names another tenant's schema, or a search_path
+	// changed by mistake, gets "permission denied" (SQLSTATE 42501)
+	// instead of the other tenant's rows. See "Roles" in the package
+	// documentation for what it cannot stop. Default: false, no roles;
+	// schemas are owned by the DSN's role and isolation rests on
+	// search_path alone.
+	Roles bool
+}
+
+// Defaults of [Config], and of the strategy's handle limit.
+const (
+	DefaultPrefix          = "tenant_"
+	DefaultMaxConns        = 10
+	DefaultMaxConnIdleTime = 5 * time.Minute
+
+	// DefaultMaxHandles is [Strategy.MaxHandles]: a tenant's handle holds
+	// no connection, only a *sql.DB view of the shared pool (a few KiB
+	// and one goroutine), so many can stay open.
+	DefaultMaxHandles = 4096
+)
+
+const (
+	minServerVersion = 130000
+	minBudget        = 2 // goose holds one connection for its lock and migrates on another
+
+	// resetTimeout bounds the reset of a connection given back by a lease.
+	resetTimeout = 5 * time.Second
+
+	// scopeSQL scopes a connection to a tenant in one round trip, and
+	// returns no row if the tenant's schema does not exist (then nothing
+	// is set). pgx prepares it once per connection. 'none' as role is
+	// SET ROLE NONE: the DSN's role.
+	scopeSQL = `SELECT pg_catalog.set_config('search_path', $1, false), pg_catalog.set_config('role', $2, false)
+FROM pg_catalog.pg_namespace WHERE nspname = $3`
+
+	// resetSQL undoes, in one round trip (simple protocol, one implicit
+	// transaction), what a lease may have changed in its session: the
+	// session and current role, every setting (search_path among them),
+	// temporary tables, cursors, LISTEN and advisory locks. It is DISCARD
+	// ALL without DEALLOCATE ALL (which would drop pgx's statement cache
+	// behind pgx's back), DISCARD PLANS and DISCARD SEQUENCES; DISCARD
+	// ALL itself cannot run in a multi-statement string either.
+	resetSQL = `SET SESSION AUTHORIZATION DEFAULT; RESET ROLE; RESET ALL; DISCARD TEMP; CLOSE ALL; UNLISTEN *; SELECT pg_catalog.pg_advisory_unlock_all()`
+)
+
+// SQLSTATE codes the strategy reacts to.
+const (
+	codeInvalidParameter = "22023" // set_config('role', ...) of a missing role
+	codeFeatureNotSupp   = "0A000" // among others, "cached plan must not change result type"
+)
+
+// Strategy keeps each tenant in a schema of its own, in one PostgreSQL
+// database, and serves every tenant from one shared pool of connections.
+//
+// Strategy is safe for concurrent use, also by several processes sharing a
+// database and prefix. It owns the shared pool, made on first use, which
+// [Strategy.Close] closes. The handles [Strategy.Open] returns are views
+// of that pool: they own no connection, and closing one closes nothing
+// shared.
+type Strategy struct {
+	base      *pgxpool.Config // parsed DSN
+	prefix    string
+	roles     bool
+	superuser bool // the DSN's role is a superuser: no memberships needed
+	idle      time.Duration
+
+	closed atomic.Bool
+
+	mu        sync.Mutex
+	maxConns  int32            // pool size; fixed once the pool exists
+	pool      *pgxpool.Pool    // nil until first use
+	connector driver.Connector // stdlib's connector over pool
+}
+
+var (
+	_ dbstrategy.Strategy        = (*Strategy)(nil)
+	_ dbstrategy.ConnPinner      = (*Strategy)(nil)
+	_ dbstrategy.ConnBudgeter    = (*Strategy)(nil)
+	_ dbstrategy.HandleLimiter   = (*Strategy)(nil)
+	_ dbstrategy.MigrationLocker = (*Strategy)(nil)
+)
+
+// New checks cfg, connects once to check the server (PostgreSQL 13 or
+// later) and, with Roles, the DSN's role, and returns the strategy. The
+// shared pool is made on first use, so that [Strategy.SetConnBudget] can
+// size it. Errors in cfg wrap [dbstrategy.ErrInvalidConfig]. The caller
+// closes the returned Strategy.
+func New(ctx context.Context, cfg Config) (*Strategy, error) {
+	if cfg.DSN == "" {
+		return nil, fmt.Errorf("%w: DSN is required", errInvalidConfig)
+	}
+	prefix := cfg.Prefix
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	if err := dbstrategy.ValidatePrefix(prefix); err != nil {
+		return nil, fmt.Errorf("schemastrategy: %w", err)
+	}
+	maxConns := cfg.MaxConns
+	switch {
+	case maxConns < 0 || maxConns > math.MaxInt32:
+		return nil, fmt.Errorf("%w: MaxConns %d is negative or too large", errInvalidConfig, maxConns)
+	case maxConns == 0:
+		maxConns = DefaultMaxConns
+	}
+	idle := cfg.MaxConnIdleTime
+	switch {
+	case idle < 0:
+		return nil, fmt.Errorf("%w: MaxConnIdleTime %v is negative", errInvalidConfig, idle)
+	case idle == 0:
+		idle = DefaultMaxConnIdleTime
+	}
+	base, err := pgxpool.ParseConfig(cfg.DSN)
+	if err != nil {
+		// pgconn redacts the password from parse errors.
+		return nil, fmt.Errorf("%w: DSN: %v", errInvalidConfig, err)
+	}
+	conn, err := pgx.ConnectConfig(ctx, base.ConnConfig.Copy())
+	if err != nil {
+		return nil, fmt.Errorf("schemastrategy: connect: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var (
+		version                  int
+		role                     string
+		super, createRole, canDB bool
+	)
+	err = conn.QueryRow(ctx, `SELECT current_setting('server_version_num')::int, rolname, rolsuper, rolcreaterole,
+	has_database_privilege(current_database(), 'CREATE')
+FROM pg_catalog.pg_roles WHERE rolname = current_user`).Scan(&version, &role, &super, &createRole, &canDB)
+	if err != nil {
+		return nil, fmt.Errorf("schemastrategy: read the server and the DSN's role: %w", err)
+	}
+	if version < minServerVersion {
+		return nil, fmt.Errorf("schemastrategy: PostgreSQL %d is too old: need 13 or later", version)
+	}
+	if !canDB {
+		return nil, fmt.Errorf("%w: the DSN's role %q may not create schemas in the DSN's database", errInvalidConfig, role)
+	}
+	if cfg.Roles {
+		if strings.HasPrefix(role, prefix) {
+			return nil, fmt.Errorf("%w: the DSN's role %q starts with the prefix %q", errInvalidConfig, role, prefix)
+		}
+		if !super && !createRole {
+			return nil, fmt.Errorf("%w: Roles is set, and the DSN's role %q has neither SUPERUSER nor CREATEROLE", errInvalidConfig, role)
+		}
+	}
+	return &Strategy{
+		base:      base,
+		prefix:    prefix,
+		roles:     cfg.Roles,
+		superuser: super,
+		idle:      idle,
+		maxConns:  int32(maxConns),
+	}, nil
+}
+
+// Close closes the shared pool, waiting for connections in use to be
+// given back. Afterwards every method that needs the server returns
+// [ErrClosed], and the handles [Strategy.Open] returned fail. Close may be
+// called more than once.
+func (s *Strategy) Close() error {
+	s.closed.Store(true)
+	s.mu.Lock()
+	pool := s.pool
+	s.mu.Unlock()
+	if pool != nil {
+		pool.Close() // idempotent
+	}
+	return nil
+}
+
+// getPool returns the shared pool, making it on first use.
+func (s *Strategy) getPool() (*pgxpool.Pool, error) {
+	if s.closed.Load() {
+		return nil, ErrClosed
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pool != nil {
+		return s.pool, nil
+	}
+	cfg := s.base.Copy()
+	cfg.MaxConns = s.maxConns
+	cfg.MinConns = 0
+	cfg.MinIdleConns = 0
+	cfg.MaxConnIdleTime = s.idle
+	cfg.HealthCheckPeriod = min(time.Minute, s.idle)
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg) // connects lazily: no I/O
+	if err != nil {
+		return nil, fmt.Errorf("schemastrategy: make the pool: %w", err)
+	}
+	s.pool = pool
+	s.connector = stdlib.GetPoolConnector(pool)
+	return pool, nil
+}
+
+// SchemaName returns the name of the tenant's schema (and, with
+// [Config.Roles], of its role): the prefix followed by the key. It returns
+// an error wrapping [dbstrategy.ErrInvalidKey] if [dbstrategy.ValidateKey]
+// refuses the key.
+func (s *Strategy) SchemaName(tenantID string) (string, error) {
+	if err := dbstrategy.ValidateKey(tenantID); err != nil {
+		return "", err
+	}
+	return s.prefix + tenantID, nil
+}
+
+// Dialect returns "postgres".
+func (s *Strategy) Dialect() string { return "postgres" }
+
+// MaxHandles returns [DefaultMaxHandles], for [dbstrategy.HandleLimiter].
+func (s *Strategy) MaxHandles() int { return DefaultMaxHandles }
+
+// SetConnBudget sets the size of the shared pool to n, for
+// [dbstrategy.ConnBudgeter]: a [dbstrategy.Manager] given
+// [dbstrategy.WithMaxConns](n) calls it once. Every connection the
+// strategy makes is in that pool, so the process never holds more than n
+// connections to the server. n must be at least 2 (a migration holds one
+// connection for its lock and works on another). Once the pool is in use
+// its size is fixed: a later call with the same n does nothing, with
+// another n it fails.
+func (s *Strategy) SetConnBudget(n int) error {
+	if n < minBudget || n > math.MaxInt32 {
+		return fmt.Errorf("%w: connection budget %d: must be at least %d", errInvalidConfig, n, minBudget)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pool != nil && int(s.maxConns) != n {
+		return fmt.Errorf("%w: the shared pool is in use with %d connections", errInvalidConfig, s.maxConns)
+	}
+	s.maxConns = int32(n)
+	return nil
+}
+
+// ConnStats counts the connections of the shared pool.
+type ConnStats struct {
+	MaxConns int // the pool's size
+	Conns    int // connections open now, busy or idle
+	InUse    int // of Conns, those a lease (or the strategy) holds now
+}
+
+// ConnStats returns the shared pool's connection counts: what the
+// strategy holds against the server's max_connections.
+func (s *Strategy) ConnStats() ConnStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := ConnStats{MaxConns: int(s.maxConns)}
+	if s.pool != nil {
+		ps := s.pool.Stat()
+		st.Conns, st.InUse = int(ps.TotalConns()), int(ps.AcquiredConns())
+	}
+	return st
+}
+
+// tenantLockSQL takes the transaction advisory lock that serializes Create
+// and Drop of the schema name across processes.
+const tenantLockSQL = `SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('tenantkit/schemastrategy tenant' || $1, 0))`
+
+// Create makes the tenant's schema if it does not exist yet, and with
+// [Config.Roles] its role first (or repairs it: attributes, membership,
+// ownership of the schema). It is idempotent, also when several goroutines
+// or processes create one tenant at once: all of them return nil. A
+// transaction advisory lock per tenant serializes the steps across
+// processes.
+func (s *Strategy) Create(ctx context.Context, tenantID string) error {
+	name, err := s.SchemaName(tenantID)
+	if err != nil {
+		return err
+	}
+	pool, err := s.getPool()
+	if err != nil {
+		return err
+	}
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, tenantLockSQL, name); err != nil {
+			return fmt.Errorf("lock: %w", err)
+		}
+		if !s.roles {
+			_, err := tx.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+quote(name))
+			return err
+		}
+		if err := s.ensureRole(ctx, tx, name); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+quote(name)+" AUTHORIZATION "+quote(name)+
+			"; ALTER SCHEMA "+quote(name)+" OWNER TO "+quote(name))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("schemastrategy: create tenant %q: %w", tenantID, err)
+	}
+	return nil
+}
+
+// roleAttrs are the attributes of a tenant role. NOINHERIT: the DSN's role,
+// a member of each tenant role so that it may SET ROLE to it, does not get
+// its privileges by inheritance through it either way.
+const roleAttrs = "NOLOGIN NOINHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS"
+
+// ensureRole makes the role name, or sets its attributes again, and makes
+// the DSN's role a member of it unless it is a superuser (needed for SET
+// ROLE, and to give the role a schema).
+func (s *Strategy) ensureRole(ctx context.Context, tx pgx.Tx, name string) error {
+	var exists, member bool
+	err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = $1),
+	COALESCE(pg_catalog.pg_has_role(current_user, (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = $1), 'MEMBER'), false)`, name).Scan(&exists, &member)
+	if err != nil {
+		return fmt.Errorf("read role: %w", err)
+	}
+	q := "ALTER ROLE " + quote(name) + " " + roleAttrs
+	if !exists {
+		q = "CREATE ROLE " + quote(name) + " " + roleAttrs
+	}
+	if _, err := tx.Exec(ctx, q); err != nil {
+		return fmt.Errorf("role: %w", err)
+	}
+	if !s.superuser && (!exists || !member) {
+		if _, err := tx.Exec(ctx, "GRANT "+quote(name)+" TO CURRENT_USER"); err != nil {
+			return fmt.Errorf("grant role: %w", err)
+		}
+	}
+	return nil
+}
+
+// Open returns a handle to the tenant's schema: a *sql.DB view of the
+// shared pool whose every connection is scoped to the tenant when taken
+// (search_path set to the tenant's schema, then pg_temp; with
+// [Config.Roles], SET ROLE to the tenant's role: one round trip, a
+// prepared statement) and reset when given back (see the package
+// documentation), never kept idle by the view. Open checks, in one query
+// on the shared pool, that the schema exists; if it does not, Open returns
+// an error wrapping [dbstrategy.ErrNotFound] and creates nothing. The
+// caller closes the handle, which closes nothing shared.
+func (s *Strategy) Open(ctx context.Context, tenantID string) (*sql.DB, error) {
+	name, err := s.SchemaName(tenantID)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := s.getPool()
+	if err != nil {
+		return nil, err
+	}
+	var exists bool
+	if err := pool.QueryRow(ctx, "SELECT EXISTS (SELECT FROM pg_catalog.pg_namespace WHERE nspname = $1)", name).Scan(&exists); err != nil {
+		return nil, fmt.Errorf("schemastrategy: open tenant %q: %w", tenantID, err)
+	}
+	if !exists {
+		return nil, fmt.Errorf("schemastrategy: open tenant %q: %w", tenantID, dbstrategy.ErrNotFound)
+	}
+	role := "none"
+	if s.roles {
+		role = name
+	}
+	db := sql.OpenDB(&tenantConnector{s: s, tenant: tenantID, schema: name, searchPath: quote(name) + ", pg_temp", role: role})
+	db.SetMaxIdleConns(0) // every connection goes back to the shared pool, reset, at once
+	s.mu.Lock()
+	db.SetMaxOpenConns(int(s.maxConns))
+	s.mu.Unlock()
+	return db, nil
+}
+
+// PinConn returns one connection of db, a handle returned by Open, scoped
+// to its tenant, for [dbstrategy.ConnPinner]: it waits for a free
+// connection of the shared pool until ctx ends.
+func (s *Strategy) PinConn(ctx context.Context, db *sql.DB) (*sql.Conn, error) {
+	return db.Conn(ctx)
+}
+
+// Drop deletes the tenant's schema and everything in it (DROP SCHEMA ...
+// CASCADE), and with [Config.Roles] then its role. It waits for locks
+// other sessions hold on the schema's objects. Drop is idempotent:
+// dropping a tenant that does not exist returns nil.
+func (s *Strategy) Drop(ctx context.Context, tenantID string) error {
+	name, err := s.SchemaName(tenantID)
+	if err != nil {
+		return err
+	}
+	pool, err := s.getPool()
+	if err != nil {
+		return err
+	}
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, tenantLockSQL, name); err != nil {
+			return fmt.Errorf("lock: %w", err)
+		}
+		if _, err := tx.Exec(ctx, "DROP SCHEMA IF EXISTS "+quote(name)+" CASCADE"); err != nil {
+			return err
+		}
+		if s.roles {
+			if _, err := tx.Exec(ctx, "DROP ROLE IF EXISTS "+quote(name)); err != nil {
+				return fmt.Errorf("drop role: %w", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("schemastrategy: drop tenant %q: %w", tenantID, err)
+	}
+	return nil
+}
+
+// MigrationLocker returns a goose session locker that takes a session
+// advisory lock per tenant schema, for [dbstrategy.MigrationLocker]: goose
+// calls it on a connection of the tenant's handle, scoped to the tenant,
+// and the lock's key is derived from current_schema(), so migrations of
+// one schema are serialized across processes while different schemas
+// migrate side by side (goose's own PostgreSQL locker has one key for the
+// whole database).
+func (s *Strategy) MigrationLocker() (lock.SessionLocker, error) {
+	return schemaLocker{}, nil
+}
+
+type schemaLocker struct{}
+
+const lockKeySQL = `pg_catalog.hashtextextended('tenantkit/schemastrategy migrate' || pg_catalog.current_schema(), 0)`
+
+func (schemaLocker) SessionLock(ctx context.Context, conn *sql.Conn) error {
+	if _, err := conn.ExecContext(ctx, "SELECT pg_catalog.pg_advisory_lock("+lockKeySQL+")"); err != nil {
+		return fmt.Errorf("schemastrategy: migration lock: %w", err)
+	}
+	return nil
+}
+
+func (schemaLocker) SessionUnlock(ctx context.Context, conn *sql.Conn) error {
+	var released bool
+	if err := conn.QueryRowContext(ctx, "SELECT pg_catalog.pg_advisory_unlock("+lockKeySQL+")").Scan(&released); err != nil {
+		return fmt.Errorf("schemastrategy: migration unlock: %w", err)
+	}
+	if !released {
+		return errors.New("schemastrategy: migration unlock: the lock was not held")
+	}
+	return nil
+}
+
+// dropAll drops every schema (and with roles, every role) that belongs to
+// this prefix: the prefix followed by a valid key. Danger: it destroys
+// all tenant data under the prefix, of every process, and also that of a
+// longer prefix that starts with this one. Tests reach it through
+// export_test.go; it is not part of the public API.
+func (s *Strategy) dropAll(ctx context.Context) error {
+	pool, err := s.getPool()
+	if err != nil {
+		return err
+	}
+	rows, err := pool.Query(ctx, "SELECT nspname FROM pg_catalog.pg_namespace WHERE starts_with(nspname::text, $1)", s.prefix)
+	if err != nil {
+		return err
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return err
+	}
+	if s.roles {
+		rows, err := pool.Query(ctx, "SELECT rolname FROM pg_catalog.pg_roles WHERE starts_with(rolname::text, $1)", s.prefix)
+		if err != nil {
+			return err
+		}
+		roles, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		names = append(names, roles...)
+	}
+	seen := make(map[string]bool)
+	var errs []error
+	for _, name := range names {
+		id := strings.TrimPrefix(name, s.prefix)
+		if seen[id] || dbstrategy.ValidateKey(id) != nil {
+			continue
+		}
+		seen[id] = true
+		if err := s.Drop(ctx, id); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// quote quotes a schema or role name built from the validated prefix and
+// key.
+func quote(name string) string {
+	return pgx.Identifier{name}.Sanitize()
+}
+
+// hasCode reports whether err carries the SQLSTATE code.
+func hasCode(err error, code string) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == code
+}
