@@ -250,7 +250,7 @@ func TestMetrics(t *testing.T) {
 				// within the budget.
 				var names []string
 				for name := range fams {
-					if strings.HasPrefix(name, "tenantkit_db_connections_") && name != "tenantkit_db_connections_budget" {
+					if strings.HasPrefix(name, "tenantkit_db_connections_") && name != "tenantkit_db_connections_budget" && !strings.HasSuffix(name, "_total") {
 						names = append(names, name)
 					}
 				}
@@ -267,6 +267,10 @@ func TestMetrics(t *testing.T) {
 					t.Errorf("tenantkit_db_connections_max = %v; want at least 1 with a tenant handle open", got)
 				}
 				if b.name == "postgres" {
+					// Every connection open was dialled under the budget.
+					if dialled, open := metricValue(t, fams, "tenantkit_db_connections_dialled_total"), metricValue(t, fams, "tenantkit_db_connections_open"); dialled < open {
+						t.Errorf("tenantkit_db_connections_dialled_total = %v; want at least tenantkit_db_connections_open (%v)", dialled, open)
+					}
 					for _, name := range pgConnGauges {
 						metricFamily(t, fams, name, dto.MetricType_GAUGE)
 					}
