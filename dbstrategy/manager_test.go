@@ -183,24 +183,24 @@ func TestNewManagerOptions(t *testing.T) {
 		wantErr bool
 		wantMax int
 	}{
-		{"defaults", nil, false, sqlitestrategy.DefaultMaxOpen},
+		{"defaults", nil, false, sqlitestrategy.DefaultMaxOpen()},
 		{"max open", []dbstrategy.Option{dbstrategy.WithMaxOpen(7)}, false, 7},
 		{"last wins", []dbstrategy.Option{dbstrategy.WithMaxOpen(7), dbstrategy.WithMaxOpen(9)}, false, 9},
 		{"budget lowers max open", []dbstrategy.Option{dbstrategy.WithMaxConns(10)}, false, 2},
 		{"max open below budget", []dbstrategy.Option{dbstrategy.WithMaxOpen(1), dbstrategy.WithMaxConns(100)}, false, 1},
 		{"budget of one handle", []dbstrategy.Option{dbstrategy.WithMaxConns(4)}, false, 1},
-		{"idle timeout disabled", []dbstrategy.Option{dbstrategy.WithIdleTimeout(0)}, false, sqlitestrategy.DefaultMaxOpen},
+		{"idle timeout disabled", []dbstrategy.Option{dbstrategy.WithIdleTimeout(0)}, false, sqlitestrategy.DefaultMaxOpen()},
 		{"all", []dbstrategy.Option{
 			dbstrategy.WithMigrations(migrations(2)), dbstrategy.WithIdleTimeout(time.Second),
 			dbstrategy.WithLogger(discard()), dbstrategy.WithNow(time.Now),
-		}, false, sqlitestrategy.DefaultMaxOpen},
+		}, false, sqlitestrategy.DefaultMaxOpen()},
 		{"max open 0", []dbstrategy.Option{dbstrategy.WithMaxOpen(0)}, true, 0},
 		{"max open negative", []dbstrategy.Option{dbstrategy.WithMaxOpen(-1)}, true, 0},
 		{"idle timeout negative", []dbstrategy.Option{dbstrategy.WithIdleTimeout(-time.Second)}, true, 0},
 		{"max conns negative", []dbstrategy.Option{dbstrategy.WithMaxConns(-1)}, true, 0},
 		{"budget below one handle", []dbstrategy.Option{dbstrategy.WithMaxConns(3)}, true, 0},
-		{"nil logger means the default", []dbstrategy.Option{dbstrategy.WithLogger(nil)}, false, sqlitestrategy.DefaultMaxOpen},
-		{"nil clock means the default", []dbstrategy.Option{dbstrategy.WithNow(nil)}, false, sqlitestrategy.DefaultMaxOpen},
+		{"nil logger means the default", []dbstrategy.Option{dbstrategy.WithLogger(nil)}, false, sqlitestrategy.DefaultMaxOpen()},
+		{"nil clock means the default", []dbstrategy.Option{dbstrategy.WithNow(nil)}, false, sqlitestrategy.DefaultMaxOpen()},
 		{"nil migrations", []dbstrategy.Option{dbstrategy.WithMigrations(nil)}, true, 0},
 		{"nil option", []dbstrategy.Option{nil}, true, 0},
 		{"migrations without dialect dir", []dbstrategy.Option{dbstrategy.WithMigrations(onlyPostgres())}, true, 0},
@@ -241,7 +241,7 @@ func TestAcquireRelease(t *testing.T) {
 		t.Errorf("two leases of one tenant have different handles")
 	}
 	l3 := acquire(t, m, "t1")
-	want := dbstrategy.Stats{MaxOpen: sqlitestrategy.DefaultMaxOpen, Open: 2, Leased: 2, Opens: 2}
+	want := dbstrategy.Stats{MaxOpen: sqlitestrategy.DefaultMaxOpen(), Open: 2, Leased: 2, Opens: 2}
 	if got := m.Stats(); got != want {
 		t.Errorf("Stats() = %+v, want %+v", got, want)
 	}

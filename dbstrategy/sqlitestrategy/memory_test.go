@@ -39,12 +39,23 @@ func fds(tb testing.TB) int {
 	return len(ents)
 }
 
-// BenchmarkHandleMemory measures what an open tenant handle costs in
-// memory: the RSS grown by opening 1,000 tenant handles and running one
-// statement on each (so each holds one connection with the schema read),
-// per handle, and the file descriptors each holds. It is the figure behind
-// Config.MaxOpen's default. Run it
-// with -benchtime 1x.
+// maps returns how many memory mappings the process has (Linux only): the
+// count vm.max_map_count bounds.
+func maps(tb testing.TB) int {
+	tb.Helper()
+	b, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		tb.Skipf("no /proc/self/maps: %v", err)
+	}
+	return bytes.Count(b, []byte{'\n'})
+}
+
+// BenchmarkHandleMemory measures what an open tenant handle costs: the RSS
+// grown by opening 1,000 tenant handles and running one statement on each
+// (so each holds one connection with the schema read), per handle, and
+// the file descriptors and memory mappings each holds. They are the
+// figures behind HandleMemory, HandleFDs and HandleMaps, and so behind
+// DefaultMaxOpen. Run it with -benchtime 1x.
 func BenchmarkHandleMemory(b *testing.B) {
 	const n = 1000
 	s, err := sqlitestrategy.New(sqlitestrategy.Config{Dir: b.TempDir()})
@@ -71,7 +82,7 @@ func BenchmarkHandleMemory(b *testing.B) {
 	for b.Loop() {
 		runtime.GC()
 		debug.FreeOSMemory()
-		before, fdsBefore := rss(b), fds(b)
+		before, fdsBefore, mapsBefore := rss(b), fds(b), maps(b)
 		dbs := make([]*sql.DB, n)
 		for i, id := range ids {
 			db, err := s.Open(ctx, id)
@@ -86,9 +97,10 @@ func BenchmarkHandleMemory(b *testing.B) {
 		}
 		runtime.GC()
 		debug.FreeOSMemory()
-		after, fdsAfter := rss(b), fds(b)
+		after, fdsAfter, mapsAfter := rss(b), fds(b), maps(b)
 		b.ReportMetric(float64(after-before)/n/(1<<20), "MiB/handle")
 		b.ReportMetric(float64(fdsAfter-fdsBefore)/n, "fds/handle")
+		b.ReportMetric(float64(mapsAfter-mapsBefore)/n, "maps/handle")
 		for _, db := range dbs {
 			if st := db.Stats(); st.OpenConnections != 1 {
 				b.Errorf("a handle holds %d connections after one statement, want 1", st.OpenConnections)

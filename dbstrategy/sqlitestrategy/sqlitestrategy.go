@@ -26,7 +26,6 @@ const (
 	DefaultPrefix          = "tenant_"
 	DefaultMaxConns        = 4
 	DefaultBusyTimeout     = 5 * time.Second
-	DefaultMaxOpen         = 2048
 	DefaultConnMaxIdleTime = time.Minute
 )
 
@@ -53,17 +52,23 @@ type Config struct {
 
 	// MaxOpen is the most tenant handles a [dbstrategy.Manager] keeps open
 	// at once (the strategy is a [dbstrategy.HandleLimiter]; WithMaxOpen
-	// overrides it). A SQLite handle costs memory and file descriptors,
-	// not a server connection, so this limit is the strategy's own and the
-	// Manager's connection budget (WithMaxConns) does not apply. Measured
-	// on linux/amd64 with ncruces/go-sqlite3 (BenchmarkHandleMemory): an
-	// open handle holding one connection that has run a statement costs
-	// about 0.32 MiB of RSS and 3 file descriptors (the database, -wal and
-	// -shm files); each further connection, opened only under concurrent
-	// requests, is another driver instance and costs roughly as much. So
-	// the default of 2,048 handles costs about 0.65 GiB and 6,144
-	// descriptors when every handle holds one connection. 0 means
-	// [DefaultMaxOpen]; negative is invalid.
+	// overrides it). A SQLite handle costs memory, file descriptors and
+	// memory mappings, not a server connection, so this limit is the
+	// strategy's own and the Manager's connection budget (WithMaxConns)
+	// does not apply. Measured on linux/amd64 with ncruces/go-sqlite3
+	// (BenchmarkHandleMemory): an open handle holding one connection that
+	// has run a statement costs about 0.32 MiB of RSS ([HandleMemory]), 3
+	// file descriptors (the database, -wal and -shm files; [HandleFDs])
+	// and 4 memory mappings ([HandleMaps]); each further connection,
+	// opened only under concurrent requests, is another driver instance
+	// and costs roughly as much.
+	//
+	// 0 means [DefaultMaxOpen](), read once by New: as many handles as the
+	// process's descriptor limit, vm.max_map_count and memory leave room
+	// for (5,000 on a machine with a descriptor limit of 20,000 and 23
+	// GiB); negative is invalid. Set it when the process holds many other
+	// descriptors (client connections: each is one) or when tenants read
+	// enough to fill their page caches (up to about 2 MiB a connection).
 	MaxOpen int
 
 	// ConnMaxIdleTime is how long a connection of a tenant handle may stay
@@ -136,12 +141,15 @@ func New(cfg Config) (*Strategy, error) {
 		dir:      dir,
 		prefix:   prefix,
 		maxConns: cmp.Or(cfg.MaxConns, DefaultMaxConns),
-		maxOpen:  cmp.Or(cfg.MaxOpen, DefaultMaxOpen),
+		maxOpen:  cfg.MaxOpen,
 		idle:     cmp.Or(cfg.ConnMaxIdleTime, DefaultConnMaxIdleTime),
 		busy:     cfg.BusyTimeout,
 	}
 	if s.busy == 0 {
 		s.busy = DefaultBusyTimeout
+	}
+	if s.maxOpen == 0 {
+		s.maxOpen = DefaultMaxOpen()
 	}
 	return s, nil
 }
@@ -160,11 +168,19 @@ func (s *Strategy) Path(tenantID string) (string, error) {
 // create) or "rwc". Write transactions begin with BEGIN IMMEDIATE. The
 // other connection settings are made by [Strategy.setup], through the
 // driver's API where it has one.
+//
+// With "rwc" (Create), files SQLite makes get the mode of the database
+// (modeof; 0600, see create). The driver applies modeof to every file a
+// connection opens, existing or not (a stat, a chmod and a chown each, about
+// 3 % of a reopen under load), so Open does without it: it makes the -wal
+// and -shm files 0600 itself before the driver opens them.
 func (s *Strategy) dsn(path, mode string) string {
 	q := url.Values{}
 	q.Add("mode", mode)
 	q.Add("_txlock", "immediate")
-	q.Add("modeof", path) // the -wal SQLite makes gets the mode of the database (0600, see create)
+	if mode == "rwc" {
+		q.Add("modeof", path)
+	}
 	// SQLite decodes %XX in a URI, but not '+' as a space.
 	u := url.URL{Scheme: "file", Path: filepath.ToSlash(path), RawQuery: strings.ReplaceAll(q.Encode(), "+", "%20")}
 	return u.String()
@@ -293,9 +309,14 @@ func (s *Strategy) Open(ctx context.Context, tenantID string) (*sql.DB, error) {
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("sqlitestrategy: open tenant %q: %w", tenantID, dbstrategy.ErrNotFound)
 	}
-	// The driver creates a missing -shm 0666 less the umask: make it 0600.
-	if err := createPrivate(path + "-shm"); err != nil {
-		return nil, fmt.Errorf("sqlitestrategy: open tenant %q: %w", tenantID, err)
+	// The driver creates a missing -wal or -shm 0666 less the umask: make
+	// them 0600 first. They are kept between opens (see setup), so this is
+	// an open(2) that finds them, except on a tenant's first open or after
+	// another program removed them (an empty -wal is a valid empty log).
+	for _, suffix := range []string{"-wal", "-shm"} {
+		if err := createPrivate(path + suffix); err != nil {
+			return nil, fmt.Errorf("sqlitestrategy: open tenant %q: %w", tenantID, err)
+		}
 	}
 	db, err := driver.Open(s.dsn(path, "rw"), s.setup)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -459,6 +460,7 @@ type phaseRun struct {
 // CPU profile if asked; it fills run.
 func runPhase(ctx context.Context, cfg config, client *http.Client, spec loadSpec, label string, run *phaseRun, pid int, pprofAddr string, pg *pgSampler, stderr io.Writer) {
 	var live liveCounters
+	var lastHandles atomic.Pointer[handleSample] // the sampler's latest, for the progress line
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	run.peakPG, run.peakCore, run.cpu = -1, -1, -1
@@ -480,8 +482,9 @@ func runPhase(ctx context.Context, cfg config, client *http.Client, spec loadSpe
 				}
 			}
 			if run.haveHandles && n%5 == 0 {
-				if v, ok, _ := scrapeHandles(sctx, client, spec.base); ok && v > run.peakHandles {
-					run.peakHandles = v
+				if v, ok, _ := scrapeHandles(sctx, client, spec.base); ok {
+					run.peakHandles = max(run.peakHandles, v.open)
+					lastHandles.Store(&v)
 				}
 			}
 			if pg != nil {
@@ -512,6 +515,7 @@ func runPhase(ctx context.Context, cfg config, client *http.Client, spec loadSpe
 			defer t.Stop()
 			var lastN int64
 			last := start
+			var lastOpens *handleSample
 			for {
 				select {
 				case <-done:
@@ -529,6 +533,17 @@ func runPhase(ctx context.Context, cfg config, client *http.Client, spec loadSpe
 					}
 					line := fmt.Sprintf("[%s %s %4.0fs] %d req, %.0f req/s, %d errors, rss %s MiB",
 						label, stage, now.Sub(start).Seconds(), n, rate, live.errors.Load(), optFloat(mib(rssNow(pid)), "%.0f"))
+					// The handles open, and the handles opened (cache misses)
+					// since the previous line's sample: the server reaches
+					// steady state when the first stops growing and the
+					// second stops falling.
+					if h := lastHandles.Load(); h != nil {
+						line += fmt.Sprintf(", handles %.0f", h.open)
+						if lastOpens != nil && h.at.After(lastOpens.at) {
+							line += fmt.Sprintf(", opens %.0f/s", (h.opens-lastOpens.opens)/h.at.Sub(lastOpens.at).Seconds())
+						}
+						lastOpens = h
+					}
 					if tty {
 						fmt.Fprintf(stderr, "\r%s\033[K", line)
 					} else {

@@ -2,34 +2,54 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // handlesMetric is the gauge of open tenant handles the harness looks for
-// on the server's /metrics (Prometheus text format).
-const handlesMetric = "tenantkit_handles_open"
+// on the server's /metrics (Prometheus text format); opensMetric counts
+// the handles opened, one per miss of the server's handle cache.
+const (
+	handlesMetric = "tenantkit_handles_open"
+	opensMetric   = "tenantkit_handle_opens_total"
+)
 
-// scrapeHandles reads handlesMetric from base/metrics. ok is false when the
-// server has no /metrics or the metric is not on it; with labels, the
-// series are added up.
-func scrapeHandles(ctx context.Context, client *http.Client, base string) (v float64, ok bool, err error) {
+// handleSample is one scrape of the server's handle metrics.
+type handleSample struct {
+	open  float64   // handlesMetric
+	opens float64   // opensMetric; 0 if absent
+	at    time.Time // when it was read
+}
+
+// scrapeHandles reads handlesMetric and opensMetric from base/metrics. ok is
+// false when the server has no /metrics or handlesMetric is not on it; with
+// labels, the series are added up.
+func scrapeHandles(ctx context.Context, client *http.Client, base string) (s handleSample, ok bool, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
 	if err != nil {
-		return 0, false, err
+		return s, false, err
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return 0, false, err
+		return s, false, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return 0, false, nil
+		return s, false, nil
 	}
-	v, ok = parseMetric(bufio.NewScanner(resp.Body), handlesMetric)
-	return v, ok, nil
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return s, false, err
+	}
+	s.at = time.Now()
+	s.open, ok = parseMetric(bufio.NewScanner(bytes.NewReader(body)), handlesMetric)
+	s.opens, _ = parseMetric(bufio.NewScanner(bytes.NewReader(body)), opensMetric)
+	return s, ok, nil
 }
 
 // parseMetric adds up the samples of one metric in Prometheus text format.

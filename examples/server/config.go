@@ -26,7 +26,7 @@ type config struct {
 	tenantDBRoleSecret string
 	dbMaxConns         int
 	tenantConns        int // connections one tenant's handle may hold
-	sqliteMaxOpen      int // SQLite tenant handles open at once; 0: sqlitestrategy.DefaultMaxOpen
+	sqliteMaxOpen      int // SQLite tenant handles open at once; 0: sqlitestrategy.DefaultMaxOpen()
 	jwtSecret          string
 	jwtPrevious        []string // retiring secrets: they verify, never sign
 	jwtAlg             string   // HS256 or EdDSA
@@ -69,7 +69,7 @@ func configFlags(fs *flag.FlagSet, getenv func(string) string) func() (config, e
 	fs.StringVar(&c.tenantDBRoleSecret, "tenant-db-role-secret", getenv("TENANT_DB_ROLE_SECRET"), "PostgreSQL only: `secret` (32+ bytes) the passwords of per-tenant database roles derive from; 'off' reaches every tenant database as the -tenant-db role instead (env TENANT_DB_ROLE_SECRET; default generated into <data>/tenant-db-role.secret)")
 	tenantConns := fs.String("db-tenant-conns", env("DB_TENANT_CONNS", "2"), "most `connections` one tenant's handle holds; on PostgreSQL, -db-max-conns divided by this is how many tenants are open at once (env DB_TENANT_CONNS)")
 	maxConns := fs.String("db-max-conns", env("DB_MAX_CONNS", "40"), "PostgreSQL: most `connections` held to tenant databases at once (env DB_MAX_CONNS)")
-	sqliteMaxOpen := fs.String("db-sqlite-max-open", env("DB_SQLITE_MAX_OPEN", strconv.Itoa(sqlitestrategy.DefaultMaxOpen)), "SQLite: most tenant `handles` open at once, about 0.32 MiB and 3 file descriptors each (env DB_SQLITE_MAX_OPEN)")
+	sqliteMaxOpen := fs.String("db-sqlite-max-open", env("DB_SQLITE_MAX_OPEN", strconv.Itoa(sqlitestrategy.DefaultMaxOpen())), "SQLite: most tenant `handles` open at once, each about 0.32 MiB, 3 file descriptors and 4 memory mappings (more while it serves concurrent requests); the default is what this machine leaves room for: 3/4 of the descriptor limit, half of vm.max_map_count, 1/4 of memory at 1 MiB a handle (env DB_SQLITE_MAX_OPEN)")
 	fs.StringVar(&c.jwtSecret, "jwt-secret", getenv("JWT_SECRET"), "master `secret` for token keys, at least 32 bytes (env JWT_SECRET; default generated into <data>/jwt.secret)")
 	previous := fs.String("jwt-previous-secrets", getenv("JWT_PREVIOUS_SECRETS"), "comma-separated retiring `secrets`: tokens they signed stay valid; remove one once its tokens have expired (env JWT_PREVIOUS_SECRETS)")
 	fs.StringVar(&c.jwtAlg, "jwt-alg", env("JWT_ALG", algHS256), "token signing `algorithm`: HS256, or EdDSA to publish public keys at /.well-known/jwks.json (env JWT_ALG)")
