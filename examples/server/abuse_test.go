@@ -436,3 +436,25 @@ func TestConnLimiter(t *testing.T) {
 		}
 	}
 }
+
+// TestDefaultMaxConns checks the default cap on client connections: three
+// quarters of the descriptors the tenant databases leave, but never less
+// than three quarters of a quarter of the limit.
+func TestDefaultMaxConns(t *testing.T) {
+	for _, tc := range []struct {
+		nofile, reserved uint64
+		want             int
+	}{
+		{20000, 0, 15000},
+		{20000, 5000 * 3, 3750}, // 5,000 SQLite handles
+		{20000, 40, 14970},      // a PostgreSQL budget of 40
+		{128, 32 * 3, 24},
+		{128, 1000, 24}, // the handles may not take the clients' quarter
+		{0, 0, 768},     // unknown: 1024 assumed
+		{1, 0, 1},
+	} {
+		if got := defaultMaxConns(tc.nofile, tc.reserved); got != tc.want {
+			t.Errorf("defaultMaxConns(%d, %d) = %d; want %d", tc.nofile, tc.reserved, got, tc.want)
+		}
+	}
+}

@@ -77,7 +77,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	maxConns := cfg.httpMaxConns
 	if maxConns == 0 {
-		maxConns = defaultMaxConns(nofile)
+		maxConns = defaultMaxConns(nofile, tenantFDs(cfg))
 	}
 	inner, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
@@ -437,6 +437,15 @@ func migrateCore(ctx context.Context, db *sql.DB, dialect string) error {
 		return fmt.Errorf("migrate core database: %w", err)
 	}
 	return nil
+}
+
+// tenantFDs is how many file descriptors the tenant databases may hold:
+// every SQLite handle open with one connection, or the PostgreSQL budget.
+func tenantFDs(cfg config) uint64 {
+	if strings.HasPrefix(cfg.tenantDB, "sqlite:") {
+		return uint64(cfg.sqliteMaxOpen) * sqlitestrategy.HandleFDs
+	}
+	return uint64(cfg.dbMaxConns)
 }
 
 // openTenantStrategy builds the strategy cfg.tenantDB names.

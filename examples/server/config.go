@@ -80,7 +80,7 @@ func configFlags(fs *flag.FlagSet, getenv func(string) string) func() (config, e
 	regLimit := fs.String("register-limit", env("REGISTER_LIMIT", strconv.Itoa(registerLimit)), "most `registrations` per client address and directory in each -register-window; 0 turns the limit off (env REGISTER_LIMIT)")
 	regWindow := fs.String("register-window", env("REGISTER_WINDOW", registerWindow.String()), "the `window` of -register-limit (env REGISTER_WINDOW)")
 	hashQueue := fs.String("hash-queue", getenv("HASH_QUEUE"), "most logins, and separately most registrations, that wait for a password hashing slot; beyond it they get 503 (env HASH_QUEUE; default 32 per slot, one slot per CPU)")
-	maxClientConns := fs.String("http-max-conns", getenv("HTTP_MAX_CONNS"), "most open client `connections`; near it the oldest idle ones are closed to serve new ones (env HTTP_MAX_CONNS; default three quarters of the file descriptor limit)")
+	maxClientConns := fs.String("http-max-conns", getenv("HTTP_MAX_CONNS"), "most open client `connections`; near it the oldest idle ones are closed to serve new ones (env HTTP_MAX_CONNS; default three quarters of the file descriptors the tenant databases leave: 3 per SQLite handle, or the PostgreSQL budget)")
 	fs.StringVar(&c.pprofAddr, "pprof", getenv("PPROF_ADDR"), "serve net/http/pprof on this loopback `address`, e.g. 127.0.0.1:6060 (env PPROF_ADDR; default off)")
 	checkLimits := limitFlags(fs, getenv, &c.limits)
 

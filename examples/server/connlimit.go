@@ -144,13 +144,17 @@ func (l *connLimiter) stats() (open, evicted, refused int) {
 }
 
 // defaultMaxConns is the cap on client connections when -http-max-conns
-// is not set: three quarters of the file descriptor limit, leaving the
-// rest to databases, files and the connection accepted past the cap (it
-// needs a descriptor before an idle one is closed). Without a known limit,
-// three quarters of the common default of 1024.
-func defaultMaxConns(nofile uint64) int {
+// is not set: three quarters of the file descriptors the tenant databases
+// leave (reserved: what the SQLite handle limit or the PostgreSQL budget
+// may hold), but never less than three quarters of a quarter of the limit;
+// the rest goes to the core database, files and the connection accepted
+// past the cap (it needs a descriptor before an idle one is closed).
+// Without a known limit, the common default of 1024 is assumed.
+func defaultMaxConns(nofile, reserved uint64) int {
 	if nofile == 0 {
 		nofile = 1024
 	}
-	return int(max(min(nofile, 1<<24)*3/4, 1))
+	nofile = min(nofile, 1<<24)
+	avail := nofile - min(reserved, nofile*3/4)
+	return int(max(avail*3/4, 1))
 }
