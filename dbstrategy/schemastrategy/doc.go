@@ -30,7 +30,7 @@
 // Application code is the same as on every other strategy: it runs SQL on
 // [dbstrategy.Lease.DB], with unqualified table names.
 //
-// # Schemas, the pool and the scope
+// # Schemas and the pool
 //
 // A tenant's schema is named by a prefix (default "tenant_") followed by
 // its key, which [dbstrategy.ValidateKey] has checked; names are always
@@ -49,25 +49,59 @@
 // between the tenants' *sql.DB views; connections keep pgx's statement
 // cache (exec mode cache_statement).
 //
+// # Scope and reset
+//
 // The strategy is a [dbstrategy.ConnPinner]: each lease pins one pooled
-// connection for its duration. Taking it costs one round trip, a prepared
-// statement that sets search_path to the tenant's schema followed by
-// pg_temp (so a temporary table can never shadow a tenant's table) and,
-// with [Config.Roles], the role; the same statement checks that the
-// schema exists (a tenant dropped meanwhile gets [dbstrategy.ErrNotFound]).
-// Releasing the lease closes what it left open (rows, statements, a
-// transaction), then resets the session in one more round trip: SET
-// SESSION AUTHORIZATION DEFAULT; RESET ROLE; RESET ALL; DISCARD TEMP;
-// CLOSE ALL; UNLISTEN *; pg_advisory_unlock_all(). That is DISCARD ALL
-// but for DEALLOCATE ALL (which would drop pgx's cached statements behind
-// pgx's back, so that every later query fails), DISCARD PLANS and DISCARD
-// SEQUENCES. A connection that is broken, still in a transaction, or
-// whose reset fails is closed instead, so the pool destroys it: no
-// connection goes back to the pool scoped to a tenant, after a query
-// error, a cancelled context, a panic in the handler or a server restart
-// alike. A lease therefore costs two round trips of its own; the scope is
-// also set at the start of every connection, so even a connection that
-// escaped the reset would be re-scoped before serving.
+// connection for its duration. The scope of a connection is its
+// search_path, set to the tenant's schema followed by pg_temp (so a
+// temporary table can never shadow a tenant's table), and, with
+// [Config.Roles], its role. The reset undoes whatever a session may have
+// changed: SET SESSION AUTHORIZATION DEFAULT; RESET ROLE; RESET ALL;
+// DISCARD TEMP; CLOSE ALL; UNLISTEN *; pg_advisory_unlock_all(). That is
+// DISCARD ALL but for DEALLOCATE ALL (which would drop pgx's cached
+// statements behind pgx's back, so that every later query fails),
+// DISCARD PLANS and DISCARD SEQUENCES.
+//
+// Both happen when a connection is taken from the shared pool, never when
+// it is given back, and every taker goes through them (the pool's
+// PrepareConn hook), which remembers on each connection what it was last
+// scoped to and whether a lease has used it since:
+//
+//   - a lease of a tenant, on a connection whose last taker was a lease of
+//     the same tenant, gets it as that lease left it: no round trip;
+//   - a lease on any other connection, and every other use of a tenant's
+//     handle (goose's migrations, [dbstrategy.Manager.Version]), gets it
+//     reset and scoped in one round trip (one multi-statement query,
+//     which also checks that the schema exists: a tenant dropped meanwhile
+//     gets [dbstrategy.ErrNotFound]);
+//   - the strategy's own work on the pool (Create, Drop, Open's check)
+//     gets it reset, in one round trip, unless nothing but that work has
+//     used it since its last reset.
+//
+// So the reset always comes before a connection serves another tenant,
+// or anything but a lease of its own tenant. Giving a connection back
+// costs nothing; a connection that is broken, busy or still in a
+// transaction is closed instead, so the pool destroys it, and so is one
+// whose reset or scope fails: after a query error, a cancelled context, a
+// panic in the handler or a server restart alike, no connection serves
+// another tenant without the reset. A lease therefore costs no round trip
+// of its own when its tenant's previous lease had the connection (the
+// common case under a skewed load, and for a one-tenant deployment), and
+// one otherwise.
+//
+// What the skip leaves in place: session state that a tenant's lease
+// changed (a setting, a temporary table, a session advisory lock never
+// unlocked, even search_path or the role) is still there for that
+// tenant's next lease on the connection, as on a pool of a database per
+// tenant (package pgstrategy), which never resets a session. It never
+// reaches another tenant. It gives a tenant's SQL nothing it could not do
+// within one lease: SQL that sets search_path, or the role, to another
+// tenant's reads that tenant within the same lease, and could instead
+// leave lasting effects that no reset undoes (a trigger, a view in place
+// of a table). A bug that sets the scope wrongly, though, lasts past its
+// own request, for that tenant's leases on that connection, until
+// another tenant or the strategy takes it; with [Config.Roles] its reads
+// of another tenant's schema keep failing (see "Roles").
 //
 // # Statement caches
 //
@@ -97,9 +131,10 @@
 // session take any role its login role is a member of, and the pool's
 // login role must be a member of every tenant's role. Only separate
 // logins per tenant, that is separate connections, hold there (package
-// pgstrategy with RoleSecret). What the reset on release always holds:
-// whatever a lease did to its session, the next lease on that connection
-// starts clean and scoped to its own tenant.
+// pgstrategy with RoleSecret). What the reset always holds: whatever a
+// lease did to its session, the connection's next use by another tenant,
+// or by anything but a lease of the same tenant, starts clean and scoped
+// to its own tenant.
 //
 // The DSN's role needs CREATE on the database and, with Roles, SUPERUSER
 // or CREATEROLE (without SUPERUSER, the strategy makes it a member of each
