@@ -3,6 +3,7 @@ package schemastrategy_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/tenantkit/tenantkit/dbstrategy"
 	"github.com/tenantkit/tenantkit/dbstrategy/pgstrategy"
@@ -10,56 +11,127 @@ import (
 	"github.com/tenantkit/tenantkit/internal/testenv"
 )
 
-// BenchmarkLeaseQuery measures one request's database work on one warm
-// tenant: Acquire, one point query, Release. "database" is pgstrategy (a
-// database per tenant: the lease costs nothing, the query one round
-// trip), the baseline; "schema" is schemastrategy, whose lease adds the
-// scope and the reset (two round trips).
-//
-//	go test ./dbstrategy/schemastrategy -run '^$' -bench LeaseQuery -benchtime 3s
-func BenchmarkLeaseQuery(b *testing.B) {
+// leaseQuery is one request's database work: Acquire, one point query,
+// Release.
+func leaseQuery(b *testing.B, ctx context.Context, m *dbstrategy.Manager, id string) {
+	l, err := m.Acquire(ctx, id)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var one int
+	if err := l.DB().QueryRowContext(ctx, "SELECT count(*) FROM marker WHERE id = $1", 1).Scan(&one); err != nil {
+		b.Fatal(err)
+	}
+	l.Release()
+}
+
+// benchManagers returns a Manager on pgstrategy (a database per tenant)
+// and one on schemastrategy, each with a budget of 4 connections and the
+// tenants t0 and t1.
+func benchManagers(b *testing.B) (database, schema *dbstrategy.Manager) {
 	ctx := context.Background()
-	run := func(b *testing.B, m *dbstrategy.Manager) {
-		if err := m.Create(ctx, "t0"); err != nil {
-			b.Fatal(err)
+	ps, err := pgstrategy.New(ctx, pgstrategy.Config{DSN: testenv.PostgresDSN(b), Prefix: "tks_" + randomHex(b, 3) + "_"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		for _, id := range []string{"t0", "t1"} {
+			_ = ps.Drop(context.Background(), id)
 		}
-		b.ReportAllocs()
-		b.ResetTimer()
-		for b.Loop() {
-			l, err := m.Acquire(ctx, "t0")
-			if err != nil {
+		ps.Close()
+	})
+	database, err = dbstrategy.NewManager(ps, dbstrategy.WithMigrations(markerMigrations()), dbstrategy.WithMaxConns(4))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { database.Close() })
+	schema, err = dbstrategy.NewManager(newStrategy(b, schemastrategy.Config{}), dbstrategy.WithMigrations(markerMigrations()), dbstrategy.WithMaxConns(4))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { schema.Close() })
+	for _, m := range []*dbstrategy.Manager{database, schema} {
+		for _, id := range []string{"t0", "t1"} {
+			if err := m.Create(ctx, id); err != nil {
 				b.Fatal(err)
 			}
-			var one int
-			if err := l.DB().QueryRowContext(ctx, "SELECT count(*) FROM marker WHERE id = $1", 1).Scan(&one); err != nil {
-				b.Fatal(err)
-			}
-			l.Release()
+			leaseQuery(b, ctx, m, id) // warm
 		}
 	}
-	b.Run("database", func(b *testing.B) {
-		s, err := pgstrategy.New(ctx, pgstrategy.Config{DSN: testenv.PostgresDSN(b), Prefix: "tks_" + randomHex(b, 3) + "_"})
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() {
-			_ = s.Drop(context.Background(), "t0")
-			s.Close()
+	return database, schema
+}
+
+// BenchmarkLeaseQuery measures one request's database work (Acquire, one
+// point query, Release) from one goroutine. "database" is pgstrategy (a
+// database per tenant: the lease costs nothing, the query one round
+// trip), the baseline; "schema" is schemastrategy, whose lease costs no
+// round trip when its connection's last lease was of the same tenant
+// ("one"), and one round trip (reset and scope) when every lease switches
+// tenant ("alternating", the worst case).
+//
+//	go test ./dbstrategy/schemastrategy -run '^$' -bench 'LeaseQuery$' -benchtime 2s
+//
+// The figures of separate sub-benchmarks run at different moments of a
+// shared machine; BenchmarkLeaseQueryPaired interleaves them.
+func BenchmarkLeaseQuery(b *testing.B) {
+	ctx := context.Background()
+	database, schema := benchManagers(b)
+	for _, c := range []struct {
+		name string
+		m    *dbstrategy.Manager
+		ids  []string
+	}{
+		{"database/one", database, []string{"t0"}},
+		{"schema/one", schema, []string{"t0"}},
+		{"database/alternating", database, []string{"t0", "t1"}},
+		{"schema/alternating", schema, []string{"t0", "t1"}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				leaseQuery(b, ctx, c.m, c.ids[i%len(c.ids)])
+				i++
+			}
 		})
-		m, err := dbstrategy.NewManager(s, dbstrategy.WithMigrations(markerMigrations()), dbstrategy.WithMaxConns(4))
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer m.Close()
-		run(b, m)
-	})
-	b.Run("schema", func(b *testing.B) {
-		s := newStrategy(b, schemastrategy.Config{})
-		m, err := dbstrategy.NewManager(s, dbstrategy.WithMigrations(markerMigrations()), dbstrategy.WithMaxConns(4))
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer m.Close()
-		run(b, m)
-	})
+	}
+}
+
+// BenchmarkLeaseQueryPaired runs, in every iteration, one request of
+// BenchmarkLeaseQuery on each of database/one, schema/one and
+// schema/alternating, timing each, so that the three share the machine's
+// moments; it reports each one's mean time and the ratios of schema to
+// database (above 1: schema is slower).
+//
+//	go test ./dbstrategy/schemastrategy -run '^$' -bench LeaseQueryPaired -benchtime 3000x -count 5
+func BenchmarkLeaseQueryPaired(b *testing.B) {
+	ctx := context.Background()
+	database, schema := benchManagers(b)
+	var tDB, tOne, tAlt time.Duration
+	n := 0
+	for b.Loop() {
+		t0 := time.Now()
+		leaseQuery(b, ctx, database, "t0")
+		t1 := time.Now()
+		leaseQuery(b, ctx, schema, "t0")
+		t2 := time.Now()
+		// schema/alternating: the only schema lease between two of t0's
+		// is t1's, so every lease switches the connection's tenant.
+		leaseQuery(b, ctx, schema, "t1")
+		t3 := time.Now()
+		leaseQuery(b, ctx, schema, "t0")
+		t4 := time.Now()
+		tDB += t1.Sub(t0)
+		tOne += t2.Sub(t1)
+		tAlt += t3.Sub(t2) + t4.Sub(t3)
+		n++
+	}
+	// Each iteration's second schema/one request (t0 after t0) is the
+	// first of the next: with a budget of 4, the pool hands out its most
+	// recently used connection, so t0 after t1 lands on t1's connection.
+	b.ReportMetric(float64(tDB.Nanoseconds())/float64(n), "database-ns/req")
+	b.ReportMetric(float64(tOne.Nanoseconds())/float64(n), "schema-one-ns/req")
+	b.ReportMetric(float64(tAlt.Nanoseconds())/float64(2*n), "schema-alt-ns/req")
+	b.ReportMetric(float64(tOne)/float64(tDB), "one/database")
+	b.ReportMetric(float64(tAlt)/float64(2*tDB), "alt/database")
 }
