@@ -143,18 +143,57 @@
 //
 // # Poolers and Citus
 //
-// A lease keeps session state (search_path, role) on its connection for
-// its duration, so the strategy needs session-level connections: connect
-// it to PostgreSQL directly, or through PgBouncer in session pooling mode.
-// PgBouncer in transaction (or statement) mode could run a lease's
-// queries on different server connections, some scoped to another tenant,
-// and is unsafe; PostgreSQL 18's search_path reporting lets a pooler track
-// it, but not the role. Citus's schema-based sharding
-// (citus.enable_schema_based_sharding = on, or citus_schema_distribute for
-// existing schemas) distributes exactly these schemas, each tenant's
-// tables placed together on one worker, with queries routed by
-// search_path: a fleet that outgrows one server can move to Citus without
-// changing the strategy, keeping the DSN on the coordinator.
+// The strategy keeps session state on a server connection: the scope
+// (search_path, role) for a lease's duration, and, between leases, its
+// memory of what each connection was scoped to. It needs every client
+// connection to keep one server connection: connect it to PostgreSQL
+// directly, or through a pooler in session mode (PgBouncer's pool_mode =
+// session), with room for the strategy's whole budget. A pooler in
+// transaction mode hands each transaction whichever server connection is
+// free, so a lease's statements could run on a connection scoped to
+// another tenant, or to none; in statement mode, a lease cannot even hold
+// a transaction. PostgreSQL 18 reports search_path to the client, which
+// lets a transaction pooler carry it from one server connection to the
+// next (PgBouncer's track_extra_parameters), but not the role, nor
+// temporary tables or locks, nor the strategy's memory of a connection's
+// scope: transaction mode stays unsafe there too. pgx's statement cache
+// needs session mode as well.
+//
+// [New] refuses what it can detect. A pooler, or any proxy that answers
+// for PostgreSQL, sends the client a process ID of its own (PgBouncer, in
+// every mode, a random cancel key) where a direct connection gets its
+// backend's pg_backend_pid(): New compares the two, at no extra round
+// trip, and refuses a DSN that goes through a pooler unless
+// [Config.SessionPooler] is set. With it, New opens a second connection
+// and checks that a connection's transactions stay on one backend while
+// the other connection's transaction comes and goes between them; a
+// pooler in transaction mode (which reuses the backend freed last, or
+// first) or statement mode (which refuses the transaction) fails the
+// check and is refused. It is checked against PgBouncer in session,
+// transaction and statement mode (TestSessionPooler,
+// TestTransactionPoolerRefused; they need a PgBouncer, so they run when
+// TENANTKIT_TEST_PGBOUNCER_SESSION_DSN and
+// TENANTKIT_TEST_PGBOUNCER_TRANSACTION_DSN name one). What it cannot see:
+// a proxy that passes the server's process ID through (a TCP proxy, which
+// is harmless), and a transaction pooler, with SessionPooler wrongly set,
+// that hands out backends in another order or is kept busy by other
+// clients. The check runs once, in New.
+//
+// Citus 12 and later shard by schema: with citus.enable_schema_based_sharding
+// on (set it for the DSN's role or database, so that the CREATE SCHEMA of
+// [Strategy.Create] makes a distributed schema), every table created in a
+// schema is a single-shard table placed with the rest of its schema on
+// one node, and citus_schema_distribute('tenant_acme') converts a schema
+// made before. A query that touches the tables of one schema is routed
+// whole to that node, names being resolved by search_path on the
+// coordinator as usual, so the scope, the roles (Citus propagates CREATE
+// ROLE and GRANT to the nodes) and goose's version table (a table of the
+// schema, which moves with it) work unchanged; the rebalancer moves whole
+// schemas (citus_rebalance_start, citus_schema_move). A fleet that
+// outgrows one server keeps the strategy and points the DSN at the
+// coordinator, whose connections the shared pool holds (Citus opens its
+// own to the nodes, under citus.max_shared_pool_size). This is Citus's
+// documented model, not tested here.
 //
 // Migrations of one schema are serialized across processes by a session
 // advisory lock derived from the schema's name ([Strategy.MigrationLocker]),

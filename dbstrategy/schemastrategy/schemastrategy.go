@@ -60,6 +60,20 @@ type Config struct {
 	// schemas are owned by the DSN's role and isolation rests on
 	// search_path alone.
 	Roles bool
+
+	// SessionPooler says that the DSN reaches PostgreSQL through a
+	// connection pooler in session mode (PgBouncer's pool_mode =
+	// session), where one client connection keeps one server connection
+	// for its life. The strategy keeps session state on a connection
+	// for a lease's duration and between leases, so a pooler in
+	// transaction or statement mode is unsafe (see "Poolers and Citus" in
+	// the package documentation). [New] detects any pooler or proxy on
+	// the way (its process ID is not the backend's) and refuses it,
+	// wrapping [dbstrategy.ErrInvalidConfig], unless SessionPooler is
+	// set; then it checks, with a second connection, that transactions
+	// of one connection stay on one backend, and refuses the pooler if
+	// they move. Default: false, a direct connection.
+	SessionPooler bool
 }
 
 // Defaults of [Config], and of the strategy's handle limit.
@@ -173,12 +187,24 @@ func New(ctx context.Context, cfg Config) (*Strategy, error) {
 		version                  int
 		role                     string
 		super, createRole, canDB bool
+		backendPID               uint32
 	)
+	// The simple protocol: through a pooler in transaction mode, a
+	// statement prepared now might be missing later.
 	err = conn.QueryRow(ctx, `SELECT current_setting('server_version_num')::int, rolname, rolsuper, rolcreaterole,
-	has_database_privilege(current_database(), 'CREATE')
-FROM pg_catalog.pg_roles WHERE rolname = current_user`).Scan(&version, &role, &super, &createRole, &canDB)
+	has_database_privilege(current_database(), 'CREATE'), pg_backend_pid()
+FROM pg_catalog.pg_roles WHERE rolname = current_user`, pgx.QueryExecModeSimpleProtocol).Scan(&version, &role, &super, &createRole, &canDB, &backendPID)
 	if err != nil {
 		return nil, fmt.Errorf("schemastrategy: read the server and the DSN's role: %w", err)
+	}
+	if behindProxy(conn, backendPID) {
+		if !cfg.SessionPooler {
+			return nil, fmt.Errorf("%w: the DSN goes through a connection pooler or proxy (the server's process ID %d is not the backend's, %s): "+
+				"connect to PostgreSQL directly, or through a pooler in session mode and set SessionPooler", errInvalidConfig, conn.PgConn().PID(), backendPIDString(backendPID))
+		}
+		if err := checkSessionPooler(ctx, base.ConnConfig, conn); err != nil {
+			return nil, err
+		}
 	}
 	if version < minServerVersion {
 		return nil, fmt.Errorf("schemastrategy: PostgreSQL %d is too old: need 13 or later", version)
