@@ -201,9 +201,10 @@ func (c *scopedConn) Close() error {
 }
 
 // QueryContext is stdlib's, retrying once, outside a transaction, a query
-// refused because its cached plan would change result type (pgx has
-// dropped the statement from its cache by then, so the retry prepares it
-// again); the error of a second refusal wraps [ErrStalePlan].
+// that failed on pgx's statement cache (isStalePlan; pgx has dropped the
+// statement from its cache by then, so the retry prepares it again); the
+// error of a second failure, or of one inside a transaction, wraps
+// [ErrStalePlan].
 func (c *scopedConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
 	rows, err := c.Conn.QueryContext(ctx, query, args)
 	if isStalePlan(err) && c.Conn.Conn().PgConn().TxStatus() == 'I' {
@@ -227,10 +228,25 @@ func (c *scopedConn) ExecContext(ctx context.Context, query string, args []drive
 	return res, err
 }
 
-// isStalePlan reports whether err is PostgreSQL's "cached plan must not
-// change result type". The SQLSTATE (0A000, feature_not_supported) is
-// shared with other errors, so the message is checked too.
+// isStalePlan reports whether err is PostgreSQL's refusal of a statement
+// of pgx's cache: "cached plan must not change result type" (SQLSTATE
+// 0A000, shared with other errors, so the message is checked too), or a
+// cached statement that no longer exists on the server (26000), as after
+// a lease ran DEALLOCATE ALL or DISCARD ALL: that lease's own tenant, or,
+// since the reset keeps prepared statements, the next lease on the
+// connection, of any tenant. Statements of pgx's cache are named
+// "stmtcache_...", so a missing statement of the application's own is not
+// taken for one.
 func isStalePlan(err error) bool {
 	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && pgErr.Code == codeFeatureNotSupp && strings.Contains(pgErr.Message, "cached plan must not change result type")
+	if !errors.As(err, &pgErr) {
+		return false
+	}
+	switch pgErr.Code {
+	case codeFeatureNotSupp:
+		return strings.Contains(pgErr.Message, "cached plan must not change result type")
+	case codeInvalidStmtName:
+		return strings.Contains(pgErr.Message, `"stmtcache_`)
+	}
+	return false
 }

@@ -208,6 +208,9 @@ func TestHostileSQL(t *testing.T) {
 				{"SET ROLE other", []string{"SET ROLE " + q, "SET search_path TO " + q}, false},
 				{"temp table shadowing marker", []string{"CREATE TEMP TABLE marker (id INTEGER, name TEXT)", "INSERT INTO pg_temp.marker VALUES (1, 't0-shadow')", "SET search_path TO pg_temp, " + q}, false},
 				{"session settings", []string{"SET statement_timeout = 1", "SET default_transaction_read_only = on", "SELECT pg_advisory_lock(42)"}, false},
+				// Drops pgx's cached statements on the server, behind its back.
+				{"DEALLOCATE ALL", []string{"DEALLOCATE ALL"}, false},
+				{"DISCARD ALL", []string{"DISCARD ALL"}, false},
 			}
 			for _, h := range hostile {
 				t.Run(h.name, func(t *testing.T) {
@@ -243,6 +246,7 @@ func TestHostileSQL(t *testing.T) {
 						}
 						var pid2 int
 						if err := l2.DB().QueryRowContext(ctx, "SELECT pg_backend_pid()").Scan(&pid2); err != nil || pid2 != pid {
+							l2.Release() // else the Manager's Close, at cleanup, waits for it
 							t.Fatalf("tenant %s got backend %d, %v; want t0's connection, backend %d", id, pid2, err, pid)
 						}
 						got, err := marker(ctx, l2.DB())
@@ -455,6 +459,7 @@ func TestLeaseScopeSkip(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				defer l.Release()
 				if pid == 0 {
 					pid = read(l.DB()).pid
 				}
@@ -467,7 +472,6 @@ func TestLeaseScopeSkip(t *testing.T) {
 						t.Fatalf("%s: %v", st, err)
 					}
 				}
-				l.Release()
 			}
 			lease := func(id string) session {
 				t.Helper()

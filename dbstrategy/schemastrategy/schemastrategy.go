@@ -108,9 +108,12 @@ const (
 	resetSQL = `SET SESSION AUTHORIZATION DEFAULT; RESET ROLE; RESET ALL; DISCARD TEMP; CLOSE ALL; UNLISTEN *; SELECT pg_catalog.pg_advisory_unlock_all()`
 )
 
-// codeFeatureNotSupp is the SQLSTATE of, among others, "cached plan must
-// not change result type".
-const codeFeatureNotSupp = "0A000"
+// SQLSTATE codes of statements of pgx's cache that the server refuses
+// (isStalePlan).
+const (
+	codeFeatureNotSupp  = "0A000" // among others, "cached plan must not change result type"
+	codeInvalidStmtName = "26000" // prepared statement does not exist
+)
 
 // Strategy keeps each tenant in a schema of its own, in one PostgreSQL
 // database, and serves every tenant from one shared pool of connections.
