@@ -128,7 +128,7 @@ func (s *Strategy) prepareConn(ctx context.Context, conn *pgx.Conn) (bool, error
 		return true, nil // unscoped, and used only by the strategy since
 	case c == nil:
 	case lease && st.lease && st.scope == c.key:
-		return true, nil // this tenant's previous lease left it: see "Scope" in doc.go
+		return true, nil // this tenant's previous lease left it: see "Scope and reset" in doc.go
 	default:
 		q += "; " + c.scopeSQL
 	}
