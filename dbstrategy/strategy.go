@@ -125,20 +125,22 @@ type MigrationLocker interface {
 //     to the tenant (for schemastrategy: search_path and role) before
 //     database/sql sees it, and fails with an error wrapping [ErrNotFound]
 //     if the tenant no longer exists;
-//   - closing that driver connection resets the scope, and everything
-//     else a tenant may have changed in the session, before the
-//     connection goes back to the shared pool; a connection whose reset
-//     fails is closed, never returned to the pool;
+//   - the scope, and everything else a tenant may have changed in the
+//     session, is reset before the connection serves another tenant, or
+//     anything but a lease of the same tenant (schemastrategy resets when
+//     a connection is taken, in the round trip that scopes it, and skips
+//     both when the connection's last taker was a lease of the same
+//     tenant); a connection whose reset fails is closed, never handed out;
 //   - the view keeps no idle connections (SetMaxIdleConns(0)), so each
-//     connection it gives back is reset at once, and closing the view
-//     closes nothing shared.
+//     connection it gives back goes back to the shared pool at once, and
+//     closing the view closes nothing shared.
 //
 // [Manager.Acquire] then calls PinConn with the tenant's view, and the
 // lease runs all its SQL on the returned connection ([Lease.DB]); Release
 // closes it, after closing what the lease left open on it. So a lease
 // holds exactly one connection of the shared pool for its duration, a
-// connection serves one lease at a time, and the scope is set once per
-// lease. The Manager's own work (migrations through goose, which needs a
+// connection serves one lease at a time, and the scope is set at most
+// once per lease. The Manager's own work (migrations through goose, which needs a
 // *sql.DB) runs on the view, whose every connection is scoped the same
 // way.
 type ConnPinner interface {

@@ -2,7 +2,9 @@ package schemastrategy_test
 
 import (
 	"context"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/tenantkit/tenantkit/dbstrategy"
 	"github.com/tenantkit/tenantkit/dbstrategy/pgstrategy"
@@ -10,56 +12,132 @@ import (
 	"github.com/tenantkit/tenantkit/internal/testenv"
 )
 
-// BenchmarkLeaseQuery measures one request's database work on one warm
-// tenant: Acquire, one point query, Release. "database" is pgstrategy (a
-// database per tenant: the lease costs nothing, the query one round
-// trip), the baseline; "schema" is schemastrategy, whose lease adds the
-// scope and the reset (two round trips).
-//
-//	go test ./dbstrategy/schemastrategy -run '^$' -bench LeaseQuery -benchtime 3s
-func BenchmarkLeaseQuery(b *testing.B) {
+// leaseQuery is one request's database work: Acquire, one point query,
+// Release.
+func leaseQuery(b *testing.B, ctx context.Context, m *dbstrategy.Manager, id string) {
+	l, err := m.Acquire(ctx, id)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var one int
+	if err := l.DB().QueryRowContext(ctx, "SELECT count(*) FROM marker WHERE id = $1", 1).Scan(&one); err != nil {
+		b.Fatal(err)
+	}
+	l.Release()
+}
+
+// benchManagers returns a Manager on pgstrategy (a database per tenant)
+// and one on schemastrategy, each with a budget of 4 connections and the
+// tenants t0 and t1.
+func benchManagers(b *testing.B) (database, schema *dbstrategy.Manager) {
 	ctx := context.Background()
-	run := func(b *testing.B, m *dbstrategy.Manager) {
-		if err := m.Create(ctx, "t0"); err != nil {
-			b.Fatal(err)
+	ps, err := pgstrategy.New(ctx, pgstrategy.Config{DSN: testenv.PostgresDSN(b), Prefix: "tks_" + randomHex(b, 3) + "_"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		for _, id := range []string{"t0", "t1"} {
+			_ = ps.Drop(context.Background(), id)
 		}
-		b.ReportAllocs()
-		b.ResetTimer()
-		for b.Loop() {
-			l, err := m.Acquire(ctx, "t0")
-			if err != nil {
+		ps.Close()
+	})
+	database, err = dbstrategy.NewManager(ps, dbstrategy.WithMigrations(markerMigrations()), dbstrategy.WithMaxConns(4))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { database.Close() })
+	schema, err = dbstrategy.NewManager(newStrategy(b, schemastrategy.Config{}), dbstrategy.WithMigrations(markerMigrations()), dbstrategy.WithMaxConns(4))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { schema.Close() })
+	for _, m := range []*dbstrategy.Manager{database, schema} {
+		for _, id := range []string{"t0", "t1"} {
+			if err := m.Create(ctx, id); err != nil {
 				b.Fatal(err)
 			}
-			var one int
-			if err := l.DB().QueryRowContext(ctx, "SELECT count(*) FROM marker WHERE id = $1", 1).Scan(&one); err != nil {
-				b.Fatal(err)
-			}
-			l.Release()
+			leaseQuery(b, ctx, m, id) // warm
 		}
 	}
-	b.Run("database", func(b *testing.B) {
-		s, err := pgstrategy.New(ctx, pgstrategy.Config{DSN: testenv.PostgresDSN(b), Prefix: "tks_" + randomHex(b, 3) + "_"})
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() {
-			_ = s.Drop(context.Background(), "t0")
-			s.Close()
+	return database, schema
+}
+
+// BenchmarkLeaseQuery measures one request's database work (Acquire, one
+// point query, Release) from one goroutine. "database" is pgstrategy (a
+// database per tenant: the lease costs nothing, the query one round
+// trip), the baseline; "schema" is schemastrategy, whose lease costs no
+// round trip when its connection's last lease was of the same tenant
+// ("one"), and one round trip (reset and scope) when every lease switches
+// tenant ("alternating", the worst case).
+//
+//	go test ./dbstrategy/schemastrategy -run '^$' -bench 'LeaseQuery$' -benchtime 2s
+//
+// The figures of separate sub-benchmarks run at different moments of a
+// shared machine; BenchmarkLeaseQueryPaired interleaves them.
+func BenchmarkLeaseQuery(b *testing.B) {
+	ctx := context.Background()
+	database, schema := benchManagers(b)
+	for _, c := range []struct {
+		name string
+		m    *dbstrategy.Manager
+		ids  []string
+	}{
+		{"database/one", database, []string{"t0"}},
+		{"schema/one", schema, []string{"t0"}},
+		{"database/alternating", database, []string{"t0", "t1"}},
+		{"schema/alternating", schema, []string{"t0", "t1"}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				leaseQuery(b, ctx, c.m, c.ids[i%len(c.ids)])
+				i++
+			}
 		})
-		m, err := dbstrategy.NewManager(s, dbstrategy.WithMigrations(markerMigrations()), dbstrategy.WithMaxConns(4))
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer m.Close()
-		run(b, m)
-	})
-	b.Run("schema", func(b *testing.B) {
-		s := newStrategy(b, schemastrategy.Config{})
-		m, err := dbstrategy.NewManager(s, dbstrategy.WithMigrations(markerMigrations()), dbstrategy.WithMaxConns(4))
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer m.Close()
-		run(b, m)
-	})
+	}
+}
+
+// BenchmarkLeaseQueryPaired runs, in every iteration, one request of
+// BenchmarkLeaseQuery on each of database/one, schema/one and
+// schema/alternating, timing each, so that the three share the machine's
+// moments; it reports each one's median time, which a shared machine's
+// stalls move less than the mean, and the ratios of the medians of schema
+// to database (above 1: schema is slower).
+//
+//	go test ./dbstrategy/schemastrategy -run '^$' -bench LeaseQueryPaired -benchtime 3000x -count 5
+func BenchmarkLeaseQueryPaired(b *testing.B) {
+	ctx := context.Background()
+	database, schema := benchManagers(b)
+	var tDB, tOne, tAlt []time.Duration
+	for b.Loop() {
+		t0 := time.Now()
+		leaseQuery(b, ctx, database, "t0")
+		t1 := time.Now()
+		// schema/one: the previous schema lease was t0's too (below). The
+		// pool hands out its most recently used connection, so this lease
+		// gets the connection t0's lease left.
+		leaseQuery(b, ctx, schema, "t0")
+		t2 := time.Now()
+		// schema/alternating: t1 after t0, then t0 after t1, on that
+		// connection: each switches its tenant.
+		leaseQuery(b, ctx, schema, "t1")
+		t3 := time.Now()
+		leaseQuery(b, ctx, schema, "t0")
+		t4 := time.Now()
+		tDB = append(tDB, t1.Sub(t0))
+		tOne = append(tOne, t2.Sub(t1))
+		tAlt = append(tAlt, t3.Sub(t2), t4.Sub(t3))
+	}
+	db, one, alt := median(tDB), median(tOne), median(tAlt)
+	b.ReportMetric(float64(db.Nanoseconds()), "database-p50-ns")
+	b.ReportMetric(float64(one.Nanoseconds()), "schema-one-p50-ns")
+	b.ReportMetric(float64(alt.Nanoseconds()), "schema-alt-p50-ns")
+	b.ReportMetric(float64(one)/float64(db), "one/database")
+	b.ReportMetric(float64(alt)/float64(db), "alt/database")
+}
+
+func median(d []time.Duration) time.Duration {
+	slices.Sort(d)
+	return d[len(d)/2]
 }

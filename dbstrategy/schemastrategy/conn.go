@@ -14,56 +14,161 @@ import (
 	"github.com/tenantkit/tenantkit/dbstrategy"
 )
 
+// How a pooled connection is scoped, in short: the shared pool's
+// PrepareConn hook (prepareConn) runs on every connection the pool hands
+// out, whoever asks for it, and compares what the taker needs, carried in
+// the context, with what the connection was last given, kept in its
+// pgconn.CustomData:
+//
+//   - a lease of tenant X (PinConn) on a connection whose last taker was
+//     also a lease of X: nothing to do, no round trip;
+//   - any other taker for tenant X (goose's migrations, Version, a
+//     handle's query outside a lease), or a lease of X on a connection
+//     last used otherwise: reset and scope to X, in one round trip;
+//   - a taker with no tenant (Create, Drop, Open's check, dropAll): reset,
+//     in one round trip, unless the connection is already unscoped.
+//
+// Giving a connection back costs nothing: scopedConn.Close only checks
+// that it can be reused, and discards it otherwise.
+
+// stateKey is the key of a connState in a connection's
+// pgconn.CustomData.
+const stateKey = "tenantkit/schemastrategy.state"
+
+// connState is what a pooled connection was last scoped to.
+type connState struct {
+	// scope is the scope key (tenantConnector.key) of the tenant the
+	// connection was last scoped to; "" means unscoped: new, or reset.
+	scope string
+	// lease reports that a lease took the connection after it was
+	// scoped: its session may since differ from the scope in any way the
+	// lease's SQL chose.
+	lease bool
+}
+
+// scopeKey and leaseKey are context keys: the tenantConnector that takes
+// a connection, and whether it takes it for a lease (PinConn).
+type (
+	scopeKey struct{}
+	leaseKey struct{}
+)
+
 // tenantConnector is the driver.Connector of a tenant's handle: it takes
-// a connection from the shared pool and scopes it to the tenant.
+// a connection from the shared pool, scoped to the tenant.
 type tenantConnector struct {
-	s          *Strategy
-	tenant     string
-	schema     string
-	searchPath string // quoted schema, then pg_temp
-	role       string // the tenant's role, or "none"
+	s      *Strategy
+	tenant string
+	// key identifies the scope: schema and role.
+	key string
+	// scopeSQL follows resetSQL in the round trip that scopes a
+	// connection: it sets search_path (the quoted schema, then pg_temp)
+	// and the role (the tenant's, or "none": the DSN's role), and returns
+	// no row, setting nothing, if the schema does not exist. Its values
+	// are literals (the simple protocol has no parameters): names made of
+	// the validated prefix and key, so with no quote or backslash.
+	scopeSQL string
+}
+
+func newTenantConnector(s *Strategy, tenantID, schema, role string) *tenantConnector {
+	searchPath := quote(schema) + ", pg_temp"
+	return &tenantConnector{
+		s:      s,
+		tenant: tenantID,
+		key:    schema + "\x00" + role,
+		// OPERATOR(pg_catalog.=): resolved whatever the search_path.
+		scopeSQL: "SELECT pg_catalog.set_config('search_path', " + literal(searchPath) + ", false), " +
+			"pg_catalog.set_config('role', " + literal(role) + ", false) " +
+			"FROM pg_catalog.pg_namespace WHERE nspname OPERATOR(pg_catalog.=) " + literal(schema),
+	}
 }
 
 // Connect takes a connection of the shared pool, waiting for one until
-// ctx ends, and scopes it in one round trip. A connection that fails to
-// scope because it is broken (after a server restart, say) is discarded
-// and another taken, up to the pool's size; a tenant whose schema is gone
-// gets an error wrapping [dbstrategy.ErrNotFound].
+// ctx ends, scoped to the tenant by the pool's PrepareConn hook. A
+// connection that fails to scope because it is broken (after a server
+// restart, say) is discarded and another taken, up to the pool's size; a
+// tenant whose schema is gone gets an error wrapping
+// [dbstrategy.ErrNotFound].
 func (c *tenantConnector) Connect(ctx context.Context) (driver.Conn, error) {
 	if c.s.closed.Load() {
 		return nil, ErrClosed
 	}
 	c.s.mu.Lock()
-	connector, tries := c.s.connector, int(c.s.maxConns)+1
+	connector := c.s.connector
 	c.s.mu.Unlock()
-	for i := 0; ; i++ {
-		dc, err := connector.Connect(ctx)
-		if err != nil {
+	dc, err := connector.Connect(context.WithValue(ctx, scopeKey{}, c))
+	if err != nil {
+		if errors.Is(err, dbstrategy.ErrNotFound) || errors.Is(err, errScope) {
 			return nil, err
 		}
-		sc := dc.(*stdlib.Conn)
-		var path, role string
-		err = sc.Conn().QueryRow(ctx, scopeSQL, c.searchPath, c.role, c.schema).Scan(&path, &role)
-		switch {
-		case err == nil:
-			return &scopedConn{Conn: sc}, nil
-		case errors.Is(err, pgx.ErrNoRows):
-			_ = sc.Close() // nothing was set: back to the pool as it came
-			return nil, fmt.Errorf("schemastrategy: tenant %q: %w", c.tenant, dbstrategy.ErrNotFound)
-		case hasCode(err, codeInvalidParameter) && c.role != "none":
-			_ = sc.Close() // the statement failed: nothing was set
-			return nil, fmt.Errorf("schemastrategy: tenant %q: role: %w", c.tenant, err)
-		}
-		broken := sc.Conn().IsClosed()
-		discard(sc)
-		if !broken || i+1 >= tries || ctx.Err() != nil {
-			return nil, fmt.Errorf("schemastrategy: scope a connection to tenant %q: %w", c.tenant, err)
-		}
+		return nil, fmt.Errorf("schemastrategy: tenant %q: take a connection: %w", c.tenant, err)
 	}
+	return &scopedConn{Conn: dc.(*stdlib.Conn)}, nil
 }
 
 // Driver returns stdlib's driver, for driver.Connector.
 func (c *tenantConnector) Driver() driver.Driver { return stdlib.GetDefaultDriver() }
+
+// errScope marks the errors of prepareConn, which Connect does not wrap
+// again.
+var errScope = errors.New("schemastrategy: scope a connection")
+
+// prepareConn is the shared pool's PrepareConn hook: see the comment at
+// the top of this file. It returns true to hand the connection out; false
+// to destroy it, with a nil error to take another (a broken connection),
+// or with the error to fail the taker. A connection whose schema is gone
+// is reset but not scoped, and goes back to the pool unscoped.
+func (s *Strategy) prepareConn(ctx context.Context, conn *pgx.Conn) (bool, error) {
+	data := conn.PgConn().CustomData()
+	st, _ := data[stateKey].(connState)
+	c, _ := ctx.Value(scopeKey{}).(*tenantConnector)
+	lease := c != nil && ctx.Value(leaseKey{}) != nil
+	q := resetSQL
+	switch {
+	case c == nil && st.scope == "":
+		return true, nil // unscoped, and used only by the strategy since
+	case c == nil:
+	case lease && st.lease && st.scope == c.key:
+		return true, nil // this tenant's previous lease left it: see "Scope and reset" in doc.go
+	default:
+		q += "; " + c.scopeSQL
+	}
+	delete(data, stateKey) // unknown until the round trip succeeds
+	results, err := conn.PgConn().Exec(ctx, q).ReadAll()
+	for _, r := range results {
+		if err == nil {
+			err = r.Err
+		}
+	}
+	if err == nil && len(results) == 0 {
+		err = errors.New("no result")
+	}
+	if err != nil {
+		if conn.IsClosed() && ctx.Err() == nil {
+			return false, nil // broken (a server restart, say): take another
+		}
+		if c == nil {
+			return false, fmt.Errorf("%w: reset: %w", errScope, err)
+		}
+		return false, fmt.Errorf("%w to tenant %q: %w", errScope, c.tenant, err)
+	}
+	if c == nil {
+		data[stateKey] = connState{}
+		return true, nil
+	}
+	if len(results[len(results)-1].Rows) == 0 {
+		// The reset ran and the scope did not: the connection is clean.
+		data[stateKey] = connState{}
+		return true, fmt.Errorf("schemastrategy: tenant %q: %w", c.tenant, dbstrategy.ErrNotFound)
+	}
+	data[stateKey] = connState{scope: c.key, lease: lease}
+	return true, nil
+}
+
+// literal quotes s as an SQL string literal. s must hold no backslash
+// (standard_conforming_strings may be off).
+func literal(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
+}
 
 // discard closes the connection, so that the pool destroys it rather than
 // taking it back, then gives it back.
@@ -80,31 +185,26 @@ type scopedConn struct {
 	*stdlib.Conn
 }
 
-// Close resets the connection's session and gives it back to the shared
-// pool, or, if it is broken, in a transaction, or the reset fails,
-// closes it so that the pool destroys it: a connection never goes back
-// still scoped to a tenant. database/sql calls it when a *sql.Conn (a
-// lease) is closed, and for every connection the handle gives back.
+// Close gives the connection back to the shared pool, still scoped to its
+// tenant (the next taker of another tenant, or of no tenant, resets it
+// first), or, if it is broken, busy or in a transaction, closes it so that
+// the pool destroys it. It does no I/O. database/sql calls it when a
+// *sql.Conn (a lease) is closed, and for every connection the handle
+// gives back.
 func (c *scopedConn) Close() error {
 	pc := c.Conn.Conn()
 	if pc.IsClosed() || pc.PgConn().IsBusy() || pc.PgConn().TxStatus() != 'I' {
 		discard(c.Conn)
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), resetTimeout)
-	_, err := pc.Exec(ctx, resetSQL)
-	cancel()
-	if err != nil {
-		discard(c.Conn)
-		return nil // the connection is gone, which is what a failed reset asks for
-	}
 	return c.Conn.Close()
 }
 
 // QueryContext is stdlib's, retrying once, outside a transaction, a query
-// refused because its cached plan would change result type (pgx has
-// dropped the statement from its cache by then, so the retry prepares it
-// again); the error of a second refusal wraps [ErrStalePlan].
+// that failed on pgx's statement cache (isStalePlan; pgx has dropped the
+// statement from its cache by then, so the retry prepares it again); the
+// error of a second failure, or of one inside a transaction, wraps
+// [ErrStalePlan].
 func (c *scopedConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
 	rows, err := c.Conn.QueryContext(ctx, query, args)
 	if isStalePlan(err) && c.Conn.Conn().PgConn().TxStatus() == 'I' {
@@ -128,10 +228,25 @@ func (c *scopedConn) ExecContext(ctx context.Context, query string, args []drive
 	return res, err
 }
 
-// isStalePlan reports whether err is PostgreSQL's "cached plan must not
-// change result type". The SQLSTATE (0A000, feature_not_supported) is
-// shared with other errors, so the message is checked too.
+// isStalePlan reports whether err is PostgreSQL's refusal of a statement
+// of pgx's cache: "cached plan must not change result type" (SQLSTATE
+// 0A000, shared with other errors, so the message is checked too), or a
+// cached statement that no longer exists on the server (26000), as after
+// a lease ran DEALLOCATE ALL or DISCARD ALL: that lease's own tenant, or,
+// since the reset keeps prepared statements, the next lease on the
+// connection, of any tenant. Statements of pgx's cache are named
+// "stmtcache_...", so a missing statement of the application's own is not
+// taken for one.
 func isStalePlan(err error) bool {
 	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && pgErr.Code == codeFeatureNotSupp && strings.Contains(pgErr.Message, "cached plan must not change result type")
+	if !errors.As(err, &pgErr) {
+		return false
+	}
+	switch pgErr.Code {
+	case codeFeatureNotSupp:
+		return strings.Contains(pgErr.Message, "cached plan must not change result type")
+	case codeInvalidStmtName:
+		return strings.Contains(pgErr.Message, `"stmtcache_`)
+	}
+	return false
 }

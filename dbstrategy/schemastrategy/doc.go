@@ -30,7 +30,7 @@
 // Application code is the same as on every other strategy: it runs SQL on
 // [dbstrategy.Lease.DB], with unqualified table names.
 //
-// # Schemas, the pool and the scope
+// # Schemas and the pool
 //
 // A tenant's schema is named by a prefix (default "tenant_") followed by
 // its key, which [dbstrategy.ValidateKey] has checked; names are always
@@ -49,25 +49,59 @@
 // between the tenants' *sql.DB views; connections keep pgx's statement
 // cache (exec mode cache_statement).
 //
+// # Scope and reset
+//
 // The strategy is a [dbstrategy.ConnPinner]: each lease pins one pooled
-// connection for its duration. Taking it costs one round trip, a prepared
-// statement that sets search_path to the tenant's schema followed by
-// pg_temp (so a temporary table can never shadow a tenant's table) and,
-// with [Config.Roles], the role; the same statement checks that the
-// schema exists (a tenant dropped meanwhile gets [dbstrategy.ErrNotFound]).
-// Releasing the lease closes what it left open (rows, statements, a
-// transaction), then resets the session in one more round trip: SET
-// SESSION AUTHORIZATION DEFAULT; RESET ROLE; RESET ALL; DISCARD TEMP;
-// CLOSE ALL; UNLISTEN *; pg_advisory_unlock_all(). That is DISCARD ALL
-// but for DEALLOCATE ALL (which would drop pgx's cached statements behind
-// pgx's back, so that every later query fails), DISCARD PLANS and DISCARD
-// SEQUENCES. A connection that is broken, still in a transaction, or
-// whose reset fails is closed instead, so the pool destroys it: no
-// connection goes back to the pool scoped to a tenant, after a query
-// error, a cancelled context, a panic in the handler or a server restart
-// alike. A lease therefore costs two round trips of its own; the scope is
-// also set at the start of every connection, so even a connection that
-// escaped the reset would be re-scoped before serving.
+// connection for its duration. The scope of a connection is its
+// search_path, set to the tenant's schema followed by pg_temp (so a
+// temporary table can never shadow a tenant's table), and, with
+// [Config.Roles], its role. The reset undoes whatever a session may have
+// changed: SET SESSION AUTHORIZATION DEFAULT; RESET ROLE; RESET ALL;
+// DISCARD TEMP; CLOSE ALL; UNLISTEN *; pg_advisory_unlock_all(). That is
+// DISCARD ALL but for DEALLOCATE ALL (which would drop pgx's cached
+// statements behind pgx's back, so that every later query fails),
+// DISCARD PLANS and DISCARD SEQUENCES.
+//
+// Both happen when a connection is taken from the shared pool, never when
+// it is given back, and every taker goes through them (the pool's
+// PrepareConn hook), which remembers on each connection what it was last
+// scoped to and whether a lease has used it since:
+//
+//   - a lease of a tenant, on a connection whose last taker was a lease of
+//     the same tenant, gets it as that lease left it: no round trip;
+//   - a lease on any other connection, and every other use of a tenant's
+//     handle (goose's migrations, [dbstrategy.Manager.Version]), gets it
+//     reset and scoped in one round trip (one multi-statement query,
+//     which also checks that the schema exists: a tenant dropped meanwhile
+//     gets [dbstrategy.ErrNotFound]);
+//   - the strategy's own work on the pool (Create, Drop, Open's check)
+//     gets it reset, in one round trip, unless nothing but that work has
+//     used it since its last reset.
+//
+// So the reset always comes before a connection serves another tenant,
+// or anything but a lease of its own tenant. Giving a connection back
+// costs nothing; a connection that is broken, busy or still in a
+// transaction is closed instead, so the pool destroys it, and so is one
+// whose reset or scope fails: after a query error, a cancelled context, a
+// panic in the handler or a server restart alike, no connection serves
+// another tenant without the reset. A lease therefore costs no round trip
+// of its own when its tenant's previous lease had the connection (the
+// common case under a skewed load, and for a one-tenant deployment), and
+// one otherwise.
+//
+// What the skip leaves in place: session state that a tenant's lease
+// changed (a setting, a temporary table, a session advisory lock never
+// unlocked, even search_path or the role) is still there for that
+// tenant's next lease on the connection, as on a pool of a database per
+// tenant (package pgstrategy), which never resets a session. It never
+// reaches another tenant. It gives a tenant's SQL nothing it could not do
+// within one lease: SQL that sets search_path, or the role, to another
+// tenant's reads that tenant within the same lease, and could instead
+// leave lasting effects that no reset undoes (a trigger, a view in place
+// of a table). A bug that sets the scope wrongly, though, lasts past its
+// own request, for that tenant's leases on that connection, until
+// another tenant or the strategy takes it; with [Config.Roles] its reads
+// of another tenant's schema keep failing (see "Roles").
 //
 // # Statement caches
 //
@@ -97,9 +131,10 @@
 // session take any role its login role is a member of, and the pool's
 // login role must be a member of every tenant's role. Only separate
 // logins per tenant, that is separate connections, hold there (package
-// pgstrategy with RoleSecret). What the reset on release always holds:
-// whatever a lease did to its session, the next lease on that connection
-// starts clean and scoped to its own tenant.
+// pgstrategy with RoleSecret). What the reset always holds: whatever a
+// lease did to its session, the connection's next use by another tenant,
+// or by anything but a lease of the same tenant, starts clean and scoped
+// to its own tenant.
 //
 // The DSN's role needs CREATE on the database and, with Roles, SUPERUSER
 // or CREATEROLE (without SUPERUSER, the strategy makes it a member of each
@@ -108,18 +143,57 @@
 //
 // # Poolers and Citus
 //
-// A lease keeps session state (search_path, role) on its connection for
-// its duration, so the strategy needs session-level connections: connect
-// it to PostgreSQL directly, or through PgBouncer in session pooling mode.
-// PgBouncer in transaction (or statement) mode could run a lease's
-// queries on different server connections, some scoped to another tenant,
-// and is unsafe; PostgreSQL 18's search_path reporting lets a pooler track
-// it, but not the role. Citus's schema-based sharding
-// (citus.enable_schema_based_sharding = on, or citus_schema_distribute for
-// existing schemas) distributes exactly these schemas, each tenant's
-// tables placed together on one worker, with queries routed by
-// search_path: a fleet that outgrows one server can move to Citus without
-// changing the strategy, keeping the DSN on the coordinator.
+// The strategy keeps session state on a server connection: the scope
+// (search_path, role) for a lease's duration, and, between leases, its
+// memory of what each connection was scoped to. It needs every client
+// connection to keep one server connection: connect it to PostgreSQL
+// directly, or through a pooler in session mode (PgBouncer's pool_mode =
+// session), with room for the strategy's whole budget. A pooler in
+// transaction mode hands each transaction whichever server connection is
+// free, so a lease's statements could run on a connection scoped to
+// another tenant, or to none; in statement mode, a lease cannot even hold
+// a transaction. PostgreSQL 18 reports search_path to the client, which
+// lets a transaction pooler carry it from one server connection to the
+// next (PgBouncer's track_extra_parameters), but not the role, nor
+// temporary tables or locks, nor the strategy's memory of a connection's
+// scope: transaction mode stays unsafe there too. pgx's statement cache
+// needs session mode as well.
+//
+// [New] refuses what it can detect. A pooler, or any proxy that answers
+// for PostgreSQL, sends the client a process ID of its own (PgBouncer, in
+// every mode, a random cancel key) where a direct connection gets its
+// backend's pg_backend_pid(): New compares the two, at no extra round
+// trip, and refuses a DSN that goes through a pooler unless
+// [Config.SessionPooler] is set. With it, New opens a second connection
+// and checks that a connection's transactions stay on one backend while
+// the other connection's transaction comes and goes between them; a
+// pooler in transaction mode (which reuses the backend freed last, or
+// first) or statement mode (which refuses the transaction) fails the
+// check and is refused. It is checked against PgBouncer in session,
+// transaction and statement mode (TestSessionPooler,
+// TestTransactionPoolerRefused; they need a PgBouncer, so they run when
+// TENANTKIT_TEST_PGBOUNCER_SESSION_DSN and
+// TENANTKIT_TEST_PGBOUNCER_TRANSACTION_DSN name one). What it cannot see:
+// a proxy that passes the server's process ID through (a TCP proxy, which
+// is harmless), and a transaction pooler, with SessionPooler wrongly set,
+// that hands out backends in another order or is kept busy by other
+// clients. The check runs once, in New.
+//
+// Citus 12 and later shard by schema: with citus.enable_schema_based_sharding
+// on (set it for the DSN's role or database, so that the CREATE SCHEMA of
+// [Strategy.Create] makes a distributed schema), every table created in a
+// schema is a single-shard table placed with the rest of its schema on
+// one node, and citus_schema_distribute('tenant_acme') converts a schema
+// made before. A query that touches the tables of one schema is routed
+// whole to that node, names being resolved by search_path on the
+// coordinator as usual, so the scope, the roles (Citus propagates CREATE
+// ROLE and GRANT to the nodes) and goose's version table (a table of the
+// schema, which moves with it) work unchanged; the rebalancer moves whole
+// schemas (citus_rebalance_start, citus_schema_move). A fleet that
+// outgrows one server keeps the strategy and points the DSN at the
+// coordinator, whose connections the shared pool holds (Citus opens its
+// own to the nodes, under citus.max_shared_pool_size). This is Citus's
+// documented model, not tested here.
 //
 // Migrations of one schema are serialized across processes by a session
 // advisory lock derived from the schema's name ([Strategy.MigrationLocker]),

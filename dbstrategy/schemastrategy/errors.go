@@ -17,8 +17,11 @@ var ErrClosed = errors.New("schemastrategy: strategy closed")
 // migration has migrated some schemas and not others. Outside a
 // transaction the strategy retries such a statement once, re-prepared, so
 // the error only surfaces inside a transaction (which it aborts) or if the
-// shape changed again meanwhile. It is transient: a server maps it to 503
-// and the client retries. The wrapped *pgconn.PgError stays reachable with
+// shape changed again meanwhile. It is also wrapped by the error of a
+// statement of pgx's cache that no longer exists on the server (SQLSTATE
+// 26000, after a DEALLOCATE ALL or DISCARD ALL on the connection), which
+// is retried the same way. It is transient: a server maps it to 503 and
+// the client retries. The wrapped *pgconn.PgError stays reachable with
 // errors.As.
 var ErrStalePlan = errors.New("schemastrategy: statement planned for another table shape")
 

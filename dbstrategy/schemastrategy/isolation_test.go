@@ -208,6 +208,9 @@ func TestHostileSQL(t *testing.T) {
 				{"SET ROLE other", []string{"SET ROLE " + q, "SET search_path TO " + q}, false},
 				{"temp table shadowing marker", []string{"CREATE TEMP TABLE marker (id INTEGER, name TEXT)", "INSERT INTO pg_temp.marker VALUES (1, 't0-shadow')", "SET search_path TO pg_temp, " + q}, false},
 				{"session settings", []string{"SET statement_timeout = 1", "SET default_transaction_read_only = on", "SELECT pg_advisory_lock(42)"}, false},
+				// Drops pgx's cached statements on the server, behind its back.
+				{"DEALLOCATE ALL", []string{"DEALLOCATE ALL"}, false},
+				{"DISCARD ALL", []string{"DISCARD ALL"}, false},
 			}
 			for _, h := range hostile {
 				t.Run(h.name, func(t *testing.T) {
@@ -243,6 +246,7 @@ func TestHostileSQL(t *testing.T) {
 						}
 						var pid2 int
 						if err := l2.DB().QueryRowContext(ctx, "SELECT pg_backend_pid()").Scan(&pid2); err != nil || pid2 != pid {
+							l2.Release() // else the Manager's Close, at cleanup, waits for it
 							t.Fatalf("tenant %s got backend %d, %v; want t0's connection, backend %d", id, pid2, err, pid)
 						}
 						got, err := marker(ctx, l2.DB())
@@ -388,4 +392,124 @@ func firstName(ctx context.Context, query func(context.Context, string, ...any) 
 		}
 	}
 	return "", fmt.Errorf("no name column in %v", cols)
+}
+
+// TestLeaseScopeSkip checks the one case where a connection is handed out
+// without a reset: a lease of the tenant whose lease used the connection
+// last. On a pool whose every lease gets the same backend, t0 runs hostile
+// session SQL (search_path and, with roles, the role of t1; a setting);
+// the test shows that it survives into t0's next lease on that backend,
+// and into nothing else: t1's lease on the same backend, t0's lease after
+// t1's, a non-lease use of t0's handle (as migrations and Version are),
+// and a lease after the strategy's own use of the pool (Create) all start
+// clean and scoped to their own tenant.
+func TestLeaseScopeSkip(t *testing.T) {
+	for _, roles := range []bool{false, true} {
+		t.Run(fmt.Sprintf("roles=%v", roles), func(t *testing.T) {
+			s := newStrategy(t, schemastrategy.Config{Roles: roles})
+			m, _ := newFleet(t, s, 2, 3) // t0 hostile, t1 the victim
+			ctx := testCtx(t)
+			held, err := m.Acquire(ctx, "t2") // every other use gets the other connection
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer held.Release()
+			victim, err := s.SchemaName("t1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			q := `"` + victim + `"`
+			pid := 0
+			type session struct {
+				pid                    int
+				marker, user, timeout  string
+				searchPath, schemaName string
+			}
+			read := func(db dbstrategy.DB) session {
+				t.Helper()
+				var ss session
+				err := db.QueryRowContext(ctx, `SELECT pg_backend_pid(), current_user, current_setting('statement_timeout'),
+	current_setting('search_path'), current_schema()`).Scan(&ss.pid, &ss.user, &ss.timeout, &ss.searchPath, &ss.schemaName)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if pid != 0 && ss.pid != pid {
+					t.Fatalf("backend %d, want %d: the test needs every use on one backend", ss.pid, pid)
+				}
+				if ss.marker, err = marker(ctx, db); err != nil {
+					ss.marker = "error: " + err.Error()
+				}
+				return ss
+			}
+			// clean checks a session that must be its tenant's own, untouched.
+			clean := func(what, id string, ss session) {
+				t.Helper()
+				schema, _ := s.SchemaName(id)
+				user := ss.user
+				if roles {
+					user = schema
+				}
+				if ss.marker != id || ss.schemaName != schema || ss.searchPath != `"`+schema+`", pg_temp` || ss.user != user || ss.timeout != "0" {
+					t.Errorf("%s: session %+v; want tenant %s's own, scoped and clean", what, ss, id)
+				}
+			}
+			hostile := func() {
+				t.Helper()
+				l, err := m.Acquire(ctx, "t0")
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer l.Release()
+				if pid == 0 {
+					pid = read(l.DB()).pid
+				}
+				stmts := []string{"SET statement_timeout = 123456", "SET search_path TO " + q}
+				if roles {
+					stmts = append([]string{"SET ROLE " + q}, stmts...)
+				}
+				for _, st := range stmts {
+					if _, err := l.DB().ExecContext(ctx, st); err != nil {
+						t.Fatalf("%s: %v", st, err)
+					}
+				}
+			}
+			lease := func(id string) session {
+				t.Helper()
+				l, err := m.Acquire(ctx, id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer l.Release()
+				return read(l.DB())
+			}
+
+			// t0's own next lease: the skip; t0's hostile state is still there.
+			hostile()
+			if ss := lease("t0"); ss.timeout != "123456ms" || ss.schemaName != victim {
+				t.Errorf("t0's next lease: session %+v; want t0's previous lease's state (no reset between t0's leases)", ss)
+			}
+			// Another tenant on that backend, then t0 again: both clean.
+			clean("t1 after t0's hostile leases", "t1", lease("t1"))
+			clean("t0 after t1", "t0", lease("t0"))
+
+			// A non-lease use of t0's handle (migrations, Version): clean.
+			hostile()
+			db, err := s.Open(ctx, "t0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			clean("t0's handle after t0's hostile lease", "t0", read(db))
+			if err := db.Close(); err != nil {
+				t.Fatal(err)
+			}
+			clean("t0's lease after its handle's use", "t0", lease("t0"))
+
+			// The strategy's own use of the pool: resets; t0's next lease is clean.
+			hostile()
+			if err := s.Create(ctx, "t9"); err != nil {
+				t.Fatal(err)
+			}
+			clean("t0's lease after Create", "t0", lease("t0"))
+		})
+	}
 }

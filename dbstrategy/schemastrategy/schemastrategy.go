@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3/lock"
@@ -61,6 +60,20 @@ type Config struct {
 	// schemas are owned by the DSN's role and isolation rests on
 	// search_path alone.
 	Roles bool
+
+	// SessionPooler says that the DSN reaches PostgreSQL through a
+	// connection pooler in session mode (PgBouncer's pool_mode =
+	// session), where one client connection keeps one server connection
+	// for its life. The strategy keeps session state on a connection
+	// for a lease's duration and between leases, so a pooler in
+	// transaction or statement mode is unsafe (see "Poolers and Citus" in
+	// the package documentation). [New] detects any pooler or proxy on
+	// the way (its process ID is not the backend's) and refuses it,
+	// wrapping [dbstrategy.ErrInvalidConfig], unless SessionPooler is
+	// set; then it checks, with a second connection, that transactions
+	// of one connection stay on one backend, and refuses the pooler if
+	// they move. Default: false, a direct connection.
+	SessionPooler bool
 }
 
 // Defaults of [Config], and of the strategy's handle limit.
@@ -79,30 +92,27 @@ const (
 	minServerVersion = 130000
 	minBudget        = 2 // goose holds one connection for its lock and migrates on another
 
-	// resetTimeout bounds the reset of a connection given back by a lease.
+	// resetTimeout bounds the closing of a connection the strategy
+	// discards.
 	resetTimeout = 5 * time.Second
 
-	// scopeSQL scopes a connection to a tenant in one round trip, and
-	// returns no row if the tenant's schema does not exist (then nothing
-	// is set). pgx prepares it once per connection. 'none' as role is
-	// SET ROLE NONE: the DSN's role.
-	scopeSQL = `SELECT pg_catalog.set_config('search_path', $1, false), pg_catalog.set_config('role', $2, false)
-FROM pg_catalog.pg_namespace WHERE nspname = $3`
-
-	// resetSQL undoes, in one round trip (simple protocol, one implicit
-	// transaction), what a lease may have changed in its session: the
+	// resetSQL undoes what a lease may have changed in its session: the
 	// session and current role, every setting (search_path among them),
 	// temporary tables, cursors, LISTEN and advisory locks. It is DISCARD
 	// ALL without DEALLOCATE ALL (which would drop pgx's statement cache
 	// behind pgx's back), DISCARD PLANS and DISCARD SEQUENCES; DISCARD
-	// ALL itself cannot run in a multi-statement string either.
+	// ALL itself cannot run in a multi-statement string either. It runs
+	// with the simple protocol, as one implicit transaction, followed in
+	// the same round trip by a tenant's scope (tenantConnector.scopeSQL)
+	// when a connection changes tenant.
 	resetSQL = `SET SESSION AUTHORIZATION DEFAULT; RESET ROLE; RESET ALL; DISCARD TEMP; CLOSE ALL; UNLISTEN *; SELECT pg_catalog.pg_advisory_unlock_all()`
 )
 
-// SQLSTATE codes the strategy reacts to.
+// SQLSTATE codes of statements of pgx's cache that the server refuses
+// (isStalePlan).
 const (
-	codeInvalidParameter = "22023" // set_config('role', ...) of a missing role
-	codeFeatureNotSupp   = "0A000" // among others, "cached plan must not change result type"
+	codeFeatureNotSupp  = "0A000" // among others, "cached plan must not change result type"
+	codeInvalidStmtName = "26000" // prepared statement does not exist
 )
 
 // Strategy keeps each tenant in a schema of its own, in one PostgreSQL
@@ -180,12 +190,24 @@ func New(ctx context.Context, cfg Config) (*Strategy, error) {
 		version                  int
 		role                     string
 		super, createRole, canDB bool
+		backendPID               uint32
 	)
+	// The simple protocol: through a pooler in transaction mode, a
+	// statement prepared now might be missing later.
 	err = conn.QueryRow(ctx, `SELECT current_setting('server_version_num')::int, rolname, rolsuper, rolcreaterole,
-	has_database_privilege(current_database(), 'CREATE')
-FROM pg_catalog.pg_roles WHERE rolname = current_user`).Scan(&version, &role, &super, &createRole, &canDB)
+	has_database_privilege(current_database(), 'CREATE'), pg_backend_pid()
+FROM pg_catalog.pg_roles WHERE rolname = current_user`, pgx.QueryExecModeSimpleProtocol).Scan(&version, &role, &super, &createRole, &canDB, &backendPID)
 	if err != nil {
 		return nil, fmt.Errorf("schemastrategy: read the server and the DSN's role: %w", err)
+	}
+	if behindProxy(conn, backendPID) {
+		if !cfg.SessionPooler {
+			return nil, fmt.Errorf("%w: the DSN goes through a connection pooler or proxy (the server's process ID %d is not the backend's, %s): "+
+				"connect to PostgreSQL directly, or through a pooler in session mode and set SessionPooler", errInvalidConfig, conn.PgConn().PID(), backendPIDString(backendPID))
+		}
+		if err := checkSessionPooler(ctx, base.ConnConfig, conn); err != nil {
+			return nil, err
+		}
 	}
 	if version < minServerVersion {
 		return nil, fmt.Errorf("schemastrategy: PostgreSQL %d is too old: need 13 or later", version)
@@ -242,6 +264,7 @@ func (s *Strategy) getPool() (*pgxpool.Pool, error) {
 	cfg.MinIdleConns = 0
 	cfg.MaxConnIdleTime = s.idle
 	cfg.HealthCheckPeriod = min(time.Minute, s.idle)
+	cfg.PrepareConn = s.prepareConn                               // every connection handed out: scope or reset (conn.go)
 	pool, err := pgxpool.NewWithConfig(context.Background(), cfg) // connects lazily: no I/O
 	if err != nil {
 		return nil, fmt.Errorf("schemastrategy: make the pool: %w", err)
@@ -380,11 +403,11 @@ func (s *Strategy) ensureRole(ctx context.Context, tx pgx.Tx, name string) error
 }
 
 // Open returns a handle to the tenant's schema: a *sql.DB view of the
-// shared pool whose every connection is scoped to the tenant when taken
-// (search_path set to the tenant's schema, then pg_temp; with
-// [Config.Roles], SET ROLE to the tenant's role: one round trip, a
-// prepared statement) and reset when given back (see the package
-// documentation), never kept idle by the view. Open checks, in one query
+// shared pool whose every connection is reset and scoped to the tenant
+// when taken (search_path set to the tenant's schema, then pg_temp; with
+// [Config.Roles], SET ROLE to the tenant's role), in one round trip, and
+// goes back to the shared pool as soon as it is given back, never kept
+// idle by the view (see "Scope and reset" in the package documentation). Open checks, in one query
 // on the shared pool, that the schema exists; if it does not, Open returns
 // an error wrapping [dbstrategy.ErrNotFound] and creates nothing. The
 // caller closes the handle, which closes nothing shared.
@@ -408,19 +431,25 @@ func (s *Strategy) Open(ctx context.Context, tenantID string) (*sql.DB, error) {
 	if s.roles {
 		role = name
 	}
-	db := sql.OpenDB(&tenantConnector{s: s, tenant: tenantID, schema: name, searchPath: quote(name) + ", pg_temp", role: role})
-	db.SetMaxIdleConns(0) // every connection goes back to the shared pool, reset, at once
-	s.mu.Lock()
-	db.SetMaxOpenConns(int(s.maxConns))
-	s.mu.Unlock()
+	db := sql.OpenDB(newTenantConnector(s, tenantID, name, role))
+	// Every connection goes back to the shared pool at once, and every
+	// connection is taken from it, through its PrepareConn hook: the view
+	// neither keeps idle connections nor hands one from a caller to
+	// another (no limit of its own: the shared pool's size is the limit,
+	// and callers wait there).
+	db.SetMaxIdleConns(0)
+	db.SetMaxOpenConns(0)
 	return db, nil
 }
 
 // PinConn returns one connection of db, a handle returned by Open, scoped
 // to its tenant, for [dbstrategy.ConnPinner]: it waits for a free
-// connection of the shared pool until ctx ends.
+// connection of the shared pool until ctx ends. If the connection's last
+// taker was a lease of the same tenant, it is handed out as that lease
+// left it, at no round trip; otherwise it is reset and scoped in one
+// round trip (see "Scope and reset" in the package documentation).
 func (s *Strategy) PinConn(ctx context.Context, db *sql.DB) (*sql.Conn, error) {
-	return db.Conn(ctx)
+	return db.Conn(context.WithValue(ctx, leaseKey{}, true))
 }
 
 // Drop deletes the tenant's schema and everything in it (DROP SCHEMA ...
@@ -537,10 +566,4 @@ func (s *Strategy) dropAll(ctx context.Context) error {
 // key.
 func quote(name string) string {
 	return pgx.Identifier{name}.Sanitize()
-}
-
-// hasCode reports whether err carries the SQLSTATE code.
-func hasCode(err error, code string) bool {
-	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && pgErr.Code == code
 }
