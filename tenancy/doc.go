@@ -55,8 +55,11 @@
 // [Middleware] chains the steps. Only [StatusActive] tenants are served: a
 // provisioning tenant is [ErrTenantNotReady], a suspended one
 // [ErrTenantSuspended], and a deleting one, like any unknown status, is
-// [ErrUnknownTenant]. Failures go to an error handler; [DefaultErrorHandler]
-// maps them to 400, 403, 404 and 503 without echoing backend errors.
+// [ErrUnknownTenant]. A tenant the registry returned without an ID or a
+// Status is a bug in the registry, not an unknown tenant: an
+// [*IncompleteTenantError] whose text names the field to set.
+// Failures go to an error handler; [DefaultErrorHandler]
+// maps them to 400, 403, 404, 500 and 503 without echoing backend errors.
 // Handlers read the tenant with [FromContext]. There is no default tenant
 // and no global "current tenant": a request that names none is refused.
 //

@@ -30,7 +30,10 @@ func isNil(v any) bool {
 //     wrapping [ErrInvalidTenant]);
 //  3. looks the hint up with l (none: the Lookup's error, wrapping
 //     [ErrUnknownTenant]);
-//  4. applies [CheckStatus]: only [StatusActive] tenants are served;
+//  4. applies [CheckStatus]: only [StatusActive] tenants are served, and a
+//     tenant the Lookup returned without an ID or a Status is an
+//     [*IncompleteTenantError] (a bug in the registry, answered 500 by
+//     default, whose text says which field to set);
 //  5. calls the next handler with the tenant in the request context, where
 //     [FromContext] finds it.
 //
@@ -108,10 +111,13 @@ func (m *middleware) tenant(req *http.Request) (*Tenant, error) {
 		return nil, err
 	}
 	if t.Status != StatusActive {
+		if t.Status == "" {
+			return nil, &IncompleteTenantError{Hint: hint, Tenant: *t, Field: "Status"}
+		}
 		return nil, CheckStatus(*t)
 	}
 	if t.ID == "" {
-		return nil, fmt.Errorf("tenancy: lookup of %q returned a tenant without ID", hint)
+		return nil, &IncompleteTenantError{Hint: hint, Tenant: *t, Field: "ID"}
 	}
 	return t, nil
 }
@@ -123,6 +129,8 @@ func (m *middleware) tenant(req *http.Request) (*Tenant, error) {
 //   - 404 Not Found for [ErrUnknownTenant];
 //   - 403 Forbidden for [ErrTenantSuspended];
 //   - 503 Service Unavailable with Retry-After: 5 for [ErrTenantNotReady];
+//   - 500 Internal Server Error for [ErrIncompleteTenant]: the registry
+//     returned a tenant without an ID or a Status;
 //   - 503 Service Unavailable for anything else: the resolver or the lookup
 //     backend failed.
 //
@@ -142,6 +150,8 @@ func DefaultErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, ErrTenantNotReady):
 		w.Header().Set("Retry-After", "5")
 		code, msg = http.StatusServiceUnavailable, "tenant not ready"
+	case errors.Is(err, ErrIncompleteTenant):
+		code, msg = http.StatusInternalServerError, "tenant registry error"
 	}
 	http.Error(w, msg, code)
 }

@@ -68,7 +68,7 @@ func TestMiddleware(t *testing.T) {
 		{"suspended", []string{"banned"}, nil, http.StatusForbidden, "tenant suspended\n", "", true},
 		{"deleting looks unknown", []string{"leaving"}, nil, http.StatusNotFound, "unknown tenant\n", "", true},
 		{"unknown status looks unknown", []string{"weird"}, nil, http.StatusNotFound, "unknown tenant\n", "", true},
-		{"empty status looks unknown", []string{"blank"}, nil, http.StatusNotFound, "unknown tenant\n", "", true},
+		{"empty status is a registry bug", []string{"blank"}, nil, http.StatusInternalServerError, "tenant registry error\n", "", true},
 		{"backend failure", []string{"acme"}, secret, http.StatusServiceUnavailable, "tenant lookup unavailable\n", "", true},
 	}
 	for _, withCache := range []bool{true, false} {
@@ -234,8 +234,59 @@ func TestMiddlewareEmptyID(t *testing.T) {
 	h := newMiddleware(t, must(tenancy.Header("X-Tenant")), l)(echoTenant())
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, newRequest("X-Tenant", "acme"))
-	if rec.Code != http.StatusServiceUnavailable {
-		t.Errorf("tenant without ID: status %d; want %d", rec.Code, http.StatusServiceUnavailable)
+	if rec.Code != http.StatusInternalServerError {
+		t.Errorf("tenant without ID: status %d; want %d", rec.Code, http.StatusInternalServerError)
+	}
+}
+
+// TestMiddlewareIncompleteTenant checks that a registry that forgets a
+// field gets an error that says which, for the log, and never a 404 or
+// the next handler.
+func TestMiddlewareIncompleteTenant(t *testing.T) {
+	tests := []struct {
+		name      string
+		tenant    tenancy.Tenant
+		wantField string
+		wantText  string
+	}{
+		{"no status", tenancy.Tenant{ID: "7", Slug: "blank"}, "Status",
+			`tenancy: lookup of "blank" returned tenant "7" (slug "blank") with an empty Status: the Lookup must set Tenant.Status (active, provisioning, suspended or deleting)`},
+		{"no ID", tenancy.Tenant{Slug: "blank", Status: tenancy.StatusActive}, "ID",
+			`tenancy: lookup of "blank" returned tenant "" (slug "blank") with an empty ID: the Lookup must set Tenant.ID`},
+		{"nothing", tenancy.Tenant{}, "Status", ""},
+	}
+	for _, withCache := range []bool{false, true} {
+		for _, tt := range tests {
+			t.Run(fmt.Sprintf("cache=%v/%s", withCache, tt.name), func(t *testing.T) {
+				var l tenancy.Lookup = tenancy.LookupFunc(func(context.Context, string) (tenancy.Tenant, error) { return tt.tenant, nil })
+				if withCache {
+					l = newTestCache(t, l)
+				}
+				var got error
+				mw := newMiddleware(t, must(tenancy.Header("X-Tenant")), l, tenancy.WithErrorHandler(func(w http.ResponseWriter, r *http.Request, err error) {
+					got = err
+					tenancy.DefaultErrorHandler(w, r, err)
+				}))
+				rec := httptest.NewRecorder()
+				mw(echoTenant()).ServeHTTP(rec, newRequest("X-Tenant", "blank"))
+				if rec.Code != http.StatusInternalServerError {
+					t.Errorf("status %d; want 500", rec.Code)
+				}
+				var ie *tenancy.IncompleteTenantError
+				if !errors.As(got, &ie) || !errors.Is(got, tenancy.ErrIncompleteTenant) {
+					t.Fatalf("error = %v; want an *IncompleteTenantError", got)
+				}
+				if errors.Is(got, tenancy.ErrUnknownTenant) {
+					t.Errorf("error %v matches ErrUnknownTenant; a registry bug is not an unknown tenant", got)
+				}
+				if ie.Hint != "blank" || ie.Field != tt.wantField || ie.Tenant != tt.tenant {
+					t.Errorf("error = %+v; want hint %q, field %q, tenant %+v", ie, "blank", tt.wantField, tt.tenant)
+				}
+				if tt.wantText != "" && got.Error() != tt.wantText {
+					t.Errorf("Error() = %s\nwant      %s", got, tt.wantText)
+				}
+			})
+		}
 	}
 }
 
