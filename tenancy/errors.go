@@ -118,3 +118,31 @@ func (e *IncompleteTenantError) Error() string {
 
 // Unwrap returns [ErrIncompleteTenant].
 func (e *IncompleteTenantError) Unwrap() error { return ErrIncompleteTenant }
+
+// ErrConflictingTenant is wrapped by the error an [Agree] resolver returns
+// when two of its resolvers name different tenants, say a subdomain and a
+// header. The error is a [*ConflictError]; it also matches
+// [ErrInvalidTenant], so handlers that know only that answer 400 Bad
+// Request too, as [DefaultErrorHandler] does.
+var ErrConflictingTenant = errors.New("tenancy: request names different tenants")
+
+// ConflictError reports a request in which two resolvers of an [Agree]
+// resolver named different tenants. It matches [ErrConflictingTenant] and
+// [ErrInvalidTenant].
+type ConflictError struct {
+	// Hints are the two hints, in the order of the resolvers that found
+	// them.
+	Hints [2]string
+	// Resolvers are the positions of those resolvers in the list given to
+	// Agree, counted from 1.
+	Resolvers [2]int
+}
+
+func (e *ConflictError) Error() string {
+	// The hints come from the request: quoted, and cut short.
+	return fmt.Sprintf("tenancy: request names different tenants: resolver %d names %.64q, resolver %d names %.64q",
+		e.Resolvers[0], e.Hints[0], e.Resolvers[1], e.Hints[1])
+}
+
+// Unwrap returns [ErrConflictingTenant] and [ErrInvalidTenant].
+func (e *ConflictError) Unwrap() []error { return []error{ErrConflictingTenant, ErrInvalidTenant} }

@@ -113,6 +113,45 @@ func ExampleChain() {
 	// a.b.example.com "": "" tenancy: invalid tenant: more than one label below the base domain
 }
 
+func ExampleAgree() {
+	sub, err := tenancy.Subdomain("example.com")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	header, err := tenancy.Header("X-Tenant")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	// Either may name the tenant; if both do, they must name the same one.
+	res, err := tenancy.Agree(sub, header)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+
+	for _, tc := range []struct{ host, header string }{
+		{"acme.example.com", ""},
+		{"acme.example.com", "acme"},
+		{"example.com", "globex"},
+		{"acme.example.com", "globex"},
+	} {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.Host = tc.host
+		if tc.header != "" {
+			r.Header.Set("X-Tenant", tc.header)
+		}
+		hint, err := res.Resolve(r)
+		fmt.Printf("%s %q: %q %v\n", tc.host, tc.header, hint, err)
+	}
+	// Output:
+	// acme.example.com "": "acme" <nil>
+	// acme.example.com "acme": "acme" <nil>
+	// example.com "globex": "globex" <nil>
+	// acme.example.com "globex": "" tenancy: request names different tenants: resolver 1 names "acme", resolver 2 names "globex"
+}
+
 func ExampleCache() {
 	calls := 0
 	status := tenancy.StatusProvisioning

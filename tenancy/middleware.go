@@ -125,7 +125,8 @@ func (m *middleware) tenant(req *http.Request) (*Tenant, error) {
 // DefaultErrorHandler is the error handler [Middleware] uses unless
 // [WithErrorHandler] sets another. It writes a short plain-text response:
 //
-//   - 400 Bad Request for [ErrNoTenant] and [ErrInvalidTenant];
+//   - 400 Bad Request for [ErrNoTenant], [ErrInvalidTenant] and
+//     [ErrConflictingTenant];
 //   - 404 Not Found for [ErrUnknownTenant];
 //   - 403 Forbidden for [ErrTenantSuspended];
 //   - 503 Service Unavailable with Retry-After: 5 for [ErrTenantNotReady];
@@ -141,6 +142,8 @@ func DefaultErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, ErrNoTenant):
 		code, msg = http.StatusBadRequest, "missing tenant"
+	case errors.Is(err, ErrConflictingTenant):
+		code, msg = http.StatusBadRequest, "conflicting tenants"
 	case errors.Is(err, ErrInvalidTenant):
 		code, msg = http.StatusBadRequest, "invalid tenant"
 	case errors.Is(err, ErrUnknownTenant):

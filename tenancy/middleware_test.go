@@ -210,6 +210,45 @@ func TestMiddlewareResolvers(t *testing.T) {
 	}
 }
 
+// TestMiddlewareAgree checks that a request whose subdomain and header
+// name different tenants is refused with 400, and never looked up.
+func TestMiddlewareAgree(t *testing.T) {
+	reg := newRegistry(acme, globex)
+	res := must(tenancy.Agree(must(tenancy.Subdomain("example.com")), must(tenancy.Header("X-Tenant"))))
+	var gotErr error
+	h := newMiddleware(t, res, reg, tenancy.WithErrorHandler(func(w http.ResponseWriter, r *http.Request, err error) {
+		gotErr = err
+		tenancy.DefaultErrorHandler(w, r, err)
+	}))(echoTenant())
+	for _, tt := range []struct {
+		host, header string
+		wantCode     int
+		wantBody     string
+		wantErr      error
+	}{
+		{"acme.example.com", "acme", http.StatusOK, "1 acme", nil},
+		{"acme.example.com", "", http.StatusOK, "1 acme", nil},
+		{"example.com", "globex", http.StatusOK, "2 globex", nil},
+		{"acme.example.com", "globex", http.StatusBadRequest, "conflicting tenants\n", tenancy.ErrConflictingTenant},
+	} {
+		reg.calls = map[string]int{}
+		gotErr = nil
+		r := newRequest("X-Tenant")
+		if tt.header != "" {
+			r.Header.Set("X-Tenant", tt.header)
+		}
+		r.Host = tt.host
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		if rec.Code != tt.wantCode || rec.Body.String() != tt.wantBody || !errors.Is(gotErr, tt.wantErr) {
+			t.Errorf("%s + X-Tenant %q: %d %q (%v); want %d %q (%v)", tt.host, tt.header, rec.Code, rec.Body, gotErr, tt.wantCode, tt.wantBody, tt.wantErr)
+		}
+		if tt.wantErr != nil && reg.total() != 0 {
+			t.Errorf("%s + X-Tenant %q: registry consulted %d times; want 0", tt.host, tt.header, reg.total())
+		}
+	}
+}
+
 func TestMiddlewarePathValue(t *testing.T) {
 	reg := newRegistry(acme)
 	mw := newMiddleware(t, must(tenancy.PathValue("tenant")), newTestCache(t, reg))
