@@ -38,7 +38,7 @@ var ErrTenantSuspended = errors.New("tenancy: tenant suspended")
 
 // ErrInvalidConfig is wrapped by every configuration error of this
 // package: the errors [NewCache], [Middleware], [Header], [PathValue],
-// [Subdomain] and [Chain] return at start-up for a nil argument, a nil
+// [Subdomain], [Chain] and [Agree] return at start-up for a nil argument, a nil
 // option or an option out of range. These constructors never panic, and a
 // value they return never fails a request because of its configuration.
 var ErrInvalidConfig = errors.New("tenancy: invalid configuration")

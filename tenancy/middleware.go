@@ -123,7 +123,8 @@ func (m *middleware) tenant(req *http.Request) (*Tenant, error) {
 }
 
 // DefaultErrorHandler is the error handler [Middleware] uses unless
-// [WithErrorHandler] sets another. It writes a short plain-text response:
+// [WithErrorHandler] sets another. It answers with the status and message
+// of [HTTPStatus], as a short plain-text response:
 //
 //   - 400 Bad Request for [ErrNoTenant], [ErrInvalidTenant] and
 //     [ErrConflictingTenant];
@@ -132,29 +133,17 @@ func (m *middleware) tenant(req *http.Request) (*Tenant, error) {
 //   - 503 Service Unavailable with Retry-After: 5 for [ErrTenantNotReady];
 //   - 500 Internal Server Error for [ErrIncompleteTenant]: the registry
 //     returned a tenant without an ID or a Status;
-//   - 503 Service Unavailable for anything else: the resolver or the lookup
-//     backend failed.
+//   - 503 Service Unavailable, "tenant lookup unavailable", for anything
+//     else: the resolver or the lookup backend failed.
 //
 // The body is a fixed sentence per case: it never echoes err, whose text
-// may hold backend details.
+// may hold backend details. It logs nothing; [ProblemHandler] answers the
+// same statuses as application/problem+json and logs the 5xx ones.
 func DefaultErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
-	code, msg := http.StatusServiceUnavailable, "tenant lookup unavailable"
-	switch {
-	case errors.Is(err, ErrNoTenant):
-		code, msg = http.StatusBadRequest, "missing tenant"
-	case errors.Is(err, ErrConflictingTenant):
-		code, msg = http.StatusBadRequest, "conflicting tenants"
-	case errors.Is(err, ErrInvalidTenant):
-		code, msg = http.StatusBadRequest, "invalid tenant"
-	case errors.Is(err, ErrUnknownTenant):
-		code, msg = http.StatusNotFound, "unknown tenant"
-	case errors.Is(err, ErrTenantSuspended):
-		code, msg = http.StatusForbidden, "tenant suspended"
-	case errors.Is(err, ErrTenantNotReady):
-		w.Header().Set("Retry-After", "5")
-		code, msg = http.StatusServiceUnavailable, "tenant not ready"
-	case errors.Is(err, ErrIncompleteTenant):
-		code, msg = http.StatusInternalServerError, "tenant registry error"
+	code, msg := HTTPStatus(err)
+	if code == 0 {
+		code, msg = lookupFailedCode, lookupFailedMessage
 	}
+	setHeaders(w.Header(), err)
 	http.Error(w, msg, code)
 }
