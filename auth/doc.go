@@ -76,6 +76,20 @@
 // `WWW-Authenticate: Bearer` by default ([DefaultErrorHandler]), or whatever
 // [WithErrorHandler] writes.
 //
+// # Errors over HTTP
+//
+// [HTTPStatus] is the mapping of this package's errors to an HTTP status
+// and a fixed message (401 for a missing, invalid or expired token and a
+// wrong password, 503 for [ErrBusy]), which [DefaultErrorHandler] answers
+// with and [ProblemHandler] writes as application/problem+json (RFC 9457),
+// logging the 5xx ones. ProblemHandler passes errors that are not this
+// package's to the next handler, so it chains with the tenancy package's
+// handler of the same shape and an app's own, and the whole API answers
+// alike:
+//
+//	problems := tenancy.ProblemHandler(log, auth.ProblemHandler(log, appErrors))
+//	requireToken, err := auth.RequireToken(verifier, auth.WithErrorHandler(problems))
+//
 // # Configuration
 //
 // Every constructor ([NewHasher], [NewIssuer], [NewVerifier],
