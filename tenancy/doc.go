@@ -62,6 +62,8 @@
 // [*IncompleteTenantError] whose text names the field to set.
 // Failures go to an error handler; [DefaultErrorHandler]
 // maps them to 400, 403, 404, 500 and 503 without echoing backend errors.
+// Handlers read the tenant with [FromContext]. There is no default tenant
+// and no global "current tenant": a request that names none is refused.
 //
 // # Errors over HTTP
 //
@@ -74,8 +76,6 @@
 //
 //	problems := tenancy.ProblemHandler(log, auth.ProblemHandler(log, appErrors))
 //	withTenant, err := tenancy.Middleware(resolver, cache, tenancy.WithErrorHandler(problems))
-// Handlers read the tenant with [FromContext]. There is no default tenant
-// and no global "current tenant": a request that names none is refused.
 //
 // # Usage
 //
