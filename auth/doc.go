@@ -50,6 +50,27 @@
 // verifying. Rotate by putting a new master in front, then removing the
 // old one once the tokens it signed have expired.
 //
+// # Many directories: the Keyring
+//
+// A [Keyring] does the above for every directory an app has, from one set
+// of masters: it derives each directory's keys on first use (the same
+// keys DeriveKeys gives, so tokens cross between the two), keeps a bounded
+// number of issuers and verifiers ([WithMaxDirectories]), and rotates
+// ([Keyring.Rotate]: a new master signs at once, the others verify until
+// the tokens they signed have expired). A login handler calls
+// [Keyring.Issue]; [Keyring.VerifierFunc] gives [RequireTokenFunc] the
+// verifier of the directory a request is for:
+//
+//	ring, err := auth.NewKeyring("my-service", masters, auth.WithTTL(time.Hour))
+//	token, claims, err := ring.Issue("tenant:"+t.ID, userID) // at login
+//	requireToken, err := auth.RequireTokenFunc(ring.VerifierFunc(func(r *http.Request) (string, error) {
+//		t, ok := tenancy.FromContext(r.Context())
+//		if !ok {
+//			return "", errors.New("no tenant in context")
+//		}
+//		return "tenant:" + t.ID, nil
+//	}))
+//
 // # Refresh tokens
 //
 // [NewRefreshToken] makes an opaque refresh token ("rt_" and 256 random
@@ -93,13 +114,15 @@
 // # Configuration
 //
 // Every constructor ([NewHasher], [NewIssuer], [NewVerifier],
-// [NewThrottle], [RequireToken], [RequireTokenFunc]) reports a
+// [NewKeyring], [NewThrottle], [RequireToken], [RequireTokenFunc]) reports a
 // configuration mistake when it is called, with an error wrapping
 // [ErrInvalidConfig], and never panics; what it returns never fails a
 // request because of its configuration. A nil option is such an error,
 // naming its position ("option 2 is nil"). An option given a nil function
 // ([WithErrorHandler], [WithNow]) means that option's default. One
-// [WithNow] value sets the clock of every constructor that reads one.
+// [WithNow] value sets the clock of every constructor that reads one, and
+// [WithTTL], [WithLeeway] and [WithCache] configure a [Keyring] as they
+// configure an Issuer or a Verifier.
 //
 // # Usage
 //
