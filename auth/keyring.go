@@ -274,6 +274,10 @@ func (k *Keyring) Verify(directory, token string) (Claims, error) {
 // An error from directory, or an invalid directory name, goes to the error
 // handler as a server-side failure (500 by default). If directory is nil,
 // VerifierFunc returns nil, which RequireTokenFunc refuses at start-up.
+//
+// Name directories after data the app has checked (a tenant the tenancy
+// middleware found), never after raw request input: each new name costs a
+// key derivation and takes a place in the cache.
 func (k *Keyring) VerifierFunc(directory func(*http.Request) (string, error)) func(*http.Request) (*Verifier, error) {
 	if directory == nil {
 		return nil
