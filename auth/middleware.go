@@ -94,11 +94,12 @@ func bearerToken(r *http.Request) (string, error) {
 
 // DefaultErrorHandler answers a request refused by [RequireToken] with the
 // status of [HTTPStatus]: for an error wrapping [ErrNoToken] or
-// [ErrInvalidToken], 401 Unauthorized with `WWW-Authenticate: Bearer`; for
-// any other error (a server-side failure, such as one from the choose
-// function of [RequireTokenFunc]), 500. The body is the plain-text status
-// text: it never echoes the token or the error. [ProblemHandler] answers
-// the same statuses as application/problem+json.
+// [ErrInvalidToken] (or [ErrPasswordMismatch]), 401 Unauthorized with
+// `WWW-Authenticate: Bearer`; for [ErrBusy], 503 with Retry-After; for any
+// other error (a server-side failure, such as one from the choose function
+// of [RequireTokenFunc]), 500. The body is the plain-text status text: it
+// never echoes the token or the error. [ProblemHandler] answers the same
+// statuses as application/problem+json.
 func DefaultErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
 	code, _ := HTTPStatus(err)
 	if code == 0 {
