@@ -50,6 +50,27 @@
 // verifying. Rotate by putting a new master in front, then removing the
 // old one once the tokens it signed have expired.
 //
+// # Many directories: the Keyring
+//
+// A [Keyring] does the above for every directory an app has, from one set
+// of masters: it derives each directory's keys on first use (the same
+// keys DeriveKeys gives, so tokens cross between the two), keeps a bounded
+// number of issuers and verifiers ([WithMaxDirectories]), and rotates
+// ([Keyring.Rotate]: a new master signs at once, the others verify until
+// the tokens they signed have expired). A login handler calls
+// [Keyring.Issue]; [Keyring.VerifierFunc] gives [RequireTokenFunc] the
+// verifier of the directory a request is for:
+//
+//	ring, err := auth.NewKeyring("my-service", masters, auth.WithTTL(time.Hour))
+//	token, claims, err := ring.Issue("tenant:"+t.ID, userID) // at login
+//	requireToken, err := auth.RequireTokenFunc(ring.VerifierFunc(func(r *http.Request) (string, error) {
+//		t, ok := tenancy.FromContext(r.Context())
+//		if !ok {
+//			return "", errors.New("no tenant in context")
+//		}
+//		return "tenant:" + t.ID, nil
+//	}))
+//
 // # Refresh tokens
 //
 // [NewRefreshToken] makes an opaque refresh token ("rt_" and 256 random
@@ -76,16 +97,32 @@
 // `WWW-Authenticate: Bearer` by default ([DefaultErrorHandler]), or whatever
 // [WithErrorHandler] writes.
 //
+// # Errors over HTTP
+//
+// [HTTPStatus] is the mapping of this package's errors to an HTTP status
+// and a fixed message (401 for a missing, invalid or expired token and a
+// wrong password, 503 for [ErrBusy]), which [DefaultErrorHandler] answers
+// with and [ProblemHandler] writes as application/problem+json (RFC 9457),
+// logging the 5xx ones. ProblemHandler passes errors that are not this
+// package's to the next handler, so it chains with the tenancy package's
+// handler of the same shape and an app's own, and the whole API answers
+// alike:
+//
+//	problems := tenancy.ProblemHandler(log, auth.ProblemHandler(log, appErrors))
+//	requireToken, err := auth.RequireToken(verifier, auth.WithErrorHandler(problems))
+//
 // # Configuration
 //
 // Every constructor ([NewHasher], [NewIssuer], [NewVerifier],
-// [NewThrottle], [RequireToken], [RequireTokenFunc]) reports a
+// [NewKeyring], [NewThrottle], [RequireToken], [RequireTokenFunc]) reports a
 // configuration mistake when it is called, with an error wrapping
 // [ErrInvalidConfig], and never panics; what it returns never fails a
 // request because of its configuration. A nil option is such an error,
 // naming its position ("option 2 is nil"). An option given a nil function
 // ([WithErrorHandler], [WithNow]) means that option's default. One
-// [WithNow] value sets the clock of every constructor that reads one.
+// [WithNow] value sets the clock of every constructor that reads one, and
+// [WithTTL], [WithLeeway] and [WithCache] configure a [Keyring] as they
+// configure an Issuer or a Verifier.
 //
 // # Usage
 //

@@ -34,10 +34,11 @@ var ErrNoToken = errors.New("auth: no bearer token")
 
 // ErrInvalidConfig is wrapped by every configuration error of this
 // package: the errors [NewHasher], [NewIssuer], [NewVerifier],
-// [NewThrottle], [RequireToken] and [RequireTokenFunc] return at start-up
-// for a missing or unusable argument (a key included), a nil option or an
-// option out of range. These constructors never panic, and what they return
-// never fails a request because of its configuration.
+// [NewKeyring], [NewThrottle], [RequireToken] and [RequireTokenFunc]
+// return at start-up for a missing or unusable argument (a key included),
+// a nil option or an option out of range, and the error [Keyring.Rotate]
+// returns for an unusable secret. These constructors never panic, and what
+// they return never fails a request because of its configuration.
 var ErrInvalidConfig = errors.New("auth: invalid configuration")
 
 // configError is a configuration error: its own message, matching

@@ -223,3 +223,29 @@ func ExampleThrottle() {
 	// 429 Retry-After: 60
 	// 200
 }
+
+func ExampleProblemHandler() {
+	key, _ := auth.DeriveKey([]byte("load at least 32 random bytes from your secret store"), "core")
+	verifier, _ := auth.NewVerifier("example-app", "core", []auth.Key{key})
+	// Errors of auth as application/problem+json; any other error goes to
+	// the next handler (here none: 500, logged).
+	requireToken, err := auth.RequireToken(verifier, auth.WithErrorHandler(auth.ProblemHandler(nil, nil)))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	h := requireToken(http.NotFoundHandler())
+
+	for _, header := range []string{"", "Bearer not.a.token"} {
+		r := httptest.NewRequest("GET", "/me", nil)
+		if header != "" {
+			r.Header.Set("Authorization", header)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		fmt.Print(w.Code, " ", w.Header().Get("WWW-Authenticate"), " ", w.Body)
+	}
+	// Output:
+	// 401 Bearer {"type":"about:blank","title":"Unauthorized","status":401,"detail":"missing bearer token"}
+	// 401 Bearer {"type":"about:blank","title":"Unauthorized","status":401,"detail":"invalid token"}
+}

@@ -92,17 +92,19 @@ func bearerToken(r *http.Request) (string, error) {
 	return token, nil
 }
 
-// DefaultErrorHandler answers a request refused by [RequireToken]. For an
-// error wrapping [ErrNoToken] or [ErrInvalidToken] it answers 401
-// Unauthorized with `WWW-Authenticate: Bearer`; for any other error (a
-// server-side failure, such as one from the choose function of
-// [RequireTokenFunc]) it answers 500. The body is the plain-text status
-// text: it never echoes the token or the error.
+// DefaultErrorHandler answers a request refused by [RequireToken] with the
+// status of [HTTPStatus]: for an error wrapping [ErrNoToken] or
+// [ErrInvalidToken] (or [ErrPasswordMismatch]), 401 Unauthorized with
+// `WWW-Authenticate: Bearer`; for [ErrBusy], 503 with Retry-After; for any
+// other error (a server-side failure, such as one from the choose function
+// of [RequireTokenFunc]), 500. The body is the plain-text status text: it
+// never echoes the token or the error. [ProblemHandler] answers the same
+// statuses as application/problem+json.
 func DefaultErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
-	if errors.Is(err, ErrNoToken) || errors.Is(err, ErrInvalidToken) {
-		w.Header().Set("WWW-Authenticate", "Bearer")
-		http.Error(w, http.StatusText(http.StatusUnauthorized), http.StatusUnauthorized)
-		return
+	code, _ := HTTPStatus(err)
+	if code == 0 {
+		code = http.StatusInternalServerError
 	}
-	http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
+	setHeaders(w.Header(), code)
+	http.Error(w, http.StatusText(code), code)
 }

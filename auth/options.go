@@ -131,24 +131,42 @@ type issuerConfig struct {
 	now func() time.Time
 }
 
-type issuerOptionFunc func(*issuerConfig) error
-
-func (f issuerOptionFunc) applyIssuer(c *issuerConfig) error { return f(c) }
-
 // maxTTL bounds WithTTL: access tokens cannot be revoked, so they must be
 // short-lived.
 const maxTTL = 24 * time.Hour
 
-// WithTTL sets the lifetime of issued tokens, from one second to 24 hours.
+// TTLOption is the token lifetime option, returned by [WithTTL]. It is an
+// [IssuerOption] and a [KeyringOption].
+type TTLOption struct {
+	d time.Duration
+}
+
+// WithTTL sets the lifetime of issued tokens, from one second to 24 hours:
+// of the tokens of [NewIssuer], or of every [Issuer] of a [Keyring].
 // Default: 1h.
-func WithTTL(d time.Duration) IssuerOption {
-	return issuerOptionFunc(func(c *issuerConfig) error {
-		if d < time.Second || d > maxTTL {
-			return configErrorf("auth: WithTTL(%v): must be 1s to %v", d, maxTTL)
-		}
-		c.ttl = d
-		return nil
-	})
+func WithTTL(d time.Duration) TTLOption { return TTLOption{d: d} }
+
+func (o TTLOption) check() error {
+	if o.d < time.Second || o.d > maxTTL {
+		return configErrorf("auth: WithTTL(%v): must be 1s to %v", o.d, maxTTL)
+	}
+	return nil
+}
+
+func (o TTLOption) applyIssuer(c *issuerConfig) error {
+	if err := o.check(); err != nil {
+		return err
+	}
+	c.ttl = o.d
+	return nil
+}
+
+func (o TTLOption) applyKeyring(c *keyringConfig) error {
+	if err := o.check(); err != nil {
+		return err
+	}
+	c.ttl = o.d
+	return nil
 }
 
 // A VerifierOption configures [NewVerifier].
@@ -162,51 +180,93 @@ type verifierConfig struct {
 	cacheSize int
 }
 
-type verifierOptionFunc func(*verifierConfig) error
-
-func (f verifierOptionFunc) applyVerifier(c *verifierConfig) error { return f(c) }
-
 // maxLeeway bounds WithLeeway.
 const maxLeeway = 5 * time.Minute
 
-// WithLeeway sets the clock skew allowed when checking exp, nbf and iat,
-// from 0 to 5 minutes. Default: 30s.
-func WithLeeway(d time.Duration) VerifierOption {
-	return verifierOptionFunc(func(c *verifierConfig) error {
-		if d < 0 || d > maxLeeway {
-			return configErrorf("auth: WithLeeway(%v): must be 0 to %v", d, maxLeeway)
-		}
-		c.leeway = d
-		return nil
-	})
+// LeewayOption is the clock skew option, returned by [WithLeeway]. It is a
+// [VerifierOption] and a [KeyringOption].
+type LeewayOption struct {
+	d time.Duration
 }
 
-// WithCache sets how many verified tokens a [Verifier] remembers, so that
-// a client presenting the same token again costs a hash and a map lookup
-// instead of a signature check and JSON decoding; 0 turns the cache off. n
-// must be 0 to 1<<20; each entry costs about 250 bytes plus the claims'
-// strings. See [Verifier] for what the cache keeps and for how long.
-// Default: 10000.
-func WithCache(n int) VerifierOption {
-	return verifierOptionFunc(func(c *verifierConfig) error {
-		if n < 0 || n > maxCacheSize {
-			return configErrorf("auth: WithCache(%d): must be 0 to %d", n, maxCacheSize)
-		}
-		c.cacheSize = n
-		return nil
-	})
+// WithLeeway sets the clock skew allowed when checking exp, nbf and iat,
+// from 0 to 5 minutes: by [NewVerifier], or by every [Verifier] of a
+// [Keyring]. Default: 30s.
+func WithLeeway(d time.Duration) LeewayOption { return LeewayOption{d: d} }
+
+func (o LeewayOption) check() error {
+	if o.d < 0 || o.d > maxLeeway {
+		return configErrorf("auth: WithLeeway(%v): must be 0 to %v", o.d, maxLeeway)
+	}
+	return nil
+}
+
+func (o LeewayOption) applyVerifier(c *verifierConfig) error {
+	if err := o.check(); err != nil {
+		return err
+	}
+	c.leeway = o.d
+	return nil
+}
+
+func (o LeewayOption) applyKeyring(c *keyringConfig) error {
+	if err := o.check(); err != nil {
+		return err
+	}
+	c.leeway = o.d
+	return nil
+}
+
+// CacheOption is the token cache option, returned by [WithCache]. It is a
+// [VerifierOption] and a [KeyringOption].
+type CacheOption struct {
+	n int
+}
+
+// WithCache sets how many verified tokens a [Verifier] remembers (each
+// Verifier of a [Keyring], one per directory, has its own cache of this
+// size), so that a client presenting the same token again costs a hash
+// and a map lookup instead of a signature check and JSON decoding; 0 turns
+// the cache off. n must be 0 to 1<<20; each entry costs about 250 bytes
+// plus the claims' strings. See [Verifier] for what the cache keeps and
+// for how long. Default: 1024.
+func WithCache(n int) CacheOption { return CacheOption{n: n} }
+
+func (o CacheOption) check() error {
+	if o.n < 0 || o.n > maxCacheSize {
+		return configErrorf("auth: WithCache(%d): must be 0 to %d", o.n, maxCacheSize)
+	}
+	return nil
+}
+
+func (o CacheOption) applyVerifier(c *verifierConfig) error {
+	if err := o.check(); err != nil {
+		return err
+	}
+	c.cacheSize = o.n
+	return nil
+}
+
+func (o CacheOption) applyKeyring(c *keyringConfig) error {
+	if err := o.check(); err != nil {
+		return err
+	}
+	c.cacheSize = o.n
+	return nil
 }
 
 // NowOption is the clock option of this package, returned by [WithNow]. It
-// is an [IssuerOption], a [VerifierOption] and a [ThrottleOption], so the
-// same value configures every constructor that reads a clock.
+// is an [IssuerOption], a [VerifierOption], a [ThrottleOption] and a
+// [KeyringOption], so the same value configures every constructor that
+// reads a clock.
 type NowOption struct {
 	now func() time.Time
 }
 
 // WithNow sets the clock of [NewIssuer] (which dates issued tokens),
 // [NewVerifier] (which checks their times and the expiry of cached
-// tokens) and [NewThrottle] (whose buckets refill by it). Tests use it to
+// tokens), [NewThrottle] (whose buckets refill by it) and [NewKeyring]
+// (for its issuers and verifiers, and to retire rotated masters). Tests use it to
 // move time without sleeping. A nil now means the default.
 // Default: time.Now.
 func WithNow(now func() time.Time) NowOption {
@@ -219,6 +279,7 @@ func WithNow(now func() time.Time) NowOption {
 func (o NowOption) applyIssuer(c *issuerConfig) error     { c.now = o.clock(); return nil }
 func (o NowOption) applyVerifier(c *verifierConfig) error { c.now = o.clock(); return nil }
 func (o NowOption) applyThrottle(c *throttleConfig) error { c.now = o.clock(); return nil }
+func (o NowOption) applyKeyring(c *keyringConfig) error   { c.now = o.clock(); return nil }
 
 // clock returns the option's clock; the zero NowOption means time.Now.
 func (o NowOption) clock() func() time.Time {
@@ -232,6 +293,13 @@ var (
 	_ IssuerOption   = NowOption{}
 	_ VerifierOption = NowOption{}
 	_ ThrottleOption = NowOption{}
+	_ KeyringOption  = NowOption{}
+	_ IssuerOption   = TTLOption{}
+	_ KeyringOption  = TTLOption{}
+	_ VerifierOption = LeewayOption{}
+	_ KeyringOption  = LeewayOption{}
+	_ VerifierOption = CacheOption{}
+	_ KeyringOption  = CacheOption{}
 )
 
 // A MiddlewareOption configures [RequireToken] and [RequireTokenFunc].

@@ -34,6 +34,29 @@ func BenchmarkSubdomainResolve(b *testing.B) {
 	}
 }
 
+// BenchmarkChainResolve and BenchmarkAgreeResolve resolve a request whose
+// subdomain and header name the same tenant: Chain stops at the first,
+// Agree asks both and compares.
+func BenchmarkChainResolve(b *testing.B) {
+	benchmarkTwoResolvers(b, tenancy.Chain)
+}
+
+func BenchmarkAgreeResolve(b *testing.B) {
+	benchmarkTwoResolvers(b, tenancy.Agree)
+}
+
+func benchmarkTwoResolvers(b *testing.B, combine func(...tenancy.Resolver) (tenancy.Resolver, error)) {
+	res := must(combine(must(tenancy.Subdomain("example.com")), must(tenancy.Header("X-Tenant"))))
+	r := newRequest("X-Tenant", "acme")
+	r.Host = "acme.example.com:8443"
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := res.Resolve(r); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 func BenchmarkValidHint(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {

@@ -37,6 +37,10 @@ func TestResolverConstructors(t *testing.T) {
 		{"chain empty", func() (tenancy.Resolver, error) { return tenancy.Chain() }, false},
 		{"chain nil element", func() (tenancy.Resolver, error) { return tenancy.Chain(header, nil) }, false},
 		{"chain nil func", func() (tenancy.Resolver, error) { return tenancy.Chain(tenancy.ResolverFunc(nil)) }, false},
+		{"agree", func() (tenancy.Resolver, error) { return tenancy.Agree(header) }, true},
+		{"agree empty", func() (tenancy.Resolver, error) { return tenancy.Agree() }, false},
+		{"agree nil element", func() (tenancy.Resolver, error) { return tenancy.Agree(header, nil) }, false},
+		{"agree nil func", func() (tenancy.Resolver, error) { return tenancy.Agree(tenancy.ResolverFunc(nil)) }, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -51,6 +55,9 @@ func TestResolverConstructors(t *testing.T) {
 	}
 	if _, err := tenancy.Chain(header, nil); err == nil || !strings.Contains(err.Error(), "resolver 2 is nil") {
 		t.Errorf("Chain(header, nil) = %v; want an error naming resolver 2", err)
+	}
+	if _, err := tenancy.Agree(header, nil); err == nil || !strings.Contains(err.Error(), "tenancy: Agree: resolver 2 is nil") {
+		t.Errorf("Agree(header, nil) = %v; want an error naming Agree and resolver 2", err)
 	}
 }
 

@@ -54,7 +54,7 @@ func TestCheckStatus(t *testing.T) {
 		{banned, tenancy.ErrTenantSuspended},
 		{leaving, tenancy.ErrUnknownTenant},
 		{weird, tenancy.ErrUnknownTenant},
-		{blank, tenancy.ErrUnknownTenant},
+		{blank, tenancy.ErrIncompleteTenant},
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.tenant.Status), func(t *testing.T) {

@@ -13,8 +13,10 @@
 // A [Resolver] returns the raw hint of a request. [Header] reads one header
 // (Header("X-Tenant")), [Subdomain] takes the label below a base domain
 // ("acme.example.com" under "example.com" names "acme"), [PathValue] reads
-// a [http.ServeMux] wildcard, [Chain] tries several in order, and
-// [ResolverFunc] adapts a function. The four constructors have one shape:
+// a [http.ServeMux] wildcard, [Chain] tries several in order and takes the
+// first hint, [Agree] asks them all and refuses a request in which two
+// name different tenants ([ErrConflictingTenant]), and [ResolverFunc]
+// adapts a function. The five constructors have one shape:
 // they return a Resolver and an error for a bad argument. A request that names no tenant gives
 // [ErrNoTenant]; malformed input (a header sent twice, surrounding
 // whitespace, control characters) gives [ErrInvalidTenant].
@@ -43,7 +45,7 @@
 // # Configuration
 //
 // Every constructor ([NewCache], [Middleware], [Header], [PathValue],
-// [Subdomain], [Chain]) reports a configuration mistake when it is called,
+// [Subdomain], [Chain], [Agree]) reports a configuration mistake when it is called,
 // with an error wrapping [ErrInvalidConfig], and never panics; what it
 // returns never fails a request because of its configuration. A nil option
 // is such an error, naming its position ("option 2 is nil"). An option
@@ -55,10 +57,25 @@
 // [Middleware] chains the steps. Only [StatusActive] tenants are served: a
 // provisioning tenant is [ErrTenantNotReady], a suspended one
 // [ErrTenantSuspended], and a deleting one, like any unknown status, is
-// [ErrUnknownTenant]. Failures go to an error handler; [DefaultErrorHandler]
-// maps them to 400, 403, 404 and 503 without echoing backend errors.
+// [ErrUnknownTenant]. A tenant the registry returned without an ID or a
+// Status is a bug in the registry, not an unknown tenant: an
+// [*IncompleteTenantError] whose text names the field to set.
+// Failures go to an error handler; [DefaultErrorHandler]
+// maps them to 400, 403, 404, 500 and 503 without echoing backend errors.
 // Handlers read the tenant with [FromContext]. There is no default tenant
 // and no global "current tenant": a request that names none is refused.
+//
+// # Errors over HTTP
+//
+// [HTTPStatus] is the mapping of this package's errors to an HTTP status
+// and a fixed message, which [DefaultErrorHandler] writes as plain text and
+// [ProblemHandler] as application/problem+json (RFC 9457), logging the 5xx
+// ones. ProblemHandler passes errors that are not this package's to the
+// next handler, so it chains with the auth package's handler of the same
+// shape and an app's own, and the whole API answers alike:
+//
+//	problems := tenancy.ProblemHandler(log, auth.ProblemHandler(log, appErrors))
+//	withTenant, err := tenancy.Middleware(resolver, cache, tenancy.WithErrorHandler(problems))
 //
 // # Usage
 //

@@ -113,6 +113,45 @@ func ExampleChain() {
 	// a.b.example.com "": "" tenancy: invalid tenant: more than one label below the base domain
 }
 
+func ExampleAgree() {
+	sub, err := tenancy.Subdomain("example.com")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	header, err := tenancy.Header("X-Tenant")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	// Either may name the tenant; if both do, they must name the same one.
+	res, err := tenancy.Agree(sub, header)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+
+	for _, tc := range []struct{ host, header string }{
+		{"acme.example.com", ""},
+		{"acme.example.com", "acme"},
+		{"example.com", "globex"},
+		{"acme.example.com", "globex"},
+	} {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.Host = tc.host
+		if tc.header != "" {
+			r.Header.Set("X-Tenant", tc.header)
+		}
+		hint, err := res.Resolve(r)
+		fmt.Printf("%s %q: %q %v\n", tc.host, tc.header, hint, err)
+	}
+	// Output:
+	// acme.example.com "": "acme" <nil>
+	// acme.example.com "acme": "acme" <nil>
+	// example.com "globex": "globex" <nil>
+	// acme.example.com "globex": "" tenancy: request names different tenants: resolver 1 names "acme", resolver 2 names "globex"
+}
+
 func ExampleCache() {
 	calls := 0
 	status := tenancy.StatusProvisioning
@@ -149,4 +188,43 @@ func ExampleCache() {
 	// provisioning 1
 	// active 2
 	// tenancy: unknown tenant 3
+}
+
+func ExampleProblemHandler() {
+	registry := tenancy.LookupFunc(func(_ context.Context, hint string) (tenancy.Tenant, error) {
+		if hint != "acme" {
+			return tenancy.Tenant{}, tenancy.ErrUnknownTenant
+		}
+		return tenancy.Tenant{ID: "42", Slug: "acme", Status: tenancy.StatusSuspended}, nil
+	})
+	header, err := tenancy.Header("X-Tenant")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	// Errors of tenancy as application/problem+json; any other error (here,
+	// none) would go to the next handler.
+	problems := tenancy.ProblemHandler(nil, func(w http.ResponseWriter, r *http.Request, err error) {
+		http.Error(w, "internal error", http.StatusInternalServerError)
+	})
+	withTenant, err := tenancy.Middleware(header, registry, tenancy.WithErrorHandler(problems))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	h := withTenant(http.NotFoundHandler())
+
+	for _, hint := range []string{"", "nope", "acme"} {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		if hint != "" {
+			r.Header.Set("X-Tenant", hint)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		fmt.Print(w.Code, " ", w.Header().Get("Content-Type"), " ", w.Body)
+	}
+	// Output:
+	// 400 application/problem+json {"type":"about:blank","title":"Bad Request","status":400,"detail":"missing tenant"}
+	// 404 application/problem+json {"type":"about:blank","title":"Not Found","status":404,"detail":"unknown tenant"}
+	// 403 application/problem+json {"type":"about:blank","title":"Forbidden","status":403,"detail":"tenant suspended"}
 }

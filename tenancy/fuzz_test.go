@@ -175,3 +175,55 @@ func FuzzHeaderName(f *testing.F) {
 		}
 	})
 }
+
+// FuzzAgree sends arbitrary hosts and X-Tenant values through
+// Agree(subdomain, header) and checks it against the two resolvers alone:
+// a hint is returned only if every resolver that names one names it, and a
+// conflict is reported only if two name different hints.
+func FuzzAgree(f *testing.F) {
+	for _, tc := range [][2]string{{"acme.example.com", "acme"}, {"acme.example.com", "globex"}, {"example.com", "acme"},
+		{"ACME.example.com", "acme"}, {"a.b.example.com", "acme"}, {"acme.example.com", ""}, {"acme.example.com:1", " acme"}} {
+		f.Add(tc[0], tc[1])
+	}
+	sub := must(tenancy.Subdomain("example.com"))
+	header := must(tenancy.Header("X-Tenant"))
+	res := must(tenancy.Agree(sub, header))
+	f.Fuzz(func(t *testing.T, host, value string) {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.Host = host
+		if value != "" {
+			r.Header.Set("X-Tenant", value)
+		}
+		s, serr := sub.Resolve(r)
+		h, herr := header.Resolve(r)
+		got, err := res.Resolve(r)
+		names := func(hint string, err error) bool { return err == nil && hint != "" }
+		switch {
+		case serr != nil && !errors.Is(serr, tenancy.ErrNoTenant):
+			if err != serr {
+				t.Fatalf("Agree = %q, %v; want the subdomain's error %v", got, err, serr)
+			}
+		case herr != nil && !errors.Is(herr, tenancy.ErrNoTenant):
+			if err != herr {
+				t.Fatalf("Agree = %q, %v; want the header's error %v", got, err, herr)
+			}
+		case names(s, serr) && names(h, herr) && s != h:
+			var ce *tenancy.ConflictError
+			if !errors.As(err, &ce) || ce.Hints != [2]string{s, h} || !errors.Is(err, tenancy.ErrInvalidTenant) || got != "" {
+				t.Fatalf("Agree = %q, %v; want a conflict between %q and %q", got, err, s, h)
+			}
+		case names(s, serr) || names(h, herr):
+			want := s
+			if !names(s, serr) {
+				want = h
+			}
+			if err != nil || got != want {
+				t.Fatalf("Agree = %q, %v; want %q", got, err, want)
+			}
+		default:
+			if !errors.Is(err, tenancy.ErrNoTenant) {
+				t.Fatalf("Agree = %q, %v; want ErrNoTenant", got, err)
+			}
+		}
+	})
+}

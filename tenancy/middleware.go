@@ -30,7 +30,10 @@ func isNil(v any) bool {
 //     wrapping [ErrInvalidTenant]);
 //  3. looks the hint up with l (none: the Lookup's error, wrapping
 //     [ErrUnknownTenant]);
-//  4. applies [CheckStatus]: only [StatusActive] tenants are served;
+//  4. applies [CheckStatus]: only [StatusActive] tenants are served, and a
+//     tenant the Lookup returned without an ID or a Status is an
+//     [*IncompleteTenantError] (a bug in the registry, answered 500 by
+//     default, whose text says which field to set);
 //  5. calls the next handler with the tenant in the request context, where
 //     [FromContext] finds it.
 //
@@ -108,40 +111,39 @@ func (m *middleware) tenant(req *http.Request) (*Tenant, error) {
 		return nil, err
 	}
 	if t.Status != StatusActive {
+		if t.Status == "" {
+			return nil, &IncompleteTenantError{Hint: hint, Tenant: *t, Field: "Status"}
+		}
 		return nil, CheckStatus(*t)
 	}
 	if t.ID == "" {
-		return nil, fmt.Errorf("tenancy: lookup of %q returned a tenant without ID", hint)
+		return nil, &IncompleteTenantError{Hint: hint, Tenant: *t, Field: "ID"}
 	}
 	return t, nil
 }
 
 // DefaultErrorHandler is the error handler [Middleware] uses unless
-// [WithErrorHandler] sets another. It writes a short plain-text response:
+// [WithErrorHandler] sets another. It answers with the status and message
+// of [HTTPStatus], as a short plain-text response:
 //
-//   - 400 Bad Request for [ErrNoTenant] and [ErrInvalidTenant];
+//   - 400 Bad Request for [ErrNoTenant], [ErrInvalidTenant] and
+//     [ErrConflictingTenant];
 //   - 404 Not Found for [ErrUnknownTenant];
 //   - 403 Forbidden for [ErrTenantSuspended];
 //   - 503 Service Unavailable with Retry-After: 5 for [ErrTenantNotReady];
-//   - 503 Service Unavailable for anything else: the resolver or the lookup
-//     backend failed.
+//   - 500 Internal Server Error for [ErrIncompleteTenant]: the registry
+//     returned a tenant without an ID or a Status;
+//   - 503 Service Unavailable, "tenant lookup unavailable", for anything
+//     else: the resolver or the lookup backend failed.
 //
 // The body is a fixed sentence per case: it never echoes err, whose text
-// may hold backend details.
+// may hold backend details. It logs nothing; [ProblemHandler] answers the
+// same statuses as application/problem+json and logs the 5xx ones.
 func DefaultErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
-	code, msg := http.StatusServiceUnavailable, "tenant lookup unavailable"
-	switch {
-	case errors.Is(err, ErrNoTenant):
-		code, msg = http.StatusBadRequest, "missing tenant"
-	case errors.Is(err, ErrInvalidTenant):
-		code, msg = http.StatusBadRequest, "invalid tenant"
-	case errors.Is(err, ErrUnknownTenant):
-		code, msg = http.StatusNotFound, "unknown tenant"
-	case errors.Is(err, ErrTenantSuspended):
-		code, msg = http.StatusForbidden, "tenant suspended"
-	case errors.Is(err, ErrTenantNotReady):
-		w.Header().Set("Retry-After", "5")
-		code, msg = http.StatusServiceUnavailable, "tenant not ready"
+	code, msg := HTTPStatus(err)
+	if code == 0 {
+		code, msg = lookupFailedCode, lookupFailedMessage
 	}
+	setHeaders(w.Header(), err)
 	http.Error(w, msg, code)
 }

@@ -68,7 +68,7 @@ func TestMiddleware(t *testing.T) {
 		{"suspended", []string{"banned"}, nil, http.StatusForbidden, "tenant suspended\n", "", true},
 		{"deleting looks unknown", []string{"leaving"}, nil, http.StatusNotFound, "unknown tenant\n", "", true},
 		{"unknown status looks unknown", []string{"weird"}, nil, http.StatusNotFound, "unknown tenant\n", "", true},
-		{"empty status looks unknown", []string{"blank"}, nil, http.StatusNotFound, "unknown tenant\n", "", true},
+		{"empty status is a registry bug", []string{"blank"}, nil, http.StatusInternalServerError, "tenant registry error\n", "", true},
 		{"backend failure", []string{"acme"}, secret, http.StatusServiceUnavailable, "tenant lookup unavailable\n", "", true},
 	}
 	for _, withCache := range []bool{true, false} {
@@ -210,6 +210,45 @@ func TestMiddlewareResolvers(t *testing.T) {
 	}
 }
 
+// TestMiddlewareAgree checks that a request whose subdomain and header
+// name different tenants is refused with 400, and never looked up.
+func TestMiddlewareAgree(t *testing.T) {
+	reg := newRegistry(acme, globex)
+	res := must(tenancy.Agree(must(tenancy.Subdomain("example.com")), must(tenancy.Header("X-Tenant"))))
+	var gotErr error
+	h := newMiddleware(t, res, reg, tenancy.WithErrorHandler(func(w http.ResponseWriter, r *http.Request, err error) {
+		gotErr = err
+		tenancy.DefaultErrorHandler(w, r, err)
+	}))(echoTenant())
+	for _, tt := range []struct {
+		host, header string
+		wantCode     int
+		wantBody     string
+		wantErr      error
+	}{
+		{"acme.example.com", "acme", http.StatusOK, "1 acme", nil},
+		{"acme.example.com", "", http.StatusOK, "1 acme", nil},
+		{"example.com", "globex", http.StatusOK, "2 globex", nil},
+		{"acme.example.com", "globex", http.StatusBadRequest, "conflicting tenants\n", tenancy.ErrConflictingTenant},
+	} {
+		reg.calls = map[string]int{}
+		gotErr = nil
+		r := newRequest("X-Tenant")
+		if tt.header != "" {
+			r.Header.Set("X-Tenant", tt.header)
+		}
+		r.Host = tt.host
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		if rec.Code != tt.wantCode || rec.Body.String() != tt.wantBody || !errors.Is(gotErr, tt.wantErr) {
+			t.Errorf("%s + X-Tenant %q: %d %q (%v); want %d %q (%v)", tt.host, tt.header, rec.Code, rec.Body, gotErr, tt.wantCode, tt.wantBody, tt.wantErr)
+		}
+		if tt.wantErr != nil && reg.total() != 0 {
+			t.Errorf("%s + X-Tenant %q: registry consulted %d times; want 0", tt.host, tt.header, reg.total())
+		}
+	}
+}
+
 func TestMiddlewarePathValue(t *testing.T) {
 	reg := newRegistry(acme)
 	mw := newMiddleware(t, must(tenancy.PathValue("tenant")), newTestCache(t, reg))
@@ -234,8 +273,59 @@ func TestMiddlewareEmptyID(t *testing.T) {
 	h := newMiddleware(t, must(tenancy.Header("X-Tenant")), l)(echoTenant())
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, newRequest("X-Tenant", "acme"))
-	if rec.Code != http.StatusServiceUnavailable {
-		t.Errorf("tenant without ID: status %d; want %d", rec.Code, http.StatusServiceUnavailable)
+	if rec.Code != http.StatusInternalServerError {
+		t.Errorf("tenant without ID: status %d; want %d", rec.Code, http.StatusInternalServerError)
+	}
+}
+
+// TestMiddlewareIncompleteTenant checks that a registry that forgets a
+// field gets an error that says which, for the log, and never a 404 or
+// the next handler.
+func TestMiddlewareIncompleteTenant(t *testing.T) {
+	tests := []struct {
+		name      string
+		tenant    tenancy.Tenant
+		wantField string
+		wantText  string
+	}{
+		{"no status", tenancy.Tenant{ID: "7", Slug: "blank"}, "Status",
+			`tenancy: lookup of "blank" returned tenant "7" (slug "blank") with an empty Status: the Lookup must set Tenant.Status (active, provisioning, suspended or deleting)`},
+		{"no ID", tenancy.Tenant{Slug: "blank", Status: tenancy.StatusActive}, "ID",
+			`tenancy: lookup of "blank" returned tenant "" (slug "blank") with an empty ID: the Lookup must set Tenant.ID`},
+		{"nothing", tenancy.Tenant{}, "Status", ""},
+	}
+	for _, withCache := range []bool{false, true} {
+		for _, tt := range tests {
+			t.Run(fmt.Sprintf("cache=%v/%s", withCache, tt.name), func(t *testing.T) {
+				var l tenancy.Lookup = tenancy.LookupFunc(func(context.Context, string) (tenancy.Tenant, error) { return tt.tenant, nil })
+				if withCache {
+					l = newTestCache(t, l)
+				}
+				var got error
+				mw := newMiddleware(t, must(tenancy.Header("X-Tenant")), l, tenancy.WithErrorHandler(func(w http.ResponseWriter, r *http.Request, err error) {
+					got = err
+					tenancy.DefaultErrorHandler(w, r, err)
+				}))
+				rec := httptest.NewRecorder()
+				mw(echoTenant()).ServeHTTP(rec, newRequest("X-Tenant", "blank"))
+				if rec.Code != http.StatusInternalServerError {
+					t.Errorf("status %d; want 500", rec.Code)
+				}
+				var ie *tenancy.IncompleteTenantError
+				if !errors.As(got, &ie) || !errors.Is(got, tenancy.ErrIncompleteTenant) {
+					t.Fatalf("error = %v; want an *IncompleteTenantError", got)
+				}
+				if errors.Is(got, tenancy.ErrUnknownTenant) {
+					t.Errorf("error %v matches ErrUnknownTenant; a registry bug is not an unknown tenant", got)
+				}
+				if ie.Hint != "blank" || ie.Field != tt.wantField || ie.Tenant != tt.tenant {
+					t.Errorf("error = %+v; want hint %q, field %q, tenant %+v", ie, "blank", tt.wantField, tt.tenant)
+				}
+				if tt.wantText != "" && got.Error() != tt.wantText {
+					t.Errorf("Error() = %s\nwant      %s", got, tt.wantText)
+				}
+			})
+		}
 	}
 }
 

@@ -172,18 +172,30 @@ type chain []Resolver
 // overridden by a subdomain. When no resolver finds a hint, the chain
 // returns [ErrNoTenant].
 //
+// A Chain takes the first hint it finds and does not look further: with
+// Chain(subdomain, header), a request for acme.example.com with X-Tenant:
+// globex is for acme. To refuse such a request instead, use [Agree].
+//
 // Chain returns an error wrapping [ErrInvalidConfig] if resolvers is empty
 // or one of them is nil (naming its position, counted from 1).
 func Chain(resolvers ...Resolver) (Resolver, error) {
+	if err := checkResolvers("Chain", resolvers); err != nil {
+		return nil, err
+	}
+	return chain(append([]Resolver(nil), resolvers...)), nil
+}
+
+// checkResolvers refuses an empty list or a nil resolver, for fn.
+func checkResolvers(fn string, resolvers []Resolver) error {
 	if len(resolvers) == 0 {
-		return nil, configErrorf("tenancy: Chain: no resolver")
+		return configErrorf("tenancy: %s: no resolver", fn)
 	}
 	for i, res := range resolvers {
 		if isNil(res) {
-			return nil, configErrorf("tenancy: Chain: resolver %d is nil", i+1)
+			return configErrorf("tenancy: %s: resolver %d is nil", fn, i+1)
 		}
 	}
-	return chain(append([]Resolver(nil), resolvers...)), nil
+	return nil
 }
 
 // Resolve returns the hint of the first resolver in c that finds one.
@@ -200,6 +212,60 @@ func (c chain) Resolve(r *http.Request) (string, error) {
 		}
 	}
 	return "", ErrNoTenant
+}
+
+// agree is the Resolver built by Agree.
+type agree []Resolver
+
+// Agree returns a [Resolver] that, like [Chain], takes the tenant from
+// whichever of resolvers names one, but asks them all, and refuses a
+// request in which two of them name different tenants: with
+// Agree(subdomain, header), a request for acme.example.com with X-Tenant:
+// globex gets a [*ConflictError], wrapping [ErrConflictingTenant] and
+// [ErrInvalidTenant] (400 Bad Request from [DefaultErrorHandler]), and is
+// never looked up. A request that names the same tenant in both places,
+// or in only one of them, is served.
+//
+// Hints are compared exactly, before any lookup: if a tenant has several
+// names (an ID and a slug), a request that uses one name in the host and
+// the other in the header is refused too. A resolver that returns
+// [ErrNoTenant] (or an empty hint) names nothing; any other error stops
+// Agree and is returned, as in Chain. When no resolver finds a hint,
+// Agree returns [ErrNoTenant]. A request whose resolvers agree costs no
+// allocation beyond theirs.
+//
+// Agree returns an error wrapping [ErrInvalidConfig] if resolvers is empty
+// or one of them is nil (naming its position, counted from 1).
+func Agree(resolvers ...Resolver) (Resolver, error) {
+	if err := checkResolvers("Agree", resolvers); err != nil {
+		return nil, err
+	}
+	return agree(append([]Resolver(nil), resolvers...)), nil
+}
+
+// Resolve returns the hint every resolver of a that finds one finds.
+func (a agree) Resolve(r *http.Request) (string, error) {
+	found, at := "", 0
+	for i, res := range a {
+		hint, err := res.Resolve(r)
+		switch {
+		case err == nil && hint != "":
+		case err == nil, errors.Is(err, ErrNoTenant):
+			continue
+		default:
+			return "", err
+		}
+		switch {
+		case at == 0:
+			found, at = hint, i+1
+		case hint != found:
+			return "", &ConflictError{Hints: [2]string{found, hint}, Resolvers: [2]int{at, i + 1}}
+		}
+	}
+	if at == 0 {
+		return "", ErrNoTenant
+	}
+	return found, nil
 }
 
 // subdomain is the Resolver built by Subdomain.
@@ -346,5 +412,6 @@ var (
 	_ Resolver = header{}
 	_ Resolver = pathValue{}
 	_ Resolver = chain(nil)
+	_ Resolver = agree(nil)
 	_ Resolver = (*subdomain)(nil)
 )

@@ -281,6 +281,73 @@ func TestChain(t *testing.T) {
 	}
 }
 
+func TestAgree(t *testing.T) {
+	sub, err := tenancy.Subdomain("example.com")
+	if err != nil {
+		t.Fatalf("Subdomain: %v", err)
+	}
+	header := must(tenancy.Header("X-Tenant"))
+	subHeader := must(tenancy.Agree(sub, header))
+	boom := errors.New("boom")
+	empty := tenancy.ResolverFunc(func(*http.Request) (string, error) { return "", nil })
+	tests := []struct {
+		name     string
+		res      tenancy.Resolver
+		host     string
+		header   []string
+		want     string
+		wantErr  error
+		conflict *tenancy.ConflictError
+	}{
+		{"both agree", subHeader, "acme.example.com", []string{"acme"}, "acme", nil, nil},
+		{"subdomain only", subHeader, "acme.example.com", nil, "acme", nil, nil},
+		{"header only", subHeader, "example.com", []string{"acme"}, "acme", nil, nil},
+		{"header only, other host", subHeader, "localhost:8080", []string{"acme"}, "acme", nil, nil},
+		{"conflict", subHeader, "acme.example.com", []string{"globex"}, "", tenancy.ErrConflictingTenant,
+			&tenancy.ConflictError{Hints: [2]string{"acme", "globex"}, Resolvers: [2]int{1, 2}}},
+		{"conflict is invalid", subHeader, "acme.example.com", []string{"globex"}, "", tenancy.ErrInvalidTenant, nil},
+		{"conflict, header first", must(tenancy.Agree(header, sub)), "acme.example.com", []string{"globex"}, "", tenancy.ErrConflictingTenant,
+			&tenancy.ConflictError{Hints: [2]string{"globex", "acme"}, Resolvers: [2]int{1, 2}}},
+		// Hints are compared exactly: an ID and a slug of one tenant differ.
+		{"id and slug differ", subHeader, "acme.example.com", []string{"1"}, "", tenancy.ErrConflictingTenant, nil},
+		// The subdomain is lower-cased; the header is not, and a differing case is a conflict.
+		{"case differs", subHeader, "ACME.example.com", []string{"Acme"}, "", tenancy.ErrConflictingTenant, nil},
+		{"case folded host agrees", subHeader, "ACME.example.com", []string{"acme"}, "acme", nil, nil},
+		{"none", subHeader, "example.com", nil, "", tenancy.ErrNoTenant, nil},
+		{"malformed header is refused though the host names one", subHeader, "acme.example.com", []string{"acme", "acme"}, "", tenancy.ErrInvalidTenant, nil},
+		{"malformed host is refused though the header names one", subHeader, "a.b.example.com", []string{"acme"}, "", tenancy.ErrInvalidTenant, nil},
+		{"empty hint names nothing", must(tenancy.Agree(empty, sub, empty)), "acme.example.com", nil, "acme", nil, nil},
+		{"other error stops", must(tenancy.Agree(sub, tenancy.ResolverFunc(func(*http.Request) (string, error) { return "", boom }))), "acme.example.com", nil, "", boom, nil},
+		{"third resolver disagrees", must(tenancy.Agree(sub, header, tenancy.ResolverFunc(func(*http.Request) (string, error) { return "initech", nil }))),
+			"acme.example.com", []string{"acme"}, "", tenancy.ErrConflictingTenant,
+			&tenancy.ConflictError{Hints: [2]string{"acme", "initech"}, Resolvers: [2]int{1, 3}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRequest("X-Tenant", tt.header...)
+			r.Host = tt.host
+			got, err := tt.res.Resolve(r)
+			if got != tt.want || !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
+				t.Fatalf("Resolve() = %q, %v; want %q, %v", got, err, tt.want, tt.wantErr)
+			}
+			if tt.conflict != nil {
+				var ce *tenancy.ConflictError
+				if !errors.As(err, &ce) || *ce != *tt.conflict {
+					t.Errorf("error = %#v; want %#v", err, tt.conflict)
+				}
+			}
+		})
+	}
+}
+
+func TestConflictErrorText(t *testing.T) {
+	e := &tenancy.ConflictError{Hints: [2]string{"acme", "glo\"bex\n" + strings.Repeat("x", 100)}, Resolvers: [2]int{1, 2}}
+	want := `tenancy: request names different tenants: resolver 1 names "acme", resolver 2 names "glo\"bex\n` + strings.Repeat("x", 56) + `"`
+	if got := e.Error(); got != want {
+		t.Errorf("Error() = %s\nwant      %s", got, want)
+	}
+}
+
 func TestResolverAllocs(t *testing.T) {
 	sub, err := tenancy.Subdomain("example.com")
 	if err != nil {
@@ -298,6 +365,7 @@ func TestResolverAllocs(t *testing.T) {
 		{"header refused", must(tenancy.Header("X-Tenant")), bad},
 		{"subdomain", sub, r},
 		{"chain", must(tenancy.Chain(must(tenancy.Header("X-Missing")), sub)), r},
+		{"agree", must(tenancy.Agree(sub, must(tenancy.Header("X-Tenant")), must(tenancy.Header("X-Missing")))), r},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -31,12 +31,17 @@ type Tenant struct {
 // CheckStatus reports whether t may be served, by the rule [Middleware]
 // applies: nil for [StatusActive]; an error wrapping [ErrTenantNotReady] for
 // [StatusProvisioning]; wrapping [ErrTenantSuspended] for [StatusSuspended];
-// and wrapping [ErrUnknownTenant] for [StatusDeleting] and for any other or
-// empty status, so a deleted tenant looks like one that never existed.
+// and wrapping [ErrUnknownTenant] for [StatusDeleting] and for any other
+// status, so a deleted tenant looks like one that never existed. An empty
+// status is not taken for an unknown tenant: the registry forgot to set it,
+// and CheckStatus returns an [*IncompleteTenantError] (wrapping
+// [ErrIncompleteTenant]) that says so.
 func CheckStatus(t Tenant) error {
 	switch t.Status {
 	case StatusActive:
 		return nil
+	case "":
+		return &IncompleteTenantError{Tenant: t, Field: "Status"}
 	case StatusProvisioning:
 		return fmt.Errorf("tenant %q: %w", t.ID, ErrTenantNotReady)
 	case StatusSuspended:
