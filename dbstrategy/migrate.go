@@ -6,54 +6,13 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
-	"path"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/pressly/goose/v3"
 	"golang.org/x/sync/errgroup"
 )
-
-// migrationsFor returns the dialect's directory of fsys, checked to hold at
-// least one SQL migration and no Go migration.
-func migrationsFor(fsys fs.FS, dialect string) (fs.FS, error) {
-	if dialect == "" || !fs.ValidPath(dialect) || strings.Contains(dialect, "/") {
-		return nil, fmt.Errorf("%w: WithMigrations: strategy dialect %q cannot name a directory", ErrInvalidConfig, dialect)
-	}
-	sub, err := fs.Sub(fsys, dialect)
-	if err != nil {
-		return nil, fmt.Errorf("%w: WithMigrations: %w", ErrInvalidConfig, err)
-	}
-	entries, err := fs.ReadDir(sub, ".")
-	if err != nil {
-		return nil, fmt.Errorf("%w: WithMigrations: reading directory %q: %w", ErrInvalidConfig, dialect, err)
-	}
-	sqlFiles := 0
-	for _, e := range entries {
-		name := e.Name()
-		if e.IsDir() {
-			continue
-		}
-		if _, err := goose.NumericComponent(name); err != nil {
-			continue // goose ignores it too
-		}
-		switch path.Ext(name) {
-		case ".sql":
-			sqlFiles++
-		case ".go":
-			if !strings.HasSuffix(name, "_test.go") {
-				return nil, fmt.Errorf("%w: WithMigrations: %s/%s: Go migrations are not supported", ErrInvalidConfig, dialect, name)
-			}
-		}
-	}
-	if sqlFiles == 0 {
-		return nil, fmt.Errorf("%w: WithMigrations: no SQL migrations in directory %q", ErrInvalidConfig, dialect)
-	}
-	return sub, nil
-}
 
 // provider returns a goose provider over db. Never call its Close: it would
 // close db, which the Manager (or a Templater) owns.

@@ -47,8 +47,14 @@ func defaultConfig() config {
 // [Manager.Create] and [Manager.Migrate]. fsys holds one directory per
 // dialect ("sqlite3/", "postgres/"), each of goose SQL migration files
 // (NNNNN_name.sql); Go migrations are not supported. The Manager reads
-// fs.Sub(fsys, strategy.Dialect()), and [NewManager] fails if that directory
-// holds no .sql migration or holds a .go one.
+// fs.Sub(fsys, strategy.Dialect()). [NewManager] checks the files as goose
+// will read them, and fails, naming the file and the rule, if the dialect's
+// directory is missing (saying what fsys holds instead, as when fs.Sub was
+// given one directory too many or too few), holds no .sql migration, holds
+// a .sql file goose would skip for its name (not NNNNN_description.sql, or
+// .SQL) or whose goose annotations do not parse (no "-- +goose Up" first,
+// an unknown or indented annotation, unpaired StatementBegin), or holds a
+// Go migration.
 // Default: none ([Manager.Create] only creates; [Manager.Migrate] does
 // nothing; [Manager.Version] returns [ErrNoMigrations]).
 func WithMigrations(fsys fs.FS) Option {
