@@ -21,8 +21,12 @@ import "context"
 // [WithMaxOpen] are, and a new tenant waits for an unleased one) and, on a
 // strategy whose tenants share a pool ([ConnPinner], schemastrategy), holds
 // one of the pool's connections for its whole duration, so a lease held
-// across 50 ms of password hashing costs a connection of the budget for
-// 50 ms that queries would have used for a fraction of a millisecond.
+// across a password hash (tens of milliseconds of argon2id) keeps a
+// connection of the budget from queries that need it for a fraction of a
+// millisecond each.
+//
+// Do hands fn the lease's DB, not the lease: code that uses [Lease.Stmt]
+// takes the lease itself with [Manager.Acquire].
 // Nor call Do, or Acquire, for another tenant inside fn: a goroutine
 // holding one lease and waiting for a second can wait for ever (bounded
 // by its context) if every handle is leased by goroutines doing the same.
