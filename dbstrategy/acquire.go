@@ -114,6 +114,11 @@ func (l *Lease) Release() {
 // released or ctx ends. Acquire also waits while the tenant is being
 // dropped.
 //
+// Under [WithPendingMigrations], the first Acquire of a handle since it
+// opened first checks the tenant's schema version (one query), or migrates
+// the tenant, under the tenant's migration lock: it waits for a Create,
+// Migrate or Drop of the tenant in progress, bounded by ctx.
+//
 // On a [ConnPinner] strategy, Acquire then pins one connection of the
 // shared pool for the lease, scoped to the tenant (for schemastrategy, one
 // round trip); it waits for a free connection, bounded by ctx, when every
@@ -123,11 +128,21 @@ func (l *Lease) Release() {
 // the tenant's database does not exist (not cached: a later Acquire tries
 // again); the error of [Strategy.Open], returned to every Acquire that
 // waited for that open; the error of [ConnPinner.PinConn], wrapped; or
-// ctx's error, wrapped, if ctx ends first.
+// ctx's error, wrapped, if ctx ends first. Under [WithPendingMigrations],
+// for a tenant whose schema is behind: a *[SchemaBehindError]
+// ([PendingRefuse]) or a *[MigrateError] ([PendingMigrate]).
 func (m *Manager) Acquire(ctx context.Context, tenantID string) (*Lease, error) {
 	l, err := m.lease(ctx, tenantID)
-	if err != nil || m.pinner == nil {
-		return l, err
+	if err != nil {
+		return nil, err
+	}
+	if m.checkSchema && !l.h.current.Load() {
+		if l, err = m.leaseCurrent(ctx, l); err != nil {
+			return nil, err
+		}
+	}
+	if m.pinner == nil {
+		return l, nil
 	}
 	return m.pinLease(ctx, l)
 }

@@ -59,6 +59,24 @@ func BenchmarkAcquireRelease(b *testing.B) {
 			}
 		})
 	})
+	// The same under WithPendingMigrations: the schema is checked once per
+	// handle open, so a lease on an open handle costs the same.
+	mp, _ := setup(b, 1, dbstrategy.WithMigrations(migrations(1)),
+		dbstrategy.WithPendingMigrations(dbstrategy.PendingRefuse))
+	if err := mp.Migrate(ctx, "t0"); err != nil {
+		b.Fatal(err)
+	}
+	acquire(b, mp, "t0").Release()
+	b.Run("serial_pending_refuse", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			l, err := mp.Acquire(ctx, "t0")
+			if err != nil {
+				b.Fatal(err)
+			}
+			l.Release()
+		}
+	})
 	m8, _ := setup(b, 8)
 	ids := make([]string, 8)
 	for i := range ids {

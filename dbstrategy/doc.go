@@ -39,15 +39,30 @@
 //
 //	err = m.Create(ctx, "acme") // once, when the tenant signs up: create + migrate
 //
-//	lease, err := m.Acquire(ctx, "acme") // per request
+//	// Per request, around the queries (not around password hashing):
+//	err = m.Do(ctx, "acme", func(ctx context.Context, db dbstrategy.DB) error {
+//		return db.QueryRowContext(ctx, "SELECT name FROM users WHERE id = $1", id).Scan(&name)
+//	}) // errors.Is(err, dbstrategy.ErrNotFound) for an unknown tenant
+//
+// [Manager.Do] acquires a [Lease], runs the function with the lease's
+// [DB] and releases the lease, even on a panic. For more control, take
+// the lease yourself:
+//
+//	lease, err := m.Acquire(ctx, "acme")
 //	if err != nil {
-//		return err // errors.Is(err, dbstrategy.ErrNotFound) for an unknown tenant
+//		return err
 //	}
 //	defer lease.Release()
 //	row := lease.DB().QueryRowContext(ctx, "SELECT name FROM users WHERE id = $1", id)
 //
 // A query run on every request can use a statement prepared once per
-// handle connection: lease.Stmt(ctx, query) (see [Lease.Stmt]).
+// handle connection: lease.Stmt(ctx, query) (see [Lease.Stmt]). Work for
+// every tenant (jobs, maintenance) runs through [Manager.ForEach], with
+// bounded parallelism, progress and an error per tenant.
+//
+// dbstrategy does not import package tenancy: a handler passes the ID of
+// the tenant that tenancy's middleware resolved (tenancy.FromContext), which
+// is a key [ValidateKey] accepts.
 //
 // # Budgets and waiting
 //
@@ -68,6 +83,11 @@
 // Migrations are goose v3 SQL files in an fs.FS with one directory per
 // dialect ("sqlite3/", "postgres/"). Each Manager builds its goose
 // providers with the global registry disabled and never lets goose close a
-// handle. [Manager.Migrate] migrates one tenant, [Manager.MigrateAll] the
-// fleet with bounded parallelism and an error per tenant.
+// handle. [NewManager] checks the files as goose will read them, and fails
+// naming the file and the rule. [Manager.Migrate] migrates one tenant,
+// [Manager.MigrateAll] the fleet with bounded parallelism and an error per
+// tenant. [WithPendingMigrations] decides what Acquire does about a tenant
+// whose schema is behind: lease it anyway (the default), refuse it with a
+// *[SchemaBehindError], or migrate it first; the check runs once per
+// handle open.
 package dbstrategy

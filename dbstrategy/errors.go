@@ -30,8 +30,30 @@ var ErrReleased = errors.New("dbstrategy: lease released")
 // without [WithMigrations].
 var ErrNoMigrations = errors.New("dbstrategy: no migrations configured")
 
+// ErrSchemaBehind is matched by errors.Is for the *[SchemaBehindError] of
+// [Manager.Acquire] under [PendingRefuse].
+var ErrSchemaBehind = errors.New("dbstrategy: tenant schema behind the migrations")
+
+// SchemaBehindError reports a tenant whose schema is behind the Manager's
+// migrations, refused by [Manager.Acquire] (and [Manager.Do],
+// [Manager.ForEach]) under [PendingRefuse]. errors.Is(err,
+// [ErrSchemaBehind]) reports it; errors.As gives the versions, to log.
+type SchemaBehindError struct {
+	TenantID string
+	Have     int64 // the tenant's goose version
+	Want     int64 // the newest migration's version
+}
+
+func (e *SchemaBehindError) Error() string {
+	return fmt.Sprintf("dbstrategy: tenant %q: schema at version %d, behind the migrations (%d): migrate it", e.TenantID, e.Have, e.Want)
+}
+
+// Is reports whether target is [ErrSchemaBehind].
+func (e *SchemaBehindError) Is(target error) bool { return target == ErrSchemaBehind }
+
 // MigrateError reports a failed migration run for one tenant. It is returned
-// by [Manager.Migrate], [Manager.Create] and [Manager.MigrateAll]; Err may
+// by [Manager.Migrate], [Manager.Create] and [Manager.MigrateAll], and by
+// [Manager.Acquire] under [PendingMigrate]; Err may
 // wrap [ErrNotFound], a context error, or goose's own errors such as
 // *goose.PartialError.
 type MigrateError struct {

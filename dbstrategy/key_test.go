@@ -49,6 +49,39 @@ func TestValidateKey(t *testing.T) {
 	}
 }
 
+// TestValidateKeyMessage checks that a refused key's error names the key,
+// what is wrong with it and the alphabet expected.
+func TestValidateKeyMessage(t *testing.T) {
+	const rule = "a key is 1 to 48 bytes of a-z, 0-9, '_' and '-', starting with a-z or 0-9"
+	long := strings.Repeat("a", 100)
+	tests := []struct {
+		key  string
+		want []string
+	}{
+		{"Acme", []string{`"Acme"`, "byte 0 is 'A', not a-z or 0-9", rule}},
+		{"acme.corp", []string{`"acme.corp"`, "byte 4 is '.', not a-z, 0-9, '_' or '-'", rule}},
+		{"_a", []string{`"_a"`, "byte 0 is '_'", rule}},
+		{"a\x00", []string{`"a\x00"`, "byte 1 is 0x00", rule}},
+		{"", []string{`""`, "length 0 not in 1..48", rule}},
+		{long, []string{`"` + long[:64] + `"... (100 bytes)`, "length 100 not in 1..48", rule}},
+	}
+	for _, tt := range tests {
+		err := dbstrategy.ValidateKey(tt.key)
+		if !errors.Is(err, dbstrategy.ErrInvalidKey) {
+			t.Errorf("ValidateKey(%q) = %v, want ErrInvalidKey", tt.key, err)
+			continue
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("ValidateKey(%q) error %q does not contain %q", tt.key, err, w)
+			}
+		}
+	}
+	if strings.Contains(dbstrategy.ValidateKey(long).Error(), long) {
+		t.Errorf("ValidateKey of a 100-byte key quotes all of it")
+	}
+}
+
 func FuzzValidateKey(f *testing.F) {
 	for _, s := range []string{"acme", "", "A", "a-b", "-a", "_a", "../x", "1_0", "01", "+1", strings.Repeat("a", 49), "é", "a\n"} {
 		f.Add(s)

@@ -50,13 +50,15 @@ import (
 // (bounded by its context) if every handle is leased by goroutines doing the
 // same; hold one lease at a time, or size [WithMaxOpen] for the nesting.
 type Manager struct {
-	s          Strategy
-	cfg        config
-	limit      int                // most handles open, opening or closing at once
-	migrations fs.FS              // fs.Sub(cfg.migrations, dialect), nil without migrations
-	dialect    string             // s.Dialect(), read once
-	locker     lock.SessionLocker // from a MigrationLocker strategy, or nil
-	pinner     ConnPinner         // s, if leases pin a connection; else nil
+	s           Strategy
+	cfg         config
+	limit       int                // most handles open, opening or closing at once
+	migrations  fs.FS              // fs.Sub(cfg.migrations, dialect), nil without migrations
+	dialect     string             // s.Dialect(), read once
+	locker      lock.SessionLocker // from a MigrationLocker strategy, or nil
+	pinner      ConnPinner         // s, if leases pin a connection; else nil
+	target      int64              // the newest migration's version, 0 without migrations
+	checkSchema bool               // cfg.pending != PendingIgnore: Acquire checks new handles
 
 	mu       sync.Mutex
 	handles  map[string]*handle    // opening and open handles
@@ -112,6 +114,7 @@ type handle struct {
 	drained      chan struct{}      // closed when refs reaches 0 while dropping
 	cancelOpen   context.CancelFunc // cancels the open in flight
 	lastUsed     time.Time          // when the last lease was released
+	current      atomic.Bool        // its schema was found current, or migrated, since it opened
 }
 
 // waiter is one Acquire waiting for room to open a handle.
@@ -211,6 +214,12 @@ func NewManager(s Strategy, opts ...Option) (*Manager, error) {
 		if err := m.checkProvider(); err != nil {
 			return nil, err
 		}
+	}
+	if cfg.pending != PendingIgnore {
+		if m.migrations == nil {
+			return nil, fmt.Errorf("%w: WithPendingMigrations(%v) needs WithMigrations", ErrInvalidConfig, cfg.pending)
+		}
+		m.checkSchema = true
 	}
 	if cfg.idleTimeout > 0 {
 		every := min(max(cfg.idleTimeout/2, time.Millisecond), time.Minute)

@@ -6,54 +6,13 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
-	"path"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/pressly/goose/v3"
 	"golang.org/x/sync/errgroup"
 )
-
-// migrationsFor returns the dialect's directory of fsys, checked to hold at
-// least one SQL migration and no Go migration.
-func migrationsFor(fsys fs.FS, dialect string) (fs.FS, error) {
-	if dialect == "" || !fs.ValidPath(dialect) || strings.Contains(dialect, "/") {
-		return nil, fmt.Errorf("%w: WithMigrations: strategy dialect %q cannot name a directory", ErrInvalidConfig, dialect)
-	}
-	sub, err := fs.Sub(fsys, dialect)
-	if err != nil {
-		return nil, fmt.Errorf("%w: WithMigrations: %w", ErrInvalidConfig, err)
-	}
-	entries, err := fs.ReadDir(sub, ".")
-	if err != nil {
-		return nil, fmt.Errorf("%w: WithMigrations: reading directory %q: %w", ErrInvalidConfig, dialect, err)
-	}
-	sqlFiles := 0
-	for _, e := range entries {
-		name := e.Name()
-		if e.IsDir() {
-			continue
-		}
-		if _, err := goose.NumericComponent(name); err != nil {
-			continue // goose ignores it too
-		}
-		switch path.Ext(name) {
-		case ".sql":
-			sqlFiles++
-		case ".go":
-			if !strings.HasSuffix(name, "_test.go") {
-				return nil, fmt.Errorf("%w: WithMigrations: %s/%s: Go migrations are not supported", ErrInvalidConfig, dialect, name)
-			}
-		}
-	}
-	if sqlFiles == 0 {
-		return nil, fmt.Errorf("%w: WithMigrations: no SQL migrations in directory %q", ErrInvalidConfig, dialect)
-	}
-	return sub, nil
-}
 
 // provider returns a goose provider over db. Never call its Close: it would
 // close db, which the Manager (or a Templater) owns.
@@ -70,12 +29,17 @@ func (m *Manager) provider(db *sql.DB) (*goose.Provider, error) {
 
 // checkProvider builds a goose provider over a handle that never connects,
 // so that goose's own configuration errors (dialect, migration files)
-// surface at NewManager rather than at the first Create or Migrate.
+// surface at NewManager rather than at the first Create or Migrate, and
+// records the newest migration's version.
 func (m *Manager) checkProvider() error {
 	db := sql.OpenDB(noConnector{})
 	defer db.Close()
-	if _, err := m.provider(db); err != nil {
+	p, err := m.provider(db)
+	if err != nil {
 		return fmt.Errorf("%w: WithMigrations: goose: %w", ErrInvalidConfig, err)
+	}
+	if src := p.ListSources(); len(src) > 0 {
+		m.target = src[len(src)-1].Version
 	}
 	return nil
 }
@@ -231,6 +195,9 @@ func (m *Manager) migrateTenant(ctx context.Context, id string) (int64, error) {
 	v, err := p.GetDBVersion(ctx)
 	if err != nil {
 		return 0, &MigrateError{TenantID: id, Err: err}
+	}
+	if v >= m.target {
+		l.h.current.Store(true) // its leases need no check
 	}
 	return v, nil
 }

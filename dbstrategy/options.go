@@ -33,6 +33,7 @@ type config struct {
 	maxConns    int
 	logger      *slog.Logger
 	now         func() time.Time
+	pending     PendingPolicy
 }
 
 func defaultConfig() config {
@@ -47,8 +48,14 @@ func defaultConfig() config {
 // [Manager.Create] and [Manager.Migrate]. fsys holds one directory per
 // dialect ("sqlite3/", "postgres/"), each of goose SQL migration files
 // (NNNNN_name.sql); Go migrations are not supported. The Manager reads
-// fs.Sub(fsys, strategy.Dialect()), and [NewManager] fails if that directory
-// holds no .sql migration or holds a .go one.
+// fs.Sub(fsys, strategy.Dialect()). [NewManager] checks the files as goose
+// will read them, and fails, naming the file and the rule, if the dialect's
+// directory is missing (saying what fsys holds instead, as when fs.Sub was
+// given one directory too many or too few), holds no .sql migration, holds
+// a .sql file goose would skip for its name (not NNNNN_description.sql, or
+// .SQL) or whose goose annotations do not parse (no "-- +goose Up" first,
+// an unknown or indented annotation, unpaired StatementBegin), or holds a
+// Go migration.
 // Default: none ([Manager.Create] only creates; [Manager.Migrate] does
 // nothing; [Manager.Version] returns [ErrNoMigrations]).
 func WithMigrations(fsys fs.FS) Option {
@@ -57,6 +64,76 @@ func WithMigrations(fsys fs.FS) Option {
 			return fmt.Errorf("%w: WithMigrations(nil): fsys must not be nil", ErrInvalidConfig)
 		}
 		c.migrations = fsys
+		return nil
+	})
+}
+
+// PendingPolicy is what [Manager.Acquire] does about a tenant whose schema
+// is behind the Manager's migrations, as when a new release of the app,
+// bringing a migration, starts before the fleet is migrated. See
+// [WithPendingMigrations].
+type PendingPolicy uint8
+
+const (
+	// PendingIgnore neither checks nor migrates: a tenant whose schema is
+	// behind is leased, and the app's queries fail on the missing table or
+	// column. The app migrates tenants itself ([Manager.Migrate],
+	// [Manager.MigrateAll]).
+	PendingIgnore PendingPolicy = iota
+
+	// PendingRefuse refuses a tenant whose schema is behind: Acquire
+	// returns a *[SchemaBehindError], which errors.Is matches with
+	// [ErrSchemaBehind], until the tenant is migrated by [Manager.Migrate],
+	// [Manager.MigrateAll] or another process. A server answers 503 with
+	// Retry-After, and logs it.
+	PendingRefuse
+
+	// PendingMigrate migrates a tenant whose schema is behind on the first
+	// Acquire after its handle opens, as [Manager.Migrate] does, under the
+	// tenant's migration lock (and, on PostgreSQL, goose's advisory lock
+	// across processes); concurrent Acquires of the tenant wait for it,
+	// bounded by their context. A failed migration is returned as a
+	// *[MigrateError], and tried again by the next Acquire.
+	PendingMigrate
+)
+
+// String returns the constant's name.
+func (p PendingPolicy) String() string {
+	switch p {
+	case PendingIgnore:
+		return "PendingIgnore"
+	case PendingRefuse:
+		return "PendingRefuse"
+	case PendingMigrate:
+		return "PendingMigrate"
+	}
+	return fmt.Sprintf("PendingPolicy(%d)", uint8(p))
+}
+
+// WithPendingMigrations sets what [Manager.Acquire] (and so [Manager.Do]
+// and [Manager.ForEach]) does about a tenant whose schema is behind the
+// migrations of [WithMigrations]: lease it anyway ([PendingIgnore]),
+// refuse it with a *[SchemaBehindError] ([PendingRefuse]), or migrate it
+// ([PendingMigrate]). "Behind" means the tenant's goose version is below
+// the newest migration; a tenant ahead of them, migrated by a newer
+// release, is leased (its migrations are expected to keep older code
+// working).
+//
+// The check costs one query on the tenant's database once per handle open
+// (a handle stays open across requests), not per Acquire: once a handle
+// was found current, or migrated by [Manager.Create], [Manager.Migrate] or
+// [Manager.MigrateAll], its leases go straight through. A tenant found
+// behind is checked again by every Acquire until it is migrated, so a
+// migration by another process is seen at once.
+//
+// [NewManager] fails if a policy other than PendingIgnore is given without
+// WithMigrations. Default: [PendingIgnore].
+func WithPendingMigrations(p PendingPolicy) Option {
+	return optionFunc(func(c *config) error {
+		if p > PendingMigrate {
+			return fmt.Errorf("%w: WithPendingMigrations(%v): unknown policy", ErrInvalidConfig, p)
+		}
+		c.pending = p
 		return nil
 	})
 }

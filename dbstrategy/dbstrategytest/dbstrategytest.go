@@ -50,7 +50,9 @@ ALTER TABLE notes DROP COLUMN tag;
 // Open of a missing tenant -> ErrNotFound and creates nothing, data isolation between tenants (keys with '_' and '-'), Drop idempotency and
 // that a dropped tenant's Open fails with ErrNotFound, invalid keys refused by a Manager over the strategy, Dialect
 // is "sqlite3" or "postgres", ConnLimiter sanity if implemented, migrations applied via a Manager with a small
-// in-memory fstest.MapFS migration set for the strategy's dialect, a Manager stress (many tenants, MaxOpen small,
+// in-memory fstest.MapFS migration set for the strategy's dialect, WithPendingMigrations (a tenant behind the
+// migrations refused with a SchemaBehindError under PendingRefuse, migrated on Acquire under PendingMigrate, then
+// leased under PendingRefuse on the handle that refused it), a Manager stress (many tenants, MaxOpen small,
 // concurrent Acquire/Release with -race, every read sees its own tenant's rows), and, for a ConnPinner, that a lease
 // holds one connection of the shared pool (a budget of 2 serves 2 leases at once, a third waits until one is released
 // or its context ends) and that its DB fails with ErrReleased after Release.
@@ -73,6 +75,7 @@ func Run(t *testing.T, newStrategy func(t *testing.T) dbstrategy.Strategy) {
 		{"ConnLimiter", testConnLimiter},
 		{"ConnPinner", testConnPinner},
 		{"Migrations", testMigrations},
+		{"PendingMigrations", testPendingMigrations},
 		{"ManagerStress", testManagerStress},
 	}
 	for _, tt := range tests {
@@ -473,6 +476,50 @@ func testMigrations(t *testing.T, s dbstrategy.Strategy) {
 	var merr *dbstrategy.MigrateError
 	if err := m.Migrate(c, id); !errors.As(err, &merr) || merr.TenantID != id || !errors.Is(err, dbstrategy.ErrNotFound) {
 		t.Errorf("Migrate(%q) after Drop error = %v, want a *MigrateError wrapping ErrNotFound", id, err)
+	}
+}
+
+// firstMigration is Migrations() without its second version.
+func firstMigration() fstest.MapFS {
+	fsys := Migrations()
+	for name := range fsys {
+		if strings.Contains(name, "00002_") {
+			delete(fsys, name)
+		}
+	}
+	return fsys
+}
+
+func testPendingMigrations(t *testing.T, s dbstrategy.Strategy) {
+	const id = "behind"
+	c := ctx(t)
+	old := newManager(t, s, dbstrategy.WithMigrations(firstMigration()))
+	if err := old.Create(c, id); err != nil {
+		t.Fatalf("Create(%q) error = %v", id, err)
+	}
+	refuse := newManager(t, s, dbstrategy.WithMigrations(Migrations()),
+		dbstrategy.WithPendingMigrations(dbstrategy.PendingRefuse))
+	_, err := refuse.Acquire(c, id)
+	var behind *dbstrategy.SchemaBehindError
+	if !errors.As(err, &behind) || !errors.Is(err, dbstrategy.ErrSchemaBehind) ||
+		*behind != (dbstrategy.SchemaBehindError{TenantID: id, Have: 1, Want: 2}) {
+		t.Fatalf("Acquire(%q) behind under PendingRefuse = %v, want *SchemaBehindError{%s, 1, 2}", id, err, id)
+	}
+	migrate := newManager(t, s, dbstrategy.WithMigrations(Migrations()),
+		dbstrategy.WithPendingMigrations(dbstrategy.PendingMigrate))
+	err = migrate.Do(c, id, func(ctx context.Context, db dbstrategy.DB) error {
+		_, err := db.ExecContext(ctx, "INSERT INTO notes (id, body, tag) VALUES ($1, $2, $3)", 1, "b", "t")
+		return err
+	})
+	if err != nil {
+		t.Fatalf("Do(%q) behind under PendingMigrate = %v, want migrated and leased", id, err)
+	}
+	// The handle that refused the tenant checks again, and finds it current.
+	if err := refuse.Do(c, id, func(context.Context, dbstrategy.DB) error { return nil }); err != nil {
+		t.Errorf("Do(%q) under PendingRefuse once migrated = %v", id, err)
+	}
+	if err := migrate.Drop(c, id); err != nil {
+		t.Errorf("Drop(%q) error = %v", id, err)
 	}
 }
 

@@ -6,8 +6,8 @@
 // isolation between tenants, idempotent Drop), the optional
 // [dbstrategy.ConnLimiter], [dbstrategy.ConnBudgeter] and
 // [dbstrategy.ConnPinner], and the strategy under a [dbstrategy.Manager]:
-// invalid keys, migrations, and a concurrent stress through few handles
-// (run it with -race).
+// invalid keys, migrations, [dbstrategy.WithPendingMigrations], and a
+// concurrent stress through few handles (run it with -race).
 //
 // # Usage
 //
