@@ -7,9 +7,7 @@ import (
 	"time"
 
 	"github.com/tenantkit/tenantkit/dbstrategy"
-	"github.com/tenantkit/tenantkit/dbstrategy/pgstrategy"
 	"github.com/tenantkit/tenantkit/dbstrategy/schemastrategy"
-	"github.com/tenantkit/tenantkit/internal/testenv"
 )
 
 // leaseQuery is one request's database work: Acquire, one point query,
@@ -31,17 +29,9 @@ func leaseQuery(b *testing.B, ctx context.Context, m *dbstrategy.Manager, id str
 // tenants t0 and t1.
 func benchManagers(b *testing.B) (database, schema *dbstrategy.Manager) {
 	ctx := context.Background()
-	ps, err := pgstrategy.New(ctx, pgstrategy.Config{DSN: testenv.PostgresDSN(b), Prefix: "tks_" + randomHex(b, 3) + "_"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		for _, id := range []string{"t0", "t1"} {
-			_ = ps.Drop(context.Background(), id)
-		}
-		ps.Close()
-	})
-	database, err = dbstrategy.NewManager(ps, dbstrategy.WithMigrations(markerMigrations()), dbstrategy.WithMaxConns(4))
+	ids := []string{"t0", "t1"}
+	ps := newDatabaseStrategy(b, &ids)
+	database, err := dbstrategy.NewManager(ps, dbstrategy.WithMigrations(markerMigrations()), dbstrategy.WithMaxConns(4))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -10,6 +10,8 @@ import (
 	"testing/fstest"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/tenantkit/tenantkit/dbstrategy"
 	"github.com/tenantkit/tenantkit/dbstrategy/dbstrategytest"
 	"github.com/tenantkit/tenantkit/dbstrategy/pgstrategy"
@@ -31,20 +33,36 @@ func firstMigration() fstest.MapFS {
 
 // newDatabaseStrategy returns a pgstrategy (a database per tenant, no
 // roles) on the test server with a fresh prefix, which drops the
-// databases of ids and closes when the benchmark ends.
+// databases of ids and the template a Manager with migrations made, and
+// closes, when the benchmark ends.
 func newDatabaseStrategy(b *testing.B, ids *[]string) *pgstrategy.Strategy {
 	b.Helper()
-	s, err := pgstrategy.New(context.Background(), pgstrategy.Config{DSN: testenv.PostgresDSN(b), Prefix: "tks_" + randomHex(b, 3) + "_"})
+	dsn := testenv.PostgresDSN(b)
+	prefix := "tks_" + randomHex(b, 3) + "_"
+	s, err := pgstrategy.New(context.Background(), pgstrategy.Config{DSN: dsn, Prefix: prefix})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() {
+		ctx := context.Background()
 		for _, id := range *ids {
-			if err := s.Drop(context.Background(), id); err != nil {
+			if err := s.Drop(ctx, id); err != nil {
 				b.Error(err)
 			}
 		}
 		s.Close()
+		admin, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		defer admin.Close(ctx)
+		template := pgx.Identifier{prefix + "$template"}.Sanitize()
+		for _, q := range []string{"ALTER DATABASE " + template + " IS_TEMPLATE false", "DROP DATABASE " + template + " WITH (FORCE)"} {
+			if _, err := admin.Exec(ctx, q); err != nil && !strings.Contains(err.Error(), "does not exist") {
+				b.Errorf("%s: %v", q, err)
+			}
+		}
 	})
 	return s
 }
