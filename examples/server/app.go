@@ -26,6 +26,7 @@ import (
 	"github.com/tenantkit/tenantkit/auth"
 	"github.com/tenantkit/tenantkit/dbstrategy"
 	"github.com/tenantkit/tenantkit/dbstrategy/pgstrategy"
+	"github.com/tenantkit/tenantkit/dbstrategy/schemastrategy"
 	"github.com/tenantkit/tenantkit/dbstrategy/sqlitestrategy"
 	"github.com/tenantkit/tenantkit/examples/server/migrations"
 	"github.com/tenantkit/tenantkit/tenancy"
@@ -460,6 +461,9 @@ func openTenantStrategy(ctx context.Context, cfg config, log *slog.Logger) (dbst
 		}
 		return s, func() error { return nil }, nil
 	}
+	if cfg.tenantIsolation == isolationSchema {
+		return openSchemaStrategy(ctx, cfg)
+	}
 	pc := pgstrategy.Config{DSN: cfg.tenantDB, Prefix: cfg.tenantDBPrefix, MaxConns: cfg.tenantConns}
 	if cfg.tenantDBRoleSecret != "off" {
 		// Each tenant database is owned by its own role, and reached
@@ -483,6 +487,25 @@ func openTenantStrategy(ctx context.Context, cfg config, log *slog.Logger) (dbst
 			s.Close()
 			return nil, nil, fmt.Errorf("tenant databases: %v (run as a superuser or the databases' owner, or -tenant-db-role-secret off)", redact(err))
 		}
+	}
+	return s, s.Close, nil
+}
+
+// openSchemaStrategy builds the schema-per-tenant strategy: every tenant a
+// schema of the -tenant-db database, served from one pool of -db-max-conns
+// connections (the Manager's WithMaxConns sets its size). Unless
+// -tenant-db-role-secret is off, each tenant also has a role of its own,
+// which owns its schema and which every request runs as: those roles
+// cannot log in, so they need no password and reach no other database.
+func openSchemaStrategy(ctx context.Context, cfg config) (dbstrategy.Strategy, func() error, error) {
+	sc := schemastrategy.Config{DSN: cfg.tenantDB, Prefix: cfg.tenantDBPrefix, MaxConns: cfg.dbMaxConns, Roles: cfg.tenantDBRoleSecret != "off"}
+	s, err := schemastrategy.New(ctx, sc)
+	if err != nil {
+		hint := ""
+		if sc.Roles {
+			hint = " (the -tenant-db role needs CREATE on its database and SUPERUSER or CREATEROLE for the tenant roles, or -tenant-db-role-secret off)"
+		}
+		return nil, nil, fmt.Errorf("tenant schemas: %v%s", redact(err), hint)
 	}
 	return s, s.Close, nil
 }

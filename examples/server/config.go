@@ -21,6 +21,10 @@ type config struct {
 	coreDB         string // sqlite:PATH or postgres://...
 	tenantDB       string // sqlite:DIR or postgres://...
 	tenantDBPrefix string
+	// tenantIsolation is how PostgreSQL tenants are kept apart:
+	// isolationDatabase (a database each, pgstrategy) or isolationSchema
+	// (a schema each in the -tenant-db database, schemastrategy).
+	tenantIsolation string
 	// tenantDBRoleSecret derives the passwords of per-tenant PostgreSQL
 	// roles; "" means generated, "off" turns the roles off.
 	tenantDBRoleSecret string
@@ -48,6 +52,12 @@ type config struct {
 	httpMaxConns int
 }
 
+// The values of -tenant-isolation.
+const (
+	isolationDatabase = "database"
+	isolationSchema   = "schema"
+)
+
 // errHelp is returned by parseConfig for -h: usage was printed, exit 0.
 var errHelp = flag.ErrHelp
 
@@ -64,11 +74,12 @@ func configFlags(fs *flag.FlagSet, getenv func(string) string) func() (config, e
 	fs.StringVar(&c.addr, "addr", env("ADDR", ":8000"), "listen `address` (env ADDR)")
 	fs.StringVar(&c.dataDir, "data", env("DATA_DIR", "./data"), "`folder` for SQLite files and generated secrets (env DATA_DIR)")
 	fs.StringVar(&c.coreDB, "core-db", getenv("CORE_DATABASE_URL"), "core database: sqlite:PATH or postgres:// `URL` (env CORE_DATABASE_URL; default sqlite:<data>/core.db)")
-	fs.StringVar(&c.tenantDB, "tenant-db", getenv("TENANT_DATABASE_URL"), "tenant databases: sqlite:DIR or postgres:// `URL` (env TENANT_DATABASE_URL; default sqlite:<data>/tenants)")
-	fs.StringVar(&c.tenantDBPrefix, "tenant-db-prefix", env("TENANT_DB_PREFIX", "tenant_"), "`prefix` of tenant database and file names (env TENANT_DB_PREFIX)")
-	fs.StringVar(&c.tenantDBRoleSecret, "tenant-db-role-secret", getenv("TENANT_DB_ROLE_SECRET"), "PostgreSQL only: `secret` (32+ bytes) the passwords of per-tenant database roles derive from; 'off' reaches every tenant database as the -tenant-db role instead (env TENANT_DB_ROLE_SECRET; default generated into <data>/tenant-db-role.secret)")
-	tenantConns := fs.String("db-tenant-conns", env("DB_TENANT_CONNS", "2"), "most `connections` one tenant's handle holds; on PostgreSQL, -db-max-conns divided by this is how many tenants are open at once (env DB_TENANT_CONNS)")
-	maxConns := fs.String("db-max-conns", env("DB_MAX_CONNS", "40"), "PostgreSQL: most `connections` held to tenant databases at once (env DB_MAX_CONNS)")
+	fs.StringVar(&c.tenantDB, "tenant-db", getenv("TENANT_DATABASE_URL"), "tenant databases: sqlite:DIR or postgres:// `URL`; with -tenant-isolation schema, the database that holds the tenant schemas (env TENANT_DATABASE_URL; default sqlite:<data>/tenants)")
+	fs.StringVar(&c.tenantDBPrefix, "tenant-db-prefix", env("TENANT_DB_PREFIX", "tenant_"), "`prefix` of tenant database, schema and file names (env TENANT_DB_PREFIX)")
+	fs.StringVar(&c.tenantIsolation, "tenant-isolation", env("TENANT_ISOLATION", isolationDatabase), "PostgreSQL: `how` tenants are kept apart: database (a database and connection pool each) or schema (a schema each in the -tenant-db database, one shared pool of -db-max-conns connections; for thousands of tenants) (env TENANT_ISOLATION)")
+	fs.StringVar(&c.tenantDBRoleSecret, "tenant-db-role-secret", getenv("TENANT_DB_ROLE_SECRET"), "PostgreSQL only: `secret` (32+ bytes) the passwords of per-tenant database roles derive from; 'off' reaches every tenant database as the -tenant-db role instead. With -tenant-isolation schema the tenant roles have no password (each request runs SET ROLE to its tenant's role), so only 'off' matters: it turns them off (env TENANT_DB_ROLE_SECRET; default generated into <data>/tenant-db-role.secret)")
+	tenantConns := fs.String("db-tenant-conns", env("DB_TENANT_CONNS", "2"), "most `connections` one tenant's handle holds; on PostgreSQL, -db-max-conns divided by this is how many tenants are open at once; unused with -tenant-isolation schema (env DB_TENANT_CONNS)")
+	maxConns := fs.String("db-max-conns", env("DB_MAX_CONNS", "40"), "PostgreSQL: most `connections` held to tenant databases at once; with -tenant-isolation schema, the size of the one pool every tenant shares (env DB_MAX_CONNS)")
 	sqliteMaxOpen := fs.String("db-sqlite-max-open", env("DB_SQLITE_MAX_OPEN", strconv.Itoa(sqlitestrategy.DefaultMaxOpen())), "SQLite: most tenant `handles` open at once, each about 0.32 MiB, 3 file descriptors and 4 memory mappings (more while it serves concurrent requests); the default is what this machine leaves room for: 3/4 of the descriptor limit, half of vm.max_map_count, 1/4 of memory at 1 MiB a handle (env DB_SQLITE_MAX_OPEN)")
 	fs.StringVar(&c.jwtSecret, "jwt-secret", getenv("JWT_SECRET"), "master `secret` for token keys, at least 32 bytes (env JWT_SECRET; default generated into <data>/jwt.secret)")
 	previous := fs.String("jwt-previous-secrets", getenv("JWT_PREVIOUS_SECRETS"), "comma-separated retiring `secrets`: tokens they signed stay valid; remove one once its tokens have expired (env JWT_PREVIOUS_SECRETS)")
@@ -125,6 +136,18 @@ func configFlags(fs *flag.FlagSet, getenv func(string) string) func() (config, e
 			if !strings.HasPrefix(u.v, "sqlite:") && !isPostgresURL(u.v) {
 				return c, fmt.Errorf("invalid %s: must start with sqlite: or postgres://", u.flag)
 			}
+		}
+		switch c.tenantIsolation {
+		case isolationDatabase:
+		case isolationSchema:
+			if !isPostgresURL(c.tenantDB) {
+				return c, errors.New("invalid -tenant-isolation schema: needs a PostgreSQL -tenant-db (postgres://), the database that holds the schemas")
+			}
+			if c.dbMaxConns < 2 {
+				return c, fmt.Errorf("invalid -db-max-conns %d with -tenant-isolation schema: must be at least 2 (a migration holds two connections)", c.dbMaxConns)
+			}
+		default:
+			return c, fmt.Errorf("invalid -tenant-isolation %q: must be database or schema", c.tenantIsolation)
 		}
 		if c.jwtSecret != "" && len(c.jwtSecret) < 32 {
 			return c, errors.New("invalid -jwt-secret: must be at least 32 bytes")

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tenantkit/tenantkit/dbstrategy"
 	"github.com/tenantkit/tenantkit/dbstrategy/pgstrategy"
+	"github.com/tenantkit/tenantkit/dbstrategy/schemastrategy"
 	"github.com/tenantkit/tenantkit/internal/httpobs"
 )
 
@@ -23,10 +24,30 @@ type metrics struct {
 	tenantReqs   *prometheus.CounterVec // nil unless per-tenant metrics are on
 }
 
-// connCounter is what a strategy with server connections reports:
-// pgstrategy's ConnStats.
-type connCounter interface {
-	ConnStats() pgstrategy.ConnStats
+// connCounts is what a strategy with server connections reports of them:
+// pgstrategy's tenant pools, or schemastrategy's one shared pool.
+type connCounts struct {
+	conns, inUse int
+	dialled      int64
+	hasDialled   bool // pgstrategy counts backends started; schemastrategy does not
+}
+
+// connCounter returns a function that reads strategy's connection counts,
+// or nil for a strategy without server connections (SQLite).
+func connCounter(strategy dbstrategy.Strategy) func() connCounts {
+	switch s := strategy.(type) {
+	case *pgstrategy.Strategy:
+		return func() connCounts {
+			st := s.ConnStats()
+			return connCounts{conns: st.Conns, inUse: st.InUse, dialled: st.Dialled, hasDialled: true}
+		}
+	case *schemastrategy.Strategy:
+		return func() connCounts {
+			st := s.ConnStats()
+			return connCounts{conns: st.Conns, inUse: st.InUse}
+		}
+	}
+	return nil
 }
 
 func newMetrics(dbs *dbstrategy.Manager, strategy dbstrategy.Strategy, connsPerHandle, budget int, perTenant bool) *metrics {
@@ -39,8 +60,8 @@ func newMetrics(dbs *dbstrategy.Manager, strategy dbstrategy.Strategy, connsPerH
 	}, []string{"outcome"})
 	m.reg.MustRegister(m.provisioning,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		newManagerCollector(dbs, connsPerHandle, budget))
-	if cc, ok := strategy.(connCounter); ok {
+		newManagerCollector(dbs, strategy, connsPerHandle, budget))
+	if cc := connCounter(strategy); cc != nil {
 		m.reg.MustRegister(newConnCollector(cc))
 	}
 	if perTenant {
@@ -83,6 +104,7 @@ type managerCollector struct {
 	dbs            *dbstrategy.Manager
 	connsPerHandle float64
 	budget         float64
+	shared         bool // the tenants share one pool of budget connections (schemastrategy)
 	descs          managerDescs
 }
 
@@ -90,9 +112,10 @@ type managerDescs struct {
 	open, leased, max, waiting, opens, evictions, idleCloses, waits, connsMax, budget, migrations *prometheus.Desc
 }
 
-func newManagerCollector(dbs *dbstrategy.Manager, connsPerHandle, budget int) *managerCollector {
+func newManagerCollector(dbs *dbstrategy.Manager, strategy dbstrategy.Strategy, connsPerHandle, budget int) *managerCollector {
 	d := func(name, help string) *prometheus.Desc { return prometheus.NewDesc(name, help, nil, nil) }
-	return &managerCollector{dbs: dbs, connsPerHandle: float64(connsPerHandle), budget: float64(budget), descs: managerDescs{
+	_, shared := strategy.(dbstrategy.ConnPinner)
+	return &managerCollector{dbs: dbs, connsPerHandle: float64(connsPerHandle), budget: float64(budget), shared: shared, descs: managerDescs{
 		open:       d("tenantkit_handles_open", "Tenant database handles open now."),
 		leased:     d("tenantkit_handles_leased", "Tenant database handles leased by requests now."),
 		max:        d("tenantkit_handles_max", "Most tenant database handles open at once."),
@@ -101,7 +124,7 @@ func newManagerCollector(dbs *dbstrategy.Manager, connsPerHandle, budget int) *m
 		evictions:  d("tenantkit_handle_evictions_total", "Idle handles closed to make room for another tenant."),
 		idleCloses: d("tenantkit_handle_idle_closes_total", "Handles closed after sitting idle."),
 		waits:      d("tenantkit_acquire_waits_total", "Acquires that had to wait for room."),
-		connsMax:   d("tenantkit_db_connections_max", "Tenant database connections the open handles may hold at most."),
+		connsMax:   d("tenantkit_db_connections_max", "Tenant database connections the open handles may hold at most; with schema isolation, the shared pool's size."),
 		budget:     d("tenantkit_db_connections_budget", "Configured budget of tenant database connections."),
 		migrations: prometheus.NewDesc("tenantkit_migrations_total", "Tenant schema migrations run by this process, by outcome.", []string{"outcome"}, nil),
 	}}
@@ -131,7 +154,12 @@ func (c *managerCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(d.idleCloses, float64(s.IdleCloses))
 	counter(d.waits, float64(s.Waits))
 	connsMax := float64(s.Open) * c.connsPerHandle
-	if c.budget > 0 {
+	switch {
+	case c.shared:
+		// One pool of budget connections serves every tenant, each lease
+		// pinning one: the handles hold none of their own.
+		connsMax = c.budget
+	case c.budget > 0:
 		// pgstrategy counts real connections against the budget, so open
 		// handles together never hold more than it.
 		connsMax = min(connsMax, c.budget)
@@ -142,17 +170,18 @@ func (c *managerCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(d.migrations, prometheus.CounterValue, float64(s.MigrationFailures), "failure")
 }
 
-// connCollector reports the server connections of the open tenant pools,
-// to compare with tenantkit_db_connections_budget.
+// connCollector reports the server connections of the open tenant pools
+// (database per tenant) or of the one shared pool (schema per tenant), to
+// compare with tenantkit_db_connections_budget.
 type connCollector struct {
-	cc                   connCounter
+	cc                   func() connCounts
 	open, inUse, dialled *prometheus.Desc
 }
 
-func newConnCollector(cc connCounter) *connCollector {
+func newConnCollector(cc func() connCounts) *connCollector {
 	return &connCollector{cc: cc,
-		open:    prometheus.NewDesc("tenantkit_db_connections_open", "Connections the open tenant pools hold to the database server, busy or idle.", nil, nil),
-		inUse:   prometheus.NewDesc("tenantkit_db_connections_in_use", "Tenant database connections running a query now.", nil, nil),
+		open:    prometheus.NewDesc("tenantkit_db_connections_open", "Connections the tenant pools (with -tenant-isolation schema, the one shared pool) hold to the database server, busy or idle.", nil, nil),
+		inUse:   prometheus.NewDesc("tenantkit_db_connections_in_use", "Tenant database connections in use now: running a query (database isolation) or pinned by a request's lease (schema isolation).", nil, nil),
 		dialled: prometheus.NewDesc("tenantkit_db_connections_dialled_total", "Tenant database connections opened under the budget: each started a server backend (a miss).", nil, nil),
 	}
 }
@@ -164,8 +193,10 @@ func (c *connCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *connCollector) Collect(ch chan<- prometheus.Metric) {
-	s := c.cc.ConnStats()
-	ch <- prometheus.MustNewConstMetric(c.open, prometheus.GaugeValue, float64(s.Conns))
-	ch <- prometheus.MustNewConstMetric(c.inUse, prometheus.GaugeValue, float64(s.InUse))
-	ch <- prometheus.MustNewConstMetric(c.dialled, prometheus.CounterValue, float64(s.Dialled))
+	s := c.cc()
+	ch <- prometheus.MustNewConstMetric(c.open, prometheus.GaugeValue, float64(s.conns))
+	ch <- prometheus.MustNewConstMetric(c.inUse, prometheus.GaugeValue, float64(s.inUse))
+	if s.hasDialled {
+		ch <- prometheus.MustNewConstMetric(c.dialled, prometheus.CounterValue, float64(s.dialled))
+	}
 }

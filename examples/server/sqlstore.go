@@ -15,6 +15,7 @@ import (
 	"github.com/ncruces/go-sqlite3"
 
 	"github.com/tenantkit/tenantkit/dbstrategy"
+	"github.com/tenantkit/tenantkit/dbstrategy/schemastrategy"
 )
 
 // The stores' SQL runs unchanged on SQLite and PostgreSQL: placeholders
@@ -396,8 +397,9 @@ func nullString(s string) sql.NullString { return sql.NullString{String: s, Vali
 
 // storeErr translates a database error into the domain's terms: no rows is
 // ErrNotFound, a unique violation ErrConflict, an unreachable or busy
-// database ErrUnavailable. Anything else is wrapped with %v: the driver's
-// error is not part of the contract.
+// database, or a statement planned for another table shape
+// (schemastrategy.ErrStalePlan), ErrUnavailable. Anything else is wrapped
+// with %v: the driver's error is not part of the contract.
 func storeErr(op string, err error) error {
 	switch {
 	case errors.Is(err, sql.ErrNoRows), errors.Is(err, dbstrategy.ErrNotFound):
@@ -428,7 +430,11 @@ func isUnavailable(err error) bool {
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, driver.ErrBadConn),
 		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET),
 		errors.As(err, &netErr), errors.As(err, &connErr), pgconn.SafeToRetry(err),
-		errors.Is(err, sqlite3.BUSY), errors.Is(err, sqlite3.LOCKED):
+		errors.Is(err, sqlite3.BUSY), errors.Is(err, sqlite3.LOCKED),
+		// A statement met its tenant's tables in another shape than it was
+		// planned for (schema per tenant, during a fleet migration): a
+		// retry plans it afresh.
+		errors.Is(err, schemastrategy.ErrStalePlan):
 		return true
 	case errors.As(err, &pgErr):
 		// Class 08: connection exception; 57P01-57P03: admin shutdown,

@@ -1,0 +1,93 @@
+package main
+
+// -tenant-isolation: the flag, its environment fallback and default, and
+// the errors a schema per tenant adds to the error table.
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/tenantkit/tenantkit/dbstrategy/schemastrategy"
+)
+
+func TestTenantIsolationFlag(t *testing.T) {
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	var out bytes.Buffer
+	if _, err := parseConfig([]string{"-h"}, env(nil), &out); err != errHelp {
+		t.Fatalf("-h: %v", err)
+	}
+	for _, f := range []string{"-tenant-isolation", "TENANT_ISOLATION", "database", "schema"} {
+		if !strings.Contains(out.String(), f) {
+			t.Errorf("-h does not mention %s", f)
+		}
+	}
+	const pg = "postgres://u@127.0.0.1:5432/tenants"
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"default", nil, nil, isolationDatabase},
+		{"default on PostgreSQL", []string{"-tenant-db", pg}, nil, isolationDatabase},
+		{"flag", []string{"-tenant-db", pg, "-tenant-isolation", "schema"}, nil, isolationSchema},
+		{"environment", []string{"-tenant-db", pg}, map[string]string{"TENANT_ISOLATION": "schema"}, isolationSchema},
+		{"flag over environment", []string{"-tenant-db", pg, "-tenant-isolation", "database"}, map[string]string{"TENANT_ISOLATION": "schema"}, isolationDatabase},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := parseConfig(tt.args, env(tt.env), &out)
+			if err != nil {
+				t.Fatalf("parseConfig(%q) = %v", tt.args, err)
+			}
+			if c.tenantIsolation != tt.want {
+				t.Errorf("tenantIsolation = %q; want %q", c.tenantIsolation, tt.want)
+			}
+		})
+	}
+	for _, tt := range []struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{[]string{"-tenant-isolation", "Schema"}, nil, `invalid -tenant-isolation "Schema": must be database or schema`},
+		{nil, map[string]string{"TENANT_ISOLATION": "table"}, `invalid -tenant-isolation "table"`},
+		{[]string{"-tenant-isolation", ""}, nil, `invalid -tenant-isolation ""`},
+		{[]string{"-tenant-isolation", "schema"}, nil, "needs a PostgreSQL -tenant-db"},
+		{[]string{"-tenant-isolation", "schema", "-tenant-db", pg, "-db-max-conns", "1", "-db-tenant-conns", "1"}, nil, "-db-max-conns 1 with -tenant-isolation schema: must be at least 2"},
+	} {
+		if _, err := parseConfig(tt.args, env(tt.env), &out); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("parseConfig(%q, env %v) = %v; want an error containing %q", tt.args, tt.env, err, tt.want)
+		}
+	}
+}
+
+// TestStalePlanIs503: a statement PostgreSQL refused because the tenant's
+// tables changed shape under its cached plan (a fleet migration half done)
+// is transient, answered like an unavailable database: 503 with
+// Retry-After, no detail of the database.
+func TestStalePlanIs503(t *testing.T) {
+	pgErr := &pgconn.PgError{Code: "0A000", Message: "cached plan must not change result type"}
+	stale := fmt.Errorf("tenant query: %w", fmt.Errorf("%w: %w", schemastrategy.ErrStalePlan, pgErr))
+	err := storeErr("user by id", stale)
+	w := httptest.NewRecorder()
+	writeError(w, httptest.NewRequest("GET", "/api/tenant/users/me", nil), slog.New(slog.DiscardHandler), err)
+	if w.Code != http.StatusServiceUnavailable {
+		t.Errorf("status = %d; want 503", w.Code)
+	}
+	if w.Header().Get("Retry-After") == "" {
+		t.Errorf("503 without Retry-After")
+	}
+	for _, leak := range []string{"cached plan", "0A000", "schemastrategy"} {
+		if strings.Contains(w.Body.String(), leak) {
+			t.Errorf("body %s carries %q", w.Body, leak)
+		}
+	}
+}
