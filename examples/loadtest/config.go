@@ -50,6 +50,7 @@ type config struct {
 	zipfS       float64
 	mix         [numOps]int
 	db          string // sqlite or postgres
+	isolation   string // with postgres: database or schema (the server's -tenant-isolation)
 	pgDSN       string
 	prefix      string // tenant database prefix; empty: generated
 	maxConns    int
@@ -92,6 +93,7 @@ func parseConfig(args []string, usage io.Writer) (config, error) {
 	fs.Float64Var(&c.zipfS, "zipf-s", 1.1, "Zipf `exponent`, greater than 1")
 	mix := fs.String("mix", "read=90,update=9,login=1", "request `mix`: weights of read, update and login")
 	fs.StringVar(&c.db, "db", "sqlite", "tenant databases of the started server: sqlite or postgres")
+	fs.StringVar(&c.isolation, "tenant-isolation", "database", "with -db postgres, the started server's -tenant-isolation: database (a database per tenant) or schema (a schema per tenant, in a database <prefix>schemas)")
 	fs.StringVar(&c.pgDSN, "pg-dsn", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", "PostgreSQL admin `DSN` (-db postgres; also used to sample connections)")
 	fs.StringVar(&c.prefix, "tenant-db-prefix", "", "tenant database `prefix` (default: lt<random>_ for postgres, tenant_ for sqlite)")
 	fs.IntVar(&c.maxConns, "db-max-conns", 0, "the server's -db-max-conns `budget` (0: the server's default)")
@@ -159,6 +161,10 @@ func parseConfig(args []string, usage io.Writer) (config, error) {
 		return c, fmt.Errorf("-zipf-s %v: must be greater than 1", c.zipfS)
 	case c.db != "sqlite" && c.db != "postgres":
 		return c, fmt.Errorf("-db %q: must be sqlite or postgres", c.db)
+	case c.isolation != "database" && c.isolation != "schema":
+		return c, fmt.Errorf("-tenant-isolation %q: must be database or schema", c.isolation)
+	case c.isolation == "schema" && c.db != "postgres":
+		return c, errors.New("-tenant-isolation schema needs -db postgres")
 	case c.sqliteOpen < 0:
 		return c, errors.New("-db-sqlite-max-open must not be negative")
 	case c.maxConns < 0:

@@ -30,8 +30,11 @@ func harness(ctx context.Context, cfg config, stderr io.Writer) (res *result, er
 		Host: hostNow(), Args: cfg.args, DB: cfg.db, Mix: mixString(cfg.mix),
 		DBMaxConns: cfg.maxConns, DBTenantConns: cfg.tenantConns, LogLevel: cfg.logLevel,
 	}
+	if cfg.db == "postgres" {
+		res.Isolation = cfg.isolation
+	}
 	if cfg.url != "" {
-		res.DB, res.DBMaxConns, res.DBTenantConns, res.LogLevel = "(existing server)", 0, 0, "(existing server)"
+		res.DB, res.DBMaxConns, res.DBTenantConns, res.LogLevel, res.Isolation = "(existing server)", 0, 0, "(existing server)", ""
 	}
 	defer func() {
 		res.Host.LoadEnd = loadAvg()
@@ -260,6 +263,9 @@ func openDataSet(cfg config) (*manifest, string, error) {
 			return nil, "", err
 		}
 		m, err := newManifest(cfg.db, cfg.prefix)
+		if err == nil && cfg.isolation == "schema" {
+			m.Isolation = cfg.isolation
+		}
 		return m, dir, err
 	}
 	if err := os.MkdirAll(cfg.reuse, 0o700); err != nil {
@@ -271,10 +277,16 @@ func openDataSet(cfg config) (*manifest, string, error) {
 	}
 	if m == nil {
 		m, err = newManifest(cfg.db, cfg.prefix)
+		if err == nil && cfg.isolation == "schema" {
+			m.Isolation = cfg.isolation
+		}
 		return m, cfg.reuse, err
 	}
 	if cfg.url == "" && m.DB != cfg.db {
 		return nil, "", fmt.Errorf("-reuse %s holds a %s data set, not %s", cfg.reuse, m.DB, cfg.db)
+	}
+	if cfg.url == "" && m.isolation() != cfg.isolation {
+		return nil, "", fmt.Errorf("-reuse %s holds a data set with a %s per tenant, not a %s", cfg.reuse, m.isolation(), cfg.isolation)
 	}
 	if cfg.prefix != "" && cfg.prefix != m.Prefix {
 		return nil, "", fmt.Errorf("-reuse %s uses prefix %q, not %q", cfg.reuse, m.Prefix, cfg.prefix)
@@ -326,7 +338,17 @@ func startServer(ctx context.Context, cfg config, m *manifest, dir, work string,
 		if err != nil {
 			return nil, err
 		}
-		args = append(args, "-core-db", core, "-tenant-db", cfg.pgDSN)
+		tenantDB := cfg.pgDSN
+		if m.isolation() == "schema" {
+			if err := pgCreateDB(ctx, cfg.pgDSN, m.schemasDB()); err != nil {
+				return nil, err
+			}
+			if tenantDB, err = dsnWithDB(cfg.pgDSN, m.schemasDB()); err != nil {
+				return nil, err
+			}
+			args = append(args, "-tenant-isolation", "schema")
+		}
+		args = append(args, "-core-db", core, "-tenant-db", tenantDB)
 	}
 	pprofAddr := ""
 	if cfg.profileDir != "" {

@@ -168,24 +168,32 @@ func TestReuse(t *testing.T) {
 
 func TestPostgres(t *testing.T) {
 	dsn := testenv.PostgresDSN(t)
-	r := runHarness(t, "-db", "postgres", "-pg-dsn", dsn, "-db-max-conns", "8", "-tenants", "3",
-		"-users-per-tenant", "1", "-clients", "4", "-duration", "2s", "-warmup", "300ms", "-phases", "one,dist", "-mix", "read=90,update=10")
-	checkSane(t, r, phaseOne, phaseDist)
-	for _, p := range r.Phases {
-		if p.PeakPGConns == nil || *p.PeakPGConns < 1 || *p.PeakPGConns > 8 {
-			t.Errorf("phase %s: peak tenant connections %v, want 1 to 8 (the budget)", p.Name, p.PeakPGConns)
-		}
-	}
-	conn, err := pgx.Connect(t.Context(), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
-	var left int
-	if err := conn.QueryRow(t.Context(), `SELECT count(*) FROM pg_database WHERE datname LIKE $1`, likePrefix(r.Prefix)).Scan(&left); err != nil {
-		t.Fatal(err)
-	}
-	if left != 0 || r.Prefix == "" {
-		t.Errorf("%d databases with prefix %q left after the run, want 0", left, r.Prefix)
+	for _, isolation := range []string{"database", "schema"} {
+		t.Run(isolation, func(t *testing.T) {
+			r := runHarness(t, "-db", "postgres", "-tenant-isolation", isolation, "-pg-dsn", dsn, "-db-max-conns", "8", "-tenants", "3",
+				"-users-per-tenant", "1", "-clients", "4", "-duration", "2s", "-warmup", "300ms", "-phases", "one,dist", "-mix", "read=90,update=10")
+			checkSane(t, r, phaseOne, phaseDist)
+			if r.Isolation != isolation {
+				t.Errorf("result's isolation %q, want %q", r.Isolation, isolation)
+			}
+			for _, p := range r.Phases {
+				if p.PeakPGConns == nil || *p.PeakPGConns < 1 || *p.PeakPGConns > 8 {
+					t.Errorf("phase %s: peak tenant connections %v, want 1 to 8 (the budget)", p.Name, p.PeakPGConns)
+				}
+			}
+			conn, err := pgx.Connect(t.Context(), dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close(context.Background())
+			var left int
+			if err := conn.QueryRow(t.Context(), `SELECT (SELECT count(*) FROM pg_database WHERE datname LIKE $1) + (SELECT count(*) FROM pg_roles WHERE rolname LIKE $1)`,
+				likePrefix(r.Prefix)).Scan(&left); err != nil {
+				t.Fatal(err)
+			}
+			if left != 0 || r.Prefix == "" {
+				t.Errorf("%d databases and roles with prefix %q left after the run, want 0", left, r.Prefix)
+			}
+		})
 	}
 }

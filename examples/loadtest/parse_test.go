@@ -92,6 +92,9 @@ func TestParseConfig(t *testing.T) {
 		{name: "tenant conns", args: []string{"-db-max-conns", "10", "-db-tenant-conns", "10"}},
 		{name: "tenant conns over budget", args: []string{"-db-max-conns", "10", "-db-tenant-conns", "11"}, wantErr: true},
 		{name: "negative tenant conns", args: []string{"-db-tenant-conns", "-1"}, wantErr: true},
+		{name: "schema per tenant", args: []string{"-db", "postgres", "-tenant-isolation", "schema"}},
+		{name: "schema on SQLite", args: []string{"-tenant-isolation", "schema"}, wantErr: true},
+		{name: "unknown isolation", args: []string{"-db", "postgres", "-tenant-isolation", "table"}, wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -39,7 +39,8 @@ type manifest struct {
 	Password   string    `json:"password"` // of every user, core and tenant
 	RunID      string    `json:"run_id"`
 	Prefix     string    `json:"tenant_db_prefix"`
-	CoreDB     string    `json:"core_db,omitempty"` // PostgreSQL core database
+	CoreDB     string    `json:"core_db,omitempty"`          // PostgreSQL core database
+	Isolation  string    `json:"tenant_isolation,omitempty"` // "schema": a schema per tenant in schemasDB(); "": a database per tenant
 	OwnerEmail string    `json:"owner_email"`
 	Tenants    []tenant  `json:"tenants"`
 }
@@ -57,6 +58,18 @@ type user struct {
 	Email   string    `json:"email"`
 	Token   string    `json:"token,omitempty"`
 	Expires time.Time `json:"expires,omitzero"`
+}
+
+// schemasDB is the database of a schema-per-tenant data set's schemas:
+// under the prefix, so that the cleanup drops it with the tenant roles.
+func (m *manifest) schemasDB() string { return m.Prefix + "schemas" }
+
+// isolation is the server's -tenant-isolation for the data set.
+func (m *manifest) isolation() string {
+	if m.Isolation == "" {
+		return "database"
+	}
+	return m.Isolation
 }
 
 // newManifest starts an empty data set with fresh secrets.

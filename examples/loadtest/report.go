@@ -96,6 +96,7 @@ type result struct {
 	Host          hostInfo             `json:"host"`
 	Args          []string             `json:"args"`
 	DB            string               `json:"db"`
+	Isolation     string               `json:"tenant_isolation,omitempty"` // postgres: database or schema
 	Mix           string               `json:"mix"`
 	DBMaxConns    int                  `json:"db_max_conns"`
 	DBTenantConns int                  `json:"db_tenant_conns,omitempty"` // 0: the server's default
@@ -243,7 +244,11 @@ func mergeRuns(runs []phaseRun) phaseResult {
 func printReport(w io.Writer, r *result) {
 	fmt.Fprintf(w, "\ntenantkit load test, %s, %d CPU (%s), %s, load %s -> %s\n",
 		r.Host.Date.Format(time.RFC3339), r.Host.NumCPU, r.Host.CPU, r.Host.GoVersion, r.Host.LoadStart, r.Host.LoadEnd)
-	fmt.Fprintf(w, "db %s, mix %s, db-max-conns %d, server log level %s", r.DB, r.Mix, r.DBMaxConns, r.LogLevel)
+	fmt.Fprintf(w, "db %s", r.DB)
+	if r.Isolation != "" {
+		fmt.Fprintf(w, " (a %s per tenant)", r.Isolation)
+	}
+	fmt.Fprintf(w, ", mix %s, db-max-conns %d, server log level %s", r.Mix, r.DBMaxConns, r.LogLevel)
 	if r.DBTenantConns > 0 {
 		fmt.Fprintf(w, ", db-tenant-conns %d", r.DBTenantConns)
 	}
