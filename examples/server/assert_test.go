@@ -397,8 +397,8 @@ func createOrg(t testing.TB, ts *testServer, token string, body map[string]any) 
 
 // tenantStorage lists what the tenant strategy holds: the database files of
 // the SQLite tenant folder (not their -wal/-shm companions, which come and
-// go as handles open and close), or the PostgreSQL databases and roles
-// under the test's prefix.
+// go as handles open and close), or the PostgreSQL databases, schemas (of
+// the tenant database) and roles under the test's prefix.
 func tenantStorage(t testing.TB, ts *testServer) []string {
 	t.Helper()
 	if dir, ok := strings.CutPrefix(ts.cfg.tenantDB, "sqlite:"); ok {
@@ -426,6 +426,8 @@ func tenantStorage(t testing.TB, ts *testServer) []string {
 	defer cancel()
 	rows, err := db.QueryContext(ctx, `
 		SELECT 'db:' || datname::text FROM pg_database WHERE starts_with(datname::text, $1)
+		UNION ALL
+		SELECT 'schema:' || nspname::text FROM pg_namespace WHERE starts_with(nspname::text, $1)
 		UNION ALL
 		SELECT 'role:' || rolname::text FROM pg_roles WHERE starts_with(rolname::text, $1)
 		ORDER BY 1`, ts.cfg.tenantDBPrefix)

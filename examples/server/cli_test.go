@@ -30,7 +30,8 @@ func noEnv(string) string { return "" }
 // cliConfigFlags returns cfg as the configuration flags a user passes.
 func cliConfigFlags(cfg config) []string {
 	return []string{"-data", cfg.dataDir, "-core-db", cfg.coreDB, "-tenant-db", cfg.tenantDB,
-		"-tenant-db-prefix", cfg.tenantDBPrefix, "-jwt-secret", cfg.jwtSecret, "-tenant-db-role-secret", testRoleSecret}
+		"-tenant-db-prefix", cfg.tenantDBPrefix, "-tenant-isolation", cfg.tenantIsolation,
+		"-jwt-secret", cfg.jwtSecret, "-tenant-db-role-secret", testRoleSecret}
 }
 
 // runCLI runs `server <words> <config flags> <rest>` and returns what it
@@ -217,6 +218,7 @@ func registerOwner(t testing.TB, cfg config, email string) {
 func TestCLITenants(t *testing.T) {
 	for _, b := range backends() {
 		t.Run(b.name, func(t *testing.T) {
+			t.Parallel() // databases of its own (see backends)
 			cfg := b.config(t)
 			ts := startServer(t, cfg)
 			ts.coreUser(t, "cli-owner@example.com")
@@ -462,6 +464,7 @@ func failureLine(id int64, slug string) *regexp.Regexp {
 func TestCLIMigrate(t *testing.T) {
 	for _, b := range backends() {
 		t.Run(b.name, func(t *testing.T) {
+			t.Parallel() // databases of its own (see backends)
 			cfg := b.config(t)
 			latest := tenantLatest(t, cfg)
 			if latest < 2 {

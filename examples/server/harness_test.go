@@ -42,18 +42,25 @@ type backend struct {
 	config func(t testing.TB) config
 }
 
-// backends lists every strategy: SQLite always, PostgreSQL as a subtest
-// that skips (or fails under CI) without TENANTKIT_TEST_POSTGRES_DSN.
+// backends lists every strategy: SQLite always, and PostgreSQL with a
+// database per tenant and with a schema per tenant, as subtests that skip
+// (or fail under CI) without TENANTKIT_TEST_POSTGRES_DSN. Each backend's
+// config makes databases (a folder, a core database, a prefix) that no
+// other test touches, so the tests run a subtest per backend in parallel
+// (t.Parallel): the PostgreSQL ones spend most of their time waiting for
+// the server.
 func backends() []backend {
 	return []backend{
 		{name: "sqlite", config: sqliteConfig},
 		{name: "postgres", config: postgresConfig},
+		{name: "postgres-schema", config: postgresSchemaConfig},
 	}
 }
 
 func baseConfig(dataDir string) config {
 	return config{
-		addr: "127.0.0.1:0", dataDir: dataDir, tenantDBPrefix: "tenant_", dbMaxConns: 12, tenantConns: 2, // small: test packages share one PostgreSQL server
+		addr: "127.0.0.1:0", dataDir: dataDir, tenantDBPrefix: "tenant_", tenantIsolation: isolationDatabase,
+		dbMaxConns: 12, tenantConns: 2, // small: test packages share one PostgreSQL server
 		jwtSecret: "test-secret-0123456789abcdef0123456789", jwtAlg: algHS256, tokenTTL: time.Hour,
 		logFormat: "text", logLevel: "error",
 	}
@@ -106,6 +113,34 @@ func postgresConfig(t testing.TB) config {
 	})
 	return c
 }
+
+// postgresSchemaConfig is postgresConfig with a schema per tenant: the
+// tenants' schemas live in a database of their own, named by the test's
+// prefix followed by "schemas" so that the cleanup drops it with the
+// tenant roles.
+func postgresSchemaConfig(t testing.TB) config {
+	c := postgresConfig(t)
+	name := c.tenantDBPrefix + "schemas"
+	admin, err := sql.Open("pgx", c.tenantDB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	if _, err := admin.Exec(`CREATE DATABASE "` + name + `"`); err != nil {
+		t.Fatalf("create the tenant schemas' database: %v", err)
+	}
+	u, err := url.Parse(c.tenantDB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + name
+	c.tenantDB = u.String()
+	c.tenantIsolation = isolationSchema
+	return c
+}
+
+// isSchema reports whether cfg keeps a schema per tenant.
+func isSchema(cfg config) bool { return cfg.tenantIsolation == isolationSchema }
 
 // testServer is an app served by httptest.
 type testServer struct {
@@ -261,10 +296,11 @@ func (ts *testServer) tenantUser(t testing.TB, tenant, email string) string {
 }
 
 // forEachBackend runs f once per strategy as a subtest with a fresh
-// server.
+// server. The subtests run in parallel (up to -parallel at once).
 func forEachBackend(t *testing.T, f func(t *testing.T, ts *testServer)) {
 	for _, b := range backends() {
 		t.Run(b.name, func(t *testing.T) {
+			t.Parallel() // databases of its own (see backends)
 			f(t, startServer(t, b.config(t)))
 		})
 	}

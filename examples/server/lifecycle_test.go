@@ -24,6 +24,7 @@ import (
 
 	"github.com/tenantkit/tenantkit/dbstrategy"
 	"github.com/tenantkit/tenantkit/dbstrategy/pgstrategy"
+	"github.com/tenantkit/tenantkit/dbstrategy/schemastrategy"
 	"github.com/tenantkit/tenantkit/dbstrategy/sqlitestrategy"
 )
 
@@ -126,7 +127,11 @@ func tenantDBLeft(t testing.TB, cfg config, id int64) []string {
 	defer cancel()
 	var n int
 	name := cfg.tenantDBPrefix + key
-	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM pg_database WHERE datname = $1`, name).Scan(&n); err != nil {
+	query := `SELECT count(*) FROM pg_database WHERE datname = $1`
+	if isSchema(cfg) {
+		query = `SELECT count(*) FROM pg_namespace WHERE nspname = $1`
+	}
+	if err := db.QueryRowContext(ctx, query, name).Scan(&n); err != nil {
 		t.Fatalf("look for database %s: %v", name, err)
 	}
 	if n > 0 {
@@ -138,8 +143,9 @@ func tenantDBLeft(t testing.TB, cfg config, id int64) []string {
 // storedTenantIDs lists the tenants whose database exists, sorted, and
 // the names under the tenant prefix that are no tenant's database (a
 // -wal file without its database, say). The PostgreSQL core database of
-// postgresConfig and the migrated template share the prefix and are
-// skipped.
+// postgresConfig, the migrated template and the schemas' database of
+// postgresSchemaConfig share the prefix and are skipped. With a schema per
+// tenant, the tenants are the schemas under the prefix.
 func storedTenantIDs(t testing.TB, cfg config) (ids []int64, strays []string) {
 	t.Helper()
 	var names []string
@@ -174,7 +180,11 @@ func storedTenantIDs(t testing.TB, cfg config) (ids []int64, strays []string) {
 	db := openPG(t, cfg.tenantDB)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	rows, err := db.QueryContext(ctx, `SELECT datname::text FROM pg_database WHERE starts_with(datname::text, $1)`, cfg.tenantDBPrefix)
+	query := `SELECT datname::text FROM pg_database WHERE starts_with(datname::text, $1)`
+	if isSchema(cfg) {
+		query = `SELECT nspname::text FROM pg_namespace WHERE starts_with(nspname::text, $1)`
+	}
+	rows, err := db.QueryContext(ctx, query, cfg.tenantDBPrefix)
 	if err != nil {
 		t.Fatalf("list tenant databases: %v", err)
 	}
@@ -191,7 +201,7 @@ func storedTenantIDs(t testing.TB, cfg config) (ids []int64, strays []string) {
 	}
 	for _, n := range names {
 		key := strings.TrimPrefix(n, cfg.tenantDBPrefix)
-		if key == "core" || key == "$template" {
+		if key == "core" || key == "$template" || key == "schemas" {
 			continue
 		}
 		if id, err := strconv.ParseInt(key, 10, 64); err == nil && tenantKey(id) == key {
@@ -253,6 +263,14 @@ func otherProcessStrategy(t testing.TB, cfg config) dbstrategy.Strategy {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	if isSchema(cfg) {
+		s, err := schemastrategy.New(ctx, schemastrategy.Config{DSN: cfg.tenantDB, Prefix: cfg.tenantDBPrefix, Roles: cfg.tenantDBRoleSecret != "off"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
 	s, err := pgstrategy.New(ctx, pgstrategy.Config{DSN: cfg.tenantDB, Prefix: cfg.tenantDBPrefix})
 	if err != nil {
 		t.Fatal(err)

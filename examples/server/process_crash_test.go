@@ -111,6 +111,7 @@ type crashCase struct {
 func TestCrashRecovery(t *testing.T) {
 	for _, b := range backends() {
 		t.Run(b.name, func(t *testing.T) {
+			t.Parallel() // databases of its own (see backends)
 			cfg := b.config(t)
 			ts, fp := startFaultyServer(t, cfg)
 			ctx := context.Background()
@@ -326,7 +327,7 @@ func buildServer(t *testing.T) string {
 func serverArgs(cfg config) []string {
 	return []string{
 		"-addr", "127.0.0.1:0", "-data", cfg.dataDir,
-		"-core-db", cfg.coreDB, "-tenant-db", cfg.tenantDB, "-tenant-db-prefix", cfg.tenantDBPrefix,
+		"-core-db", cfg.coreDB, "-tenant-db", cfg.tenantDB, "-tenant-db-prefix", cfg.tenantDBPrefix, "-tenant-isolation", cfg.tenantIsolation,
 		"-jwt-secret", cfg.jwtSecret, "-log-format", "json", "-log-level", "info",
 		"-org-quota", fmt.Sprint(cfg.limits.orgQuota), "-org-rate", fmt.Sprint(cfg.limits.orgRate), // 0: off, as in-process tests
 	}
@@ -438,6 +439,7 @@ func TestKillDuringBurst(t *testing.T) {
 	bin := buildServer(t)
 	for _, b := range backends() {
 		t.Run(b.name, func(t *testing.T) {
+			t.Parallel() // databases of its own (see backends)
 			cfg := b.config(t)
 			args := serverArgs(cfg)
 			p := startProcess(t, bin, args)
