@@ -31,6 +31,7 @@ func orgIDOf(t testing.TB, r response) int64 {
 func TestOrganizationQuota(t *testing.T) {
 	for _, b := range backends() {
 		t.Run(b.name, func(t *testing.T) {
+			t.Parallel() // databases of its own (see backends)
 			const quota = 3
 			cfg := b.config(t)
 			cfg.limits.orgQuota = quota
@@ -146,6 +147,7 @@ func TestOrganizationRate(t *testing.T) {
 func TestOrganizationPages(t *testing.T) {
 	for _, b := range backends() {
 		t.Run(b.name, func(t *testing.T) {
+			t.Parallel() // databases of its own (see backends)
 			ts := startServer(t, b.config(t))
 			tok := ts.coreUser(t, "pager@example.com")
 			neighbour := ts.coreUser(t, "neighbour@example.com")

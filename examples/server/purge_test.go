@@ -107,6 +107,7 @@ func checkRefreshPurged(t *testing.T, where string, db dbstrategy.DB) {
 func TestPurge(t *testing.T) {
 	for _, b := range backends() {
 		t.Run(b.name, func(t *testing.T) {
+			t.Parallel() // databases of its own (see backends)
 			ts := startServer(t, b.config(t))
 			ctx := context.Background()
 			owner := ts.coreUser(t, "owner@example.com")
@@ -180,6 +181,7 @@ func TestPurge(t *testing.T) {
 func TestPurgeBounded(t *testing.T) {
 	for _, b := range backends() {
 		t.Run(b.name, func(t *testing.T) {
+			t.Parallel() // databases of its own (see backends)
 			ts := startServer(t, b.config(t))
 			ts.coreUser(t, "bulk@example.com")
 			u, err := ts.app.store.UserByEmail(context.Background(), "bulk@example.com")

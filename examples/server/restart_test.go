@@ -14,6 +14,7 @@ import (
 func TestRestart(t *testing.T) {
 	for _, b := range backends() {
 		t.Run(b.name, func(t *testing.T) {
+			t.Parallel() // databases of its own (see backends)
 			cfg := b.config(t)
 			// No -jwt-secret: the generated one must be kept for the next
 			// start, or the old tokens would stop working.

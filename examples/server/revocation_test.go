@@ -169,6 +169,7 @@ func loginLoop(ts *testServer, tenant, email string, started chan<- struct{}, st
 func TestRevocationRaces(t *testing.T) {
 	for _, b := range backends() {
 		t.Run(b.name, func(t *testing.T) {
+			t.Parallel() // databases of its own (see backends)
 			ts := startServer(t, b.config(t))
 			owner := ts.coreUser(t, "owner@example.com")
 			org, _ := ts.org(t, owner, "Racing")

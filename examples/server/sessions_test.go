@@ -217,6 +217,7 @@ func TestSessionExpiry(t *testing.T) {
 func TestLoginThrottle(t *testing.T) {
 	for _, b := range backends() {
 		t.Run(b.name, func(t *testing.T) {
+			t.Parallel() // databases of its own (see backends)
 			ts := startServerWith(t, b.config(t), appOptions{hashParams: &testHashParams})
 			owner := ts.coreUser(t, "owner@example.com")
 			id, _ := ts.org(t, owner, "Throttled")
