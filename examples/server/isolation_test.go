@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -90,4 +91,33 @@ func TestStalePlanIs503(t *testing.T) {
 			t.Errorf("body %s carries %q", w.Body, leak)
 		}
 	}
+}
+
+// TestSchemaProvisioningBurst creates twice as many organizations at once
+// as a schema per tenant's pool has connections. Each creation migrates
+// its schema on two connections (goose's lock and its work): every one
+// must still finish, none holding the pool while waiting for a second
+// connection.
+func TestSchemaProvisioningBurst(t *testing.T) {
+	const budget, creations = 4, 8
+	cfg := postgresSchemaConfig(t)
+	cfg.dbMaxConns, cfg.tenantConns = budget, 1
+	ts := startServer(t, cfg)
+	owner := ts.coreUser(t, "burst-owner@example.com")
+	var wg sync.WaitGroup
+	results := make([]response, creations)
+	errs := make([]error, creations)
+	for i := range creations {
+		wg.Go(func() {
+			results[i], errs[i] = tryDo(ts, req{method: "POST", path: "/api/organizations", token: owner,
+				body: map[string]string{"name": fmt.Sprintf("Burst %d", i)}})
+		})
+	}
+	wg.Wait()
+	for i := range creations {
+		if errs[i] != nil || results[i].status != http.StatusCreated {
+			t.Errorf("creation %d = %d %s, %v; want 201", i, results[i].status, results[i].body, errs[i])
+		}
+	}
+	checkStorageMatchesRows(t, ts)
 }

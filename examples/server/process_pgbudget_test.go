@@ -22,6 +22,8 @@ import (
 
 	"github.com/tenantkit/tenantkit/dbstrategy"
 	"github.com/tenantkit/tenantkit/dbstrategy/pgstrategy"
+	"github.com/tenantkit/tenantkit/dbstrategy/schemastrategy"
+	"github.com/tenantkit/tenantkit/internal/testenv"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -33,16 +35,30 @@ const (
 	budgetSetupBy = 4               // goroutines creating organizations
 )
 
+// TestPostgresConnectionBudget runs the server on both PostgreSQL
+// isolations side by side: a database per tenant (200 databases, most of
+// the test's time) and a schema per tenant (200 schemas of one database,
+// whose connections PostgreSQL counts under that database's name, which
+// starts with the prefix too).
 func TestPostgresConnectionBudget(t *testing.T) {
 	if testing.Short() {
 		t.Skip("creates 200 PostgreSQL databases; skipped with -short")
 	}
-	cfg := postgresConfig(t)
+	for _, b := range []backend{{name: "database", config: postgresConfig}, {name: "schema", config: postgresSchemaConfig}} {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel() // prefixes of their own: neither counts the other's connections
+			testConnectionBudget(t, b.config(t))
+		})
+	}
+}
+
+func testConnectionBudget(t *testing.T, cfg config) {
 	cfg.dbMaxConns = budgetConns
 
 	// Count from before the server starts, so that setup is held to the
-	// budget too.
-	sampler := startConnSampler(t, cfg.tenantDB, cfg.tenantDBPrefix)
+	// budget too. The sampler's own connection is to the test server's
+	// maintenance database, outside the prefix.
+	sampler := startConnSampler(t, testenv.PostgresDSN(t), cfg.tenantDBPrefix)
 	setupStart := time.Now()
 	ts := startServer(t, cfg)
 	tenants := budgetSetup(t, ts, budgetTenants)
@@ -217,6 +233,110 @@ func TestPostgresConnectionBudgetManager(t *testing.T) {
 	// divided by the pool size.
 	if st.MaxOpen < budgetConns/perPool {
 		t.Errorf("Stats().MaxOpen = %d; want at least %d handles of %d connections", st.MaxOpen, budgetConns/perPool, perPool)
+	}
+}
+
+// TestPostgresConnectionBudgetManagerSchema is the Manager test on a
+// schema per tenant: 40 tenants, 50 clients each holding a lease across a
+// query that sleeps, one shared pool of 10. PostgreSQL never sees more than
+// 10 connections to the schemas' database, and every lease reads its own
+// tenant's schema (current_schema()), whichever tenant the connection
+// served before.
+func TestPostgresConnectionBudgetManagerSchema(t *testing.T) {
+	if testing.Short() {
+		t.Skip("loads the shared PostgreSQL server; skipped with -short")
+	}
+	const (
+		tenants  = 40
+		clients  = 50
+		loadTime = 3 * time.Second
+	)
+	cfg := postgresSchemaConfig(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	s, err := schemastrategy.New(ctx, schemastrategy.Config{DSN: cfg.tenantDB, Prefix: cfg.tenantDBPrefix, Roles: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	m, err := dbstrategy.NewManager(s, dbstrategy.WithMaxConns(budgetConns))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() }) // before s.Close: cleanups run last first
+
+	sampler := startConnSampler(t, testenv.PostgresDSN(t), cfg.tenantDBPrefix)
+	keys := make([]string, tenants)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("t%d", i)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(budgetSetupBy)
+	for _, key := range keys {
+		g.Go(func() error {
+			if err := m.Create(gctx, key); err != nil {
+				return fmt.Errorf("Create(%q) = %w", key, err)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	setupMax, setupShot := sampler.reset()
+
+	var done, failed atomic.Int64
+	var wg sync.WaitGroup
+	loadStart := time.Now()
+	deadline := loadStart.Add(loadTime)
+	for range clients {
+		wg.Go(func() { // returns at the deadline
+			for time.Now().Before(deadline) {
+				key := keys[rand.IntN(len(keys))]
+				err := func() error {
+					lease, err := m.Acquire(ctx, key)
+					if err != nil {
+						return err
+					}
+					defer lease.Release()
+					var got string
+					if err := lease.DB().QueryRowContext(ctx, `SELECT current_schema() FROM pg_sleep(0.002)`).Scan(&got); err != nil {
+						return err
+					}
+					if want := cfg.tenantDBPrefix + key; got != want {
+						return fmt.Errorf("current_schema() = %q; want %q", got, want)
+					}
+					return nil
+				}()
+				done.Add(1)
+				if err != nil && failed.Add(1) <= 10 {
+					t.Errorf("tenant %s: %v", key, err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	loadTook := time.Since(loadStart)
+	loadMax, loadShot := sampler.stop()
+	t.Logf("load: %d clients, %d leases in %v (%.0f/s), %d failed; stats %+v; pool %+v",
+		clients, done.Load(), loadTook.Round(time.Millisecond), float64(done.Load())/loadTook.Seconds(), failed.Load(), m.Stats(), s.ConnStats())
+	t.Logf("connections seen by PostgreSQL: at most %d during setup, %d during the load (%d samples); budget %d",
+		setupMax, loadMax, sampler.samples.Load(), budgetConns)
+	if err := sampler.err(); err != nil {
+		t.Errorf("sampling pg_stat_activity: %v", err)
+	}
+	for _, c := range []struct {
+		when string
+		n    int
+		shot string
+	}{{"setup", setupMax, setupShot}, {"the load", loadMax, loadShot}} {
+		if c.n > budgetConns {
+			t.Errorf("during %s PostgreSQL saw %d connections to the schemas' database; want at most %d (WithMaxConns)\n%s",
+				c.when, c.n, budgetConns, c.shot)
+		}
+	}
+	if done.Load() == 0 {
+		t.Errorf("the load made no lease")
 	}
 }
 

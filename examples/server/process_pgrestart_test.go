@@ -113,10 +113,11 @@ func TestPostgresRestartDuringLoad(t *testing.T) {
 	cluster := pgtest.StartCluster(t)
 
 	tests := []struct {
-		name     string
-		prefix   string
-		tenants  int
-		maxConns int
+		name      string
+		prefix    string
+		tenants   int
+		maxConns  int
+		isolation string
 	}{
 		// The tenant's handle stays open: while PostgreSQL is down the
 		// errors come from queries on an open pool.
@@ -125,6 +126,10 @@ func TestPostgresRestartDuringLoad(t *testing.T) {
 		// request closes the other tenant's handle and opens its own: while
 		// PostgreSQL is down the errors come from Strategy.Open.
 		{name: "handle reopened per request", prefix: "pgrb_", tenants: 2, maxConns: 4},
+		// A schema per tenant: both tenants share one pool of 4
+		// connections, which PostgreSQL's restart breaks all at once; a
+		// broken connection is never given back to serve another lease.
+		{name: "schema per tenant", prefix: "pgrc_", tenants: 2, maxConns: 4, isolation: isolationSchema},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -134,6 +139,9 @@ func TestPostgresRestartDuringLoad(t *testing.T) {
 			cfg.tenantDB = cluster.DSN()
 			cfg.tenantDBPrefix = tt.prefix
 			cfg.dbMaxConns = tt.maxConns
+			if tt.isolation != "" {
+				cfg.tenantIsolation = tt.isolation // the schemas in the cluster's postgres database
+			}
 			var errs errorLog
 			ts := serveApp(t, cfg, slog.New(&errs))
 			testRestartDuringLoad(t, ts, cluster, tt.tenants)
