@@ -86,7 +86,11 @@
 // "tenant:42|<email>" and "ip|<address>": a token bucket per key, with a
 // fixed bound on memory however many keys an attacker uses. Successful
 // attempts do not count, and concurrent attempts cannot get past the limit
-// by all arriving before the first failure is recorded.
+// by all arriving before the first failure is recorded. A Throttle is
+// one process's: N replicas behind a load balancer would allow N times the
+// failures. [SQLThrottle] keeps the same buckets in a SQL database the
+// replicas share (SQLite or PostgreSQL, one statement per call), so
+// together they allow what one allows.
 //
 // # Middleware
 //
