@@ -26,6 +26,14 @@ import (
 // own (wall clock, Unix nanoseconds), so skew between them shifts a key's
 // refill by that much.
 //
+// Each process also keeps the buckets of its own attempts in memory, a
+// [Throttle] with the same options, and asks the database only when that
+// one lets the attempt through: what one process alone refuses, the
+// database would refuse too, so a flood aimed at one replica is refused
+// without a query. (A Reset in one process does not clear another's own
+// buckets: a key that failed a burst of times on one replica waits there
+// for its refill, whatever happens elsewhere.)
+//
 // Rows of refilled keys are the same as absent ones; [SQLThrottle.Purge]
 // deletes them and should be called now and then (the table of one
 // database is shared by every SQLThrottle on it, told apart by name).
@@ -34,6 +42,7 @@ import (
 // that cannot reach its throttle should refuse the attempt (503) rather
 // than let it through unthrottled.
 type SQLThrottle struct {
+	local   *Throttle // this process's own attempts
 	db      *sql.DB
 	name    string
 	burst   int64
@@ -54,8 +63,9 @@ const sqlThrottleTable = "tenantkit_throttle"
 // different names on one database do not share keys; two processes that
 // should share limits use the same name and the same options.
 //
-// [WithBurst] and [WithRefill] apply as for [NewThrottle]; [WithMaxKeys]
-// does not (the database holds the keys; see [SQLThrottle.Purge]). It
+// [WithBurst], [WithRefill] and [WithNow] apply as for [NewThrottle];
+// [WithMaxKeys] bounds the process's own buckets (the database holds every
+// key until [SQLThrottle.Purge]). It
 // returns an error wrapping [ErrInvalidConfig] for a nil db, an unknown
 // dialect, an empty name or an invalid option, and the database's error,
 // wrapped, if the table cannot be created.
@@ -79,7 +89,11 @@ func NewSQLThrottle(ctx context.Context, db *sql.DB, dialect, name string, opts 
 	default:
 		return nil, configErrorf("auth: NewSQLThrottle: dialect %q: must be sqlite3 or postgres", dialect)
 	}
-	t := &SQLThrottle{db: db, name: name, burst: int64(cfg.burst), every: int64(cfg.every), now: cfg.now}
+	local, err := NewThrottle(opts...)
+	if err != nil {
+		return nil, err
+	}
+	t := &SQLThrottle{local: local, db: db, name: name, burst: int64(cfg.burst), every: int64(cfg.every), now: cfg.now}
 	// Placeholders are numbered in order of first use: SQLite binds $N
 	// by position of first appearance. In allow, fail and failNew: $1 key,
 	// $2 now, $3 every, $4 the most debt an attempt may find ((burst-1) ×
@@ -99,7 +113,7 @@ func NewSQLThrottle(ctx context.Context, db *sql.DB, dialect, name string, opts 
 	}
 	t.failNew = strings.Replace(t.failNew, "MIN_FN", least+`(t.full_ns + $3, $2 + CAST($4 AS BIGINT))`, 1)
 	t.succeed = `UPDATE ` + tbl + ` SET pending = pending - 1, full_ns = full_ns - CAST($1 AS BIGINT) WHERE k = $2 AND pending > 0 AND full_ns > $3`
-	_, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+tbl+` (
+	_, err = db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+tbl+` (
 		k       `+keyType+` PRIMARY KEY,
 		full_ns BIGINT NOT NULL,
 		pending BIGINT NOT NULL DEFAULT 0
@@ -136,12 +150,16 @@ func (t *SQLThrottle) clock() int64 { return t.now().UnixNano() }
 // long until the key regains an attempt. See [Throttle.Allow]. An error
 // (the database's, wrapped) leaves ok false.
 func (t *SQLThrottle) Allow(ctx context.Context, key string) (ok bool, retryAfter time.Duration, err error) {
+	if ok, wait := t.local.Allow(key); !ok {
+		return false, wait, nil
+	}
 	k, now := t.key(key), t.clock()
 	var full int64
 	err = t.db.QueryRowContext(ctx, t.allow, k, now, t.every, (t.burst-1)*t.every).Scan(&full)
 	if err == nil {
 		return true, 0, nil
 	}
+	t.local.Succeed(key) // not taken after all
 	if !errors.Is(err, sql.ErrNoRows) {
 		return false, 0, fmt.Errorf("auth: throttle %s: allow: %w", t.name, err)
 	}
@@ -157,6 +175,7 @@ func (t *SQLThrottle) Allow(ctx context.Context, key string) (ok bool, retryAfte
 // Allow counted or, without an attempt pending, counts a new one (never
 // beyond an empty bucket). See [Throttle.Fail].
 func (t *SQLThrottle) Fail(ctx context.Context, key string) error {
+	t.local.Fail(key)
 	k, now := t.key(key), t.clock()
 	res, err := t.db.ExecContext(ctx, t.fail, k, now)
 	if err != nil {
@@ -175,6 +194,7 @@ func (t *SQLThrottle) Fail(ctx context.Context, key string) error {
 // longer counts. Without an attempt pending it does nothing. See
 // [Throttle.Succeed].
 func (t *SQLThrottle) Succeed(ctx context.Context, key string) error {
+	t.local.Succeed(key)
 	if _, err := t.db.ExecContext(ctx, t.succeed, t.every, t.key(key), t.clock()); err != nil {
 		return fmt.Errorf("auth: throttle %s: succeed: %w", t.name, err)
 	}
@@ -184,6 +204,7 @@ func (t *SQLThrottle) Succeed(ctx context.Context, key string) error {
 // Reset forgets every failure of key and its pending attempts. See
 // [Throttle.Reset].
 func (t *SQLThrottle) Reset(ctx context.Context, key string) error {
+	t.local.Reset(key)
 	if _, err := t.db.ExecContext(ctx, `DELETE FROM `+sqlThrottleTable+` WHERE k = $1`, t.key(key)); err != nil {
 		return fmt.Errorf("auth: throttle %s: reset: %w", t.name, err)
 	}

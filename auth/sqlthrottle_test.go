@@ -304,3 +304,38 @@ func ExampleSQLThrottle() {
 	// attempt 2 allowed: true (retry after a minute or less: false)
 	// attempt 3 allowed: false (retry after a minute or less: true)
 }
+
+// TestSQLThrottleLocalFront refuses what the process alone saw fail a
+// burst of times without asking the database, and gives a local attempt
+// back when the database fails.
+func TestSQLThrottleLocalFront(t *testing.T) {
+	ctx := context.Background()
+	for name, tdb := range throttleDBs(t) {
+		t.Run(name, func(t *testing.T) {
+			db := tdb.open(t)
+			th, err := auth.NewSQLThrottle(ctx, db, tdb.dialect, "logins", auth.WithBurst(2), auth.WithRefill(time.Hour))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for range 2 {
+				if ok, _, err := th.Allow(ctx, "k"); !ok || err != nil {
+					t.Fatalf("Allow = %v, %v; want allowed", ok, err)
+				}
+				if err := th.Fail(ctx, "k"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			db.Close()
+			if ok, wait, err := th.Allow(ctx, "k"); ok || err != nil || wait <= 0 {
+				t.Errorf("Allow past the burst with the database closed = %v, %v, %v; want refused locally, no error", ok, wait, err)
+			}
+			// Another key needs the database: an error, and the local
+			// attempt is given back (two errors in a row, not a refusal).
+			for range 3 {
+				if ok, _, err := th.Allow(ctx, "other"); ok || err == nil {
+					t.Errorf("Allow with the database closed = %v, %v; want an error", ok, err)
+				}
+			}
+		})
+	}
+}
