@@ -271,7 +271,11 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, opts appOptions) 
 		limits = *opts.throttle
 	}
 	limits.registerLimit, limits.registerWindow = cfg.registerLimit, cfg.registerWindow
-	guard, err := newLoginGuard(limits)
+	var tstore throttleStore
+	if cfg.loginThrottle != throttleLocal {
+		tstore = throttleStore{db: coreDB, dialect: dialect}
+	}
+	guard, err := newLoginGuard(limits, tstore)
 	if err != nil {
 		return nil, err
 	}
@@ -312,7 +316,9 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, opts appOptions) 
 			tokens.forget(key)
 		}
 	}, changePollInterval, log))
-	a.closers = append(a.closers, startPurge(newPurger(coreDB, sqlTenantStores{m: dbs}, cfg.limits), purgeInterval, log))
+	purger := newPurger(coreDB, sqlTenantStores{m: dbs}, cfg.limits)
+	purger.throttle = guard.purge()
+	a.closers = append(a.closers, startPurge(purger, purgeInterval, log))
 	return a, nil
 }
 

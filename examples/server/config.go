@@ -46,11 +46,21 @@ type config struct {
 	// (directory, client address); 0 turns the throttle off.
 	registerLimit  int
 	registerWindow time.Duration
+	// loginThrottle is where the login and registration throttles keep
+	// their buckets: throttleShared (the core database, so replicas share
+	// them) or throttleLocal (this process's memory).
+	loginThrottle string
 	hashQueue      int // callers that may wait for a hashing slot, per class; 0: auth's default
 	// httpMaxConns caps the open client connections; 0: three quarters
 	// of the file descriptor limit.
 	httpMaxConns int
 }
+
+// The values of -login-throttle.
+const (
+	throttleShared = "shared"
+	throttleLocal  = "local"
+)
 
 // The values of -tenant-isolation.
 const (
@@ -93,6 +103,7 @@ func configFlags(fs *flag.FlagSet, getenv func(string) string) func() (config, e
 	hashQueue := fs.String("hash-queue", getenv("HASH_QUEUE"), "most logins, and separately most registrations, that wait for a password hashing slot; beyond it they get 503 (env HASH_QUEUE; default 32 per slot, one slot per CPU)")
 	maxClientConns := fs.String("http-max-conns", getenv("HTTP_MAX_CONNS"), "most open client `connections`; near it the oldest idle ones are closed to serve new ones (env HTTP_MAX_CONNS; default three quarters of the file descriptors the tenant databases leave: 3 per SQLite handle, or the PostgreSQL budget)")
 	fs.StringVar(&c.pprofAddr, "pprof", getenv("PPROF_ADDR"), "serve net/http/pprof on this loopback `address`, e.g. 127.0.0.1:6060 (env PPROF_ADDR; default off)")
+	fs.StringVar(&c.loginThrottle, "login-throttle", env("LOGIN_THROTTLE", throttleShared), "`where` the login and registration throttles count failures: shared (in the core database, so replicas behind one load balancer allow together what one allows) or local (in this process's memory: no query per login, but N replicas allow N times the failures) (env LOGIN_THROTTLE)")
 	checkLimits := limitFlags(fs, getenv, &c.limits)
 
 	return func() (config, error) {
@@ -101,6 +112,9 @@ func configFlags(fs *flag.FlagSet, getenv func(string) string) func() (config, e
 			return c, fmt.Errorf("invalid -db-max-conns %q: must be a positive integer", *maxConns)
 		}
 		c.dbMaxConns = n
+		if c.loginThrottle != throttleShared && c.loginThrottle != throttleLocal {
+			return c, fmt.Errorf("invalid -login-throttle %q: must be shared or local", c.loginThrottle)
+		}
 		if c.tenantConns, err = strconv.Atoi(*tenantConns); err != nil || c.tenantConns < 1 || c.tenantConns > c.dbMaxConns {
 			return c, fmt.Errorf("invalid -db-tenant-conns %q: must be from 1 to -db-max-conns", *tenantConns)
 		}

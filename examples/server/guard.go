@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"time"
@@ -26,11 +28,61 @@ import (
 // Registrations count per (directory, client address), whatever their
 // outcome, except those refused for want of a hashing slot or failing on
 // the server's side.
+//
+// The buckets live in the core database (auth.SQLThrottle), so replicas
+// that share it allow together what one allows; with -login-throttle
+// local, each process keeps its own (auth.Throttle), and N replicas allow
+// N times as many.
 type loginGuard struct {
-	pairs     *auth.Throttle // failed logins per (directory, email, address)
-	accounts  *auth.Throttle // failed logins per (directory, email), all addresses
-	addrs     *auth.Throttle // failed logins per address, everywhere
-	registers *auth.Throttle // registrations per (directory, address); nil: off
+	pairs     limiter // failed logins per (directory, email, address)
+	accounts  limiter // failed logins per (directory, email), all addresses
+	addrs     limiter // failed logins per address, everywhere
+	registers limiter // registrations per (directory, address); nil: off
+}
+
+// limiter is a throttle, of this process (auth.Throttle, through
+// localLimiter) or shared with other processes (auth.SQLThrottle).
+type limiter interface {
+	Allow(ctx context.Context, key string) (bool, time.Duration, error)
+	Fail(ctx context.Context, key string) error
+	Succeed(ctx context.Context, key string) error
+	Reset(ctx context.Context, key string) error
+	Failures(ctx context.Context, key string) (int, error)
+}
+
+// localLimiter is an auth.Throttle as a limiter: it never fails.
+type localLimiter struct{ t *auth.Throttle }
+
+func (l localLimiter) Allow(_ context.Context, key string) (bool, time.Duration, error) {
+	ok, wait := l.t.Allow(key)
+	return ok, wait, nil
+}
+func (l localLimiter) Fail(_ context.Context, key string) error    { l.t.Fail(key); return nil }
+func (l localLimiter) Succeed(_ context.Context, key string) error { l.t.Succeed(key); return nil }
+func (l localLimiter) Reset(_ context.Context, key string) error   { l.t.Reset(key); return nil }
+func (l localLimiter) Failures(_ context.Context, key string) (int, error) {
+	return l.t.Failures(key), nil
+}
+
+// throttleStore is where a loginGuard keeps its buckets: the core
+// database (shared by replicas), or nil for the process's memory.
+type throttleStore struct {
+	db      *sql.DB
+	dialect string
+}
+
+// newLimiter returns a throttle named name with opts, in st.
+func (st throttleStore) newLimiter(name string, opts ...auth.ThrottleOption) (limiter, error) {
+	if st.db == nil {
+		t, err := auth.NewThrottle(opts...)
+		if err != nil {
+			return nil, err
+		}
+		return localLimiter{t}, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return auth.NewSQLThrottle(ctx, st.db, st.dialect, name, opts...)
 }
 
 // Defaults of the login throttle: an (account, address) pair allows a
@@ -68,31 +120,46 @@ var defaultThrottleLimits = throttleLimits{
 	registerLimit: registerLimit, registerWindow: registerWindow,
 }
 
-func newLoginGuard(l throttleLimits) (*loginGuard, error) {
+func newLoginGuard(l throttleLimits, st throttleStore) (*loginGuard, error) {
 	ceiling := l.ceilingBurst
 	if ceiling == 0 {
 		ceiling = min(ceilingPerBurst*l.accountBurst, 10_000)
 	}
-	pairs, err := auth.NewThrottle(auth.WithBurst(l.accountBurst), auth.WithRefill(l.accountRefill))
+	pairs, err := st.newLimiter("login-pairs", auth.WithBurst(l.accountBurst), auth.WithRefill(l.accountRefill))
 	if err != nil {
 		return nil, err
 	}
-	accounts, err := auth.NewThrottle(auth.WithBurst(ceiling), auth.WithRefill(l.accountRefill))
+	accounts, err := st.newLimiter("login-accounts", auth.WithBurst(ceiling), auth.WithRefill(l.accountRefill))
 	if err != nil {
 		return nil, err
 	}
-	addrs, err := auth.NewThrottle(auth.WithBurst(l.addrBurst), auth.WithRefill(l.addrRefill))
+	addrs, err := st.newLimiter("login-addresses", auth.WithBurst(l.addrBurst), auth.WithRefill(l.addrRefill))
 	if err != nil {
 		return nil, err
 	}
 	g := &loginGuard{pairs: pairs, accounts: accounts, addrs: addrs}
 	if l.registerLimit > 0 {
 		refill := l.registerWindow / time.Duration(l.registerLimit)
-		if g.registers, err = auth.NewThrottle(auth.WithBurst(l.registerLimit), auth.WithRefill(refill)); err != nil {
+		if g.registers, err = st.newLimiter("registrations", auth.WithBurst(l.registerLimit), auth.WithRefill(refill)); err != nil {
 			return nil, fmt.Errorf("registration throttle: %w", err)
 		}
 	}
 	return g, nil
+}
+
+// purge deletes the refilled buckets of every throttle from the core
+// database (they share one table); nil when the buckets are in memory.
+func (g *loginGuard) purge() func(context.Context) (int64, error) {
+	if sq, ok := g.pairs.(*auth.SQLThrottle); ok {
+		return sq.Purge
+	}
+	return nil
+}
+
+// unavailable is the error of a throttle that could not answer: the
+// attempt is refused (503), never let through unthrottled.
+func unavailable(err error) error {
+	return fmt.Errorf("%w: login throttle: %v", ErrUnavailable, err)
 }
 
 // begin takes one attempt for the (account, address) pair, the account
@@ -100,48 +167,68 @@ func newLoginGuard(l throttleLimits) (*loginGuard, error) {
 // the outcome with done: nil for a successful login, an error matching
 // ErrUnauthorized for wrong credentials (a failure), any other error for
 // an attempt that checked nothing (it does not count).
-func (g *loginGuard) begin(directory, email, addr string) (done func(err error), err error) {
+func (g *loginGuard) begin(ctx context.Context, directory, email, addr string) (done func(err error), err error) {
 	account := directory + "|" + normalizeEmail(email)
 	pair := account + "|" + addr
-	ok, wait := g.pairs.Allow(pair)
+	ok, wait, err := g.pairs.Allow(ctx, pair)
+	if err != nil {
+		return nil, unavailable(err)
+	}
 	if !ok {
 		return nil, &RateLimitError{RetryAfter: wait}
 	}
-	inCeiling, wait := g.accounts.Allow(account)
-	if !inCeiling && g.pairs.Failures(pair) > 1 {
+	// From here on, what was taken is given back if the attempt goes no
+	// further. Errors of the giving back are left: an attempt not given
+	// back only counts as a failure, the safe side.
+	ctx = context.WithoutCancel(ctx)
+	inCeiling, wait, err := g.accounts.Allow(ctx, account)
+	if err != nil {
+		_ = g.pairs.Succeed(ctx, pair)
+		return nil, unavailable(err)
+	}
+	if !inCeiling {
 		// Past the account-wide ceiling, an address that already failed
 		// on this account waits; one with no failures (only this attempt
 		// counts) goes ahead, outside the ceiling.
-		g.pairs.Succeed(pair)
-		return nil, &RateLimitError{RetryAfter: wait}
+		n, err := g.pairs.Failures(ctx, pair)
+		if err != nil || n > 1 {
+			_ = g.pairs.Succeed(ctx, pair)
+			if err != nil {
+				return nil, unavailable(err)
+			}
+			return nil, &RateLimitError{RetryAfter: wait}
+		}
 	}
-	if ok, wait := g.addrs.Allow(addr); !ok {
-		g.pairs.Succeed(pair) // give the attempts back
+	if ok, wait, err := g.addrs.Allow(ctx, addr); err != nil || !ok {
+		_ = g.pairs.Succeed(ctx, pair) // give the attempts back
 		if inCeiling {
-			g.accounts.Succeed(account)
+			_ = g.accounts.Succeed(ctx, account)
+		}
+		if err != nil {
+			return nil, unavailable(err)
 		}
 		return nil, &RateLimitError{RetryAfter: wait}
 	}
 	return func(err error) {
 		switch {
 		case err == nil:
-			g.pairs.Reset(pair) // this address knows the password
+			_ = g.pairs.Reset(ctx, pair) // this address knows the password
 			if inCeiling {
-				g.accounts.Succeed(account) // keeps other addresses' failures
+				_ = g.accounts.Succeed(ctx, account) // keeps other addresses' failures
 			}
-			g.addrs.Succeed(addr)
+			_ = g.addrs.Succeed(ctx, addr)
 		case errors.Is(err, ErrUnauthorized):
-			g.pairs.Fail(pair)
+			_ = g.pairs.Fail(ctx, pair)
 			if inCeiling {
-				g.accounts.Fail(account)
+				_ = g.accounts.Fail(ctx, account)
 			}
-			g.addrs.Fail(addr)
+			_ = g.addrs.Fail(ctx, addr)
 		default: // busy, cancelled or failed on our side: nothing was checked
-			g.pairs.Succeed(pair)
+			_ = g.pairs.Succeed(ctx, pair)
 			if inCeiling {
-				g.accounts.Succeed(account)
+				_ = g.accounts.Succeed(ctx, account)
 			}
-			g.addrs.Succeed(addr)
+			_ = g.addrs.Succeed(ctx, addr)
 		}
 	}, nil
 }
@@ -153,22 +240,26 @@ func (g *loginGuard) begin(directory, email, addr string) (done func(err error),
 // hashing slot or failed on the server's side are given back; every other
 // one counts, successful or not (so a taken email does not make a free
 // probe).
-func (g *loginGuard) beginRegister(directory, addr string) (done func(err error), err error) {
+func (g *loginGuard) beginRegister(ctx context.Context, directory, addr string) (done func(err error), err error) {
 	if g == nil || g.registers == nil || addr == "" {
 		return func(error) {}, nil
 	}
 	key := directory + "|" + addr
-	ok, wait := g.registers.Allow(key)
+	ok, wait, err := g.registers.Allow(ctx, key)
+	if err != nil {
+		return nil, unavailable(err)
+	}
 	if !ok {
 		return nil, &RegisterLimitError{RetryAfter: wait}
 	}
+	ctx = context.WithoutCancel(ctx)
 	return func(err error) {
 		var verr *ValidationError
 		if err == nil || errors.Is(err, ErrConflict) || errors.As(err, &verr) {
-			g.registers.Fail(key) // confirm: it counts
+			_ = g.registers.Fail(ctx, key) // confirm: it counts
 			return
 		}
-		g.registers.Succeed(key)
+		_ = g.registers.Succeed(ctx, key)
 	}, nil
 }
 

@@ -36,6 +36,9 @@ type purger struct {
 	idem      time.Duration // retention of idempotency records
 	now       func() time.Time
 	nextAfter int64 // the organization id the tenant walk resumes after
+	// throttle deletes the login throttle's refilled buckets from the
+	// core database; nil when they live in memory.
+	throttle func(context.Context) (int64, error)
 }
 
 // newPurger returns a purger with the retentions of l (defaults for zero).
@@ -53,6 +56,7 @@ func newPurger(core *sql.DB, tenants TenantStores, l limitsConfig) *purger {
 // purgeStats counts the rows one pass deleted.
 type purgeStats struct {
 	tokens, families, idem, changes int64 // in the core database
+	throttleKeys                    int64 // refilled login throttle buckets
 	tenantTokens, tenantFamilies    int64
 	tenants                         int // tenant databases visited
 }
@@ -78,6 +82,11 @@ func (p *purger) pass(ctx context.Context) (purgeStats, error) {
 		`DELETE FROM org_changes WHERE changed_us IN
 		 (SELECT changed_us FROM org_changes WHERE changed_us < $1 ORDER BY changed_us LIMIT $2)`, t.Add(-changeLogRetention).UnixMicro()); err != nil {
 		return st, fmt.Errorf("purge change log: %w", err)
+	}
+	if p.throttle != nil {
+		if st.throttleKeys, err = p.throttle(ctx); err != nil {
+			return st, fmt.Errorf("purge login throttle: %w", err)
+		}
 	}
 
 	ids, err := activeOrgIDs(ctx, p.core, p.nextAfter, purgeTenantsPerPass)
@@ -209,7 +218,7 @@ func startPurge(p *purger, every time.Duration, log *slog.Logger) (stop func() e
 			}
 			log.LogAttrs(ctx, slog.LevelDebug, "purged",
 				slog.Int64("tokens", st.tokens+st.tenantTokens), slog.Int64("families", st.families+st.tenantFamilies),
-				slog.Int64("idempotency_keys", st.idem), slog.Int64("changes", st.changes), slog.Int("tenants", st.tenants))
+				slog.Int64("idempotency_keys", st.idem), slog.Int64("changes", st.changes), slog.Int64("throttle_keys", st.throttleKeys), slog.Int("tenants", st.tenants))
 		}
 	}()
 	return func() error {

@@ -91,7 +91,7 @@ func (s *CoreService) Register(ctx context.Context, email, password, addr string
 	if err := verr.err(); err != nil {
 		return User{}, err
 	}
-	done, err := s.guard.beginRegister("core", addr)
+	done, err := s.guard.beginRegister(ctx, "core", addr)
 	if err != nil {
 		return User{}, err
 	}
@@ -111,7 +111,7 @@ func (s *CoreService) Login(ctx context.Context, email, password, addr string) (
 	if tooLongPassword(password) {
 		return Token{}, ErrUnauthorized // before any lookup, throttle or hashing
 	}
-	done, err := s.guard.begin("core", email, addr)
+	done, err := s.guard.begin(ctx, "core", email, addr)
 	if err != nil {
 		return Token{}, err
 	}
@@ -214,7 +214,7 @@ func (s *TenantService) Register(ctx context.Context, tenantID, email, password 
 	if err := verr.err(); err != nil {
 		return User{}, err
 	}
-	done, err := s.guard.beginRegister("tenant:"+tenantID, addr)
+	done, err := s.guard.beginRegister(ctx, "tenant:"+tenantID, addr)
 	if err != nil {
 		return User{}, err
 	}
@@ -242,7 +242,7 @@ func (s *TenantService) Login(ctx context.Context, tenantID, email, password, ad
 	if tooLongPassword(password) {
 		return Token{}, ErrUnauthorized // before any lookup, throttle or hashing
 	}
-	done, err := s.guard.begin("tenant:"+tenantID, email, addr)
+	done, err := s.guard.begin(ctx, "tenant:"+tenantID, email, addr)
 	if err != nil {
 		return Token{}, err
 	}
