@@ -175,7 +175,7 @@ type LoggerOption interface {
 
 type loggerOption struct{ l *slog.Logger }
 
-func (o loggerOption) applyRegistry(c *config) error  { c.logger = o.l; return nil }
+func (o loggerOption) applyRegistry(c *config) error   { c.logger = o.l; return nil }
 func (o loggerOption) applyWatch(c *watchConfig) error { c.logger = o.l; return nil }
 
 // WithLogger sets where a [Registry] logs the lifecycle steps it takes,
