@@ -58,8 +58,9 @@
 //
 //	rec, err := reg.Create(ctx, registry.Record{ID: "42", Slug: "acme"}) // active, migrated
 //
-//	mw, err := tenancy.Middleware(tenancy.Header("X-Tenant"), cache)
-//	http.Handle("/", mw(app)) // tenancy.FromContext(ctx) → dbs.Acquire(ctx, t.ID)
+//	header, err := tenancy.Header("X-Tenant")
+//	withTenant, err := tenancy.Middleware(header, cache)
+//	http.Handle("/", withTenant(app)) // tenancy.FromContext(ctx) → dbs.Acquire(ctx, t.ID)
 //
 // This package imports dbstrategy only for [MigrateAll] and to recognize
 // its Manager's Version method; [Registry] works with any [Provisioner].

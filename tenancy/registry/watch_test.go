@@ -278,4 +278,3 @@ func TestWatchPollsWithoutNotifier(t *testing.T) {
 		t.Errorf("delivered %+v; want 1", c)
 	}
 }
-
