@@ -106,13 +106,6 @@ func OpenSQL(ctx context.Context, db *sql.DB, dialect string, opts ...StoreOptio
 
 const recordColumns = `id, slug, status, server, version, migration_error, created_us, updated_us`
 
-// queryer is what *sql.DB and *sql.Tx have in common here.
-type queryer interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
 type scanner interface{ Scan(dest ...any) error }
 
 func scanRecord(row scanner) (Record, error) {
