@@ -39,8 +39,8 @@ type Store interface {
 	// Delete removes id's record and logs it with StatusDeleted. It
 	// returns nil if there is no such record.
 	Delete(ctx context.Context, id string) error
-	// Changes returns up to limit changes of the log with Seq above after,
-	// in Seq order. Changes of concurrent transactions may commit out of
+	// Changes returns up to limit changes of the log (0: no limit) with Seq
+	// above after, in Seq order. Changes of concurrent transactions may commit out of
 	// Seq order: [Watch] handles that.
 	Changes(ctx context.Context, after int64, limit int) ([]Change, error)
 	// Head returns the highest Seq of the log, 0 if it is empty.
