@@ -50,7 +50,7 @@ type config struct {
 	// their buckets: throttleShared (the core database, so replicas share
 	// them) or throttleLocal (this process's memory).
 	loginThrottle string
-	hashQueue      int // callers that may wait for a hashing slot, per class; 0: auth's default
+	hashQueue     int // callers that may wait for a hashing slot, per class; 0: auth's default
 	// httpMaxConns caps the open client connections; 0: three quarters
 	// of the file descriptor limit.
 	httpMaxConns int
