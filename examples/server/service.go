@@ -49,9 +49,6 @@ type TenantStore interface {
 	UserByEmail(ctx context.Context, email string) (User, error)
 	UserByID(ctx context.Context, id int64) (User, error)                // without PasswordHash
 	UpdateUser(ctx context.Context, id int64, p UserPatch) (User, error) // without PasswordHash; ErrConflict, ErrNotFound
-	// PurgeRefresh deletes refresh tokens and families that expired or
-	// were revoked before cutoffUS, in bounded batches (purge.go).
-	PurgeRefresh(ctx context.Context, cutoffUS int64) (tokens, families int64, err error)
 }
 
 // TenantStores hands out the store of one tenant for the duration of fn.
