@@ -1,6 +1,5 @@
 // Package sqlitestrategy keeps each tenant in its own SQLite file, using
-// the pure Go driver github.com/ncruces/go-sqlite3 (no cgo). Importing the
-// package registers that driver as "sqlite3" with database/sql.
+// the pure Go driver github.com/ncruces/go-sqlite3 (no cgo).
 //
 // A tenant's database is the file Dir/<Prefix><tenant>.db. Every connection
 // runs in WAL mode with synchronous=NORMAL, foreign keys on, a busy timeout,
@@ -20,6 +19,26 @@
 // parameters by first appearance; a number may be reused anywhere later.
 // Columns declared TIMESTAMP, DATETIME or DATE scan into time.Time; Go
 // time.Time values are written as RFC 3339 text.
+//
+// # The driver name "sqlite3"
+//
+// sqlitestrategy opens every database through the driver's connector
+// (driver.Open, then [database/sql.OpenDB]), never by a driver name, so it
+// does not depend on any name being registered with database/sql. But
+// importing it imports github.com/ncruces/go-sqlite3/driver, whose init
+// registers that driver as "sqlite3". An app that also imports another
+// driver registering "sqlite3" (github.com/mattn/go-sqlite3 does) panics
+// at start-up with "sql: Register called twice for driver sqlite3". Build
+// such an app with the ncruces driver registered under another name, or
+// under none:
+//
+//	go build -ldflags="-X github.com/ncruces/go-sqlite3/driver.driverName=" ./cmd/app
+//	go build -ldflags="-X github.com/ncruces/go-sqlite3/driver.driverName=ncruces" ./cmd/app
+//
+// sqlitestrategy works unchanged either way ("sqlite3" remains the goose
+// dialect of [Strategy.Dialect], which is not a driver name), and
+// sql.Open("sqlite3", ...) then opens the other driver. The -X flag must
+// reach every build of the app, its tests included (go test -ldflags=...).
 //
 // # Usage
 //

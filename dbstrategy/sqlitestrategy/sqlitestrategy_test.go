@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ncruces/go-sqlite3/driver"
+
 	"github.com/tenantkit/tenantkit/dbstrategy"
 	"github.com/tenantkit/tenantkit/dbstrategy/dbstrategytest"
 	"github.com/tenantkit/tenantkit/dbstrategy/sqlitestrategy"
@@ -518,7 +520,7 @@ func BenchmarkReopen(b *testing.B) {
 		defer cpuPerOp(b)()
 		for i := 0; b.Loop(); i++ {
 			dsn := "file:" + paths[i%tenants] + "?mode=rw&_txlock=immediate&_pragma=busy_timeout(5000)&_pragma=journal_mode(wal)&_pragma=foreign_keys(on)&_pragma=synchronous(normal)"
-			db, err := sql.Open("sqlite3", dsn)
+			db, err := driver.Open(dsn) // by connector: the name "sqlite3" may be another driver's
 			if err != nil {
 				b.Fatal(err)
 			}

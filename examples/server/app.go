@@ -221,6 +221,9 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, opts appOptions) 
 	a.closers = append(a.closers, closeStrategy)
 	managerOpts := []dbstrategy.Option{
 		dbstrategy.WithMigrations(migrations.Tenant()),
+		// A tenant whose schema this binary's migrations are ahead of is
+		// refused (503) until `migrate` brings it up to date.
+		dbstrategy.WithPendingMigrations(dbstrategy.PendingRefuse),
 		dbstrategy.WithMaxConns(cfg.dbMaxConns),
 		dbstrategy.WithLogger(log),
 	}
@@ -316,7 +319,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, opts appOptions) 
 			tokens.forget(key)
 		}
 	}, changePollInterval, log))
-	purger := newPurger(coreDB, sqlTenantStores{m: dbs}, cfg.limits)
+	purger := newPurger(coreDB, dbs, cfg.limits)
 	purger.throttle = guard.purge()
 	a.closers = append(a.closers, startPurge(purger, purgeInterval, log))
 	return a, nil

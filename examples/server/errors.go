@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tenantkit/tenantkit/auth"
+	"github.com/tenantkit/tenantkit/dbstrategy"
 	"github.com/tenantkit/tenantkit/tenancy"
 )
 
@@ -22,40 +23,54 @@ type problem struct {
 }
 
 // errorCode is one row of the error table: the status an error maps to, a
-// fixed human sentence, and headers that go with it.
+// fixed human sentence, and the Retry-After that goes with it. Every 401
+// also carries WWW-Authenticate: Bearer.
 type errorCode struct {
-	err    error
-	status int
-	detail string
-	header [2]string // optional header name and value
+	err        error
+	status     int // 0: the library's own (tenancy.HTTPStatus, auth.HTTPStatus)
+	detail     string
+	retryAfter string // seconds; "" for none
 }
 
 // errorCodes is the one table that maps domain, library and envelope
 // errors to HTTP statuses. The first row whose err matches (errors.Is)
 // answers. Details are fixed sentences: problem bodies never carry
-// per-request values, SQL, paths or secrets.
+// per-request values, SQL, paths or secrets. The library's errors keep the
+// library's statuses but the server's sentences, and its Retry-After for a
+// tenant being provisioned (2 s; tenancy's own handlers say 5).
 var errorCodes = []errorCode{
-	{err: errUnsupportedMediaType, status: http.StatusUnsupportedMediaType, detail: "Request bodies must be application/json."},
-	{err: errAuthBodyTooLarge, status: http.StatusRequestEntityTooLarge, detail: "Login and registration bodies are at most 8 KiB."},
-	{err: errBodyTooLarge, status: http.StatusRequestEntityTooLarge, detail: "The request body is larger than 1 MiB."},
-	{err: ErrConflict, status: http.StatusConflict, detail: "That value is already taken."},
-	{err: ErrInProgress, status: http.StatusConflict, detail: "An earlier request for this resource is still in progress; retry shortly.", header: [2]string{"Retry-After", "2"}},
-	{err: ErrNotFound, status: http.StatusNotFound, detail: "No such resource."},
-	{err: ErrUnauthorized, status: http.StatusUnauthorized, detail: "Invalid credentials.", header: [2]string{"WWW-Authenticate", "Bearer"}},
-	{err: auth.ErrBusy, status: http.StatusServiceUnavailable, detail: "Too many passwords are being checked; retry shortly.", header: [2]string{"Retry-After", "2"}},
-	{err: ErrUnavailable, status: http.StatusServiceUnavailable, detail: "The service is temporarily unavailable.", header: [2]string{"Retry-After", "5"}},
-	{err: auth.ErrNoToken, status: http.StatusUnauthorized, detail: "A valid bearer token is required.", header: [2]string{"WWW-Authenticate", "Bearer"}},
-	{err: auth.ErrInvalidToken, status: http.StatusUnauthorized, detail: "A valid bearer token is required.", header: [2]string{"WWW-Authenticate", "Bearer"}},
-	{err: tenancy.ErrNoTenant, status: http.StatusBadRequest, detail: "The X-Tenant header is required."},
-	{err: tenancy.ErrInvalidTenant, status: http.StatusBadRequest, detail: "The X-Tenant header must be an organization id or slug."},
-	{err: tenancy.ErrUnknownTenant, status: http.StatusNotFound, detail: "No such organization."},
-	{err: tenancy.ErrTenantNotReady, status: http.StatusServiceUnavailable, detail: "The organization is being provisioned; retry shortly.", header: [2]string{"Retry-After", "2"}},
-	{err: tenancy.ErrTenantSuspended, status: http.StatusForbidden, detail: "The organization is suspended."},
-	{err: ErrQuotaExceeded, status: http.StatusForbidden, detail: "You own as many organizations as allowed; delete one to create another."},
+	{errUnsupportedMediaType, http.StatusUnsupportedMediaType, "Request bodies must be application/json.", ""},
+	{errAuthBodyTooLarge, http.StatusRequestEntityTooLarge, "Login and registration bodies are at most 8 KiB.", ""},
+	{errBodyTooLarge, http.StatusRequestEntityTooLarge, "The request body is larger than 1 MiB.", ""},
+	{ErrConflict, http.StatusConflict, "That value is already taken.", ""},
+	{ErrInProgress, http.StatusConflict, "An earlier request for this resource is still in progress; retry shortly.", "2"},
+	{ErrNotFound, http.StatusNotFound, "No such resource.", ""},
+	{ErrUnauthorized, http.StatusUnauthorized, "Invalid credentials.", ""},
+	{auth.ErrBusy, 0, "Too many passwords are being checked; retry shortly.", "2"},
+	{ErrUnavailable, http.StatusServiceUnavailable, "The service is temporarily unavailable.", "5"},
+	{dbstrategy.ErrSchemaBehind, http.StatusServiceUnavailable, "The organization's database is being upgraded; retry shortly.", "5"},
+	{auth.ErrNoToken, 0, "A valid bearer token is required.", ""},
+	{auth.ErrInvalidToken, 0, "A valid bearer token is required.", ""},
+	{tenancy.ErrNoTenant, 0, "The X-Tenant header is required.", ""},
+	{tenancy.ErrInvalidTenant, 0, "The X-Tenant header must be an organization id or slug.", ""},
+	{tenancy.ErrUnknownTenant, 0, "No such organization.", ""},
+	{tenancy.ErrTenantNotReady, 0, "The organization is being provisioned; retry shortly.", "2"},
+	{tenancy.ErrTenantSuspended, 0, "The organization is suspended.", ""},
+	{ErrQuotaExceeded, http.StatusForbidden, "You own as many organizations as allowed; delete one to create another.", ""},
+}
+
+// libraryStatus is the status package tenancy or auth maps err to, or 0.
+func libraryStatus(err error) int {
+	if code, _ := tenancy.HTTPStatus(err); code != 0 {
+		return code
+	}
+	code, _ := auth.HTTPStatus(err)
+	return code
 }
 
 // writeError answers err as a problem. Unknown errors are logged and
-// answered 500 without detail.
+// answered 500 without detail; other 5xx answers are logged as warnings,
+// a tenant whose schema is behind with the tenant and both versions.
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	var rl *RateLimitError
 	if errors.As(err, &rl) {
@@ -85,16 +100,30 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		return
 	}
 	for _, c := range errorCodes {
-		if errors.Is(err, c.err) {
-			if c.header[0] != "" {
-				w.Header().Set(c.header[0], c.header[1])
-			}
-			if c.status >= 500 {
-				log.LogAttrs(r.Context(), slog.LevelWarn, "request failed", slog.String("err", err.Error()))
-			}
-			writeProblem(w, problem{Status: c.status, Detail: c.detail})
-			return
+		if !errors.Is(err, c.err) {
+			continue
 		}
+		status := c.status
+		if status == 0 {
+			status = libraryStatus(err)
+		}
+		if c.retryAfter != "" {
+			w.Header().Set("Retry-After", c.retryAfter)
+		}
+		if status == http.StatusUnauthorized {
+			w.Header().Set("WWW-Authenticate", "Bearer")
+		}
+		if status >= 500 {
+			attrs := []slog.Attr{slog.String("err", err.Error())}
+			var behind *dbstrategy.SchemaBehindError
+			if errors.As(err, &behind) {
+				attrs = append(attrs, slog.String("tenant", behind.TenantID),
+					slog.Int64("schema_version", behind.Have), slog.Int64("want_version", behind.Want))
+			}
+			log.LogAttrs(r.Context(), slog.LevelWarn, "request failed", attrs...)
+		}
+		writeProblem(w, problem{Status: status, Detail: c.detail})
+		return
 	}
 	log.LogAttrs(r.Context(), slog.LevelError, "request failed", slog.String("err", err.Error()))
 	writeProblem(w, problem{Status: http.StatusInternalServerError, Detail: "Internal server error."})

@@ -325,21 +325,23 @@ func clientAddr(r *http.Request) string {
 // HS256 there are none to publish: the document lists no keys.
 func handleJWKS(log *slog.Logger, tokens *tokenService, lookup tenancy.Lookup) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		d := tokens.core
+		dir := coreDirectory
 		if len(r.Header.Values("X-Tenant")) > 0 {
 			t, err := jwksTenant(r, lookup)
 			if err != nil {
 				writeError(w, r, log, err)
 				return
 			}
-			if d, err = tokens.tenant(t.ID); err != nil {
-				writeError(w, r, log, err)
-				return
-			}
+			dir = tenantDirectory(t.ID)
+		}
+		jwks, err := tokens.jwks(dir)
+		if err != nil {
+			writeError(w, r, log, err)
+			return
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "public, max-age=300")
-		_, _ = w.Write(d.jwks)
+		_, _ = w.Write(jwks)
 	})
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/tenantkit/tenantkit/dbstrategy"
@@ -19,19 +20,21 @@ import (
 // however much there is to delete: one DELETE removes at most purgeBatch
 // rows, a pass runs at most purgeMaxBatches of them per table and
 // database, and visits at most purgeTenantsPerPass tenant databases,
-// resuming the walk over the tenants where the last pass stopped.
+// purgeParallel at a time, resuming the walk over the tenants where the
+// last pass stopped.
 const (
 	purgeInterval       = 10 * time.Minute
 	purgeBatch          = 500
 	purgeMaxBatches     = 20
 	purgeTenantsPerPass = 100
+	purgeParallel       = 2
 	purgePassTimeout    = 5 * time.Minute
 )
 
 // purger runs purge passes over the core database and the tenants'.
 type purger struct {
 	core      *sql.DB
-	tenants   TenantStores
+	tenants   *dbstrategy.Manager
 	tokens    time.Duration // retention of expired and revoked refresh tokens
 	idem      time.Duration // retention of idempotency records
 	now       func() time.Time
@@ -42,7 +45,7 @@ type purger struct {
 }
 
 // newPurger returns a purger with the retentions of l (defaults for zero).
-func newPurger(core *sql.DB, tenants TenantStores, l limitsConfig) *purger {
+func newPurger(core *sql.DB, tenants *dbstrategy.Manager, l limitsConfig) *purger {
 	p := &purger{core: core, tenants: tenants, tokens: l.tokenRetention, idem: l.idemRetention, now: time.Now}
 	if p.tokens == 0 {
 		p.tokens = defaultTokenRetention
@@ -98,19 +101,28 @@ func (p *purger) pass(ctx context.Context) (purgeStats, error) {
 		p.nextAfter = ids[len(ids)-1]
 	}
 	var errs []error
-	for _, id := range ids {
-		err := p.tenants.WithTenant(ctx, tenantKey(id), func(ts TenantStore) error {
-			tok, fam, err := ts.PurgeRefresh(ctx, tokenCutoff)
-			st.tenantTokens += tok
-			st.tenantFamilies += fam
-			return err
-		})
-		st.tenants++
-		if err != nil && !errors.Is(err, ErrNotFound) { // deleted meanwhile
-			errs = append(errs, fmt.Errorf("purge tenant %d: %w", id, err))
+	var tokens, families atomic.Int64
+	keys := func(yield func(string) bool) {
+		for _, id := range ids {
+			if !yield(tenantKey(id)) {
+				return
+			}
 		}
 	}
-	return st, errors.Join(errs...)
+	// ForEach's error is no more than what Progress saw and ctx.Err().
+	_ = p.tenants.ForEach(ctx, keys, dbstrategy.ForEachOptions{Parallel: purgeParallel, Progress: func(key string, err error) {
+		st.tenants++
+		if err != nil && !errors.Is(err, dbstrategy.ErrNotFound) { // deleted meanwhile
+			errs = append(errs, fmt.Errorf("purge tenant %s: %w", key, err))
+		}
+	}}, func(ctx context.Context, _ string, db dbstrategy.DB) error {
+		tok, fam, err := purgeRefresh(ctx, db, tokenCutoff)
+		tokens.Add(tok)
+		families.Add(fam)
+		return err
+	})
+	st.tenantTokens, st.tenantFamilies = tokens.Load(), families.Load()
+	return st, errors.Join(append(errs, ctx.Err())...) // ctx.Err(): tenants left out
 }
 
 // activeOrgIDs returns up to limit ids of active organizations above after.
@@ -184,12 +196,6 @@ func purgeBatches(ctx context.Context, db dbstrategy.DB, query string, cutoff an
 		}
 	}
 	return total, nil
-}
-
-// PurgeRefresh deletes this directory's refresh tokens and families that
-// expired or were revoked before cutoffUS (see purgeRefresh).
-func (s refreshSQL) PurgeRefresh(ctx context.Context, cutoffUS int64) (tokens, families int64, err error) {
-	return purgeRefresh(ctx, s.db, cutoffUS)
 }
 
 // startPurge runs a purge pass every interval in a goroutine, logging

@@ -122,7 +122,7 @@ func TestPurge(t *testing.T) {
 				t.Fatal(err)
 			}
 			now := time.Now()
-			p := newPurger(core, sqlTenantStores{m: ts.app.dbs}, ts.cfg.limits)
+			p := newPurger(core, ts.app.dbs, ts.cfg.limits)
 			p.now = func() time.Time { return now }
 
 			seedRefresh(t, core, u.ID, now, p.tokens)
@@ -194,7 +194,7 @@ func TestPurgeBounded(t *testing.T) {
 			mustExec(t, core, `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $1)
 				INSERT INTO refresh_tokens (token_hash, family_id, user_id, created_us, idle_expires_us, family_expires_us)
 				SELECT 'bulk-' || i, 'bulk', $2, 1, 2, 3 FROM n`, backlog, u.ID)
-			p := newPurger(core, sqlTenantStores{m: ts.app.dbs}, ts.cfg.limits)
+			p := newPurger(core, ts.app.dbs, ts.cfg.limits)
 			st, err := p.pass(context.Background())
 			if err != nil {
 				t.Fatal(err)

@@ -57,21 +57,21 @@ func NewServer(d serverDeps) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	coreToken, err := auth.RequireToken(d.tokens.core.verifier, auth.WithErrorHandler(onErr))
+	coreVerifier, err := d.tokens.ring.Verifier(coreDirectory)
 	if err != nil {
 		return nil, err
 	}
-	tenantToken, err := auth.RequireTokenFunc(func(r *http.Request) (*auth.Verifier, error) {
+	coreToken, err := auth.RequireToken(coreVerifier, auth.WithErrorHandler(onErr))
+	if err != nil {
+		return nil, err
+	}
+	tenantToken, err := auth.RequireTokenFunc(d.tokens.ring.VerifierFunc(func(r *http.Request) (string, error) {
 		t, ok := tenancy.FromContext(r.Context())
 		if !ok {
-			return nil, errNoTenantInContext
+			return "", errNoTenantInContext
 		}
-		dir, err := d.tokens.tenant(t.ID)
-		if err != nil {
-			return nil, err
-		}
-		return dir.verifier, nil
-	}, auth.WithErrorHandler(onErr))
+		return tenantDirectory(t.ID), nil
+	}), auth.WithErrorHandler(onErr))
 	if err != nil {
 		return nil, err
 	}

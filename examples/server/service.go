@@ -49,9 +49,6 @@ type TenantStore interface {
 	UserByEmail(ctx context.Context, email string) (User, error)
 	UserByID(ctx context.Context, id int64) (User, error)                // without PasswordHash
 	UpdateUser(ctx context.Context, id int64, p UserPatch) (User, error) // without PasswordHash; ErrConflict, ErrNotFound
-	// PurgeRefresh deletes refresh tokens and families that expired or
-	// were revoked before cutoffUS, in bounded batches (purge.go).
-	PurgeRefresh(ctx context.Context, cutoffUS int64) (tokens, families int64, err error)
 }
 
 // TenantStores hands out the store of one tenant for the duration of fn.
@@ -91,7 +88,7 @@ func (s *CoreService) Register(ctx context.Context, email, password, addr string
 	if err := verr.err(); err != nil {
 		return User{}, err
 	}
-	done, err := s.guard.beginRegister(ctx, "core", addr)
+	done, err := s.guard.beginRegister(ctx, coreDirectory, addr)
 	if err != nil {
 		return User{}, err
 	}
@@ -111,7 +108,7 @@ func (s *CoreService) Login(ctx context.Context, email, password, addr string) (
 	if tooLongPassword(password) {
 		return Token{}, ErrUnauthorized // before any lookup, throttle or hashing
 	}
-	done, err := s.guard.begin(ctx, "core", email, addr)
+	done, err := s.guard.begin(ctx, coreDirectory, email, addr)
 	if err != nil {
 		return Token{}, err
 	}
@@ -124,7 +121,7 @@ func (s *CoreService) Login(ctx context.Context, email, password, addr string) (
 	if err != nil {
 		return Token{}, err
 	}
-	return s.tokens.core.issue(u.ID, refresh)
+	return s.tokens.issue(coreDirectory, u.ID, refresh)
 }
 
 // Refresh spends a core refresh token for a new token pair.
@@ -133,7 +130,7 @@ func (s *CoreService) Refresh(ctx context.Context, token string) (Token, error) 
 	if err != nil {
 		return Token{}, err
 	}
-	return s.tokens.core.issue(uid, next)
+	return s.tokens.issue(coreDirectory, uid, next)
 }
 
 // Logout ends the session (the refresh token family) of token.
@@ -214,7 +211,7 @@ func (s *TenantService) Register(ctx context.Context, tenantID, email, password 
 	if err := verr.err(); err != nil {
 		return User{}, err
 	}
-	done, err := s.guard.beginRegister(ctx, "tenant:"+tenantID, addr)
+	done, err := s.guard.beginRegister(ctx, tenantDirectory(tenantID), addr)
 	if err != nil {
 		return User{}, err
 	}
@@ -242,7 +239,7 @@ func (s *TenantService) Login(ctx context.Context, tenantID, email, password, ad
 	if tooLongPassword(password) {
 		return Token{}, ErrUnauthorized // before any lookup, throttle or hashing
 	}
-	done, err := s.guard.begin(ctx, "tenant:"+tenantID, email, addr)
+	done, err := s.guard.begin(ctx, tenantDirectory(tenantID), email, addr)
 	if err != nil {
 		return Token{}, err
 	}
@@ -279,7 +276,7 @@ func (s *TenantService) Login(ctx context.Context, tenantID, email, password, ad
 	if err != nil {
 		return Token{}, err
 	}
-	return s.issue(tenantID, u.ID, refresh)
+	return s.tokens.issue(tenantDirectory(tenantID), u.ID, refresh)
 }
 
 // Refresh spends a refresh token of this tenant for a new token pair.
@@ -294,7 +291,7 @@ func (s *TenantService) Refresh(ctx context.Context, tenantID, token string) (To
 	if err != nil {
 		return Token{}, err
 	}
-	return s.issue(tenantID, uid, next)
+	return s.tokens.issue(tenantDirectory(tenantID), uid, next)
 }
 
 // Logout ends the session of a refresh token of this tenant.
@@ -302,14 +299,6 @@ func (s *TenantService) Logout(ctx context.Context, tenantID, token string) erro
 	return s.stores.WithTenant(ctx, tenantID, func(st TenantStore) error {
 		return s.sessions.end(ctx, st, token)
 	})
-}
-
-func (s *TenantService) issue(tenantID string, userID int64, refresh string) (Token, error) {
-	d, err := s.tokens.tenant(tenantID)
-	if err != nil {
-		return Token{}, err
-	}
-	return d.issue(userID, refresh)
 }
 
 // Me returns the tenant user a token names. A user that no longer exists

@@ -398,15 +398,17 @@ func nullString(s string) sql.NullString { return sql.NullString{String: s, Vali
 // storeErr translates a database error into the domain's terms: no rows is
 // ErrNotFound, a unique violation ErrConflict, an unreachable or busy
 // database, or a statement planned for another table shape
-// (schemastrategy.ErrStalePlan), ErrUnavailable. Anything else is wrapped
-// with %v: the driver's error is not part of the contract.
+// (schemastrategy.ErrStalePlan), ErrUnavailable. A tenant whose schema is
+// behind (dbstrategy.ErrSchemaBehind) stays as it is, for the log. Anything
+// else is wrapped with %v: the driver's error is not part of the contract.
 func storeErr(op string, err error) error {
 	switch {
 	case errors.Is(err, sql.ErrNoRows), errors.Is(err, dbstrategy.ErrNotFound):
 		return ErrNotFound
 	case isUniqueViolation(err):
 		return ErrConflict
-	case errors.Is(err, ErrNotFound), errors.Is(err, ErrConflict), errors.Is(err, ErrUnauthorized):
+	case errors.Is(err, ErrNotFound), errors.Is(err, ErrConflict), errors.Is(err, ErrUnauthorized),
+		errors.Is(err, dbstrategy.ErrSchemaBehind):
 		return err
 	case isUnavailable(err):
 		return fmt.Errorf("%w: %s: %v", ErrUnavailable, op, err)
