@@ -30,6 +30,7 @@ import (
 	"github.com/tenantkit/tenantkit/dbstrategy/sqlitestrategy"
 	"github.com/tenantkit/tenantkit/examples/server/migrations"
 	"github.com/tenantkit/tenantkit/tenancy"
+	"github.com/tenantkit/tenantkit/tenancy/registry"
 )
 
 // Server timeouts and limits.
@@ -171,6 +172,9 @@ type appOptions struct {
 	// admin leaves out what only a serving process does: reconciling
 	// tenants left between states and watching for state changes.
 	admin bool
+	// provisioner, if set, wraps what the registry creates and drops
+	// tenant databases with (tests inject faults there).
+	provisioner func(registry.Provisioner) registry.Provisioner
 }
 
 // app is the assembled server and everything it owns.
@@ -180,6 +184,8 @@ type app struct {
 	core    *CoreService
 	dbs     *dbstrategy.Manager
 	store   CoreStore
+	reg     registry.Store // the tenant registry's store
+	lookup  *tenancy.Cache // cached tenant lookups
 	version int64          // the tenant schema version of this binary's migrations
 	closers []func() error // in reverse order of opening
 }
@@ -209,10 +215,15 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, opts appOptions) 
 		return nil, err
 	}
 	a.closers = append(a.closers, coreDB.Close)
+	// The registry's tables first: the core migrations move the
+	// organizations' state into them.
+	store, err := openCoreStore(ctx, coreDB, dialect)
+	if err != nil {
+		return nil, err
+	}
 	if err := migrateCore(ctx, coreDB, dialect); err != nil {
 		return nil, err
 	}
-	store := &sqlCoreStore{db: coreDB}
 
 	strategy, closeStrategy, err := openTenantStrategy(ctx, cfg, log)
 	if err != nil {
@@ -265,7 +276,25 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, opts appOptions) 
 	if err != nil {
 		return nil, err
 	}
-	lookup, err := tenancy.NewCache(lookupTenant(store))
+	lookup, err := tenancy.NewCache(lookupTenant(store.reg))
+	if err != nil {
+		return nil, err
+	}
+	// The lifecycle of organizations: what this process changes is
+	// forgotten at once by its caches; what others change, by the watch
+	// below.
+	forget := func(c registry.Change) {
+		lookup.Invalidate(c.ID, c.Slug)
+		if c.Status == registry.StatusDeleted {
+			tokens.forget(c.ID)
+		}
+	}
+	var prov registry.Provisioner = dbs
+	if opts.provisioner != nil {
+		prov = opts.provisioner(prov)
+	}
+	reg, err := registry.New(store.reg, prov, registry.WithVersion(dbs.Version),
+		registry.WithOnChange(forget), registry.WithTimeout(lifecycleTimeout), registry.WithLogger(log))
 	if err != nil {
 		return nil, err
 	}
@@ -290,7 +319,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, opts appOptions) 
 	}
 	a.srv, err = NewServer(serverDeps{
 		guard: guard,
-		log:   log, store: store, dbs: dbs, tenantStmts: strategy.Dialect() == "sqlite3", tenantVersion: version, hasher: hasher, tokens: tokens, lookup: lookup,
+		log:   log, store: store, reg: reg, dbs: dbs, tenantStmts: strategy.Dialect() == "sqlite3", tenantVersion: version, hasher: hasher, tokens: tokens, lookup: lookup,
 		metrics: newMetrics(dbs, strategy, connsPerHandle(strategy), cfg.dbMaxConns, cfg.metricsPerTenant),
 
 		orgLimits: ol,
@@ -299,80 +328,51 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, opts appOptions) 
 		return nil, err
 	}
 	a.handler, a.core = a.srv, a.srv.core
-	a.dbs, a.store, a.version = dbs, store, version
+	a.dbs, a.store, a.reg, a.lookup, a.version = dbs, store, store.reg, lookup, version
 	if opts.admin {
 		return a, nil
 	}
 	if err := a.core.Reconcile(ctx); err != nil {
 		return nil, fmt.Errorf("reconcile tenants: %w", err)
 	}
-	a.closers = append(a.closers, watchChanges(store, func(c OrgChange) {
-		key := tenantKey(c.OrgID)
-		lookup.Invalidate(key, c.Slug)
-		if c.Status == "deleted" {
+	a.closers = append(a.closers, watch(store.reg, func(c registry.Change) {
+		forget(c)
+		if c.Status == registry.StatusDeleted {
 			// Another process dropped the database: close our handle.
 			ctx, cancel := context.WithTimeout(context.Background(), lifecycleTimeout)
 			defer cancel()
-			if err := dbs.Drop(ctx, key); err != nil {
-				log.LogAttrs(ctx, slog.LevelWarn, "close deleted tenant", slog.String("tenant", key), slog.String("err", err.Error()))
+			if err := dbs.Drop(ctx, c.ID); err != nil {
+				log.LogAttrs(ctx, slog.LevelWarn, "close deleted tenant", slog.String("tenant", c.ID), slog.String("err", err.Error()))
 			}
-			tokens.forget(key)
 		}
-	}, changePollInterval, log))
-	purger := newPurger(coreDB, dbs, cfg.limits)
+	}, log))
+	purger := newPurger(coreDB, store.reg, dbs, cfg.limits)
 	purger.throttle = guard.purge()
 	a.closers = append(a.closers, startPurge(purger, purgeInterval, log))
 	return a, nil
 }
 
-// changePollInterval is how often the server looks for organizations whose
-// state another process (the admin CLI, another replica) changed.
+// changePollInterval is how often the server reads the registry's change
+// log for tenants whose state another process (the admin CLI, another
+// replica) changed. On PostgreSQL the registry's notifications wake it at
+// once; the poll is the fallback after a lost connection, and SQLite's
+// only way.
 const changePollInterval = time.Second
 
-// changeOverlap is how far back each poll looks again, so a change
-// committed late, or stamped by a slightly slower clock, is not missed.
-const changeOverlap = 5 * time.Second
-
-// watchChanges polls the core database's log of organization changes and
-// calls onChange once for each change it has not seen. It runs in a
-// goroutine until the returned stop function is called; stop waits for it
-// to exit.
-func watchChanges(store CoreStore, onChange func(OrgChange), every time.Duration, log *slog.Logger) (stop func() error) {
-	done, exited := make(chan struct{}), make(chan struct{})
+// watch runs registry.Watch over store in a goroutine until the returned
+// stop function is called; stop waits for it to exit.
+func watch(store registry.Store, onChange func(registry.Change), log *slog.Logger) (stop func() error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	exited := make(chan struct{})
 	go func() {
 		defer close(exited)
-		seen := map[OrgChange]bool{} // changes inside the overlap window already handled
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-			}
-			from := time.Now().Add(-changeOverlap).UnixMicro()
-			ctx, cancel := context.WithTimeout(context.Background(), every)
-			changes, err := store.ChangedSince(ctx, from)
-			cancel()
-			if err != nil {
-				log.LogAttrs(context.Background(), slog.LevelWarn, "poll tenant changes", slog.String("err", err.Error()))
-				continue
-			}
-			for _, c := range changes {
-				if !seen[c] {
-					seen[c] = true
-					onChange(c)
-				}
-			}
-			for c := range seen {
-				if c.ChangedUS <= from {
-					delete(seen, c)
-				}
-			}
+		err := registry.Watch(ctx, store, onChange, registry.WithPollInterval(changePollInterval), registry.WithLogger(log))
+		if err != nil && ctx.Err() == nil {
+			log.LogAttrs(ctx, slog.LevelError, "tenant change feed stopped", slog.String("err", err.Error()))
 		}
 	}()
 	return func() error {
-		close(done)
+		cancel()
 		<-exited
 		return nil
 	}

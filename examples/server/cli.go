@@ -159,7 +159,7 @@ func cmdMigrate(ctx context.Context, args []string, getenv func(string) string, 
 		}
 		// Record the version the database reports, which is newer than
 		// this binary's if a newer release migrated it.
-		if rerr := a.store.RecordMigration(ctx, o.ID, version, msg); rerr != nil && err == nil {
+		if rerr := a.reg.RecordMigration(ctx, key, version, msg); rerr != nil && err == nil {
 			failed++
 			failures = append(failures, fmt.Sprintf("  tenant %s (%s): record version: %v", key, o.Slug, rerr))
 		}

@@ -499,7 +499,7 @@ func TestCLIMigrate(t *testing.T) {
 				id int64
 				v  int64
 			}{{broken, 0}, {rolled, latest - 1}, {ahead, latest + 1}, {suspended, 0}} {
-				if _, err := core.ExecContext(ctx, `UPDATE organizations SET schema_version = $1 WHERE id = $2`, u.v, u.id); err != nil {
+				if _, err := core.ExecContext(ctx, `UPDATE tenantkit_tenants SET version = $1 WHERE id = $2`, u.v, tenantKey(u.id)); err != nil {
 					t.Fatalf("set schema_version of %d: %v", u.id, err)
 				}
 			}

@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 )
 
 // ---------------------------------------------------------------------------
@@ -1061,10 +1060,10 @@ func TestTenantStatus(t *testing.T) {
 		tok := ts.tenantUser(t, id, "status-user@example.com")
 		setStatus := func(t *testing.T, from, to OrgStatus) {
 			t.Helper()
-			if err := ts.app.core.store.SetOrganizationStatus(ctx, o.ID, from, to, time.Now()); err != nil {
+			if err := setOrgStatus(ctx, ts.app, o.ID, from, to); err != nil {
 				t.Fatalf("set status %s -> %s: %v", from, to, err)
 			}
-			ts.app.core.invalidate(id, o.Slug)
+			ts.app.lookup.Invalidate(id, o.Slug)
 		}
 		listed := func(t *testing.T) []orgDoc {
 			t.Helper()
@@ -1120,10 +1119,10 @@ func TestTenantStatus(t *testing.T) {
 		})
 
 		t.Run("deleted", func(t *testing.T) {
-			if err := ts.app.core.store.DeleteOrganization(ctx, o.ID, time.Now()); err != nil {
+			if err := deleteOrgRecords(ctx, ts.app, o.ID); err != nil {
 				t.Fatal(err)
 			}
-			ts.app.core.invalidate(id, o.Slug)
+			ts.app.lookup.Invalidate(id, o.Slug)
 			for _, hint := range []string{id, o.Slug} {
 				for _, q := range requests(hint) {
 					expectStatus(t, ts, q, http.StatusNotFound)

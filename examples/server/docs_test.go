@@ -16,7 +16,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 	"unicode/utf8"
 )
 
@@ -458,10 +457,10 @@ func TestOpenAPIContract(t *testing.T) {
 	// store, as contract_test.go does.
 	setStatus := func(from, to OrgStatus) {
 		t.Helper()
-		if err := ts.app.core.store.SetOrganizationStatus(ctx, org.ID, from, to, time.Now()); err != nil {
+		if err := setOrgStatus(ctx, ts.app, org.ID, from, to); err != nil {
 			t.Fatalf("set status %s -> %s: %v", from, to, err)
 		}
-		ts.app.core.invalidate(id, org.Slug)
+		ts.app.lookup.Invalidate(id, org.Slug)
 	}
 	setStatus(OrgActive, OrgSuspended)
 	c.call(req{method: "GET", path: "/api/tenant/users/me", tenant: id, token: ttok.AccessToken}, http.StatusForbidden)

@@ -39,14 +39,6 @@ type Organization struct {
 	MigrationError string // why the last migration failed; "" if it did not
 }
 
-// OrgChange is one entry of the log of organization state changes.
-type OrgChange struct {
-	OrgID     int64
-	Slug      string
-	Status    string // the new state, or "deleted"
-	ChangedUS int64  // when, in microseconds since the Unix epoch
-}
-
 // IdemRecord is an Idempotency-Key with the hash of the request it came
 // with.
 type IdemRecord struct {

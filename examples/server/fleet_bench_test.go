@@ -34,10 +34,15 @@ func seedFleet(b *testing.B, cfg config, n int, v int64) {
 	}
 	now := time.Now().UTC()
 	for i := 0; i < n; i++ {
+		var id int64
+		if err := tx.QueryRowContext(ctx,
+			`INSERT INTO organizations (name, slug, owner_id, created_at) VALUES ($1, $2, $3, $4) RETURNING id`,
+			fmt.Sprintf("Org %d", i), fmt.Sprintf("org-%d", i), u.ID, now).Scan(&id); err != nil {
+			b.Fatal(err)
+		}
 		if _, err := tx.ExecContext(ctx,
-			`INSERT INTO organizations (name, slug, status, owner_id, created_at, updated_at, schema_version)
-			 VALUES ($1, $2, 'active', $3, $4, $4, $5)`,
-			fmt.Sprintf("Org %d", i), fmt.Sprintf("org-%d", i), u.ID, now, v); err != nil {
+			`INSERT INTO tenantkit_tenants (id, slug, status, version, created_us, updated_us) VALUES ($1, $2, 'active', $3, $4, $4)`,
+			tenantKey(id), fmt.Sprintf("org-%d", i), v, now.UnixMicro()); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"strconv"
 	"time"
+
+	"github.com/tenantkit/tenantkit/tenancy/registry"
 )
 
 // lifecycleTimeout bounds provisioning or deleting one tenant, which goes
@@ -154,44 +156,22 @@ func nextFreeSlug(base string, taken []string) string {
 	}
 }
 
-// provision creates and migrates o's database and marks o active. On
-// failure it removes what it made, so nothing is left half made.
+// provision has the registry create and migrate o's database and mark
+// it active. On failure the registry removes what it made, and the
+// organization's row goes too, so nothing is left half made.
 func (s *CoreService) provision(ctx context.Context, o Organization) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lifecycleTimeout)
-	defer cancel()
-	err := s.activate(ctx, o)
+	key := tenantKey(o.ID)
+	_, err := s.reg.Provision(ctx, key)
 	s.metrics.provisioned(err == nil)
-	s.invalidate(tenantKey(o.ID), o.Slug)
 	if err == nil {
 		return nil
 	}
-	key := tenantKey(o.ID)
-	s.log.LogAttrs(ctx, slog.LevelError, "provisioning failed", slog.String("tenant", key), slog.String("err", err.Error()))
-	if derr := s.dbs.Drop(ctx, key); derr == nil {
-		_ = s.store.DeleteOrganization(ctx, o.ID, now(s.now))
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lifecycleTimeout)
+	defer cancel()
+	if _, gerr := s.reg.Store().Get(ctx, key); errors.Is(gerr, registry.ErrNotFound) {
+		_ = s.store.DeleteOrganization(ctx, o.ID) // undone: the row goes too
 	}
 	return fmt.Errorf("%w: provision tenant %s: %v", ErrUnavailable, key, err)
-}
-
-// activate runs the provisioning steps after the row exists: create and
-// migrate the database, record its version, mark the row active. Each step
-// is idempotent.
-func (s *CoreService) activate(ctx context.Context, o Organization) error {
-	key := tenantKey(o.ID)
-	if err := s.dbs.Create(ctx, key); err != nil {
-		return fmt.Errorf("create database: %w", err)
-	}
-	if err := s.store.RecordMigration(ctx, o.ID, s.version, ""); err != nil {
-		return err
-	}
-	err := s.store.SetOrganizationStatus(ctx, o.ID, OrgProvisioning, OrgActive, now(s.now))
-	if errors.Is(err, ErrNotFound) {
-		// Another process (a reconciling server) finished it first.
-		if cur, gerr := s.store.Organization(ctx, o.ID); gerr == nil && cur.Status == OrgActive {
-			return nil
-		}
-	}
-	return err
 }
 
 // DeleteOrganization deprovisions one of the caller's organizations: it is
@@ -214,29 +194,11 @@ func (s *CoreService) deleteOrg(ctx context.Context, o Organization) error {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lifecycleTimeout)
 	defer cancel()
-	if err := s.store.SetOrganizationStatus(ctx, o.ID, o.Status, OrgDeleting, now(s.now)); err != nil {
-		if errors.Is(err, ErrNotFound) { // changed under us
-			return ErrInProgress
-		}
-		return err
-	}
-	s.invalidate(tenantKey(o.ID), o.Slug)
-	return s.finishDelete(ctx, o)
-}
-
-// finishDelete drops a deleting organization's database and removes its
-// row. Both steps are idempotent.
-func (s *CoreService) finishDelete(ctx context.Context, o Organization) error {
 	key := tenantKey(o.ID)
-	if err := s.dbs.Drop(ctx, key); err != nil {
-		return fmt.Errorf("%w: drop tenant %s: %v", ErrUnavailable, key, err)
+	if err := s.reg.Delete(ctx, key); err != nil {
+		return fmt.Errorf("%w: delete tenant %s: %v", ErrUnavailable, key, err)
 	}
-	if err := s.store.DeleteOrganization(ctx, o.ID, now(s.now)); err != nil {
-		return err
-	}
-	s.tokens.forget(key)
-	s.invalidate(key, o.Slug)
-	return nil
+	return s.store.DeleteOrganization(ctx, o.ID)
 }
 
 // SetStatus suspends (active → suspended) or resumes (suspended → active)
@@ -246,41 +208,38 @@ func (s *CoreService) SetStatus(ctx context.Context, id int64, from, to OrgStatu
 	if err != nil {
 		return Organization{}, err
 	}
-	if o.Status != from {
-		return Organization{}, fmt.Errorf("organization %d is %s, not %s", id, o.Status, from)
+	key := tenantKey(id)
+	switch {
+	case from == OrgActive && to == OrgSuspended:
+		_, err = s.reg.Suspend(ctx, key)
+	case from == OrgSuspended && to == OrgActive:
+		_, err = s.reg.Resume(ctx, key)
+	default:
+		return Organization{}, fmt.Errorf("organization %d: no change from %s to %s", id, from, to)
 	}
-	if err := s.store.SetOrganizationStatus(ctx, id, from, to, now(s.now)); err != nil {
+	var se *registry.StatusError
+	if errors.As(err, &se) {
+		return Organization{}, fmt.Errorf("organization %d is %s, not %s", id, se.Status, from)
+	}
+	if err != nil {
 		return Organization{}, err
 	}
-	s.invalidate(tenantKey(o.ID), o.Slug)
 	o.Status = to
 	return o, nil
 }
 
 // Reconcile finishes or undoes lifecycle steps a crash interrupted:
 // organizations left provisioning are provisioned again, those left
-// deleting are dropped. Every step is idempotent.
+// deleting are dropped (the registry's Reconcile), and the rows of
+// organizations whose registry record is gone are removed. Every step is
+// idempotent.
 func (s *CoreService) Reconcile(ctx context.Context) error {
-	pending, err := s.store.OrganizationsByStatus(ctx, OrgProvisioning)
-	if err != nil {
+	if err := s.reg.Reconcile(ctx); err != nil {
 		return err
 	}
-	for _, o := range pending {
-		if err := s.activate(ctx, o); err != nil {
-			return fmt.Errorf("resume provisioning of tenant %d: %w", o.ID, err)
-		}
-		s.invalidate(tenantKey(o.ID), o.Slug)
-		s.log.LogAttrs(ctx, slog.LevelInfo, "resumed provisioning", slog.Int64("tenant", o.ID))
+	n, err := s.store.DeleteOrphans(ctx)
+	if n > 0 {
+		s.log.LogAttrs(ctx, slog.LevelInfo, "finished deleting", slog.Int64("organizations", n))
 	}
-	deleting, err := s.store.OrganizationsByStatus(ctx, OrgDeleting)
-	if err != nil {
-		return err
-	}
-	for _, o := range deleting {
-		if err := s.finishDelete(ctx, o); err != nil {
-			return fmt.Errorf("finish deleting tenant %d: %w", o.ID, err)
-		}
-		s.log.LogAttrs(ctx, slog.LevelInfo, "finished deleting", slog.Int64("tenant", o.ID))
-	}
-	return nil
+	return err
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/tenantkit/tenantkit/dbstrategy/pgstrategy"
 	"github.com/tenantkit/tenantkit/dbstrategy/schemastrategy"
 	"github.com/tenantkit/tenantkit/dbstrategy/sqlitestrategy"
+	"github.com/tenantkit/tenantkit/tenancy"
 )
 
 // crossProcessDeadline bounds how long a change made by another process
@@ -284,7 +285,41 @@ func otherProcessStrategy(t testing.TB, cfg config) dbstrategy.Strategy {
 // server only through the core database.
 func otherProcessStore(t testing.TB, cfg config) *sqlCoreStore {
 	t.Helper()
-	return &sqlCoreStore{db: otherProcessCoreDB(t, cfg)}
+	db := otherProcessCoreDB(t, cfg)
+	st, err := openCoreStore(context.Background(), db, coreDialect(cfg))
+	if err != nil {
+		t.Fatalf("open the core store: %v", err)
+	}
+	return st
+}
+
+// coreDialect is the dialect of cfg's core database.
+func coreDialect(cfg config) string {
+	if strings.HasPrefix(cfg.coreDB, "sqlite:") {
+		return "sqlite3"
+	}
+	return "postgres"
+}
+
+// setOrgStatus moves an organization from one state to another in the
+// registry, as another process or a crash could leave it, and forgets the
+// app's cached lookups of it.
+func setOrgStatus(ctx context.Context, a *app, id int64, from, to OrgStatus) error {
+	rec, err := a.reg.SetStatus(ctx, tenantKey(id), tenancy.Status(from), tenancy.Status(to))
+	if err != nil {
+		return err
+	}
+	a.lookup.Invalidate(rec.ID, rec.Slug)
+	return nil
+}
+
+// deleteOrgRecords removes an organization's registry record and row,
+// leaving its database: what a crash mid-delete could leave.
+func deleteOrgRecords(ctx context.Context, a *app, id int64) error {
+	if err := a.reg.Delete(ctx, tenantKey(id)); err != nil {
+		return err
+	}
+	return a.store.DeleteOrganization(ctx, id)
 }
 
 // orgIDs returns the ids of orgs.
@@ -678,7 +713,7 @@ func TestOrganizationStates(t *testing.T) {
 		other := otherProcessStore(t, ts.cfg)
 		setElsewhere := func(t *testing.T, from, to OrgStatus) {
 			t.Helper()
-			if err := other.SetOrganizationStatus(ctx, o.ID, from, to, time.Now()); err != nil {
+			if _, err := other.reg.SetStatus(ctx, id, tenancy.Status(from), tenancy.Status(to)); err != nil {
 				t.Fatalf("another process: %s → %s: %v", from, to, err)
 			}
 		}
@@ -707,7 +742,10 @@ func TestOrganizationStates(t *testing.T) {
 			if err := otherProcessStrategy(t, ts.cfg).Drop(ctx, id); err != nil {
 				t.Fatalf("drop the tenant database: %v", err)
 			}
-			if err := other.DeleteOrganization(ctx, o.ID, time.Now()); err != nil {
+			if err := other.reg.Delete(ctx, id); err != nil {
+				t.Fatalf("delete the registry record: %v", err)
+			}
+			if err := other.DeleteOrganization(ctx, o.ID); err != nil {
 				t.Fatalf("delete the organization row: %v", err)
 			}
 			for _, h := range hints {

@@ -54,7 +54,7 @@ func TestPendingMigrationsRefused(t *testing.T) {
 			// An older release made the tenant, one migration back.
 			oid, _ := strconv.ParseInt(id, 10, 64)
 			rollBackTenant(t, cfg, oid, latest-1)
-			if _, err := otherProcessCoreDB(t, cfg).Exec(`UPDATE organizations SET schema_version = $1 WHERE id = $2`, latest-1, oid); err != nil {
+			if _, err := otherProcessCoreDB(t, cfg).Exec(`UPDATE tenantkit_tenants SET version = $1 WHERE id = $2`, latest-1, id); err != nil {
 				t.Fatal(err)
 			}
 

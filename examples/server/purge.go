@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/tenantkit/tenantkit/dbstrategy"
+	"github.com/tenantkit/tenantkit/tenancy"
+	"github.com/tenantkit/tenantkit/tenancy/registry"
 )
 
 // The background purge deletes what the server keeps only for a while:
@@ -31,22 +33,28 @@ const (
 	purgePassTimeout    = 5 * time.Minute
 )
 
+// changeLogRetention is how long the registry's change log entries are
+// kept: far longer than any server's poll interval, or the registry
+// watch's wait for a change committed out of order.
+const changeLogRetention = time.Hour
+
 // purger runs purge passes over the core database and the tenants'.
 type purger struct {
 	core      *sql.DB
+	reg       registry.Store // the tenants, and the change log to trim
 	tenants   *dbstrategy.Manager
 	tokens    time.Duration // retention of expired and revoked refresh tokens
 	idem      time.Duration // retention of idempotency records
 	now       func() time.Time
-	nextAfter int64 // the organization id the tenant walk resumes after
+	nextAfter string // the tenant id the walk resumes after
 	// throttle deletes the login throttle's refilled buckets from the
 	// core database; nil when they live in memory.
 	throttle func(context.Context) (int64, error)
 }
 
 // newPurger returns a purger with the retentions of l (defaults for zero).
-func newPurger(core *sql.DB, tenants *dbstrategy.Manager, l limitsConfig) *purger {
-	p := &purger{core: core, tenants: tenants, tokens: l.tokenRetention, idem: l.idemRetention, now: time.Now}
+func newPurger(core *sql.DB, reg registry.Store, tenants *dbstrategy.Manager, l limitsConfig) *purger {
+	p := &purger{core: core, reg: reg, tenants: tenants, tokens: l.tokenRetention, idem: l.idemRetention, now: time.Now}
 	if p.tokens == 0 {
 		p.tokens = defaultTokenRetention
 	}
@@ -79,11 +87,7 @@ func (p *purger) pass(ctx context.Context) (purgeStats, error) {
 		 (SELECT owner_id, idem_key FROM idempotency_keys WHERE created_at < $1 LIMIT $2)`, t.Add(-p.idem).UTC()); err != nil {
 		return st, fmt.Errorf("purge idempotency records: %w", err)
 	}
-	// org_changes has no key: a batch is the oldest purgeBatch stamps,
-	// and every entry with one of them (a few more rows at most).
-	if st.changes, err = purgeBatches(ctx, p.core,
-		`DELETE FROM org_changes WHERE changed_us IN
-		 (SELECT changed_us FROM org_changes WHERE changed_us < $1 ORDER BY changed_us LIMIT $2)`, t.Add(-changeLogRetention).UnixMicro()); err != nil {
+	if st.changes, err = p.reg.TrimChanges(ctx, t.Add(-changeLogRetention)); err != nil {
 		return st, fmt.Errorf("purge change log: %w", err)
 	}
 	if p.throttle != nil {
@@ -92,19 +96,19 @@ func (p *purger) pass(ctx context.Context) (purgeStats, error) {
 		}
 	}
 
-	ids, err := activeOrgIDs(ctx, p.core, p.nextAfter, purgeTenantsPerPass)
+	recs, err := p.reg.List(ctx, registry.Filter{Status: []tenancy.Status{tenancy.StatusActive}, After: p.nextAfter, Limit: purgeTenantsPerPass})
 	if err != nil {
 		return st, fmt.Errorf("purge: list tenants: %w", err)
 	}
-	p.nextAfter = 0 // the walk starts over after the last tenant
-	if len(ids) == purgeTenantsPerPass {
-		p.nextAfter = ids[len(ids)-1]
+	p.nextAfter = "" // the walk starts over after the last tenant
+	if len(recs) == purgeTenantsPerPass {
+		p.nextAfter = recs[len(recs)-1].ID
 	}
 	var errs []error
 	var tokens, families atomic.Int64
 	keys := func(yield func(string) bool) {
-		for _, id := range ids {
-			if !yield(tenantKey(id)) {
+		for _, rec := range recs {
+			if !yield(rec.ID) {
 				return
 			}
 		}
@@ -123,25 +127,6 @@ func (p *purger) pass(ctx context.Context) (purgeStats, error) {
 	})
 	st.tenantTokens, st.tenantFamilies = tokens.Load(), families.Load()
 	return st, errors.Join(append(errs, ctx.Err())...) // ctx.Err(): tenants left out
-}
-
-// activeOrgIDs returns up to limit ids of active organizations above after.
-func activeOrgIDs(ctx context.Context, db *sql.DB, after int64, limit int) ([]int64, error) {
-	rows, err := db.QueryContext(ctx, `SELECT id FROM organizations WHERE id > $1 AND status = $2 ORDER BY id LIMIT $3`,
-		after, string(OrgActive), limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
 }
 
 // purgeRefresh deletes from db the refresh tokens that expired (idle or

@@ -122,7 +122,7 @@ func TestPurge(t *testing.T) {
 				t.Fatal(err)
 			}
 			now := time.Now()
-			p := newPurger(core, ts.app.dbs, ts.cfg.limits)
+			p := newPurger(core, ts.app.reg, ts.app.dbs, ts.cfg.limits)
 			p.now = func() time.Time { return now }
 
 			seedRefresh(t, core, u.ID, now, p.tokens)
@@ -139,7 +139,7 @@ func TestPurge(t *testing.T) {
 					u.ID, key, "hash", oid, at.UTC())
 			}
 			for slug, at := range map[string]time.Time{"gone-change": now.Add(-changeLogRetention - time.Minute), "kept-change": now.Add(-changeLogRetention / 2)} {
-				mustExec(t, core, `INSERT INTO org_changes (org_id, slug, status, changed_us) VALUES ($1, $2, $3, $4)`, oid, slug, "active", at.UnixMicro())
+				mustExec(t, core, `INSERT INTO tenantkit_tenant_changes (tenant_id, slug, status, changed_us) VALUES ($1, $2, $3, $4)`, orgID, slug, "active", at.UnixMicro())
 			}
 
 			st, err := p.pass(ctx)
@@ -157,10 +157,10 @@ func TestPurge(t *testing.T) {
 			if n := countWhere(t, core, "idempotency_keys", "idem_key = $1", "kept-key"); n != 1 {
 				t.Errorf("an idempotency record within its retention was purged")
 			}
-			if n := countWhere(t, core, "org_changes", "slug = $1", "gone-change"); n != 0 {
+			if n := countWhere(t, core, "tenantkit_tenant_changes", "slug = $1", "gone-change"); n != 0 {
 				t.Errorf("a change log entry past its retention is still there")
 			}
-			if n := countWhere(t, core, "org_changes", "slug = $1", "kept-change"); n != 1 {
+			if n := countWhere(t, core, "tenantkit_tenant_changes", "slug = $1", "kept-change"); n != 1 {
 				t.Errorf("a recent change log entry was purged")
 			}
 			// The sessions the logins started are untouched.
@@ -194,7 +194,7 @@ func TestPurgeBounded(t *testing.T) {
 			mustExec(t, core, `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $1)
 				INSERT INTO refresh_tokens (token_hash, family_id, user_id, created_us, idle_expires_us, family_expires_us)
 				SELECT 'bulk-' || i, 'bulk', $2, 1, 2, 3 FROM n`, backlog, u.ID)
-			p := newPurger(core, ts.app.dbs, ts.cfg.limits)
+			p := newPurger(core, ts.app.reg, ts.app.dbs, ts.cfg.limits)
 			st, err := p.pass(context.Background())
 			if err != nil {
 				t.Fatal(err)

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 )
@@ -55,5 +56,64 @@ func TestThrottleAcrossReplicas(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestStateChangeAcrossReplicas: a suspend, a resume and a delete made
+// through one replica reach the other, which shares the core database:
+// on PostgreSQL through the registry's notifications, on SQLite within
+// the poll interval. The delays it logs are the propagation figures of
+// docs/operations.md (BenchmarkStateChangeAcrossReplicas measures them
+// over more changes).
+func TestStateChangeAcrossReplicas(t *testing.T) {
+	for _, b := range backends()[:2] {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			cfg := b.config(t)
+			a, other := startServer(t, cfg), startServer(t, cfg)
+			owner := a.coreUser(t, "owner@example.com")
+			id, _ := a.org(t, owner, "Replicated")
+			tok := a.tenantUser(t, id, "member@example.com")
+			me := req{method: "GET", path: "/api/tenant/users/me", tenant: id, token: tok}
+			other.mustStatus(t, me, http.StatusOK) // cached there now
+			oid, _ := parseID(id)
+			ctx := t.Context()
+			var delays []time.Duration
+			for i := range 5 {
+				for _, step := range []struct {
+					from, to OrgStatus
+					want     int
+				}{{OrgActive, OrgSuspended, http.StatusForbidden}, {OrgSuspended, OrgActive, http.StatusOK}} {
+					start := time.Now()
+					if _, err := a.app.core.SetStatus(ctx, oid, step.from, step.to); err != nil {
+						t.Fatalf("round %d: %s → %s: %v", i, step.from, step.to, err)
+					}
+					awaitStatusFast(t, other, me, step.want, crossProcessDeadline)
+					delays = append(delays, time.Since(start))
+				}
+			}
+			a.mustStatus(t, req{method: "DELETE", path: "/api/organizations/" + id, token: owner}, http.StatusNoContent)
+			awaitStatusFast(t, other, me, http.StatusNotFound, crossProcessDeadline)
+			slices.Sort(delays)
+			t.Logf("%s: a state change made on one replica served by the other after %v (median), %v (max) over %d changes",
+				b.name, delays[len(delays)/2], delays[len(delays)-1], len(delays))
+		})
+	}
+}
+
+// awaitStatusFast is awaitStatus polling every millisecond, to time the
+// change's arrival.
+func awaitStatusFast(t testing.TB, ts *testServer, q req, want int, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		r := ts.do(t, q)
+		if r.status == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s %s (X-Tenant %q) = %d %s after %v; want %d", q.method, q.path, q.tenant, r.status, r.body, within, want)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
@@ -11,6 +12,7 @@ import (
 	"github.com/tenantkit/tenantkit/dbstrategy"
 	"github.com/tenantkit/tenantkit/internal/httpobs"
 	"github.com/tenantkit/tenantkit/tenancy"
+	"github.com/tenantkit/tenantkit/tenancy/registry"
 )
 
 // Server is the assembled API.
@@ -24,6 +26,7 @@ type Server struct {
 type serverDeps struct {
 	log           *slog.Logger
 	store         CoreStore
+	reg           *registry.Registry // the organizations' lifecycle
 	dbs           *dbstrategy.Manager
 	tenantStmts   bool  // tenant reads through Lease.Stmt (SQLite; see sqlTenantStores)
 	tenantVersion int64 // the schema version the tenant migrations reach
@@ -40,8 +43,8 @@ type serverDeps struct {
 func NewServer(d serverDeps) (*Server, error) {
 	log := d.log
 	core := &CoreService{
-		store: d.store, hasher: d.hasher, tokens: d.tokens, dbs: d.dbs, version: d.tenantVersion,
-		invalidate: d.lookup.Invalidate, metrics: d.metrics, log: log, now: time.Now,
+		store: d.store, reg: d.reg, hasher: d.hasher, tokens: d.tokens,
+		metrics: d.metrics, log: log, now: time.Now,
 		sessions: sessions{now: time.Now}, guard: d.guard, limits: d.orgLimits,
 	}
 	tenant := &TenantService{stores: sqlTenantStores{m: d.dbs, stmts: d.tenantStmts}, hasher: d.hasher, tokens: d.tokens,
@@ -98,22 +101,22 @@ func validTenantHint(hint string) error {
 }
 
 // lookupTenant finds the organization an X-Tenant hint names.
-func lookupTenant(store CoreStore) tenancy.LookupFunc {
+func lookupTenant(reg registry.Store) tenancy.LookupFunc {
 	return func(ctx context.Context, hint string) (tenancy.Tenant, error) {
-		var o Organization
+		var rec registry.Record
 		var err error
 		if id, ok := parseID(hint); ok {
-			o, err = store.Organization(ctx, id)
+			rec, err = reg.Get(ctx, tenantKey(id))
 		} else {
-			o, err = store.OrganizationBySlug(ctx, hint)
+			rec, err = reg.BySlug(ctx, hint)
 		}
 		switch {
-		case err == ErrNotFound:
+		case errors.Is(err, registry.ErrNotFound):
 			return tenancy.Tenant{}, tenancy.ErrUnknownTenant
 		case err != nil:
-			return tenancy.Tenant{}, err
+			return tenancy.Tenant{}, storeErr("tenant lookup", err)
 		}
-		return tenancy.Tenant{ID: tenantKey(o.ID), Slug: o.Slug, Status: tenancy.Status(o.Status)}, nil
+		return rec.Tenant(), nil
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tenantkit/tenantkit/auth"
+	"github.com/tenantkit/tenantkit/tenancy/registry"
 )
 
 // CoreStore is what the core use cases need of the core database.
@@ -28,16 +29,13 @@ type CoreStore interface {
 	// OrganizationsByOwner returns up to limit of ownerID's organizations
 	// with ids above after, oldest first.
 	OrganizationsByOwner(ctx context.Context, ownerID, after int64, limit int) ([]Organization, error)
-	OrganizationsByStatus(ctx context.Context, status OrgStatus) ([]Organization, error)
 	AllOrganizations(ctx context.Context) ([]Organization, error)
-	ChangedSince(ctx context.Context, us int64) ([]OrgChange, error) // the change log after us µs
-	// SetOrganizationStatus moves id from one state to another at a time;
-	// ErrNotFound if it is not in from.
-	SetOrganizationStatus(ctx context.Context, id int64, from, to OrgStatus, at time.Time) error
-	// RecordMigration records a tenant's schema version after a migration
-	// succeeded (failure == ""), or why it failed.
-	RecordMigration(ctx context.Context, id, version int64, failure string) error
-	DeleteOrganization(ctx context.Context, id int64, at time.Time) error // nil if already gone
+	// DeleteOrganization removes the organization's own row, after the
+	// registry removed its record; nil if already gone.
+	DeleteOrganization(ctx context.Context, id int64) error
+	// DeleteOrphans removes organization rows the registry no longer has
+	// (a delete interrupted between the two steps).
+	DeleteOrphans(ctx context.Context) (int64, error)
 	Ping(ctx context.Context) error
 	Refresh() RefreshStore // the core directory's refresh tokens
 }
@@ -56,27 +54,18 @@ type TenantStores interface {
 	WithTenant(ctx context.Context, tenantID string, fn func(TenantStore) error) error
 }
 
-// Provisioner creates (and migrates) and drops tenant databases; both are
-// idempotent. dbstrategy.Manager is one.
-type Provisioner interface {
-	Create(ctx context.Context, tenantID string) error
-	Drop(ctx context.Context, tenantID string) error
-}
-
 // CoreService holds the use cases of the core directory.
 type CoreService struct {
-	store      CoreStore
-	hasher     *auth.Hasher
-	tokens     *tokenService
-	dbs        Provisioner
-	version    int64                // the tenant schema version new databases get
-	invalidate func(keys ...string) // forgets cached tenant lookups
-	metrics    *metrics             // nil in the admin commands
-	sessions   sessions
-	guard      *loginGuard
-	limits     orgLimits // organizations per user and their creation rate
-	log        *slog.Logger
-	now        func() time.Time
+	store    CoreStore
+	reg      *registry.Registry // the organizations' lifecycle
+	hasher   *auth.Hasher
+	tokens   *tokenService
+	metrics  *metrics // nil in the admin commands
+	sessions sessions
+	guard    *loginGuard
+	limits   orgLimits // organizations per user and their creation rate
+	log      *slog.Logger
+	now      func() time.Time
 }
 
 // Register creates a core user. addr is the client's address, for the

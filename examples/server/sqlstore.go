@@ -9,21 +9,37 @@ import (
 	"net"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/ncruces/go-sqlite3"
 
 	"github.com/tenantkit/tenantkit/dbstrategy"
 	"github.com/tenantkit/tenantkit/dbstrategy/schemastrategy"
+	"github.com/tenantkit/tenantkit/tenancy"
+	"github.com/tenantkit/tenantkit/tenancy/registry"
 )
 
 // The stores' SQL runs unchanged on SQLite and PostgreSQL: placeholders
 // are $1..$n in order of first use, and RETURNING exists in both.
 
-// sqlCoreStore is the CoreStore on the core database.
+// sqlCoreStore is the CoreStore on the core database. The organizations'
+// state, slug and schema version live in the tenant registry's tables
+// (tenancy/registry), under the organization id in decimal; the
+// organizations table keeps what only this app knows of them: the name,
+// the owner, when they were created.
 type sqlCoreStore struct {
-	db *sql.DB
+	db  *sql.DB
+	reg *registry.SQL // the registry's store, on db
+}
+
+// openCoreStore opens the registry's tables on db (creating or upgrading
+// them) and returns the core store over both.
+func openCoreStore(ctx context.Context, db *sql.DB, dialect string) (*sqlCoreStore, error) {
+	reg, err := registry.OpenSQL(ctx, db, dialect)
+	if err != nil {
+		return nil, fmt.Errorf("tenant registry: %w", err)
+	}
+	return &sqlCoreStore{db: db, reg: reg}, nil
 }
 
 // Refresh returns the store of the core directory's refresh tokens.
@@ -31,7 +47,11 @@ func (s *sqlCoreStore) Refresh() RefreshStore { return refreshSQL{db: s.db} }
 
 var _ CoreStore = (*sqlCoreStore)(nil)
 
-const orgColumns = `id, name, slug, status, owner_id, created_at, schema_version, migration_error`
+// orgSelect reads organizations with their registry records; an
+// organization without one (its delete was interrupted between the two)
+// is gone.
+const orgSelect = `SELECT o.id, o.name, o.slug, t.status, o.owner_id, o.created_at, t.version, t.migration_error
+	FROM organizations o JOIN tenantkit_tenants t ON t.id = CAST(o.id AS TEXT)`
 
 func (s *sqlCoreStore) CreateUser(ctx context.Context, u User) (User, error) {
 	err := s.db.QueryRowContext(ctx,
@@ -76,11 +96,19 @@ func (s *sqlCoreStore) CreateOrganization(ctx context.Context, o Organization, i
 		}
 	}
 	err = tx.QueryRowContext(ctx,
-		`INSERT INTO organizations (name, slug, status, owner_id, created_at, updated_at)
-		 VALUES ($1, $2, $3, $4, $5, $5) RETURNING id`,
-		o.Name, o.Slug, string(o.Status), o.OwnerID, o.CreatedAt).Scan(&o.ID)
+		`INSERT INTO organizations (name, slug, owner_id, created_at) VALUES ($1, $2, $3, $4) RETURNING id`,
+		o.Name, o.Slug, o.OwnerID, o.CreatedAt).Scan(&o.ID)
 	if err != nil {
 		return Organization{}, storeErr("create organization", err)
+	}
+	// The registry record, in the same transaction: no organization
+	// exists without one.
+	_, err = s.reg.InsertTx(ctx, tx, registry.Record{ID: tenantKey(o.ID), Slug: o.Slug, Status: tenancy.Status(o.Status), CreatedAt: o.CreatedAt})
+	if errors.Is(err, registry.ErrExists) {
+		return Organization{}, ErrConflict
+	}
+	if err != nil {
+		return Organization{}, storeErr("register organization", err)
 	}
 	if idem != nil {
 		_, err = tx.ExecContext(ctx,
@@ -112,61 +140,15 @@ func (s *sqlCoreStore) IdempotencyKey(ctx context.Context, ownerID int64, key st
 }
 
 func (s *sqlCoreStore) AllOrganizations(ctx context.Context) ([]Organization, error) {
-	return s.orgs(ctx, `SELECT `+orgColumns+` FROM organizations WHERE id > $1 ORDER BY id`, 0)
-}
-
-func (s *sqlCoreStore) RecordMigration(ctx context.Context, id, version int64, failure string) error {
-	var err error
-	if failure == "" {
-		_, err = s.db.ExecContext(ctx, `UPDATE organizations SET schema_version = $1, migration_error = '' WHERE id = $2`, version, id)
-	} else {
-		_, err = s.db.ExecContext(ctx, `UPDATE organizations SET migration_error = $1 WHERE id = $2`, failure, id)
-	}
-	if err != nil {
-		return storeErr("record migration", err)
-	}
-	return nil
-}
-
-func (s *sqlCoreStore) ChangedSince(ctx context.Context, us int64) ([]OrgChange, error) {
-	rows, err := s.db.QueryContext(ctx,
-		`SELECT org_id, slug, status, changed_us FROM org_changes WHERE changed_us > $1 ORDER BY changed_us`, us)
-	if err != nil {
-		return nil, storeErr("org changes", err)
-	}
-	defer rows.Close()
-	var changes []OrgChange
-	for rows.Next() {
-		var c OrgChange
-		if err := rows.Scan(&c.OrgID, &c.Slug, &c.Status, &c.ChangedUS); err != nil {
-			return nil, storeErr("org changes", err)
-		}
-		changes = append(changes, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, storeErr("org changes", err)
-	}
-	return changes, nil
-}
-
-// changeLogRetention is how long org_changes entries are kept: far longer
-// than any server's poll interval. The background purge deletes older
-// ones (purge.go).
-const changeLogRetention = time.Hour
-
-// logChange appends to org_changes in tx.
-func logChange(ctx context.Context, tx *sql.Tx, id int64, slug, status string, at time.Time) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO org_changes (org_id, slug, status, changed_us) VALUES ($1, $2, $3, $4)`,
-		id, slug, status, at.UnixMicro())
-	return err
+	return s.orgs(ctx, orgSelect+` WHERE o.id > $1 ORDER BY o.id`, 0)
 }
 
 func (s *sqlCoreStore) Organization(ctx context.Context, id int64) (Organization, error) {
-	return s.scanOrg(s.db.QueryRowContext(ctx, `SELECT `+orgColumns+` FROM organizations WHERE id = $1`, id))
+	return s.scanOrg(s.db.QueryRowContext(ctx, orgSelect+` WHERE o.id = $1`, id))
 }
 
 func (s *sqlCoreStore) OrganizationBySlug(ctx context.Context, slug string) (Organization, error) {
-	return s.scanOrg(s.db.QueryRowContext(ctx, `SELECT `+orgColumns+` FROM organizations WHERE slug = $1`, slug))
+	return s.scanOrg(s.db.QueryRowContext(ctx, orgSelect+` WHERE o.slug = $1`, slug))
 }
 
 func (s *sqlCoreStore) SlugsLike(ctx context.Context, base string) ([]string, error) {
@@ -202,11 +184,7 @@ func (s *sqlCoreStore) scanOrg(row *sql.Row) (Organization, error) {
 }
 
 func (s *sqlCoreStore) OrganizationsByOwner(ctx context.Context, ownerID, after int64, limit int) ([]Organization, error) {
-	return s.orgs(ctx, `SELECT `+orgColumns+` FROM organizations WHERE owner_id = $1 AND id > $2 ORDER BY id LIMIT $3`, ownerID, after, limit)
-}
-
-func (s *sqlCoreStore) OrganizationsByStatus(ctx context.Context, status OrgStatus) ([]Organization, error) {
-	return s.orgs(ctx, `SELECT `+orgColumns+` FROM organizations WHERE status = $1 ORDER BY id`, string(status))
+	return s.orgs(ctx, orgSelect+` WHERE o.owner_id = $1 AND o.id > $2 ORDER BY o.id LIMIT $3`, ownerID, after, limit)
 }
 
 func (s *sqlCoreStore) orgs(ctx context.Context, query string, args ...any) ([]Organization, error) {
@@ -232,49 +210,30 @@ func (s *sqlCoreStore) orgs(ctx context.Context, query string, args ...any) ([]O
 	return orgs, nil
 }
 
-func (s *sqlCoreStore) SetOrganizationStatus(ctx context.Context, id int64, from, to OrgStatus, at time.Time) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return storeErr("set organization status", err)
-	}
-	defer tx.Rollback()
-	var slug string
-	err = tx.QueryRowContext(ctx,
-		`UPDATE organizations SET status = $1, updated_at = $2 WHERE id = $3 AND status = $4 RETURNING slug`,
-		string(to), at, id, string(from)).Scan(&slug)
-	if err == nil {
-		err = logChange(ctx, tx, id, slug, string(to), at)
-	}
-	if err == nil {
-		err = tx.Commit()
-	}
-	if err != nil {
-		return storeErr("set organization status", err)
+// DeleteOrganization removes the organization's own row, once the
+// registry removed its record; nil if it is already gone. Its idempotency
+// keys go with it.
+func (s *sqlCoreStore) DeleteOrganization(ctx context.Context, id int64) error {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM organizations WHERE id = $1`, id); err != nil {
+		return storeErr("delete organization", err)
 	}
 	return nil
 }
 
-func (s *sqlCoreStore) DeleteOrganization(ctx context.Context, id int64, at time.Time) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return storeErr("delete organization", err)
-	}
-	defer tx.Rollback()
-	var slug string
-	err = tx.QueryRowContext(ctx, `DELETE FROM organizations WHERE id = $1 RETURNING slug`, id).Scan(&slug)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil // already gone
-	}
+// DeleteOrphans removes the rows of organizations the registry no longer
+// has: those whose delete was interrupted after the registry's step. It
+// returns how many it removed.
+func (s *sqlCoreStore) DeleteOrphans(ctx context.Context) (int64, error) {
+	res, err := s.db.ExecContext(ctx,
+		`DELETE FROM organizations WHERE NOT EXISTS (SELECT 1 FROM tenantkit_tenants t WHERE t.id = CAST(organizations.id AS TEXT))`)
+	var n int64
 	if err == nil {
-		err = logChange(ctx, tx, id, slug, "deleted", at)
-	}
-	if err == nil {
-		err = tx.Commit()
+		n, err = res.RowsAffected()
 	}
 	if err != nil {
-		return storeErr("delete organization", err)
+		return 0, storeErr("delete orphan organizations", err)
 	}
-	return nil
+	return n, nil
 }
 
 func (s *sqlCoreStore) Ping(ctx context.Context) error {
@@ -403,7 +362,7 @@ func nullString(s string) sql.NullString { return sql.NullString{String: s, Vali
 // else is wrapped with %v: the driver's error is not part of the contract.
 func storeErr(op string, err error) error {
 	switch {
-	case errors.Is(err, sql.ErrNoRows), errors.Is(err, dbstrategy.ErrNotFound):
+	case errors.Is(err, sql.ErrNoRows), errors.Is(err, dbstrategy.ErrNotFound), errors.Is(err, registry.ErrNotFound):
 		return ErrNotFound
 	case isUniqueViolation(err):
 		return ErrConflict

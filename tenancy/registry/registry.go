@@ -104,8 +104,10 @@ func (r *Registry) changed(rec Record, status tenancy.Status) {
 // and migrates its database, records its schema version, and makes it
 // active, returning the record as it then is. If provisioning fails, what
 // was made is undone (the record marked deleting, the database dropped, the
-// record removed) and the error says so; if the undo fails too, the record
-// stays deleting for [Registry.Reconcile] to finish.
+// record removed) and the error says so; if the database cannot be
+// dropped either, the record is put back provisioning, as a crash would
+// have left it: the tenant was asked for, and [Registry.Reconcile]
+// provisions it again.
 //
 // Errors: one wrapping [ErrExists] if rec's ID or slug is taken, or
 // [ErrInvalidRecord]; else the failed step's, wrapped, naming the tenant.
@@ -159,7 +161,7 @@ func (r *Registry) provision(ctx context.Context, rec Record) (Record, error) {
 	r.cfg.logger.LogAttrs(ctx, slog.LevelError, "tenant provisioning failed",
 		slog.String("tenant", rec.ID), slog.String("err", err.Error()))
 	if uerr := r.undo(ctx, rec); uerr != nil {
-		return Record{}, fmt.Errorf("registry: provision tenant %q: %w (undo failed, left for Reconcile: %v)", rec.ID, err, uerr)
+		return Record{}, fmt.Errorf("registry: provision tenant %q: %w (undo failed, left provisioning for Reconcile: %v)", rec.ID, err, uerr)
 	}
 	return Record{}, fmt.Errorf("registry: provision tenant %q: %w (undone: database dropped, record removed)", rec.ID, err)
 }
@@ -214,7 +216,10 @@ func (r *Registry) lost(ctx context.Context, rec Record, err error) error {
 }
 
 // undo removes what a failed provisioning made: the record goes
-// provisioning → deleting, then the database and record are removed.
+// provisioning → deleting (so no Reconcile elsewhere activates it
+// meanwhile), then the database and record are removed. If the database
+// cannot be dropped, the record goes back to provisioning, for Reconcile
+// to provision again.
 func (r *Registry) undo(ctx context.Context, rec Record) error {
 	out, err := r.s.SetStatus(ctx, rec.ID, tenancy.StatusProvisioning, tenancy.StatusDeleting)
 	var se *StatusError
@@ -223,10 +228,21 @@ func (r *Registry) undo(ctx context.Context, rec Record) error {
 		r.changed(out, out.Status)
 	case errors.Is(err, ErrNotFound), errors.As(err, &se) && se.Status == tenancy.StatusDeleting:
 		// Being deleted, or gone: drop what may be left all the same.
+		return r.finishDelete(ctx, rec)
 	default:
 		return err
 	}
-	return r.finishDelete(ctx, rec)
+	if derr := r.p.Drop(ctx, rec.ID); derr != nil {
+		if back, err := r.s.SetStatus(ctx, rec.ID, tenancy.StatusDeleting, tenancy.StatusProvisioning); err == nil {
+			r.changed(back, back.Status)
+		}
+		return fmt.Errorf("drop database: %w", derr)
+	}
+	if err := r.s.Delete(ctx, rec.ID); err != nil {
+		return err // left deleting, its database dropped: Reconcile removes it
+	}
+	r.changed(out, StatusDeleted)
+	return nil
 }
 
 // Suspend moves an active tenant to [tenancy.StatusSuspended]: it keeps

@@ -154,8 +154,9 @@ func TestCreateFailureUndone(t *testing.T) {
 }
 
 func TestCreateUndoFails(t *testing.T) {
-	// Neither create nor drop works: the record is left deleting, and a
-	// later Reconcile with a working provisioner finishes it.
+	// Neither create nor drop works: the record is left provisioning, as a
+	// crash would have left it, and a later Reconcile with a working
+	// provisioner provisions it.
 	f := newFixture(t)
 	boom := errors.New("server down")
 	reg, err := registry.New(f.store, provisionerFunc{
@@ -169,14 +170,14 @@ func TestCreateUndoFails(t *testing.T) {
 	if !errors.Is(err, boom) || !strings.Contains(err.Error(), "undo failed") {
 		t.Fatalf("Create() error = %v; want the cause and that the undo failed", err)
 	}
-	if st := f.status(t, "1"); st != tenancy.StatusDeleting {
-		t.Fatalf("record is %s; want deleting", st)
+	if st := f.status(t, "1"); st != tenancy.StatusProvisioning {
+		t.Fatalf("record is %s; want provisioning", st)
 	}
 	if err := f.reg.Reconcile(context.Background()); err != nil {
 		t.Fatalf("Reconcile() error = %v", err)
 	}
-	if st := f.status(t, "1"); st != "gone" {
-		t.Errorf("after Reconcile the record is %s; want gone", st)
+	if st := f.status(t, "1"); st != tenancy.StatusActive {
+		t.Errorf("after Reconcile the record is %s; want active", st)
 	}
 }
 
