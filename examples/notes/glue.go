@@ -50,18 +50,7 @@ func newHandler(log *slog.Logger, c config, dbs *dbstrategy.Manager) (http.Handl
 		return tenancy.Tenant{ID: hint, Slug: hint, Status: tenancy.StatusActive}, nil
 	})
 	problems := tenancy.ProblemHandler(log, auth.ProblemHandler(log, appErrors(log)))
-	subdomain, err := tenancy.Subdomain(c.domain)
-	if err != nil {
-		return nil, err
-	}
-	header, err := tenancy.Header("X-Tenant")
-	if err != nil {
-		return nil, err
-	}
-	resolver, err := tenancy.Agree(subdomain, header)
-	if err != nil {
-		return nil, err
-	}
+	resolver := tenancy.Agree{tenancy.Subdomain{c.domain}, tenancy.Header("X-Tenant")}
 	withTenant, err := tenancy.Middleware(resolver, lookup, tenancy.WithErrorHandler(problems))
 	if err != nil {
 		return nil, err
