@@ -36,8 +36,9 @@ func TestResolverCheck(t *testing.T) {
 		{"subdomain upper case, trailing dot", tenancy.Subdomain{"Example.COM."}, ""},
 		{"subdomain none", tenancy.Subdomain{}, "tenancy: Subdomain: no base domain"},
 		{"subdomain nil", tenancy.Subdomain(nil), "tenancy: Subdomain: no base domain"},
-		{"subdomain underscore", tenancy.Subdomain{"ex_ample.com"}, `tenancy: Subdomain: invalid base domain "ex_ample.com"`},
+		{"subdomain underscore", tenancy.Subdomain{"ex_ample.org"}, `tenancy: Subdomain: invalid base domain "ex_ample.org"`},
 		{"subdomain kelvin sign", tenancy.Subdomain{"example.\u212aom"}, "invalid base domain"},
+		{"subdomain bad base that matches", tenancy.Subdomain{"example.com", "example.org "}, `invalid base domain "example.org "`},
 		{"chain", tenancy.Chain{header}, ""},
 		{"chain empty", tenancy.Chain{}, "tenancy: Chain: no resolver"},
 		{"chain nil", tenancy.Chain(nil), "tenancy: Chain: no resolver"},
@@ -48,7 +49,7 @@ func TestResolverCheck(t *testing.T) {
 		{"agree empty", tenancy.Agree{}, "tenancy: Agree: no resolver"},
 		{"agree nil element", tenancy.Agree{header, nil}, "tenancy: Agree: resolver 2 is nil"},
 		{"agree nil func", tenancy.Agree{tenancy.ResolverFunc(nil)}, "tenancy: Agree: resolver 1 is nil"},
-		{"agree bad subdomain", tenancy.Agree{tenancy.Subdomain{"a..b"}, header}, `tenancy: Agree: resolver 1: Subdomain: invalid base domain "a..b"`},
+		{"agree bad subdomain", tenancy.Agree{tenancy.Subdomain{"a..b"}, tenancy.Chain{}}, `tenancy: Agree: resolver 1: Subdomain: invalid base domain "a..b"`},
 		{"nested", tenancy.Agree{tenancy.Subdomain{"example.com"}, tenancy.Chain{header, tenancy.Chain{}}},
 			"tenancy: Agree: resolver 2: Chain: resolver 2: Chain: no resolver"},
 		{"nil func", tenancy.ResolverFunc(nil), "tenancy: Middleware: nil Resolver"},
@@ -67,11 +68,24 @@ func TestResolverCheck(t *testing.T) {
 			}
 			// Used without Middleware, the resolver refuses too, and never
 			// panics. (On a request that names no tenant, so that every
-			// element is reached: see TestResolveStopsBeforeBadElement.)
-			r := newRequest("X-Tenant")
-			r.Host = "example.org"
-			if hint, err := tt.res.Resolve(r); !errors.Is(err, tenancy.ErrInvalidConfig) || hint != "" {
-				t.Errorf("Resolve() = %q, %v; want ErrInvalidConfig", hint, err)
+			// element is reached, see TestResolveStopsBeforeBadElement,
+			// and whose host is below the bad base domains, the only ones
+			// Subdomain's Resolve checks.)
+			refused := false
+			for _, host := range []string{"example.org", "acme.ex_ample.org", "acme.example.\u212aom", "acme.example.org ", "x.a..b"} {
+				r := newRequest("X-Tenant")
+				r.Host = host
+				hint, err := tt.res.Resolve(r)
+				if errors.Is(err, tenancy.ErrNoTenant) && strings.Contains(tt.wantErr, "invalid base domain") {
+					continue // a host below no base domain names no tenant
+				}
+				if !errors.Is(err, tenancy.ErrInvalidConfig) || hint != "" {
+					t.Errorf("Resolve(host %q) = %q, %v; want ErrInvalidConfig", host, hint, err)
+				}
+				refused = true
+			}
+			if !refused {
+				t.Errorf("no host got ErrInvalidConfig from Resolve")
 			}
 		})
 	}

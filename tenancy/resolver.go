@@ -154,18 +154,20 @@ func headerNameForm(name string) (valid, canonical bool) {
 	}
 	canonical, upper := true, true
 	for i := 0; i < len(name); i++ {
-		c := name[i]
-		switch {
+		switch c := name[i]; {
 		case 'a' <= c && c <= 'z':
 			canonical = canonical && !upper
 		case 'A' <= c && c <= 'Z':
 			canonical = canonical && upper
 		case '0' <= c && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
 		default:
-			return false, false
+			switch c {
+			case '!', '#', '$', '%', '&', '\'', '*', '+', '-', '.', '^', '_', '`', '|', '~':
+			default:
+				return false, false
+			}
 		}
-		upper = c == '-'
+		upper = name[i] == '-'
 	}
 	return true, canonical
 }
@@ -393,10 +395,12 @@ func (a Agree) Resolve(r *http.Request) (string, error) {
 // Each base domain must be a domain name of labels of ASCII letters,
 // digits and inner '-' (upper case and one trailing dot are accepted):
 // [Middleware] refuses a Subdomain that is empty or holds another name,
-// with an error wrapping [ErrInvalidConfig], and so does its Resolve, at
-// every request. Resolve checks the base domains as it matches them, so a
-// request for a matching lower-case host costs no allocation. A Subdomain
-// must not be modified while it is in use.
+// with an error wrapping [ErrInvalidConfig]. Resolve, used without
+// Middleware, returns that error for an empty Subdomain and for a request
+// whose host matches a base domain that is not a domain name; a host that
+// matches none gives [ErrNoTenant], as always. Resolve allocates only to
+// lower-case a label that has upper case. A Subdomain must not be
+// modified while it is in use.
 type Subdomain []string
 
 // check refuses an empty list and names that are not domain names.
@@ -412,54 +416,33 @@ func (s Subdomain) check() error {
 	return nil
 }
 
-// validDomain reports whether d is dot-separated DNS labels, of ASCII
-// letters (either case), digits and inner '-'. It never allocates.
+// validDomain reports whether d is dot-separated DNS labels: 1 to 63
+// bytes each of ASCII letters (either case), digits and '-', neither
+// starting nor ending with '-', 253 bytes in all at most. It never
+// allocates.
 func validDomain(d string) bool {
 	if d == "" || len(d) > 253 {
 		return false
 	}
-	for {
-		i := strings.IndexByte(d, '.')
-		if i < 0 {
-			return validLabel(d)
+	start := 0 // of the current label
+	for i := 0; i <= len(d); i++ {
+		if i == len(d) || d[i] == '.' {
+			if n := i - start; n == 0 || n > 63 || d[start] == '-' || d[i-1] == '-' {
+				return false
+			}
+			start = i + 1
+			continue
 		}
-		if !validLabel(d[:i]) {
-			return false
-		}
-		d = d[i+1:]
-	}
-}
-
-// validLabel reports whether s is a DNS label: 1 to 63 bytes of ASCII
-// letters (either case), digits and '-', neither starting nor ending with
-// '-'.
-func validLabel(s string) bool {
-	n := len(s)
-	if n == 0 || n > 63 || s[0] == '-' || s[n-1] == '-' {
-		return false
-	}
-	for i := 0; i < n; i++ {
-		c := s[i]
-		if (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && (c < '0' || c > '9') && c != '-' {
+		if c := d[i]; (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && (c < '0' || c > '9') && c != '-' {
 			return false
 		}
 	}
 	return true
 }
 
-// valid reports whether check would pass, without allocating.
-func (s Subdomain) valid() bool {
-	for _, d := range s {
-		if !validDomain(strings.TrimSuffix(d, ".")) {
-			return false
-		}
-	}
-	return len(s) > 0
-}
-
 // Resolve returns the label of r's host just below a base domain.
 func (s Subdomain) Resolve(r *http.Request) (string, error) {
-	if !s.valid() {
+	if len(s) == 0 {
 		return "", s.check()
 	}
 	host := r.Host
@@ -476,22 +459,27 @@ func (s Subdomain) Resolve(r *http.Request) (string, error) {
 		host = host[:i]
 	}
 	host = strings.TrimSuffix(host, ".")
-	// best is the length of the longest base domain that host is or is
-	// below, and label what is below it.
-	best, label := -1, ""
+	// best is the longest base domain that host is or is below, and
+	// label what is below it.
+	best, label := "", ""
 	for _, base := range s {
 		base = strings.TrimSuffix(base, ".")
+		n := len(base)
 		switch {
-		case len(base) <= best:
-		case len(host) == len(base) && asciiEqualFold(host, base):
-			best, label = len(base), ""
-		case len(host) > len(base) && host[len(host)-len(base)-1] == '.' && asciiEqualFold(host[len(host)-len(base):], base):
-			best, label = len(base), host[:len(host)-len(base)-1]
+		case n <= len(best):
+		case len(host) == n && equalFold(host, base):
+			best, label = base, ""
+		case len(host) > n && host[len(host)-n-1] == '.' && equalFold(host[len(host)-n:], base):
+			best, label = base, host[:len(host)-n-1]
 		}
 	}
 	switch {
-	case best < 0 || len(host) == best:
-		return "", ErrNoTenant // below no base domain, or a base domain itself
+	case best == "":
+		return "", ErrNoTenant // below no base domain
+	case !validDomain(best):
+		return "", s.check() // only the base domain that matched is checked
+	case len(host) == len(best):
+		return "", ErrNoTenant // a base domain itself
 	case label == "":
 		return "", errHostEmptyLbl
 	case strings.IndexByte(label, '.') >= 0:
@@ -501,6 +489,12 @@ func (s Subdomain) Resolve(r *http.Request) (string, error) {
 		return "", err
 	}
 	return asciiLower(label), nil
+}
+
+// equalFold is asciiEqualFold with a fast path for equal strings, the
+// common case of a lower-case host and base domain.
+func equalFold(a, b string) bool {
+	return a == b || asciiEqualFold(a, b)
 }
 
 func allDigits(s string) bool {
