@@ -28,9 +28,7 @@
 //
 // # Usage
 //
-//	s, err := sqlitestrategy.New(sqlitestrategy.Config{Dir: "data/tenants"})
-//	// handle err
-//	m, err := dbstrategy.NewManager(s,
+//	m, err := sqlitestrategy.NewManager(sqlitestrategy.Config{Dir: "data/tenants"},
 //		dbstrategy.WithMigrations(migrationsFS), // embed.FS with sqlite3/ and postgres/
 //		dbstrategy.WithMaxOpen(256),
 //	)
@@ -60,9 +58,25 @@
 // every tenant (jobs, maintenance) runs through [Manager.ForEach], with
 // bounded parallelism, progress and an error per tenant.
 //
+// Each strategy package has a NewManager function (sqlitestrategy,
+// pgstrategy, schemastrategy): its New followed by [NewManager], with
+// [WithCloseStrategy](true) so that closing the Manager closes the
+// strategy. Call New and NewManager yourself to keep the strategy.
+//
 // dbstrategy does not import package tenancy: a handler passes the ID of
 // the tenant that tenancy's middleware resolved (tenancy.FromContext), which
 // is a key [ValidateKey] accepts.
+//
+// # Errors over HTTP
+//
+// [HTTPStatus] maps this package's errors to an HTTP status and a fixed
+// message (404 for a tenant without a database, 503 with Retry-After for
+// a schema behind its migrations, a closed Manager or a wait that ran out
+// of time, 500 for bugs), and [ProblemHandler] answers them as
+// application/problem+json, passing other errors on, in the shape of the
+// tenancy and auth packages' handlers:
+//
+//	problems := tenancy.ProblemHandler(log, auth.ProblemHandler(log, dbstrategy.ProblemHandler(log, appErrors)))
 //
 // # Budgets and waiting
 //

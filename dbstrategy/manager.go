@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"sync"
 	"sync/atomic"
@@ -42,8 +43,9 @@ import (
 //
 // A Manager is safe for concurrent use. It owns every handle it opens:
 // callers must not close the *sql.DB of a lease, nor use it after
-// [Lease.Release]. The strategy belongs to the caller; the Manager never
-// closes it. [Manager.Close] stops the reaper and closes every handle,
+// [Lease.Release]. The strategy belongs to the caller, and the Manager
+// never closes it, unless made with [WithCloseStrategy](true) (as the
+// NewManager functions of the strategy packages do). [Manager.Close] stops the reaper and closes every handle,
 // leased ones as their last lease is released.
 //
 // A goroutine holding a lease that acquires a second tenant can wait forever
@@ -230,7 +232,8 @@ func NewManager(s Strategy, opts ...Option) (*Manager, error) {
 }
 
 // Close stops the idle reaper, cancels opens in flight and waits for them,
-// and closes every unleased handle, returning their close errors joined.
+// and closes every unleased handle, returning their close errors joined;
+// under [WithCloseStrategy](true) it then closes the strategy too.
 // Close does not wait for leases: a leased handle stays usable until its
 // last lease is released, which closes it. Every other method returns
 // [ErrClosed] after Close (a Drop in progress completes). Close may be
@@ -264,6 +267,11 @@ func (m *Manager) Close() error {
 		m.mu.Lock()
 		m.used -= len(victims)
 		m.mu.Unlock()
+		if c, ok := m.s.(io.Closer); ok && m.cfg.ownStrategy {
+			if err := c.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("dbstrategy: close strategy: %v", err))
+			}
+		}
 		m.closeErr = errors.Join(errs...)
 	})
 	return m.closeErr

@@ -34,6 +34,7 @@ type config struct {
 	logger      *slog.Logger
 	now         func() time.Time
 	pending     PendingPolicy
+	ownStrategy bool // Close closes the strategy too
 }
 
 func defaultConfig() config {
@@ -213,6 +214,23 @@ func WithNow(now func() time.Time) Option {
 			now = time.Now
 		}
 		c.now = now
+		return nil
+	})
+}
+
+// WithCloseStrategy(true) makes the Manager own its strategy: once
+// [Manager.Close] has closed the handles, it closes the strategy too, if
+// the strategy has a Close method (as io.Closer), and returns its error
+// with theirs. Use it when nothing else holds the strategy; the NewManager
+// functions of sqlitestrategy, pgstrategy and schemastrategy, which open
+// the strategy themselves, set it. A lease still held at Close may fail
+// once the strategy is closed (schemastrategy's shared pool is), so close
+// the Manager after the work that leases (for a server, after Shutdown).
+// Default: false: the strategy belongs to the caller, who closes it after
+// the Manager.
+func WithCloseStrategy(b bool) Option {
+	return optionFunc(func(c *config) error {
+		c.ownStrategy = b
 		return nil
 	})
 }

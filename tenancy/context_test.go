@@ -3,6 +3,8 @@ package tenancy_test
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 
 	"github.com/tenantkit/tenantkit/tenancy"
@@ -61,6 +63,41 @@ func TestCheckStatus(t *testing.T) {
 			err := tenancy.CheckStatus(tt.tenant)
 			if (err == nil) != (tt.want == nil) || (tt.want != nil && !errors.Is(err, tt.want)) {
 				t.Errorf("CheckStatus(%+v) = %v; want %v", tt.tenant, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestIDFunc(t *testing.T) {
+	withTenant := func(ctx context.Context) context.Context {
+		return tenancy.NewContext(ctx, tenancy.Tenant{ID: "42", Slug: "acme", Status: tenancy.StatusActive})
+	}
+	tests := []struct {
+		name    string
+		prefix  string
+		ctx     func(context.Context) context.Context
+		want    string
+		wantErr error
+	}{
+		{"prefix", "tenant:", withTenant, "tenant:42", nil},
+		{"no prefix", "", withTenant, "42", nil},
+		{"no tenant", "tenant:", func(ctx context.Context) context.Context { return ctx }, "", tenancy.ErrInvalidConfig},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodGet, "/", nil)
+			r = r.WithContext(tt.ctx(r.Context()))
+			got, err := tenancy.IDFunc(tt.prefix)(r)
+			if got != tt.want || !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
+				t.Errorf("IDFunc(%q)(r) = %q, %v; want %q, %v", tt.prefix, got, err, tt.want, tt.wantErr)
+			}
+			if err != nil {
+				if errors.Is(err, tenancy.ErrNoTenant) {
+					t.Errorf("error %v matches ErrNoTenant: a wiring bug would be answered 400", err)
+				}
+				if code, _ := tenancy.HTTPStatus(err); code != 0 {
+					t.Errorf("HTTPStatus(%v) = %d; want 0 (not the client's fault)", err, code)
+				}
 			}
 		})
 	}

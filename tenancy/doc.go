@@ -10,16 +10,20 @@
 //
 // # Resolving
 //
-// A [Resolver] returns the raw hint of a request. [Header] reads one header
-// (Header("X-Tenant")), [Subdomain] takes the label below a base domain
-// ("acme.example.com" under "example.com" names "acme"), [PathValue] reads
-// a [http.ServeMux] wildcard, [Chain] tries several in order and takes the
+// A [Resolver] returns the raw hint of a request. The resolvers of this
+// package are values: [Header] reads one header (Header("X-Tenant")),
+// [Subdomain] takes the label below a base domain ("acme.example.com"
+// under Subdomain{"example.com"} names "acme"), [PathValue] reads a
+// [http.ServeMux] wildcard, [Chain] tries several in order and takes the
 // first hint, [Agree] asks them all and refuses a request in which two
 // name different tenants ([ErrConflictingTenant]), and [ResolverFunc]
-// adapts a function. The five constructors have one shape:
-// they return a Resolver and an error for a bad argument. A request that names no tenant gives
-// [ErrNoTenant]; malformed input (a header sent twice, surrounding
-// whitespace, control characters) gives [ErrInvalidTenant].
+// adapts a function:
+//
+//	resolver := tenancy.Agree{tenancy.Subdomain{"example.com"}, tenancy.Header("X-Tenant")}
+//
+// A request that names no tenant gives [ErrNoTenant]; malformed input (a
+// header sent twice, surrounding whitespace, control characters) gives
+// [ErrInvalidTenant].
 //
 // # Validating
 //
@@ -42,15 +46,21 @@
 // implement [SharedLookup], as Cache does, to save [Middleware] one
 // allocation per request.
 //
+// For tests and fixed deployments, [Static] is a Lookup of a fixed list
+// of active tenants: tenancy.Static{"acme", "globex"}.
+//
 // # Configuration
 //
-// Every constructor ([NewCache], [Middleware], [Header], [PathValue],
-// [Subdomain], [Chain], [Agree]) reports a configuration mistake when it is called,
-// with an error wrapping [ErrInvalidConfig], and never panics; what it
-// returns never fails a request because of its configuration. A nil option
-// is such an error, naming its position ("option 2 is nil"). An option
-// given a nil function ([WithErrorHandler], [WithValidator], [WithNow])
-// means that option's default.
+// [NewCache] and [Middleware] report a configuration mistake when they are
+// called, with an error wrapping [ErrInvalidConfig], and never panic; what
+// they return never fails a request because of its configuration.
+// Middleware also checks its resolver and lookup: a [Header] that is not a
+// header name, an empty [Chain] or a [Static] ID that could never be served
+// is refused there, at start-up, naming the position of the bad element
+// ("tenancy: Agree: resolver 2: Header(\"X Tenant\"): not a valid header
+// name"). A nil option is such an error, naming its position ("option 2
+// is nil"). An option given a nil function ([WithErrorHandler],
+// [WithValidator], [WithNow]) means that option's default.
 //
 // # Serving
 //
@@ -64,6 +74,10 @@
 // maps them to 400, 403, 404, 500 and 503 without echoing backend errors.
 // Handlers read the tenant with [FromContext]. There is no default tenant
 // and no global "current tenant": a request that names none is refused.
+//
+// The function [IDFunc] returns names the request's tenant for code keyed
+// by a string, such as the auth package's per-tenant token directories:
+// ring.VerifierFunc(tenancy.IDFunc("tenant:")).
 //
 // # Errors over HTTP
 //
@@ -93,11 +107,7 @@
 //	if err != nil {
 //		return err
 //	}
-//	header, err := tenancy.Header("X-Tenant")
-//	if err != nil {
-//		return err
-//	}
-//	withTenant, err := tenancy.Middleware(header, cache)
+//	withTenant, err := tenancy.Middleware(tenancy.Header("X-Tenant"), cache)
 //	if err != nil {
 //		return err
 //	}

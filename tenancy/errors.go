@@ -37,10 +37,14 @@ var ErrTenantNotReady = errors.New("tenancy: tenant not ready")
 var ErrTenantSuspended = errors.New("tenancy: tenant suspended")
 
 // ErrInvalidConfig is wrapped by every configuration error of this
-// package: the errors [NewCache], [Middleware], [Header], [PathValue],
-// [Subdomain], [Chain] and [Agree] return at start-up for a nil argument, a nil
-// option or an option out of range. These constructors never panic, and a
-// value they return never fails a request because of its configuration.
+// package: the errors [NewCache] and [Middleware] return at start-up for a
+// nil argument, a nil option, an option out of range, or a resolver
+// ([Header], [PathValue], [Subdomain], [Chain], [Agree]) or [Static] lookup
+// whose value is wrong. These constructors never panic, and a value they
+// return never fails a request because of its configuration. The same
+// mistakes found later also wrap it: Resolve on a resolver that Middleware
+// would refuse, and the function of [IDFunc] on a request that did not go
+// through Middleware. [HTTPStatus] does not classify it.
 var ErrInvalidConfig = errors.New("tenancy: invalid configuration")
 
 // configError is a configuration error: its own message, matching

@@ -2,6 +2,7 @@ package tenancy_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -40,12 +41,7 @@ func ExampleMiddleware() {
 		fmt.Println(err)
 		return
 	}
-	header, err := tenancy.Header("X-Tenant")
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	withTenant, err := tenancy.Middleware(header, cache)
+	withTenant, err := tenancy.Middleware(tenancy.Header("X-Tenant"), cache)
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -75,22 +71,8 @@ func ExampleMiddleware() {
 }
 
 func ExampleChain() {
-	sub, err := tenancy.Subdomain("example.com")
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	header, err := tenancy.Header("X-Tenant")
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
 	// The header wins; the subdomain is the fallback.
-	res, err := tenancy.Chain(header, sub)
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
+	res := tenancy.Chain{tenancy.Header("X-Tenant"), tenancy.Subdomain{"example.com"}}
 
 	for _, tc := range []struct{ host, header string }{
 		{"acme.example.com", ""},
@@ -114,22 +96,8 @@ func ExampleChain() {
 }
 
 func ExampleAgree() {
-	sub, err := tenancy.Subdomain("example.com")
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	header, err := tenancy.Header("X-Tenant")
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
 	// Either may name the tenant; if both do, they must name the same one.
-	res, err := tenancy.Agree(sub, header)
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
+	res := tenancy.Agree{tenancy.Subdomain{"example.com"}, tenancy.Header("X-Tenant")}
 
 	for _, tc := range []struct{ host, header string }{
 		{"acme.example.com", ""},
@@ -197,17 +165,12 @@ func ExampleProblemHandler() {
 		}
 		return tenancy.Tenant{ID: "42", Slug: "acme", Status: tenancy.StatusSuspended}, nil
 	})
-	header, err := tenancy.Header("X-Tenant")
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
 	// Errors of tenancy as application/problem+json; any other error (here,
 	// none) would go to the next handler.
 	problems := tenancy.ProblemHandler(nil, func(w http.ResponseWriter, r *http.Request, err error) {
 		http.Error(w, "internal error", http.StatusInternalServerError)
 	})
-	withTenant, err := tenancy.Middleware(header, registry, tenancy.WithErrorHandler(problems))
+	withTenant, err := tenancy.Middleware(tenancy.Header("X-Tenant"), registry, tenancy.WithErrorHandler(problems))
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -227,4 +190,64 @@ func ExampleProblemHandler() {
 	// 400 application/problem+json {"type":"about:blank","title":"Bad Request","status":400,"detail":"missing tenant"}
 	// 404 application/problem+json {"type":"about:blank","title":"Not Found","status":404,"detail":"unknown tenant"}
 	// 403 application/problem+json {"type":"about:blank","title":"Forbidden","status":403,"detail":"tenant suspended"}
+}
+
+func ExampleStatic() {
+	// A fixed set of tenants, all active: for tests and fixed deployments.
+	withTenant, err := tenancy.Middleware(tenancy.Header("X-Tenant"), tenancy.Static{"acme", "globex"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	h := withTenant(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t, _ := tenancy.FromContext(r.Context())
+		fmt.Fprintf(w, "%s %s %s", t.ID, t.Slug, t.Status)
+	}))
+	for _, hint := range []string{"acme", "initech"} {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.Header.Set("X-Tenant", hint)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		fmt.Printf("%s: %d %q\n", hint, w.Code, w.Body.String())
+	}
+
+	// An ID that could never be served is refused at start-up.
+	_, err = tenancy.Middleware(tenancy.Header("X-Tenant"), tenancy.Static{"acme", "Globex"})
+	fmt.Println(err)
+	// Output:
+	// acme: 200 "acme acme active"
+	// initech: 404 "unknown tenant\n"
+	// tenancy: Static: tenant 2 ("Globex") can never be served: hint has a byte other than a-z, 0-9, '_' or '-'
+}
+
+func ExampleIDFunc() {
+	key := tenancy.IDFunc("tenant:")
+	withTenant, err := tenancy.Middleware(tenancy.Header("X-Tenant"), tenancy.Static{"acme"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	h := withTenant(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		dir, err := key(r) // for example, the token directory of the request's tenant
+		fmt.Fprint(w, dir, " ", err)
+	}))
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	r.Header.Set("X-Tenant", "acme")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	fmt.Println(w.Body)
+
+	// Without the middleware in front, there is no tenant: a wiring mistake.
+	_, err = key(httptest.NewRequest(http.MethodGet, "/", nil))
+	fmt.Println(errors.Is(err, tenancy.ErrInvalidConfig))
+	// Output:
+	// tenant:acme <nil>
+	// true
+}
+
+func ExampleHeader() {
+	withTenant, err := tenancy.Middleware(tenancy.Header("X Tenant"), tenancy.Static{"acme"})
+	fmt.Println(withTenant == nil, err)
+	// Output:
+	// true tenancy: Header("X Tenant"): not a valid header name
 }

@@ -96,12 +96,3 @@ var (
 	weird   = tenancy.Tenant{ID: "6", Slug: "weird", Status: "archived"}
 	blank   = tenancy.Tenant{ID: "7", Slug: "blank"}
 )
-
-// must returns v, and panics if err is not nil: for constructors whose
-// arguments a test knows to be valid.
-func must[T any](v T, err error) T {
-	if err != nil {
-		panic(err)
-	}
-	return v
-}

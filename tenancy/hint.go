@@ -42,18 +42,3 @@ func ValidHint(hint string) error {
 	}
 	return nil
 }
-
-// validLabel reports whether s is a DNS label in lower case: 1 to 63 bytes
-// of a-z, 0-9 and '-', neither starting nor ending with '-'.
-func validLabel(s string) bool {
-	n := len(s)
-	if n == 0 || n > 63 || s[0] == '-' || s[n-1] == '-' {
-		return false
-	}
-	for i := 0; i < n; i++ {
-		if c := s[i]; (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
-			return false
-		}
-	}
-	return true
-}

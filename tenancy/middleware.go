@@ -47,11 +47,17 @@ func isNil(v any) bool {
 // box the tenant.
 //
 // Middleware returns an error wrapping [ErrInvalidConfig] if r or l is nil,
-// an option is nil or an option is invalid. The returned function must be
-// given a non-nil handler.
+// r is (or holds) a resolver of this package with a bad configuration (a
+// [Header] that is not a header name, an empty [Chain]...: see each
+// type), l is a [Static] with an ID the validator refuses, an option is
+// nil or an option is invalid. The returned function must be given a
+// non-nil handler.
 func Middleware(r Resolver, l Lookup, opts ...Option) (func(http.Handler) http.Handler, error) {
 	if isNil(r) {
 		return nil, configErrorf("tenancy: Middleware: nil Resolver")
+	}
+	if err := checkResolver(r); err != nil {
+		return nil, err
 	}
 	if isNil(l) {
 		return nil, configErrorf("tenancy: Middleware: nil Lookup")
@@ -60,6 +66,11 @@ func Middleware(r Resolver, l Lookup, opts ...Option) (func(http.Handler) http.H
 	cfg := config{validate: ValidHint, onError: DefaultErrorHandler}
 	if err := configure("Middleware", opts, func(o Option) error { return o.apply(&cfg) }); err != nil {
 		return nil, err
+	}
+	if s, ok := l.(Static); ok {
+		if err := s.checkWith(cfg.validate); err != nil {
+			return nil, err
+		}
 	}
 	m := &middleware{resolver: r, lookup: l, shared: shared, cfg: cfg}
 	return func(next http.Handler) http.Handler {

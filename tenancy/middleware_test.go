@@ -80,7 +80,7 @@ func TestMiddleware(t *testing.T) {
 				if withCache {
 					l = newTestCache(t, reg)
 				}
-				h := newMiddleware(t, must(tenancy.Header("X-Tenant")), l)(echoTenant())
+				h := newMiddleware(t, tenancy.Header("X-Tenant"), l)(echoTenant())
 				rec := httptest.NewRecorder()
 				h.ServeHTTP(rec, newRequest("X-Tenant", tt.header...))
 				body, _ := io.ReadAll(rec.Body)
@@ -134,7 +134,7 @@ func TestMiddlewareErrors(t *testing.T) {
 				opts = append(opts, tenancy.WithValidator(tt.validator))
 			}
 			next := http.HandlerFunc(func(http.ResponseWriter, *http.Request) { t.Error("next handler called") })
-			h := newMiddleware(t, must(tenancy.Header("X-Tenant")), newTestCache(t, reg), opts...)(next)
+			h := newMiddleware(t, tenancy.Header("X-Tenant"), newTestCache(t, reg), opts...)(next)
 			rec := httptest.NewRecorder()
 			h.ServeHTTP(rec, newRequest("X-Tenant", tt.header...))
 			if !errors.Is(got, tt.want) || rec.Code != http.StatusTeapot {
@@ -156,7 +156,7 @@ func TestMiddlewareCustomValidator(t *testing.T) {
 		return nil
 	}
 	reg := newRegistry(acme)
-	h := newMiddleware(t, must(tenancy.Header("X-Tenant")), reg, tenancy.WithValidator(strict))(echoTenant())
+	h := newMiddleware(t, tenancy.Header("X-Tenant"), reg, tenancy.WithValidator(strict))(echoTenant())
 	for _, tt := range []struct {
 		hint string
 		want int
@@ -173,10 +173,7 @@ func TestMiddlewareCustomValidator(t *testing.T) {
 }
 
 func TestMiddlewareResolvers(t *testing.T) {
-	sub, err := tenancy.Subdomain("example.com")
-	if err != nil {
-		t.Fatalf("Subdomain: %v", err)
-	}
+	sub := tenancy.Subdomain{"example.com"}
 	boom := errors.New("resolver bug")
 	reg := newRegistry(acme, globex)
 	tests := []struct {
@@ -191,8 +188,8 @@ func TestMiddlewareResolvers(t *testing.T) {
 		{"subdomain upper case", sub, "GLOBEX.example.com:8443", nil, http.StatusOK, "2 globex"},
 		{"subdomain none", sub, "example.com", nil, http.StatusBadRequest, "missing tenant\n"},
 		{"subdomain nested", sub, "a.acme.example.com", nil, http.StatusBadRequest, "invalid tenant\n"},
-		{"chain header first", must(tenancy.Chain(must(tenancy.Header("X-Tenant")), sub)), "acme.example.com", []string{"globex"}, http.StatusOK, "2 globex"},
-		{"chain falls back", must(tenancy.Chain(must(tenancy.Header("X-Tenant")), sub)), "acme.example.com", nil, http.StatusOK, "1 acme"},
+		{"chain header first", tenancy.Chain{tenancy.Header("X-Tenant"), sub}, "acme.example.com", []string{"globex"}, http.StatusOK, "2 globex"},
+		{"chain falls back", tenancy.Chain{tenancy.Header("X-Tenant"), sub}, "acme.example.com", nil, http.StatusOK, "1 acme"},
 		{"empty hint without error", tenancy.ResolverFunc(func(*http.Request) (string, error) { return "", nil }), "", nil, http.StatusBadRequest, "missing tenant\n"},
 		{"resolver failure is not echoed", tenancy.ResolverFunc(func(*http.Request) (string, error) { return "", boom }), "", nil, http.StatusServiceUnavailable, "tenant lookup unavailable\n"},
 	}
@@ -214,7 +211,7 @@ func TestMiddlewareResolvers(t *testing.T) {
 // name different tenants is refused with 400, and never looked up.
 func TestMiddlewareAgree(t *testing.T) {
 	reg := newRegistry(acme, globex)
-	res := must(tenancy.Agree(must(tenancy.Subdomain("example.com")), must(tenancy.Header("X-Tenant"))))
+	res := tenancy.Agree{tenancy.Subdomain{"example.com"}, tenancy.Header("X-Tenant")}
 	var gotErr error
 	h := newMiddleware(t, res, reg, tenancy.WithErrorHandler(func(w http.ResponseWriter, r *http.Request, err error) {
 		gotErr = err
@@ -251,7 +248,7 @@ func TestMiddlewareAgree(t *testing.T) {
 
 func TestMiddlewarePathValue(t *testing.T) {
 	reg := newRegistry(acme)
-	mw := newMiddleware(t, must(tenancy.PathValue("tenant")), newTestCache(t, reg))
+	mw := newMiddleware(t, tenancy.PathValue("tenant"), newTestCache(t, reg))
 	mux := http.NewServeMux()
 	mux.Handle("GET /t/{tenant}/me", mw(echoTenant()))
 	for _, tt := range []struct {
@@ -270,7 +267,7 @@ func TestMiddlewareEmptyID(t *testing.T) {
 	l := tenancy.LookupFunc(func(context.Context, string) (tenancy.Tenant, error) {
 		return tenancy.Tenant{Slug: "acme", Status: tenancy.StatusActive}, nil
 	})
-	h := newMiddleware(t, must(tenancy.Header("X-Tenant")), l)(echoTenant())
+	h := newMiddleware(t, tenancy.Header("X-Tenant"), l)(echoTenant())
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, newRequest("X-Tenant", "acme"))
 	if rec.Code != http.StatusInternalServerError {
@@ -302,7 +299,7 @@ func TestMiddlewareIncompleteTenant(t *testing.T) {
 					l = newTestCache(t, l)
 				}
 				var got error
-				mw := newMiddleware(t, must(tenancy.Header("X-Tenant")), l, tenancy.WithErrorHandler(func(w http.ResponseWriter, r *http.Request, err error) {
+				mw := newMiddleware(t, tenancy.Header("X-Tenant"), l, tenancy.WithErrorHandler(func(w http.ResponseWriter, r *http.Request, err error) {
 					got = err
 					tenancy.DefaultErrorHandler(w, r, err)
 				}))
@@ -331,7 +328,7 @@ func TestMiddlewareIncompleteTenant(t *testing.T) {
 
 func TestMiddlewareContextIsolation(t *testing.T) {
 	reg := newRegistry(acme, globex)
-	h := newMiddleware(t, must(tenancy.Header("X-Tenant")), newTestCache(t, reg))(echoTenant())
+	h := newMiddleware(t, tenancy.Header("X-Tenant"), newTestCache(t, reg))(echoTenant())
 	// The same cached tenant is served many times; no handler sees another's.
 	for i := range 50 {
 		hint, want := "acme", "1 acme"
@@ -356,15 +353,15 @@ func TestMiddlewareConfig(t *testing.T) {
 		opts []tenancy.Option
 		ok   bool
 	}{
-		{"defaults", must(tenancy.Header("X-Tenant")), reg, nil, true},
-		{"nil option", must(tenancy.Header("X-Tenant")), reg, []tenancy.Option{tenancy.WithValidator(tenancy.ValidHint), nil}, false},
+		{"defaults", tenancy.Header("X-Tenant"), reg, nil, true},
+		{"nil option", tenancy.Header("X-Tenant"), reg, []tenancy.Option{tenancy.WithValidator(tenancy.ValidHint), nil}, false},
 		{"nil resolver", nil, reg, nil, false},
-		{"nil lookup", must(tenancy.Header("X-Tenant")), nil, nil, false},
-		{"nil cache", must(tenancy.Header("X-Tenant")), nilCache, nil, false},
-		{"nil validator means the default", must(tenancy.Header("X-Tenant")), reg, []tenancy.Option{tenancy.WithValidator(nil)}, true},
-		{"nil error handler means the default", must(tenancy.Header("X-Tenant")), reg, []tenancy.Option{tenancy.WithErrorHandler(nil)}, true},
+		{"nil lookup", tenancy.Header("X-Tenant"), nil, nil, false},
+		{"nil cache", tenancy.Header("X-Tenant"), nilCache, nil, false},
+		{"nil validator means the default", tenancy.Header("X-Tenant"), reg, []tenancy.Option{tenancy.WithValidator(nil)}, true},
+		{"nil error handler means the default", tenancy.Header("X-Tenant"), reg, []tenancy.Option{tenancy.WithErrorHandler(nil)}, true},
 		{"nil resolver func", tenancy.ResolverFunc(nil), reg, nil, false},
-		{"nil lookup func", must(tenancy.Header("X-Tenant")), tenancy.LookupFunc(nil), nil, false},
+		{"nil lookup func", tenancy.Header("X-Tenant"), tenancy.LookupFunc(nil), nil, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -413,7 +410,7 @@ func TestDefaultErrorHandler(t *testing.T) {
 func TestMiddlewareAllocs(t *testing.T) {
 	reg := newRegistry(acme)
 	c := newTestCache(t, reg)
-	h := newMiddleware(t, must(tenancy.Header("X-Tenant")), c)(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	h := newMiddleware(t, tenancy.Header("X-Tenant"), c)(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	r := newRequest("X-Tenant", "acme")
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, r)

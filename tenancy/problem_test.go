@@ -151,7 +151,7 @@ func TestProblemHandlerOtherErrors(t *testing.T) {
 // field to set.
 func TestProblemHandlerLogsIncompleteTenant(t *testing.T) {
 	var logs logRecorder
-	mw := newMiddleware(t, must(tenancy.Header("X-Tenant")), newRegistry(blank),
+	mw := newMiddleware(t, tenancy.Header("X-Tenant"), newRegistry(blank),
 		tenancy.WithErrorHandler(tenancy.ProblemHandler(logs.logger(), nil)))
 	rec := httptest.NewRecorder()
 	mw(echoTenant()).ServeHTTP(rec, newRequest("X-Tenant", "blank"))

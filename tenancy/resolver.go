@@ -3,8 +3,6 @@ package tenancy
 import (
 	"errors"
 	"net/http"
-	"net/textproto"
-	"sort"
 	"strings"
 )
 
@@ -14,9 +12,18 @@ import (
 // extracts but does not decide: [Middleware] still validates the hint before
 // any lookup.
 //
-// The constructors [Header], [PathValue], [Subdomain] and [Chain] return
-// the resolvers of this package, each with an error for a bad argument;
-// [ResolverFunc] adapts any function. All are safe for concurrent use.
+// The resolvers of this package are values: [Header] and [PathValue] are
+// strings, [Subdomain] a list of base domains, [Chain] and [Agree] lists
+// of resolvers, and [ResolverFunc] adapts any function:
+//
+//	tenancy.Agree{tenancy.Subdomain{"example.com"}, tenancy.Header("X-Tenant")}
+//
+// [Middleware] checks them when it is called, and refuses a configuration
+// mistake (a bad header name, an empty list...) with an error wrapping
+// [ErrInvalidConfig], so a mistake fails at start-up. Resolve never panics
+// on such a value: the part of it a request reaches returns the same error
+// (a nil [ResolverFunc] too). All are safe for concurrent use, as long as
+// the lists are not modified.
 type Resolver interface {
 	Resolve(r *http.Request) (string, error)
 }
@@ -24,8 +31,14 @@ type Resolver interface {
 // ResolverFunc adapts an ordinary function to a [Resolver].
 type ResolverFunc func(*http.Request) (string, error)
 
-// Resolve returns f(r).
-func (f ResolverFunc) Resolve(r *http.Request) (string, error) { return f(r) }
+// Resolve returns f(r), or an error wrapping [ErrInvalidConfig] if f is
+// nil.
+func (f ResolverFunc) Resolve(r *http.Request) (string, error) {
+	if f == nil {
+		return "", configErrorf("tenancy: nil ResolverFunc")
+	}
+	return f(r)
+}
 
 // maxRawLen bounds any value a resolver of this package hands on. It is far
 // above any DNS name, so no legitimate hint is refused.
@@ -54,50 +67,149 @@ func checkRaw(v string) error {
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' }
 
-// header is the Resolver built by Header.
-type header struct {
-	key string // canonical header name
+// checker is implemented by the resolvers and lookups of this package
+// whose configuration can be wrong: check reports the mistake, with an
+// error wrapping [ErrInvalidConfig]. [Middleware] calls it at start-up.
+type checker interface {
+	check() error
 }
 
-// Header returns a [Resolver] that takes the tenant from the request header
-// name, as in Header("X-Tenant"). The header must appear exactly once, with
-// a value of at most 255 bytes, without surrounding whitespace or control
-// characters; otherwise Resolve returns an error wrapping
+// maxNesting bounds how deep [Chain] and [Agree] may nest, so that check
+// cannot recurse forever on a list that holds itself.
+const maxNesting = 32
+
+// checkResolver returns the configuration error of res, if it is a
+// resolver of this package (or holds some) with a bad configuration.
+func checkResolver(res Resolver) error {
+	return checkNested(res, 0)
+}
+
+func checkNested(res Resolver, depth int) error {
+	switch res := res.(type) {
+	case Chain:
+		return checkList("Chain", res, depth)
+	case Agree:
+		return checkList("Agree", res, depth)
+	case checker:
+		return res.check()
+	}
+	return nil
+}
+
+// checkList refuses an empty list, a nil resolver and a resolver with a
+// bad configuration, for fn, naming its position (counted from 1).
+func checkList(fn string, resolvers []Resolver, depth int) error {
+	if depth >= maxNesting {
+		return configErrorf("tenancy: %s: nested more than %d deep", fn, maxNesting)
+	}
+	if len(resolvers) == 0 {
+		return configErrorf("tenancy: %s: no resolver", fn)
+	}
+	for i, res := range resolvers {
+		if isNil(res) {
+			return configErrorf("tenancy: %s: resolver %d is nil", fn, i+1)
+		}
+		if err := checkNested(res, depth+1); err != nil {
+			return configErrorf("tenancy: %s: resolver %d: %s", fn, i+1, strings.TrimPrefix(err.Error(), "tenancy: "))
+		}
+	}
+	return nil
+}
+
+// Header is a [Resolver] that takes the tenant from the request header it
+// names, as in Header("X-Tenant"). The header must appear exactly once,
+// with a value of at most 255 bytes, without surrounding whitespace or
+// control characters; otherwise Resolve returns an error wrapping
 // [ErrInvalidTenant] (an empty value included: a client that sends the
 // header means to name a tenant). A request without the header gives
-// [ErrNoTenant]. The name is matched case-insensitively, as HTTP requires
-// (it is put in canonical form once, here).
+// [ErrNoTenant].
 //
-// Header returns an error wrapping [ErrInvalidConfig] if name is not a
-// valid header field name.
-func Header(name string) (Resolver, error) {
-	if !validFieldName(name) {
-		return nil, configErrorf("tenancy: Header(%q): not a valid header name", name)
+// The name is matched case-insensitively, as HTTP requires: Resolve reads
+// the header under the canonical form of the name
+// ([textproto.CanonicalMIMEHeaderKey]), the form net/http stores parsed
+// headers in. A name already in canonical form ("X-Tenant") is the fastest
+// and costs no allocation; another ("x-tenant") costs a scan of the
+// request's header names, and no allocation either.
+//
+// The name must be a valid header field name (an RFC 9110 token):
+// [Middleware] refuses a Header that is not, with an error wrapping
+// [ErrInvalidConfig], and so does its Resolve, at every request.
+type Header string
+
+// check refuses a name that is not a header field name.
+func (h Header) check() error {
+	if valid, _ := headerNameForm(string(h)); !valid {
+		return configErrorf("tenancy: Header(%q): not a valid header name", string(h))
 	}
-	return header{key: textproto.CanonicalMIMEHeaderKey(name)}, nil
+	return nil
 }
 
-// validFieldName reports whether name is an HTTP field name: a non-empty
-// token of RFC 9110.
-func validFieldName(name string) bool {
+// headerNameForm reports whether name is an HTTP field name, a non-empty
+// token of RFC 9110, and whether it is in the canonical form of
+// [textproto.CanonicalMIMEHeaderKey]: upper case at the start and after
+// each '-', lower case elsewhere. It never allocates.
+func headerNameForm(name string) (valid, canonical bool) {
 	if name == "" {
+		return false, false
+	}
+	canonical, upper := true, true
+	for i := 0; i < len(name); i++ {
+		switch c := name[i]; {
+		case 'a' <= c && c <= 'z':
+			canonical = canonical && !upper
+		case 'A' <= c && c <= 'Z':
+			canonical = canonical && upper
+		case '0' <= c && c <= '9':
+		default:
+			switch c {
+			case '!', '#', '$', '%', '&', '\'', '*', '+', '-', '.', '^', '_', '`', '|', '~':
+			default:
+				return false, false
+			}
+		}
+		upper = name[i] == '-'
+	}
+	return true, canonical
+}
+
+// isCanonicalOf reports whether key is the canonical form of name, a valid
+// field name, without allocating it.
+func isCanonicalOf(key, name string) bool {
+	if len(key) != len(name) {
 		return false
 	}
+	upper := true
 	for i := 0; i < len(name); i++ {
 		c := name[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
+		if upper && 'a' <= c && c <= 'z' {
+			c -= 'a' - 'A'
+		} else if !upper && 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if key[i] != c {
 			return false
 		}
+		upper = c == '-'
 	}
 	return true
 }
 
 // Resolve returns the single value of the header.
-func (h header) Resolve(r *http.Request) (string, error) {
-	vals := r.Header[h.key]
+func (h Header) Resolve(r *http.Request) (string, error) {
+	var vals []string
+	switch valid, canonical := headerNameForm(string(h)); {
+	case canonical:
+		vals = r.Header[string(h)]
+	case valid:
+		for key, v := range r.Header {
+			if isCanonicalOf(key, string(h)) {
+				vals = v
+				break
+			}
+		}
+	default:
+		return "", h.check()
+	}
 	switch len(vals) {
 	case 0:
 		return "", ErrNoTenant
@@ -111,25 +223,24 @@ func (h header) Resolve(r *http.Request) (string, error) {
 	return vals[0], nil
 }
 
-// pathValue is the Resolver built by PathValue.
-type pathValue struct {
-	name string
-}
-
-// PathValue returns a [Resolver] that takes the tenant from the
-// [http.ServeMux] wildcard name, as in PathValue("tenant") for the pattern
+// PathValue is a [Resolver] that takes the tenant from the [http.ServeMux]
+// wildcard it names, as in PathValue("tenant") for the pattern
 // "/t/{tenant}/...". The value is the one [http.Request.PathValue] returns
 // (already unescaped). A missing or empty wildcard gives [ErrNoTenant];
 // surrounding whitespace, control characters and values over 255 bytes
 // give [ErrInvalidTenant].
 //
-// PathValue returns an error wrapping [ErrInvalidConfig] if name is empty
-// or not a Go identifier, which a wildcard name must be.
-func PathValue(name string) (Resolver, error) {
-	if !validWildcard(name) {
-		return nil, configErrorf("tenancy: PathValue(%q): not a valid wildcard name", name)
+// The name must be an ASCII Go identifier, as a wildcard name is:
+// [Middleware] refuses a PathValue that is not, with an error wrapping
+// [ErrInvalidConfig], and so does its Resolve, at every request.
+type PathValue string
+
+// check refuses a name that is not a wildcard name.
+func (p PathValue) check() error {
+	if !validWildcard(string(p)) {
+		return configErrorf("tenancy: PathValue(%q): not a valid wildcard name", string(p))
 	}
-	return pathValue{name: name}, nil
+	return nil
 }
 
 // validWildcard reports whether name is an ASCII Go identifier, the form
@@ -151,8 +262,11 @@ func validWildcard(name string) bool {
 }
 
 // Resolve returns r.PathValue of the wildcard.
-func (p pathValue) Resolve(r *http.Request) (string, error) {
-	v := r.PathValue(p.name)
+func (p PathValue) Resolve(r *http.Request) (string, error) {
+	if !validWildcard(string(p)) {
+		return "", p.check()
+	}
+	v := r.PathValue(string(p))
 	if v == "" {
 		return "", ErrNoTenant
 	}
@@ -162,10 +276,7 @@ func (p pathValue) Resolve(r *http.Request) (string, error) {
 	return v, nil
 }
 
-// chain is the Resolver built by Chain.
-type chain []Resolver
-
-// Chain returns a [Resolver] that tries resolvers in order: the first that
+// Chain is a [Resolver] that tries its resolvers in order: the first that
 // finds a hint wins. A resolver that returns [ErrNoTenant] (or an empty
 // hint) passes the turn to the next; any other error stops the chain and is
 // returned, so a malformed header is refused rather than silently
@@ -173,34 +284,29 @@ type chain []Resolver
 // returns [ErrNoTenant].
 //
 // A Chain takes the first hint it finds and does not look further: with
-// Chain(subdomain, header), a request for acme.example.com with X-Tenant:
+// Chain{subdomain, header}, a request for acme.example.com with X-Tenant:
 // globex is for acme. To refuse such a request instead, use [Agree].
 //
-// Chain returns an error wrapping [ErrInvalidConfig] if resolvers is empty
-// or one of them is nil (naming its position, counted from 1).
-func Chain(resolvers ...Resolver) (Resolver, error) {
-	if err := checkResolvers("Chain", resolvers); err != nil {
-		return nil, err
-	}
-	return chain(append([]Resolver(nil), resolvers...)), nil
-}
+// [Middleware] refuses, with an error wrapping [ErrInvalidConfig], a Chain
+// that is empty, holds a nil resolver or holds a resolver of this package
+// that it would refuse on its own (the error names the position, counted
+// from 1). Resolve, which stops at the first hint, gives the same error
+// for an empty Chain and for a nil resolver it reaches. A Chain must not be
+// modified while it is in use.
+type Chain []Resolver
 
-// checkResolvers refuses an empty list or a nil resolver, for fn.
-func checkResolvers(fn string, resolvers []Resolver) error {
-	if len(resolvers) == 0 {
-		return configErrorf("tenancy: %s: no resolver", fn)
-	}
-	for i, res := range resolvers {
-		if isNil(res) {
-			return configErrorf("tenancy: %s: resolver %d is nil", fn, i+1)
-		}
-	}
-	return nil
-}
+// check refuses an empty chain and bad resolvers.
+func (c Chain) check() error { return checkList("Chain", c, 0) }
 
 // Resolve returns the hint of the first resolver in c that finds one.
-func (c chain) Resolve(r *http.Request) (string, error) {
-	for _, res := range c {
+func (c Chain) Resolve(r *http.Request) (string, error) {
+	if len(c) == 0 {
+		return "", c.check()
+	}
+	for i, res := range c {
+		if res == nil {
+			return "", configErrorf("tenancy: Chain: resolver %d is nil", i+1)
+		}
 		hint, err := res.Resolve(r)
 		switch {
 		case err == nil && hint != "":
@@ -214,13 +320,10 @@ func (c chain) Resolve(r *http.Request) (string, error) {
 	return "", ErrNoTenant
 }
 
-// agree is the Resolver built by Agree.
-type agree []Resolver
-
-// Agree returns a [Resolver] that, like [Chain], takes the tenant from
-// whichever of resolvers names one, but asks them all, and refuses a
+// Agree is a [Resolver] that, like [Chain], takes the tenant from
+// whichever of its resolvers names one, but asks them all, and refuses a
 // request in which two of them name different tenants: with
-// Agree(subdomain, header), a request for acme.example.com with X-Tenant:
+// Agree{subdomain, header}, a request for acme.example.com with X-Tenant:
 // globex gets a [*ConflictError], wrapping [ErrConflictingTenant] and
 // [ErrInvalidTenant] (400 Bad Request from [DefaultErrorHandler]), and is
 // never looked up. A request that names the same tenant in both places,
@@ -234,19 +337,25 @@ type agree []Resolver
 // Agree returns [ErrNoTenant]. A request whose resolvers agree costs no
 // allocation beyond theirs.
 //
-// Agree returns an error wrapping [ErrInvalidConfig] if resolvers is empty
-// or one of them is nil (naming its position, counted from 1).
-func Agree(resolvers ...Resolver) (Resolver, error) {
-	if err := checkResolvers("Agree", resolvers); err != nil {
-		return nil, err
-	}
-	return agree(append([]Resolver(nil), resolvers...)), nil
-}
+// [Middleware] refuses an Agree as it refuses a [Chain]: empty, holding a
+// nil resolver or a bad resolver of this package. Resolve gives the same
+// error for an empty Agree and for a nil resolver it reaches. An Agree
+// must not be modified while it is in use.
+type Agree []Resolver
+
+// check refuses an empty list and bad resolvers.
+func (a Agree) check() error { return checkList("Agree", a, 0) }
 
 // Resolve returns the hint every resolver of a that finds one finds.
-func (a agree) Resolve(r *http.Request) (string, error) {
+func (a Agree) Resolve(r *http.Request) (string, error) {
+	if len(a) == 0 {
+		return "", a.check()
+	}
 	found, at := "", 0
 	for i, res := range a {
+		if res == nil {
+			return "", configErrorf("tenancy: Agree: resolver %d is nil", i+1)
+		}
 		hint, err := res.Resolve(r)
 		switch {
 		case err == nil && hint != "":
@@ -268,19 +377,13 @@ func (a agree) Resolve(r *http.Request) (string, error) {
 	return found, nil
 }
 
-// subdomain is the Resolver built by Subdomain.
-type subdomain struct {
-	// bases are the base domains in lower case with a leading '.', longest
-	// first, so the most specific base wins.
-	bases []string
-}
-
-// Subdomain returns a [Resolver] that takes the tenant from the label just
-// below one of baseDomains: under "example.com", the host
-// "acme.example.com" names "acme". The host comes from [http.Request.Host]
-// (or the URL's host when that is empty); a port and one trailing dot are
-// ignored, and base domains match case-insensitively (ASCII only). The
-// label is returned in lower case.
+// Subdomain is a [Resolver] that takes the tenant from the label just
+// below one of its base domains: under Subdomain{"example.com"}, the host
+// "acme.example.com" names "acme". The host comes from
+// [http.Request.Host] (or the URL's host when that is empty); a port and
+// one trailing dot are ignored, and base domains match case-insensitively
+// (ASCII only: the Kelvin sign is not a 'k'). The label is returned in
+// lower case (ASCII only).
 //
 // A host that is not below any base domain, a base domain itself and an IP
 // literal give [ErrNoTenant]. More than one label below the base
@@ -289,32 +392,48 @@ type subdomain struct {
 // "eu.example.com") the longest that matches decides, so "eu.example.com"
 // names no tenant and "acme.eu.example.com" names "acme".
 //
-// Subdomain returns an error wrapping [ErrInvalidConfig] if baseDomains is
-// empty or holds a name that is not a domain name of labels of a-z, 0-9 and
-// inner '-' (upper case and a trailing dot are accepted).
-func Subdomain(baseDomains ...string) (Resolver, error) {
-	if len(baseDomains) == 0 {
-		return nil, configErrorf("tenancy: Subdomain: no base domain")
+// Each base domain must be a domain name of labels of ASCII letters,
+// digits and inner '-' (upper case and one trailing dot are accepted):
+// [Middleware] refuses a Subdomain that is empty or holds another name,
+// with an error wrapping [ErrInvalidConfig]. Resolve, used without
+// Middleware, returns that error for an empty Subdomain and for a request
+// whose host matches a base domain that is not a domain name; a host that
+// matches none gives [ErrNoTenant], as always. Resolve allocates only to
+// lower-case a label that has upper case. A Subdomain must not be
+// modified while it is in use.
+type Subdomain []string
+
+// check refuses an empty list and names that are not domain names.
+func (s Subdomain) check() error {
+	if len(s) == 0 {
+		return configErrorf("tenancy: Subdomain: no base domain")
 	}
-	s := &subdomain{bases: make([]string, 0, len(baseDomains))}
-	for _, d := range baseDomains {
-		norm := strings.TrimSuffix(strings.ToLower(d), ".")
-		if !validDomain(norm) {
-			return nil, configErrorf("tenancy: Subdomain: invalid base domain %q", d)
+	for _, d := range s {
+		if !validDomain(strings.TrimSuffix(d, ".")) {
+			return configErrorf("tenancy: Subdomain: invalid base domain %q", d)
 		}
-		s.bases = append(s.bases, "."+norm)
 	}
-	sort.SliceStable(s.bases, func(i, j int) bool { return len(s.bases[i]) > len(s.bases[j]) })
-	return s, nil
+	return nil
 }
 
-// validDomain reports whether d is dot-separated DNS labels in lower case.
+// validDomain reports whether d is dot-separated DNS labels: 1 to 63
+// bytes each of ASCII letters (either case), digits and '-', neither
+// starting nor ending with '-', 253 bytes in all at most. It never
+// allocates.
 func validDomain(d string) bool {
 	if d == "" || len(d) > 253 {
 		return false
 	}
-	for label := range strings.SplitSeq(d, ".") {
-		if !validLabel(label) {
+	start := 0 // of the current label
+	for i := 0; i <= len(d); i++ {
+		if i == len(d) || d[i] == '.' {
+			if n := i - start; n == 0 || n > 63 || d[start] == '-' || d[i-1] == '-' {
+				return false
+			}
+			start = i + 1
+			continue
+		}
+		if c := d[i]; (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && (c < '0' || c > '9') && c != '-' {
 			return false
 		}
 	}
@@ -322,7 +441,10 @@ func validDomain(d string) bool {
 }
 
 // Resolve returns the label of r's host just below a base domain.
-func (s *subdomain) Resolve(r *http.Request) (string, error) {
+func (s Subdomain) Resolve(r *http.Request) (string, error) {
+	if len(s) == 0 {
+		return "", s.check()
+	}
 	host := r.Host
 	if host == "" && r.URL != nil {
 		host = r.URL.Host
@@ -337,26 +459,42 @@ func (s *subdomain) Resolve(r *http.Request) (string, error) {
 		host = host[:i]
 	}
 	host = strings.TrimSuffix(host, ".")
-	for _, base := range s.bases {
+	// best is the longest base domain that host is or is below, and
+	// label what is below it.
+	best, label := "", ""
+	for _, base := range s {
+		base = strings.TrimSuffix(base, ".")
+		n := len(base)
 		switch {
-		case len(host) == len(base)-1 && asciiEqualFold(host, base[1:]):
-			return "", ErrNoTenant // the base domain itself
-		case len(host) < len(base) || !asciiEqualFold(host[len(host)-len(base):], base):
-			continue
+		case n <= len(best):
+		case len(host) == n && equalFold(host, base):
+			best, label = base, ""
+		case len(host) > n && host[len(host)-n-1] == '.' && equalFold(host[len(host)-n:], base):
+			best, label = base, host[:len(host)-n-1]
 		}
-		label := host[:len(host)-len(base)]
-		switch {
-		case label == "":
-			return "", errHostEmptyLbl
-		case strings.IndexByte(label, '.') >= 0:
-			return "", errHostNested
-		}
-		if err := checkRaw(label); err != nil {
-			return "", err
-		}
-		return asciiLower(label), nil
 	}
-	return "", ErrNoTenant
+	switch {
+	case best == "":
+		return "", ErrNoTenant // below no base domain
+	case !validDomain(best):
+		return "", s.check() // only the base domain that matched is checked
+	case len(host) == len(best):
+		return "", ErrNoTenant // a base domain itself
+	case label == "":
+		return "", errHostEmptyLbl
+	case strings.IndexByte(label, '.') >= 0:
+		return "", errHostNested
+	}
+	if err := checkRaw(label); err != nil {
+		return "", err
+	}
+	return asciiLower(label), nil
+}
+
+// equalFold is asciiEqualFold with a fast path for equal strings, the
+// common case of a lower-case host and base domain.
+func equalFold(a, b string) bool {
+	return a == b || asciiEqualFold(a, b)
 }
 
 func allDigits(s string) bool {
@@ -368,19 +506,22 @@ func allDigits(s string) bool {
 	return true
 }
 
-// asciiEqualFold compares s to lower, which is already lower case, folding
-// only ASCII letters: unlike strings.EqualFold it never matches the Kelvin
-// sign to 'k'.
-func asciiEqualFold(s, lower string) bool {
-	if len(s) != len(lower) {
+// asciiEqualFold reports whether a and b are equal when ASCII letters are
+// folded to lower case, and only those: unlike strings.EqualFold it never
+// matches the Kelvin sign to 'k'.
+func asciiEqualFold(a, b string) bool {
+	if len(a) != len(b) {
 		return false
 	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
+	for i := 0; i < len(a); i++ {
+		c, d := a[i], b[i]
 		if 'A' <= c && c <= 'Z' {
 			c += 'a' - 'A'
 		}
-		if c != lower[i] {
+		if 'A' <= d && d <= 'Z' {
+			d += 'a' - 'A'
+		}
+		if c != d {
 			return false
 		}
 	}
@@ -406,12 +547,18 @@ func asciiLower(s string) string {
 	return string(b)
 }
 
-// Compile-time checks that the resolvers implement Resolver.
+// Compile-time checks that the resolvers implement Resolver, and that those
+// whose configuration can be wrong can be checked.
 var (
 	_ Resolver = ResolverFunc(nil)
-	_ Resolver = header{}
-	_ Resolver = pathValue{}
-	_ Resolver = chain(nil)
-	_ Resolver = agree(nil)
-	_ Resolver = (*subdomain)(nil)
+	_ Resolver = Header("")
+	_ Resolver = PathValue("")
+	_ Resolver = Chain(nil)
+	_ Resolver = Agree(nil)
+	_ Resolver = Subdomain(nil)
+	_ checker  = Header("")
+	_ checker  = PathValue("")
+	_ checker  = Chain(nil)
+	_ checker  = Agree(nil)
+	_ checker  = Subdomain(nil)
 )

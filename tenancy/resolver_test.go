@@ -56,7 +56,7 @@ func TestHeader(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := must(tenancy.Header("X-Tenant")).Resolve(newRequest("X-Tenant", tt.values...))
+			got, err := tenancy.Header("X-Tenant").Resolve(newRequest("X-Tenant", tt.values...))
 			if got != tt.want || !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
 				t.Errorf("Resolve(%q) = %q, %v; want %q, %v", tt.values, got, err, tt.want, tt.wantErr)
 			}
@@ -67,12 +67,49 @@ func TestHeader(t *testing.T) {
 func TestHeaderName(t *testing.T) {
 	r := newRequest("X-Tenant", "acme")
 	for _, name := range []string{"X-Tenant", "x-tenant", "X-TENANT"} {
-		if got, err := must(tenancy.Header(name)).Resolve(r); got != "acme" || err != nil {
+		if got, err := tenancy.Header(name).Resolve(r); got != "acme" || err != nil {
 			t.Errorf("Header(%q).Resolve() = %q, %v; want %q, nil", name, got, err, "acme")
 		}
 	}
-	if got, err := must(tenancy.Header("X-Other")).Resolve(r); !errors.Is(err, tenancy.ErrNoTenant) {
+	if got, err := tenancy.Header("X-Other").Resolve(r); !errors.Is(err, tenancy.ErrNoTenant) {
 		t.Errorf("Header(X-Other).Resolve() = %q, %v; want ErrNoTenant", got, err)
+	}
+}
+
+// TestHeaderNameCanonical checks that Header reads the header under the
+// canonical form of its name, as net/http stores parsed headers, and only
+// there: a value stored under another spelling by hand is not found, as
+// with r.Header.Get.
+func TestHeaderNameCanonical(t *testing.T) {
+	tests := []struct {
+		name    string
+		key     string // the map key the value is stored under
+		want    string
+		wantErr error
+	}{
+		{"X-Tenant", "X-Tenant", "acme", nil},
+		{"x-tenant", "X-Tenant", "acme", nil},
+		{"x-TENANT", "X-Tenant", "acme", nil},
+		{"X-Tenant-Id", "X-Tenant-Id", "acme", nil},
+		{"x-tenant-id", "X-Tenant-Id", "acme", nil},
+		{"x-tenant-id", "X-Tenant-ID", "", tenancy.ErrNoTenant}, // not canonical: Get misses it too
+		{"x-tenant", "x-tenant", "", tenancy.ErrNoTenant},
+		{"x--y", "X--Y", "acme", nil},
+		{"x_y", "X_y", "acme", nil},
+		{"1a", "1a", "acme", nil},
+		{"x-tenan", "X-Tenant", "", tenancy.ErrNoTenant},
+	}
+	for _, tt := range tests {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.Header[tt.key] = []string{"acme"}
+		r.Header["X-Other"] = []string{"globex"}
+		got, err := tenancy.Header(tt.name).Resolve(r)
+		if got != tt.want || !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
+			t.Errorf("Header(%q) on key %q: Resolve() = %q, %v; want %q, %v", tt.name, tt.key, got, err, tt.want, tt.wantErr)
+		}
+		if get := r.Header.Get(tt.name); get != tt.want {
+			t.Errorf("Header(%q) on key %q: Get = %q but Resolve = %q", tt.name, tt.key, get, got)
+		}
 	}
 }
 
@@ -100,7 +137,7 @@ func TestHeaderWire(t *testing.T) {
 			if err != nil {
 				t.Fatalf("ReadRequest: %v", err)
 			}
-			got, err := must(tenancy.Header("X-Tenant")).Resolve(r)
+			got, err := tenancy.Header("X-Tenant").Resolve(r)
 			if got != tt.want || !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
 				t.Errorf("Resolve() = %q, %v; want %q, %v", got, err, tt.want, tt.wantErr)
 			}
@@ -129,7 +166,7 @@ func TestPathValue(t *testing.T) {
 			var err error
 			mux := http.NewServeMux()
 			mux.HandleFunc("/t/{tenant}/x", func(w http.ResponseWriter, r *http.Request) {
-				got, err = must(tenancy.PathValue("tenant")).Resolve(r)
+				got, err = tenancy.PathValue("tenant").Resolve(r)
 			})
 			mux.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, tt.path, nil))
 			if got != tt.want || !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
@@ -138,16 +175,13 @@ func TestPathValue(t *testing.T) {
 		})
 	}
 	// Outside a matching pattern the wildcard is unset.
-	if got, err := must(tenancy.PathValue("tenant")).Resolve(httptest.NewRequest(http.MethodGet, "/", nil)); !errors.Is(err, tenancy.ErrNoTenant) {
+	if got, err := tenancy.PathValue("tenant").Resolve(httptest.NewRequest(http.MethodGet, "/", nil)); !errors.Is(err, tenancy.ErrNoTenant) {
 		t.Errorf("Resolve(no pattern) = %q, %v; want ErrNoTenant", got, err)
 	}
 }
 
 func TestSubdomain(t *testing.T) {
-	res, err := tenancy.Subdomain("example.com", "EU.Example.com.", "localhost")
-	if err != nil {
-		t.Fatalf("Subdomain: %v", err)
-	}
+	res := tenancy.Subdomain{"example.com", "EU.Example.com.", "localhost"}
 	tests := []struct {
 		name    string
 		host    string
@@ -202,10 +236,7 @@ func TestSubdomain(t *testing.T) {
 }
 
 func TestSubdomainURLHost(t *testing.T) {
-	res, err := tenancy.Subdomain("example.com")
-	if err != nil {
-		t.Fatalf("Subdomain: %v", err)
-	}
+	res := tenancy.Subdomain{"example.com"}
 	r := httptest.NewRequest(http.MethodGet, "http://acme.example.com/", nil)
 	r.Host = ""
 	if got, err := res.Resolve(r); got != "acme" || err != nil {
@@ -232,19 +263,16 @@ func TestSubdomainConfig(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res, err := tenancy.Subdomain(tt.bases...)
-			if got := err == nil; got != tt.ok || (tt.ok && res == nil) {
-				t.Errorf("Subdomain(%q) = %v, %v; want ok=%v", tt.bases, res, err, tt.ok)
+			_, err := tenancy.Middleware(tenancy.Subdomain(tt.bases), newRegistry(acme))
+			if got := err == nil; got != tt.ok || (!tt.ok && !errors.Is(err, tenancy.ErrInvalidConfig)) {
+				t.Errorf("Middleware(Subdomain(%q)) = %v; want ok=%v", tt.bases, err, tt.ok)
 			}
 		})
 	}
 }
 
 func TestChain(t *testing.T) {
-	sub, err := tenancy.Subdomain("example.com")
-	if err != nil {
-		t.Fatalf("Subdomain: %v", err)
-	}
+	sub := tenancy.Subdomain{"example.com"}
 	boom := errors.New("boom")
 	tests := []struct {
 		name    string
@@ -254,20 +282,20 @@ func TestChain(t *testing.T) {
 		want    string
 		wantErr error
 	}{
-		{"first wins", must(tenancy.Chain(must(tenancy.Header("X-Tenant")), sub)), "globex.example.com", []string{"acme"}, "acme", nil},
-		{"falls through on no tenant", must(tenancy.Chain(must(tenancy.Header("X-Tenant")), sub)), "globex.example.com", nil, "globex", nil},
-		{"invalid stops the chain", must(tenancy.Chain(must(tenancy.Header("X-Tenant")), sub)), "globex.example.com", []string{"a", "b"}, "", tenancy.ErrInvalidTenant},
-		{"none found", must(tenancy.Chain(must(tenancy.Header("X-Tenant")), sub)), "example.com", nil, "", tenancy.ErrNoTenant},
-		{"empty hint falls through", must(tenancy.Chain(
+		{"first wins", tenancy.Chain{tenancy.Header("X-Tenant"), sub}, "globex.example.com", []string{"acme"}, "acme", nil},
+		{"falls through on no tenant", tenancy.Chain{tenancy.Header("X-Tenant"), sub}, "globex.example.com", nil, "globex", nil},
+		{"invalid stops the chain", tenancy.Chain{tenancy.Header("X-Tenant"), sub}, "globex.example.com", []string{"a", "b"}, "", tenancy.ErrInvalidTenant},
+		{"none found", tenancy.Chain{tenancy.Header("X-Tenant"), sub}, "example.com", nil, "", tenancy.ErrNoTenant},
+		{"empty hint falls through", tenancy.Chain{
 			tenancy.ResolverFunc(func(*http.Request) (string, error) { return "", nil }), sub,
-		)), "acme.example.com", nil, "acme", nil},
-		{"other error stops the chain", must(tenancy.Chain(
+		}, "acme.example.com", nil, "acme", nil},
+		{"other error stops the chain", tenancy.Chain{
 			tenancy.ResolverFunc(func(*http.Request) (string, error) { return "", boom }), sub,
-		)), "acme.example.com", nil, "", boom},
-		{"wrapped no tenant falls through", must(tenancy.Chain(
+		}, "acme.example.com", nil, "", boom},
+		{"wrapped no tenant falls through", tenancy.Chain{
 			tenancy.ResolverFunc(func(*http.Request) (string, error) { return "", errors.Join(tenancy.ErrNoTenant, boom) }), sub,
-		)), "acme.example.com", nil, "acme", nil},
-		{"nested chain", must(tenancy.Chain(must(tenancy.Chain(must(tenancy.Header("X-Tenant")))), sub)), "acme.example.com", nil, "acme", nil},
+		}, "acme.example.com", nil, "acme", nil},
+		{"nested chain", tenancy.Chain{tenancy.Chain{tenancy.Header("X-Tenant")}, sub}, "acme.example.com", nil, "acme", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -282,12 +310,9 @@ func TestChain(t *testing.T) {
 }
 
 func TestAgree(t *testing.T) {
-	sub, err := tenancy.Subdomain("example.com")
-	if err != nil {
-		t.Fatalf("Subdomain: %v", err)
-	}
-	header := must(tenancy.Header("X-Tenant"))
-	subHeader := must(tenancy.Agree(sub, header))
+	sub := tenancy.Subdomain{"example.com"}
+	header := tenancy.Header("X-Tenant")
+	subHeader := tenancy.Agree{sub, header}
 	boom := errors.New("boom")
 	empty := tenancy.ResolverFunc(func(*http.Request) (string, error) { return "", nil })
 	tests := []struct {
@@ -306,7 +331,7 @@ func TestAgree(t *testing.T) {
 		{"conflict", subHeader, "acme.example.com", []string{"globex"}, "", tenancy.ErrConflictingTenant,
 			&tenancy.ConflictError{Hints: [2]string{"acme", "globex"}, Resolvers: [2]int{1, 2}}},
 		{"conflict is invalid", subHeader, "acme.example.com", []string{"globex"}, "", tenancy.ErrInvalidTenant, nil},
-		{"conflict, header first", must(tenancy.Agree(header, sub)), "acme.example.com", []string{"globex"}, "", tenancy.ErrConflictingTenant,
+		{"conflict, header first", tenancy.Agree{header, sub}, "acme.example.com", []string{"globex"}, "", tenancy.ErrConflictingTenant,
 			&tenancy.ConflictError{Hints: [2]string{"globex", "acme"}, Resolvers: [2]int{1, 2}}},
 		// Hints are compared exactly: an ID and a slug of one tenant differ.
 		{"id and slug differ", subHeader, "acme.example.com", []string{"1"}, "", tenancy.ErrConflictingTenant, nil},
@@ -316,9 +341,9 @@ func TestAgree(t *testing.T) {
 		{"none", subHeader, "example.com", nil, "", tenancy.ErrNoTenant, nil},
 		{"malformed header is refused though the host names one", subHeader, "acme.example.com", []string{"acme", "acme"}, "", tenancy.ErrInvalidTenant, nil},
 		{"malformed host is refused though the header names one", subHeader, "a.b.example.com", []string{"acme"}, "", tenancy.ErrInvalidTenant, nil},
-		{"empty hint names nothing", must(tenancy.Agree(empty, sub, empty)), "acme.example.com", nil, "acme", nil, nil},
-		{"other error stops", must(tenancy.Agree(sub, tenancy.ResolverFunc(func(*http.Request) (string, error) { return "", boom }))), "acme.example.com", nil, "", boom, nil},
-		{"third resolver disagrees", must(tenancy.Agree(sub, header, tenancy.ResolverFunc(func(*http.Request) (string, error) { return "initech", nil }))),
+		{"empty hint names nothing", tenancy.Agree{empty, sub, empty}, "acme.example.com", nil, "acme", nil, nil},
+		{"other error stops", tenancy.Agree{sub, tenancy.ResolverFunc(func(*http.Request) (string, error) { return "", boom })}, "acme.example.com", nil, "", boom, nil},
+		{"third resolver disagrees", tenancy.Agree{sub, header, tenancy.ResolverFunc(func(*http.Request) (string, error) { return "initech", nil })},
 			"acme.example.com", []string{"acme"}, "", tenancy.ErrConflictingTenant,
 			&tenancy.ConflictError{Hints: [2]string{"acme", "initech"}, Resolvers: [2]int{1, 3}}},
 	}
@@ -349,10 +374,7 @@ func TestConflictErrorText(t *testing.T) {
 }
 
 func TestResolverAllocs(t *testing.T) {
-	sub, err := tenancy.Subdomain("example.com")
-	if err != nil {
-		t.Fatalf("Subdomain: %v", err)
-	}
+	sub := tenancy.Subdomain{"example.com"}
 	r := newRequest("X-Tenant", "acme")
 	r.Host = "acme.example.com:8080"
 	bad := newRequest("X-Tenant", " acme")
@@ -361,11 +383,14 @@ func TestResolverAllocs(t *testing.T) {
 		res  tenancy.Resolver
 		r    *http.Request
 	}{
-		{"header", must(tenancy.Header("X-Tenant")), r},
-		{"header refused", must(tenancy.Header("X-Tenant")), bad},
+		{"header", tenancy.Header("X-Tenant"), r},
+		{"header, name not canonical", tenancy.Header("x-tenant"), r},
+		{"header refused", tenancy.Header("X-Tenant"), bad},
 		{"subdomain", sub, r},
-		{"chain", must(tenancy.Chain(must(tenancy.Header("X-Missing")), sub)), r},
-		{"agree", must(tenancy.Agree(sub, must(tenancy.Header("X-Tenant")), must(tenancy.Header("X-Missing")))), r},
+		{"subdomain, nested bases in upper case", tenancy.Subdomain{"EXAMPLE.com.", "eu.example.com", "localhost"}, r},
+		{"subdomain, no match", tenancy.Subdomain{"example.org"}, r},
+		{"chain", tenancy.Chain{tenancy.Header("X-Missing"), sub}, r},
+		{"agree", tenancy.Agree{sub, tenancy.Header("X-Tenant"), tenancy.Header("X-Missing")}, r},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

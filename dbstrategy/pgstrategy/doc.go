@@ -87,24 +87,19 @@
 //
 // # Usage
 //
-//	s, err := pgstrategy.New(ctx, pgstrategy.Config{
+//	cfg := pgstrategy.Config{
 //		DSN:        "postgres://app@db.internal:5432/postgres",
 //		MaxConns:   4,
 //		RoleSecret: roleSecret, // optional: a login role per tenant, 32 random bytes or more
-//	})
-//	if err != nil {
-//		return err
 //	}
-//	defer s.Close()
-//
-//	m, err := dbstrategy.NewManager(s,
+//	m, err := pgstrategy.NewManager(ctx, cfg,
 //		dbstrategy.WithMigrations(migrations), // directory "postgres/" holds the goose migrations
 //		dbstrategy.WithMaxConns(80),           // at most 80 tenant connections, however many handles
 //	)
 //	if err != nil {
 //		return err
 //	}
-//	defer m.Close()
+//	defer m.Close() // closes the strategy too
 //
 //	if err := m.Create(ctx, "acme"); err != nil { // a copy of the migrated template
 //		return err
@@ -115,4 +110,8 @@
 //	}
 //	defer lease.Release()
 //	rows, err := lease.DB().QueryContext(ctx, "SELECT id, body FROM notes")
+//
+// [NewManager] is [New] followed by [dbstrategy.NewManager] with
+// [dbstrategy.WithCloseStrategy](true); call those two to keep the
+// [*Strategy] (for [Strategy.Pool], or to close it yourself).
 package pgstrategy

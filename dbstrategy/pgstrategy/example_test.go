@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tenantkit/tenantkit/dbstrategy"
+	"github.com/tenantkit/tenantkit/dbstrategy/dbstrategytest"
 	"github.com/tenantkit/tenantkit/dbstrategy/pgstrategy"
 )
 
@@ -126,4 +127,24 @@ func ExampleNew_invalidConfig() {
 	})
 	fmt.Println(errors.Is(err, dbstrategy.ErrInvalidConfig))
 	// Output: true
+}
+
+func ExampleNewManager() {
+	ctx := context.Background()
+	m, err := pgstrategy.NewManager(ctx, pgstrategy.Config{DSN: os.Getenv("TENANTKIT_TEST_POSTGRES_DSN"), Prefix: "example_"},
+		dbstrategy.WithMigrations(dbstrategytest.Migrations()))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer m.Close() // closes the strategy too
+
+	if err := m.Create(ctx, "acme"); err != nil {
+		log.Fatal(err)
+	}
+	err = m.Do(ctx, "acme", func(ctx context.Context, db dbstrategy.DB) error {
+		_, err := db.ExecContext(ctx, "SELECT 1")
+		return err
+	})
+	fmt.Println(err)
+	// Prints: <nil>
 }

@@ -240,6 +240,30 @@ func New(ctx context.Context, cfg Config) (*Strategy, error) {
 	}, nil
 }
 
+// NewManager returns a [dbstrategy.Manager] over a new Strategy for cfg,
+// configured by opts: the shortest path to one PostgreSQL database per tenant. It is [New]
+// (ctx bounds only that) followed by [dbstrategy.NewManager], and
+// returns the first error of either, having closed the Strategy if the
+// Manager could not be made. The Manager owns the strategy
+// ([dbstrategy.WithCloseStrategy]): [dbstrategy.Manager.Close] closes
+// it, after the handles, so the caller closes the Manager only, once the
+// work that leases has stopped. Use New and dbstrategy.NewManager to
+// reach the Strategy itself (for its Stats, or to share it).
+func NewManager(ctx context.Context, cfg Config, opts ...dbstrategy.Option) (*dbstrategy.Manager, error) {
+	s, err := New(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	m, err := dbstrategy.NewManager(s, append(opts[:len(opts):len(opts)], dbstrategy.WithCloseStrategy(true))...)
+	if err != nil {
+		if cerr := s.Close(); cerr != nil {
+			err = errors.Join(err, cerr)
+		}
+		return nil, err
+	}
+	return m, nil
+}
+
 // checkAdminRole checks that the DSN's role can manage tenant roles, and
 // that its name is not one the strategy could create or drop.
 func checkAdminRole(ctx context.Context, admin *pgxpool.Pool, prefix string, roles *roleMode) error {

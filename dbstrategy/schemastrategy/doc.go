@@ -12,20 +12,21 @@
 //
 // # Usage
 //
-//	s, err := schemastrategy.New(ctx, schemastrategy.Config{DSN: dsn, Roles: true})
-//	// handle err
-//	defer s.Close()
-//	m, err := dbstrategy.NewManager(s,
+//	m, err := schemastrategy.NewManager(ctx, schemastrategy.Config{DSN: dsn, Roles: true},
 //		dbstrategy.WithMigrations(migrationsFS), // its "postgres/" directory
 //		dbstrategy.WithMaxConns(40),             // the shared pool's size
 //	)
 //	// handle err
-//	defer m.Close()
+//	defer m.Close() // closes the strategy too
 //	err = m.Create(ctx, "acme") // CREATE SCHEMA "tenant_acme", then goose in it
 //	lease, err := m.Acquire(ctx, "acme")
 //	// handle err
 //	defer lease.Release()
 //	row := lease.DB().QueryRowContext(ctx, "SELECT name FROM users WHERE id = $1", id)
+//
+// [NewManager] is [New] followed by [dbstrategy.NewManager] with
+// [dbstrategy.WithCloseStrategy](true); call those two to keep the
+// [*Strategy] (for its stats, or to close it yourself).
 //
 // Application code is the same as on every other strategy: it runs SQL on
 // [dbstrategy.Lease.DB], with unqualified table names.

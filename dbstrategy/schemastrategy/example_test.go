@@ -67,3 +67,23 @@ func ExampleStrategy_SchemaName() {
 	fmt.Println(name, err)
 	// Prints: tenant_acme <nil>
 }
+
+func ExampleNewManager() {
+	ctx := context.Background()
+	m, err := schemastrategy.NewManager(ctx, schemastrategy.Config{DSN: os.Getenv("TENANTKIT_TEST_POSTGRES_DSN"), Prefix: "example_"},
+		dbstrategy.WithMigrations(dbstrategytest.Migrations()))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer m.Close() // closes the strategy too
+
+	if err := m.Create(ctx, "acme"); err != nil {
+		log.Fatal(err)
+	}
+	err = m.Do(ctx, "acme", func(ctx context.Context, db dbstrategy.DB) error {
+		_, err := db.ExecContext(ctx, "SELECT 1")
+		return err
+	})
+	fmt.Println(err)
+	// Prints: <nil>
+}

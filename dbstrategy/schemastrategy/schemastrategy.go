@@ -233,6 +233,30 @@ FROM pg_catalog.pg_roles WHERE rolname = current_user`, pgx.QueryExecModeSimpleP
 	}, nil
 }
 
+// NewManager returns a [dbstrategy.Manager] over a new Strategy for cfg,
+// configured by opts: the shortest path to one PostgreSQL schema per tenant, on one shared pool. It is [New]
+// (ctx bounds only that) followed by [dbstrategy.NewManager], and
+// returns the first error of either, having closed the Strategy if the
+// Manager could not be made. The Manager owns the strategy
+// ([dbstrategy.WithCloseStrategy]): [dbstrategy.Manager.Close] closes
+// it, after the handles, so the caller closes the Manager only, once the
+// work that leases has stopped. Use New and dbstrategy.NewManager to
+// reach the Strategy itself (for its Stats, or to share it).
+func NewManager(ctx context.Context, cfg Config, opts ...dbstrategy.Option) (*dbstrategy.Manager, error) {
+	s, err := New(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	m, err := dbstrategy.NewManager(s, append(opts[:len(opts):len(opts)], dbstrategy.WithCloseStrategy(true))...)
+	if err != nil {
+		if cerr := s.Close(); cerr != nil {
+			err = errors.Join(err, cerr)
+		}
+		return nil, err
+	}
+	return m, nil
+}
+
 // Close closes the shared pool, waiting for connections in use to be
 // given back. Afterwards every method that needs the server returns
 // [ErrClosed], and the handles [Strategy.Open] returned fail. Close may be

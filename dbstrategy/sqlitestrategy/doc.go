@@ -42,14 +42,14 @@
 //
 // # Usage
 //
-//	s, err := sqlitestrategy.New(sqlitestrategy.Config{Dir: "data/tenants"})
-//	if err != nil {
-//		return err
-//	}
-//	m, err := dbstrategy.NewManager(s, dbstrategy.WithMigrations(migrationsFS))
+//	m, err := sqlitestrategy.NewManager(sqlitestrategy.Config{Dir: "data/tenants"},
+//		dbstrategy.WithMigrations(migrationsFS))
 //	if err != nil {
 //		return err
 //	}
 //	defer m.Close()
 //	err = m.Create(ctx, "acme") // data/tenants/tenant_acme.db, migrated
+//
+// [NewManager] is [New] followed by [dbstrategy.NewManager]; call those
+// two to keep the [*Strategy] (for [Strategy.Path]).
 package sqlitestrategy

@@ -154,6 +154,21 @@ func New(cfg Config) (*Strategy, error) {
 	return s, nil
 }
 
+// NewManager returns a [dbstrategy.Manager] over a new Strategy for cfg,
+// configured by opts: the shortest path to one SQLite database per
+// tenant. It is [New] followed by [dbstrategy.NewManager], and returns
+// the first error of either. The Manager owns the strategy
+// ([dbstrategy.WithCloseStrategy]), so the caller closes the Manager only.
+// Use New and dbstrategy.NewManager to reach the Strategy itself (for
+// [Strategy.Path]).
+func NewManager(cfg Config, opts ...dbstrategy.Option) (*dbstrategy.Manager, error) {
+	s, err := New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return dbstrategy.NewManager(s, append(opts[:len(opts):len(opts)], dbstrategy.WithCloseStrategy(true))...)
+}
+
 // Path returns the file of the tenant's database, Dir/<Prefix><tenant>.db.
 // It fails with an error wrapping [dbstrategy.ErrInvalidKey] for a key
 // [dbstrategy.ValidateKey] refuses.

@@ -653,3 +653,32 @@ func TestHandleGrowsUnderConcurrency(t *testing.T) {
 		t.Errorf("after the handle shrank, one statement opened %d connections, want 1", got)
 	}
 }
+
+func TestNewManager(t *testing.T) {
+	if _, err := sqlitestrategy.NewManager(sqlitestrategy.Config{}); !errors.Is(err, dbstrategy.ErrInvalidConfig) {
+		t.Errorf("NewManager(no Dir) = %v; want ErrInvalidConfig", err)
+	}
+	if _, err := sqlitestrategy.NewManager(sqlitestrategy.Config{Dir: t.TempDir()}, nil); !errors.Is(err, dbstrategy.ErrInvalidConfig) {
+		t.Errorf("NewManager(nil option) = %v; want ErrInvalidConfig", err)
+	}
+	opts := make([]dbstrategy.Option, 1, 2)
+	opts[0] = dbstrategy.WithMaxOpen(2)
+	m, err := sqlitestrategy.NewManager(sqlitestrategy.Config{Dir: t.TempDir()}, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if opts[:2][1] != nil {
+		t.Errorf("NewManager wrote into the caller's options: %v", opts[:2])
+	}
+	ctx := context.Background()
+	if err := m.Create(ctx, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Do(ctx, "acme", func(ctx context.Context, db dbstrategy.DB) error {
+		_, err := db.ExecContext(ctx, "SELECT 1")
+		return err
+	}); err != nil {
+		t.Errorf("Do() = %v", err)
+	}
+}

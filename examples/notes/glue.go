@@ -9,7 +9,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"slices"
 
 	"github.com/tenantkit/tenantkit/auth"
 	"github.com/tenantkit/tenantkit/dbstrategy"
@@ -23,11 +22,7 @@ import (
 // openTenants opens one SQLite database per tenant under c.dataDir, and
 // creates and migrates those that are new. The caller closes the manager.
 func openTenants(ctx context.Context, log *slog.Logger, c config) (*dbstrategy.Manager, error) {
-	store, err := sqlitestrategy.New(sqlitestrategy.Config{Dir: c.dataDir})
-	if err != nil {
-		return nil, err
-	}
-	dbs, err := dbstrategy.NewManager(store, dbstrategy.WithMigrations(migrations.FS), dbstrategy.WithLogger(log))
+	dbs, err := sqlitestrategy.NewManager(sqlitestrategy.Config{Dir: c.dataDir}, dbstrategy.WithMigrations(migrations.FS), dbstrategy.WithLogger(log))
 	if err != nil {
 		return nil, err
 	}
@@ -43,26 +38,9 @@ func openTenants(ctx context.Context, log *slog.Logger, c config) (*dbstrategy.M
 // (both may name it, but not two different ones), a token of that
 // tenant's users on /notes, and every error as application/problem+json.
 func newHandler(log *slog.Logger, c config, dbs *dbstrategy.Manager) (http.Handler, error) {
-	lookup := tenancy.LookupFunc(func(_ context.Context, hint string) (tenancy.Tenant, error) {
-		if !slices.Contains(c.tenants, hint) {
-			return tenancy.Tenant{}, tenancy.ErrUnknownTenant
-		}
-		return tenancy.Tenant{ID: hint, Slug: hint, Status: tenancy.StatusActive}, nil
-	})
-	problems := tenancy.ProblemHandler(log, auth.ProblemHandler(log, appErrors(log)))
-	subdomain, err := tenancy.Subdomain(c.domain)
-	if err != nil {
-		return nil, err
-	}
-	header, err := tenancy.Header("X-Tenant")
-	if err != nil {
-		return nil, err
-	}
-	resolver, err := tenancy.Agree(subdomain, header)
-	if err != nil {
-		return nil, err
-	}
-	withTenant, err := tenancy.Middleware(resolver, lookup, tenancy.WithErrorHandler(problems))
+	problems := tenancy.ProblemHandler(log, auth.ProblemHandler(log, dbstrategy.ProblemHandler(log, appErrors(log))))
+	resolver := tenancy.Agree{tenancy.Subdomain{c.domain}, tenancy.Header("X-Tenant")}
+	withTenant, err := tenancy.Middleware(resolver, tenancy.Static(c.tenants), tenancy.WithErrorHandler(problems))
 	if err != nil {
 		return nil, err
 	}
@@ -70,7 +48,10 @@ func newHandler(log *slog.Logger, c config, dbs *dbstrategy.Manager) (http.Handl
 	if err != nil {
 		return nil, err
 	}
-	requireToken, err := auth.RequireTokenFunc(ring.VerifierFunc(directory), auth.WithErrorHandler(problems))
+	// The token directory of the request's tenant: its users' tokens
+	// verify there and nowhere else.
+	dir := tenancy.IDFunc("tenant:")
+	requireToken, err := auth.RequireTokenFunc(ring.VerifierFunc(dir), auth.WithErrorHandler(problems))
 	if err != nil {
 		return nil, err
 	}
@@ -78,23 +59,13 @@ func newHandler(log *slog.Logger, c config, dbs *dbstrategy.Manager) (http.Handl
 	if err != nil {
 		return nil, err
 	}
-	a := &app{dbs: dbs, hasher: hasher, ring: ring, fail: problems}
+	a := &app{dbs: dbs, hasher: hasher, ring: ring, dir: dir, fail: problems}
 	mux := http.NewServeMux()
 	mux.Handle("POST /signup", withTenant(a.signup()))
 	mux.Handle("POST /login", withTenant(a.login()))
 	mux.Handle("POST /notes", withTenant(requireToken(a.createNote())))
 	mux.Handle("GET /notes", withTenant(requireToken(a.listNotes())))
 	return mux, nil
-}
-
-// directory names the token directory of the request's tenant, for the
-// keyring: its users' tokens verify there and nowhere else.
-func directory(r *http.Request) (string, error) {
-	t, ok := tenancy.FromContext(r.Context())
-	if !ok {
-		return "", errors.New("notes: no tenant in context") // a wiring bug: 500
-	}
-	return "tenant:" + t.ID, nil
 }
 
 // ---- glue ends ----

@@ -2,7 +2,7 @@ package main
 
 // notes.go is the application: the handlers and their SQL. It uses the
 // library only through values glue.go made (the manager, the hasher, the
-// keyring, the error handler) and through tenancy.FromContext and
+// keyring, the token directory function, the error handler) and through tenancy.FromContext and
 // auth.FromContext.
 
 import (
@@ -28,6 +28,8 @@ type app struct {
 	dbs    *dbstrategy.Manager
 	hasher *auth.Hasher
 	ring   *auth.Keyring
+	// dir names the token directory of the request's tenant.
+	dir func(*http.Request) (string, error)
 	// fail answers every error: the library's as their packages map
 	// them, the app's through appErrors.
 	fail func(http.ResponseWriter, *http.Request, error)
@@ -111,7 +113,7 @@ func (a *app) login() http.Handler {
 			a.fail(w, r, err) // auth.ErrPasswordMismatch: 401
 			return
 		}
-		dir, err := directory(r)
+		dir, err := a.dir(r)
 		if err != nil {
 			a.fail(w, r, err)
 			return
@@ -243,16 +245,17 @@ type appError struct {
 
 func (e *appError) Error() string { return e.detail }
 
-// appErrors answers the errors that neither tenancy nor auth classify, as
-// application/problem+json too. Anything but an appError is logged and
-// answered 500 (or 503 while the server shuts down), without its text.
+// appErrors answers the errors that neither tenancy, auth nor dbstrategy
+// classify, as application/problem+json too. Anything but an appError is
+// logged and answered 500 (or 503 while the server shuts down), without its
+// text.
 func appErrors(log *slog.Logger) func(http.ResponseWriter, *http.Request, error) {
 	return func(w http.ResponseWriter, r *http.Request, err error) {
 		var ae *appError
 		switch {
 		case errors.As(err, &ae):
 			writeProblem(w, ae.code, ae.detail)
-		case errors.Is(err, dbstrategy.ErrClosed), errors.Is(err, context.Canceled):
+		case errors.Is(err, context.Canceled):
 			writeProblem(w, http.StatusServiceUnavailable, "shutting down")
 		default:
 			log.ErrorContext(r.Context(), "notes: request failed", "method", r.Method, "path", r.URL.Path, "err", err)

@@ -286,3 +286,54 @@ func TestConfig(t *testing.T) {
 		t.Errorf("no secret: %d bytes, output %q; want a random secret and a warning", len(c.secret), out.String())
 	}
 }
+
+// TestStartupErrors: a configuration mistake fails newHandler, at
+// start-up, rather than every request.
+func TestStartupErrors(t *testing.T) {
+	c := config{dataDir: t.TempDir(), domain: "notes.test", tenants: []string{"acme"}, secret: []byte("a test master secret of at least 32 bytes")}
+	dbs, err := openTenants(t.Context(), nil, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dbs.Close() })
+	for _, tt := range []struct {
+		name string
+		edit func(*config)
+		want string
+	}{
+		{"bad domain", func(c *config) { c.domain = "notes_test" }, `invalid base domain "notes_test"`},
+		{"tenant that can never be served", func(c *config) { c.tenants = []string{"acme", "Globex"} }, `tenant 2 ("Globex") can never be served`},
+		{"short secret", func(c *config) { c.secret = []byte("short") }, "auth: NewKeyring: master 0 must be at least 32 bytes"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			bad := c
+			tt.edit(&bad)
+			if _, err := newHandler(nil, bad, dbs); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("newHandler() = %v; want an error with %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestShuttingDown: once the manager is closed, a request is answered 503
+// with Retry-After by dbstrategy's problem handler.
+func TestShuttingDown(t *testing.T) {
+	c := config{dataDir: t.TempDir(), domain: "notes.test", tenants: []string{"acme"}, secret: []byte("a test master secret of at least 32 bytes"),
+		hasherOptions: []auth.HasherOption{auth.WithParams(auth.Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLen: 16, KeyLen: 32})}}
+	dbs, err := openTenants(t.Context(), nil, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := newHandler(nil, c, dbs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dbs.Close(); err != nil {
+		t.Fatal(err)
+	}
+	w, got := do(t, h, call{method: "POST", path: "/signup", tenant: "acme", body: `{"email":"ada@example.com","password":"correct horse battery"}`})
+	problem(t, w, got, http.StatusServiceUnavailable, "shutting down")
+	if w.Header().Get("Retry-After") == "" {
+		t.Errorf("no Retry-After on a 503")
+	}
+}

@@ -347,11 +347,7 @@ func handleJWKS(log *slog.Logger, tokens *tokenService, lookup tenancy.Lookup) h
 
 // jwksTenant resolves X-Tenant as the tenancy middleware does.
 func jwksTenant(r *http.Request, lookup tenancy.Lookup) (tenancy.Tenant, error) {
-	res, err := tenancy.Header("X-Tenant")
-	if err != nil {
-		return tenancy.Tenant{}, err
-	}
-	hint, err := res.Resolve(r)
+	hint, err := tenancy.Header("X-Tenant").Resolve(r)
 	if err != nil {
 		return tenancy.Tenant{}, err
 	}

@@ -51,11 +51,7 @@ func NewServer(d serverDeps) (*Server, error) {
 		sessions: sessions{now: time.Now}, guard: d.guard, now: time.Now}
 
 	onErr := func(w http.ResponseWriter, r *http.Request, err error) { writeError(w, r, log, err) }
-	tenantHeader, err := tenancy.Header("X-Tenant")
-	if err != nil {
-		return nil, err
-	}
-	withTenant, err := tenancy.Middleware(tenantHeader, d.lookup,
+	withTenant, err := tenancy.Middleware(tenancy.Header("X-Tenant"), d.lookup,
 		tenancy.WithValidator(validTenantHint), tenancy.WithErrorHandler(onErr))
 	if err != nil {
 		return nil, err

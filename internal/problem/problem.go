@@ -1,6 +1,7 @@
-// Package problem writes the RFC 9457 problem details that tenancy and
-// auth answer errors with, so both packages (siblings that do not import
-// each other) write the same bytes for the same kind of error.
+// Package problem writes the RFC 9457 problem details that tenancy, auth
+// and dbstrategy answer errors with, so the three packages (siblings that
+// do not import each other) write the same bytes for the same kind of
+// error.
 package problem
 
 import (

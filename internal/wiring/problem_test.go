@@ -36,11 +36,7 @@ func TestProblemHandlersChain(t *testing.T) {
 		}
 		return tenancy.Tenant{}, tenancy.ErrUnknownTenant
 	})
-	header, err := tenancy.Header("X-Tenant")
-	if err != nil {
-		t.Fatal(err)
-	}
-	withTenant, err := tenancy.Middleware(header, registry, tenancy.WithErrorHandler(problems))
+	withTenant, err := tenancy.Middleware(tenancy.Header("X-Tenant"), registry, tenancy.WithErrorHandler(problems))
 	if err != nil {
 		t.Fatal(err)
 	}

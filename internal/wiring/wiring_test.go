@@ -75,11 +75,7 @@ func TestMiddlewareToAcquire(t *testing.T) {
 	registry := tenancy.LookupFunc(func(ctx context.Context, hint string) (tenancy.Tenant, error) {
 		return tenancy.Tenant{ID: hint, Status: tenancy.StatusActive}, nil
 	})
-	header, err := tenancy.Header("X-Tenant")
-	if err != nil {
-		t.Fatal(err)
-	}
-	mw, err := tenancy.Middleware(header, registry)
+	mw, err := tenancy.Middleware(tenancy.Header("X-Tenant"), registry)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -58,8 +58,7 @@
 //
 //	rec, err := reg.Create(ctx, registry.Record{ID: "42", Slug: "acme"}) // active, migrated
 //
-//	header, err := tenancy.Header("X-Tenant")
-//	withTenant, err := tenancy.Middleware(header, cache)
+//	withTenant, err := tenancy.Middleware(tenancy.Header("X-Tenant"), cache)
 //	http.Handle("/", withTenant(app)) // tenancy.FromContext(ctx) → dbs.Acquire(ctx, t.ID)
 //
 // This package imports dbstrategy only for [MigrateAll] and to recognize

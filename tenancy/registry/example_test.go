@@ -71,12 +71,7 @@ func Example() {
 		return
 	}
 
-	header, err := tenancy.Header("X-Tenant")
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	withTenant, err := tenancy.Middleware(header, cache)
+	withTenant, err := tenancy.Middleware(tenancy.Header("X-Tenant"), cache)
 	if err != nil {
 		fmt.Println(err)
 		return
