@@ -3,12 +3,15 @@ package placement
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"reflect"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/tenantkit/tenantkit/dbstrategy"
 )
@@ -38,12 +41,40 @@ func withConn(ctx context.Context, s dbstrategy.Strategy, tenantID string, fn fu
 	}
 	defer c.Close()
 	return c.Raw(func(dc any) error {
-		pc, ok := dc.(interface{ Conn() *pgx.Conn })
-		if !ok {
+		pc := pgxConn(dc)
+		if pc == nil {
 			return fmt.Errorf("the strategy's connections are %T, not pgx connections", dc)
 		}
-		return fn(pc.Conn())
+		return fn(pc)
 	})
+}
+
+// pgxConn returns the pgx connection behind dc, a driver connection of
+// pgx's database/sql driver (*stdlib.Conn), or of a strategy that wraps
+// one: by an Unwrap method returning the wrapped driver connection, or,
+// failing that, as a struct embedding a *stdlib.Conn (schemastrategy's
+// connections, whose embedded field hides stdlib.Conn's Conn method). It
+// returns nil for anything else.
+func pgxConn(dc any) *pgx.Conn {
+	for range 8 { // wrappers of wrappers, but never a cycle
+		switch c := dc.(type) {
+		case interface{ Conn() *pgx.Conn }:
+			return c.Conn()
+		case interface{ Unwrap() driver.Conn }:
+			dc = c.Unwrap()
+			continue
+		}
+		v := reflect.ValueOf(dc)
+		if v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
+			return nil
+		}
+		f, ok := v.Elem().Type().FieldByName("Conn")
+		if !ok || !f.Anonymous || f.Type != reflect.TypeFor[*stdlib.Conn]() {
+			return nil
+		}
+		dc = v.Elem().FieldByIndex(f.Index).Interface()
+	}
+	return nil
 }
 
 // pinned reports whether s keeps its tenants in schemas of one shared

@@ -237,6 +237,23 @@ func readCatalog(ctx context.Context, c *pgx.Conn, pinned bool) (*catalog, error
 			return nil, fmt.Errorf("read %s: %w", VersionTable, err)
 		}
 	}
+	// goose's table, and its id sequence, are not the tenant's data.
+	skip := make(map[uint32]bool)
+	if goose != nil {
+		skip[*goose] = true
+		rows, err := c.Query(ctx, `SELECT objid FROM pg_catalog.pg_depend
+WHERE classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass AND refobjid OPERATOR(pg_catalog.=) $1 AND deptype IN ('a', 'i')`, *goose)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", VersionTable, err)
+		}
+		owned, err := pgx.CollectRows(rows, pgx.RowTo[uint32])
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", VersionTable, err)
+		}
+		for _, oid := range owned {
+			skip[oid] = true
+		}
+	}
 	rows, err := c.Query(ctx, `SELECT c.oid, n.nspname, c.relname, c.relkind::text
 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
 WHERE c.relkind IN ('r', 'm', 'S') AND `+scopeFilter(pinned)+` AND `+notExtension+`
@@ -256,7 +273,7 @@ ORDER BY n.nspname, c.relname`)
 			rows.Close()
 			return nil, fmt.Errorf("list tables: %w", err)
 		}
-		if goose != nil && r.oid == *goose {
+		if skip[r.oid] {
 			continue
 		}
 		r.kind = kind[0]

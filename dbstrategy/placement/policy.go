@@ -17,7 +17,9 @@ type Policy interface {
 type PolicyFunc func(ctx context.Context, tenantID string) (string, error)
 
 // Pick returns f(ctx, tenantID).
-func (f PolicyFunc) Pick(ctx context.Context, tenantID string) (string, error) { return f(ctx, tenantID) }
+func (f PolicyFunc) Pick(ctx context.Context, tenantID string) (string, error) {
+	return f(ctx, tenantID)
+}
 
 // ServerLoad is what a [FewestTenants] policy knows of one server.
 type ServerLoad struct {
