@@ -38,12 +38,6 @@ func (r *registry) set(id, server string) {
 	r.m[id] = server
 }
 
-func (r *registry) remove(id string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	delete(r.m, id)
-}
-
 func (r *registry) locate(_ context.Context, id string) (string, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
