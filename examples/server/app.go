@@ -386,6 +386,9 @@ func connsPerHandle(s dbstrategy.Strategy) int {
 	return 1
 }
 
+// coreMaxConns bounds the core database's pool, on SQLite and PostgreSQL.
+const coreMaxConns = 10
+
 // openCoreDB opens and pings the core database named by cfg.coreDB.
 func openCoreDB(ctx context.Context, cfg config) (*sql.DB, string, error) {
 	var db *sql.DB
@@ -401,12 +404,19 @@ func openCoreDB(ctx context.Context, cfg config) (*sql.DB, string, error) {
 		dialect = "sqlite3"
 		db, err = openPrivateSQLite(path,
 			"_pragma=journal_mode(wal)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(on)&_pragma=synchronous(normal)&_pragma=journal_size_limit(0)&_txlock=immediate")
+		if err == nil {
+			// Bounded as on PostgreSQL: each SQLite connection is a driver
+			// instance of a few MiB, and a login flood runs the shared
+			// throttle's statements before any hashing slot bounds it.
+			db.SetMaxOpenConns(coreMaxConns)
+			db.SetMaxIdleConns(coreMaxConns)
+		}
 	} else {
 		dialect = "postgres"
 		db, err = sql.Open("pgx", cfg.coreDB)
 		if err == nil {
-			db.SetMaxOpenConns(10)
-			db.SetMaxIdleConns(10)
+			db.SetMaxOpenConns(coreMaxConns)
+			db.SetMaxIdleConns(coreMaxConns)
 			db.SetConnMaxIdleTime(5 * time.Minute)
 		}
 	}
