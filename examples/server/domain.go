@@ -73,6 +73,9 @@ var (
 	// ErrInProgress: an earlier request with the same Idempotency-Key is
 	// still running.
 	ErrInProgress = errors.New("in progress")
+	// ErrWritesPaused: the organization's writes are paused while it
+	// moves to another database server; reads go on.
+	ErrWritesPaused = errors.New("writes paused")
 
 	// errIdemTaken: a concurrent request recorded the same Idempotency-Key
 	// first (stores only; the use case resolves it).

@@ -48,6 +48,7 @@ var errorCodes = []errorCode{
 	{ErrUnauthorized, http.StatusUnauthorized, "Invalid credentials.", ""},
 	{auth.ErrBusy, 0, "Too many passwords are being checked; retry shortly.", "2"},
 	{ErrUnavailable, http.StatusServiceUnavailable, "The service is temporarily unavailable.", "5"},
+	{ErrWritesPaused, http.StatusServiceUnavailable, "The organization is moving to another database server; retry shortly.", "1"},
 	{dbstrategy.ErrSchemaBehind, http.StatusServiceUnavailable, "The organization's database is being upgraded; retry shortly.", "5"},
 	{auth.ErrNoToken, 0, "A valid bearer token is required.", ""},
 	{auth.ErrInvalidToken, 0, "A valid bearer token is required.", ""},

@@ -14,6 +14,7 @@ import (
 	"github.com/ncruces/go-sqlite3"
 
 	"github.com/tenantkit/tenantkit/dbstrategy"
+	"github.com/tenantkit/tenantkit/dbstrategy/placement"
 	"github.com/tenantkit/tenantkit/dbstrategy/schemastrategy"
 	"github.com/tenantkit/tenantkit/tenancy"
 	"github.com/tenantkit/tenantkit/tenancy/registry"
@@ -366,6 +367,9 @@ func storeErr(op string, err error) error {
 		return ErrNotFound
 	case isUniqueViolation(err):
 		return ErrConflict
+	case placement.IsPaused(err):
+		// A move's final copy: writes wait for the switch, reads go on.
+		return fmt.Errorf("%w: %s", ErrWritesPaused, op)
 	case errors.Is(err, ErrNotFound), errors.Is(err, ErrConflict), errors.Is(err, ErrUnauthorized),
 		errors.Is(err, dbstrategy.ErrSchemaBehind):
 		return err
