@@ -89,8 +89,8 @@ func checkRecord(rec Record) error {
 	return nil
 }
 
-// checkMove checks a move [Store.SetMove] may set.
-func checkMove(id string, m Move) error {
+// checkMove checks a move [Store.SetMove] may set in place of old.
+func checkMove(id string, old, m Move) error {
 	switch m.Phase {
 	case "":
 		if m == (Move{}) {
@@ -98,6 +98,10 @@ func checkMove(id string, m Move) error {
 		}
 	case MoveCopying, MoveAborting:
 		if m.From != m.To {
+			return nil
+		}
+	case MoveSwitched:
+		if old.Phase == MoveSwitched && old.From == m.From && old.To == m.To {
 			return nil
 		}
 	}
@@ -181,7 +185,7 @@ func (m *Memory) SetMove(ctx context.Context, id string, old, move Move) (Record
 	if err := ctx.Err(); err != nil {
 		return Record{}, err
 	}
-	if err := checkMove(id, move); err != nil {
+	if err := checkMove(id, old, move); err != nil {
 		return Record{}, err
 	}
 	m.mu.Lock()
@@ -190,7 +194,7 @@ func (m *Memory) SetMove(ctx context.Context, id string, old, move Move) (Record
 	switch {
 	case !ok:
 		return Record{}, notFound(id)
-	case !rec.Move.equal(old), move.Active() && rec.Server != move.From:
+	case !rec.Move.equal(old), move.Active() && rec.Server != move.server():
 		return Record{}, moveConflict(id, rec, old)
 	}
 	rec.Move = move.normal()

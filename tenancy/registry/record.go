@@ -76,6 +76,15 @@ type Move struct {
 // Active reports whether m is a move in progress (its Phase is not "").
 func (m Move) Active() bool { return m.Phase != "" }
 
+// server returns the server that holds a tenant during m: From, or To
+// once m is switched.
+func (m Move) server() string {
+	if m.Phase == MoveSwitched {
+		return m.To
+	}
+	return m.From
+}
+
 // equal reports whether m and o are the same move, Until to the
 // microsecond.
 func (m Move) equal(o Move) bool {

@@ -313,13 +313,16 @@ func (s *SQL) SetStatus(ctx context.Context, id string, from, to tenancy.Status)
 
 // SetMove implements [Store.SetMove].
 func (s *SQL) SetMove(ctx context.Context, id string, old, move Move) (Record, error) {
-	if err := checkMove(id, move); err != nil {
+	if err := checkMove(id, old, move); err != nil {
 		return Record{}, err
 	}
 	q := `UPDATE tenantkit_tenants SET move_from = $1, move_to = $2, move_phase = $3, move_until_us = $4
 		WHERE id = $5 AND move_from = $6 AND move_to = $7 AND move_phase = $8 AND move_until_us = $9`
-	if move.Active() {
+	switch move.Phase {
+	case MoveCopying, MoveAborting:
 		q += ` AND server = $1`
+	case MoveSwitched:
+		q += ` AND server = $2`
 	}
 	return s.changeMove(ctx, "set the move of", id, old, q+` RETURNING `+recordColumns,
 		move.From, move.To, string(move.Phase), untilMicros(move.Until),

@@ -34,9 +34,11 @@ type Store interface {
 	// SetMove changes id's move from old to move, atomically (compare
 	// and set of every field of the [Move], Until to the microsecond),
 	// and logs the change; neither Status nor UpdatedAt changes. move is
-	// the zero Move (the move ends), or one in [MoveCopying] or
+	// the zero Move (the move ends); one in [MoveCopying] or
 	// [MoveAborting] whose From is the record's Server and whose To
-	// differs from it; only SwitchServer enters [MoveSwitched]. It
+	// differs from it; or, in place of an old move in [MoveSwitched],
+	// the same move with another Until (a process taking it over).
+	// Only SwitchServer enters MoveSwitched. It
 	// returns the record as changed; an error wrapping ErrNotFound if id
 	// has no record; one wrapping ErrMoveConflict if its move is not old
 	// or its Server not move.From; one wrapping ErrInvalidRecord for a
