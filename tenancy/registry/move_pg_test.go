@@ -39,10 +39,11 @@ DROP TABLE notes;
 // moveKind is one isolation model over the two clusters.
 type moveKind struct {
 	name   string
-	pinned bool
+	pinned bool // schemastrategy, not pgstrategy
+	roles  bool // schemastrategy's Roles: leases run as the tenant's role
 }
 
-var moveKinds = []moveKind{{name: "databases"}, {name: "schemas", pinned: true}}
+var moveKinds = []moveKind{{name: "databases"}, {name: "schemas", pinned: true, roles: true}}
 
 // servers makes a strategy of k on each cluster under a fresh prefix,
 // closed when tb ends.
@@ -52,7 +53,7 @@ func (k moveKind) servers(tb testing.TB, dsns map[string]string) map[string]dbst
 	out := make(map[string]dbstrategy.Strategy)
 	for name, dsn := range dsns {
 		if k.pinned {
-			s, err := schemastrategy.New(context.Background(), schemastrategy.Config{DSN: dsn, Prefix: prefix, Roles: true})
+			s, err := schemastrategy.New(context.Background(), schemastrategy.Config{DSN: dsn, Prefix: prefix, Roles: k.roles})
 			if err != nil {
 				tb.Fatal(err)
 			}
@@ -414,7 +415,7 @@ func testMoveUnderLoad(t *testing.T, k moveKind, dsns map[string]string) {
 	// server, and the session's role is then the dropped one, which may
 	// not use the new schema ("relation does not exist").
 	moves := []string{"b", "a"}
-	if k.pinned {
+	if k.roles {
 		moves = moves[:1]
 	}
 	for _, to := range moves {
@@ -601,6 +602,7 @@ func testMoveCrash(t *testing.T, k moveKind, dsns map[string]string) {
 							return
 						default:
 						}
+						time.Sleep(time.Millisecond) // a steady load, not a CPU hog
 						if err := victim.write(ctx, id, 1, seq); err == nil {
 							a.add(1, seq)
 						} else if !placement.IsPaused(err) && !errors.Is(err, dbstrategy.ErrClosed) {
@@ -741,5 +743,84 @@ func testDrain(t *testing.T, k moveKind, dsns map[string]string) {
 	}
 	if rec, _ := c.store.Get(ctx, "drain0"); rec.Status != tenancy.StatusActive {
 		t.Errorf("drain0 = %s", rec.Status)
+	}
+}
+
+// benchRows is the size of the tenant BenchmarkMove moves.
+const benchRows = 100_000
+
+// timedMover records when writes were paused and when this process's
+// handles were evicted (writes resume on the new server).
+type timedMover struct {
+	registry.Mover
+	pausedAt, copiedAt, evictedAt time.Time
+}
+
+func (m *timedMover) Copy(ctx context.Context, from, to, id string) error {
+	err := m.Mover.Copy(ctx, from, to, id)
+	m.copiedAt = time.Now()
+	return err
+}
+
+func (m *timedMover) Pause(ctx context.Context, server, id string) error {
+	m.pausedAt = time.Now()
+	return m.Mover.Pause(ctx, server, id)
+}
+
+func (m *timedMover) Evict(ctx context.Context, id string) error {
+	err := m.Mover.Evict(ctx, id)
+	m.evictedAt = time.Now()
+	return err
+}
+
+// BenchmarkMove moves a tenant of 100,000 rows (about 10 MB) between two
+// local clusters with Registry.Move, back and forth, and reports the
+// write pause (from Pause to the eviction of the handles after the
+// switch: "pause-ms/op"), the part of it until the final copy was
+// verified ("paused-copied-ms/op"), and the whole move ("move-ms/op"). Schemas run
+// without schemastrategy's Roles, which a move back to a server the
+// tenant left cannot use yet (see testMoveUnderLoad). Run it with
+// -benchtime=3x.
+func BenchmarkMove(b *testing.B) {
+	dsns := map[string]string{"a": pgtest.StartCluster(b).DSN(), "b": pgtest.StartCluster(b).DSN()}
+	for _, k := range []moveKind{{name: "databases"}, {name: "schemas", pinned: true}} {
+		b.Run(k.name, func(b *testing.B) {
+			ctx := context.Background()
+			c := newCluster(b, k, dsns)
+			var tm *timedMover
+			p := c.process(b, c.store, func(m registry.Mover) registry.Mover {
+				tm = &timedMover{Mover: m}
+				return tm
+			})
+			const id = "big"
+			if _, err := p.reg.Create(ctx, registry.Record{ID: id, Server: "a"}); err != nil {
+				b.Fatal(err)
+			}
+			err := p.dbs.do(ctx, id, func(ctx context.Context, db dbstrategy.DB) error {
+				_, err := db.ExecContext(ctx, `INSERT INTO notes (writer, seq, body)
+SELECT 0, i, 'note ' || i || ' ' || md5(i::text) || md5((-i)::text) FROM generate_series(1, $1::int) i`, benchRows)
+				return err
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			var pause, final, total time.Duration
+			to := "b"
+			b.ResetTimer()
+			for range b.N {
+				started := time.Now()
+				if _, err := p.reg.Move(ctx, id, to); err != nil {
+					b.Fatal(err)
+				}
+				total += time.Since(started)
+				pause += tm.evictedAt.Sub(tm.pausedAt)
+				final += tm.copiedAt.Sub(tm.pausedAt)
+				to = map[string]string{"a": "b", "b": "a"}[to]
+			}
+			n := float64(b.N)
+			b.ReportMetric(float64(pause.Milliseconds())/n, "pause-ms/op")
+			b.ReportMetric(float64(final.Milliseconds())/n, "paused-copied-ms/op")
+			b.ReportMetric(float64(total.Milliseconds())/n, "move-ms/op")
+		})
 	}
 }
