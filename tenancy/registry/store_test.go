@@ -370,6 +370,20 @@ func testMove(t *testing.T, s registry.Store) {
 	if _, err := s.SwitchServer(ctx, "1", mv); !errors.Is(err, registry.ErrMoveConflict) {
 		t.Errorf("SwitchServer() again error = %v; want ErrMoveConflict", err)
 	}
+	// A process takes the switched move over: a new Until, nothing else.
+	claim := sw.Move
+	claim.Until = until.Add(time.Hour)
+	for _, m := range []registry.Move{
+		{From: "a", To: "c", Phase: registry.MoveSwitched, Until: claim.Until},
+		{From: "a", To: "b", Phase: registry.MoveCopying, Until: claim.Until},
+	} {
+		if _, err := s.SetMove(ctx, "1", sw.Move, m); !errors.Is(err, registry.ErrInvalidRecord) && !errors.Is(err, registry.ErrMoveConflict) {
+			t.Errorf("SetMove(switched → %+v) error = %v; want it refused", m, err)
+		}
+	}
+	if sw, err = s.SetMove(ctx, "1", sw.Move, claim); err != nil || sw.Server != "b" || !sw.Move.Until.Equal(claim.Until.Truncate(time.Microsecond)) {
+		t.Fatalf("SetMove(take the switched move over) = %+v, %v", sw, err)
+	}
 	// An ended move: cleared from any phase.
 	done, err := s.SetMove(ctx, "1", sw.Move, registry.Move{})
 	if err != nil || done.Server != "b" || done.Move.Active() {
@@ -403,7 +417,7 @@ func testMove(t *testing.T, s registry.Store) {
 		}
 		servers = append(servers, c.Server)
 	}
-	if got, want := fmt.Sprint(servers), "[a b b b b b]"; got != want {
+	if got, want := fmt.Sprint(servers), "[a b b b b b b]"; got != want {
 		t.Errorf("servers of the logged changes = %s; want %s", got, want)
 	}
 	if err := s.Delete(ctx, "1"); err != nil {
