@@ -36,7 +36,9 @@ func (m *callMover) log() string {
 }
 
 func (m *callMover) Create(_ context.Context, s, id string) error { return m.call("create %s", s) }
-func (m *callMover) Copy(_ context.Context, f, t, id string) error { return m.call("copy %s→%s", f, t) }
+func (m *callMover) Copy(_ context.Context, f, t, id string) error {
+	return m.call("copy %s→%s", f, t)
+}
 func (m *callMover) Pause(_ context.Context, s, id string) error  { return m.call("pause %s", s) }
 func (m *callMover) Resume(_ context.Context, s, id string) error { return m.call("resume %s", s) }
 func (m *callMover) Evict(_ context.Context, id string) error     { return m.call("evict") }
