@@ -290,6 +290,12 @@ const maxDeleteRaces = 10
 // fails. Delete is idempotent: a tenant already gone is nil, and one left
 // deleting by an earlier failure is finished.
 //
+// A tenant being moved ([Registry.Move]) has its copy on the other
+// server dropped too, through the [Mover] (without one, Delete fails and
+// leaves it deleting). A move still running in another process can make
+// the copy again after that drop, if the Delete comes between the move's
+// create step and its switch; the move then fails, and drops it.
+//
 // Errors: the failed step's, wrapped, naming the tenant; the record is
 // then left deleting, for a retry or [Registry.Reconcile].
 func (r *Registry) Delete(ctx context.Context, id string) error {
