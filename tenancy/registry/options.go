@@ -149,10 +149,6 @@ type StoreOption interface {
 	applyStore(*storeConfig) error
 }
 
-type storeOptionFunc func(*storeConfig) error
-
-func (f storeOptionFunc) applyStore(c *storeConfig) error { return f(c) }
-
 type storeConfig struct {
 	now func() time.Time
 }
