@@ -134,15 +134,17 @@ func (m *Mover) Evict(ctx context.Context, tenantID string) error {
 // Drop drops the tenant on the server, through its strategy (on
 // PostgreSQL, ending the sessions still connected to a database per
 // tenant); nil if it is not there. Close this process's handles to it
-// first ([Mover.Evict]). Errors: one wrapping [ErrUnknownServer]; the
-// strategy's, in a *[ServerError].
+// first ([Mover.Evict]). A server the Router was not given holds nothing
+// Drop can reach: Drop returns nil, so that a move to a server named by
+// mistake can be rolled back (its Create failed). Errors: the strategy's,
+// in a *[ServerError].
 func (m *Mover) Drop(ctx context.Context, server, tenantID string) error {
-	s, err := m.server(server)
-	if err != nil {
-		return err
-	}
 	if err := dbstrategy.ValidateKey(tenantID); err != nil {
 		return err
+	}
+	s, ok := m.r.Server(server)
+	if !ok {
+		return nil
 	}
 	if err := s.Drop(ctx, tenantID); err != nil {
 		return &ServerError{Server: server, Err: err}

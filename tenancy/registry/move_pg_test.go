@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -647,6 +648,21 @@ func testMoveCrash(t *testing.T, k moveKind, dsns map[string]string) {
 func testMoveFail(t *testing.T, k moveKind, dsns map[string]string) {
 	ctx := context.Background()
 	c := newCluster(t, k, dsns)
+	t.Run("unknown-server", func(t *testing.T) {
+		p := c.process(t, c.store, nil)
+		if _, err := p.reg.Create(ctx, registry.Record{ID: "typo", Server: "a"}); err != nil {
+			t.Fatal(err)
+		}
+		var a acked
+		if err := p.write(ctx, "typo", 0, 0); err != nil {
+			t.Fatal(err)
+		}
+		a.add(0, 0)
+		if _, err := p.reg.Move(ctx, "typo", "c"); !errors.Is(err, placement.ErrUnknownServer) || !strings.Contains(err.Error(), "rolled back") {
+			t.Errorf("Move(to an unknown server) = %v; want ErrUnknownServer, rolled back", err)
+		}
+		c.settled(t, p, "typo", &a)
+	})
 	for at := int32(1); at < moveSteps-1; at++ {
 		t.Run(fmt.Sprintf("call-%d", at), func(t *testing.T) {
 			id := fmt.Sprintf("fail_%d", at)
