@@ -42,9 +42,17 @@
 //	_, err = placement.Copy(ctx, src, dst, id)            // while served: finds problems, warms caches
 //	err = placement.Pause(ctx, src, id)                   // writes now fail with SQLSTATE 25006
 //	_, err = placement.Copy(ctx, src, dst, id)            // the final state, verified
-//	err = registry.Place(ctx, id, "pg2")                  // the switch, one transaction
+//	// the switch: the registry records pg2, in one transaction
 //	// close the handles on pg1 in every process, then
 //	err = src.Drop(ctx, id)
+//
+// Package tenancy/registry runs these steps as a state of the tenant's
+// record, resumable after a crash at any step (its Registry.Move,
+// Reconcile and Drain), through a [Mover] over the Router's servers:
+//
+//	mover, err := placement.NewMover(r, m.Evict, dbstrategy.WithMigrations(fsys))
+//	reg, err := registry.New(store, m, registry.WithMover(mover))
+//	rec, err := reg.Move(ctx, id, "pg2")
 //
 // A move rolled back calls [Resume] on the source and drops the copy.
 // Reads are served by the source throughout, writes fail only from Pause

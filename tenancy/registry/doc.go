@@ -27,12 +27,32 @@
 // idempotency key) inserts it and the registry's record in one transaction
 // with [SQL.InsertTx], then calls [Registry.Provision].
 //
+// # Moving tenants
+//
+// A tenant's Record.Server names the database server that holds it.
+// [Registry.Move] moves a tenant to another server through a [Mover] the
+// application provides ([WithMover]; placement.NewMover is one over
+// PostgreSQL servers): the tenant stays readable throughout, its writes
+// fail only while the final copy is made and the placement switched, and
+// the switch is one transaction of the Store ([Store.SwitchServer]) after
+// a verified copy. The move is recorded in the tenant's record
+// (Record.Move, with its phase) at every step, so that a crash at any
+// step leaves the tenant served from one server with every acknowledged
+// write, and a rerun of Move or [Registry.Reconcile] finishes the move or
+// rolls it back. [Registry.Drain] moves every tenant off a server.
+//
+//	mover, err := placement.NewMover(router, dbs.Evict, dbstrategy.WithMigrations(fsys))
+//	reg, err := registry.New(store, dbs, registry.WithMover(mover))
+//	rec, err := reg.Move(ctx, "42", "pg2")
+//
 // # Several processes
 //
 // Processes sharing a Store see each other's changes through [Watch]: on
 // PostgreSQL within milliseconds (LISTEN/NOTIFY), elsewhere at the next
 // poll. Each process runs [Registry.Reconcile] when it starts, to finish
-// what a crash interrupted; several may run it at once.
+// what a crash interrupted; several may run it at once. A change's Server
+// says where the tenant is after it: a process forgets the placement it
+// cached, and closes its handle, when it differs (a move switched).
 //
 // # Usage
 //

@@ -20,6 +20,16 @@ var ErrExists = errors.New("registry: tenant exists")
 // change asked of a tenant that is not in the state it starts from.
 var ErrWrongStatus = errors.New("registry: tenant in the wrong status")
 
+// ErrMoveConflict is wrapped by the errors of [Store.SetMove] and
+// [Store.SwitchServer] when the tenant's move, or its server, is not the
+// one the change starts from: another process changed it first.
+var ErrMoveConflict = errors.New("registry: tenant's move changed")
+
+// ErrMoving is wrapped by the error of [Registry.Move] (and
+// [Registry.Drain]) for a tenant another process is moving: its move's
+// Until has not passed.
+var ErrMoving = errors.New("registry: tenant is being moved")
+
 // ErrInvalidConfig is wrapped by every configuration error: a nil or
 // out-of-range option or a nil argument given to [New], [NewMemory],
 // [OpenSQL], [NewLookup], [Watch] or [MigrateAll]. These are returned
@@ -53,6 +63,10 @@ func configErrorf(format string, args ...any) error {
 
 func notFound(id string) error {
 	return fmt.Errorf("%w: %q", ErrNotFound, id)
+}
+
+func moveConflict(id string, rec Record, want Move) error {
+	return fmt.Errorf("%w: tenant %q is on server %q with move %+v, not %+v", ErrMoveConflict, id, rec.Server, rec.Move, want)
 }
 
 func exists(id, slug string) error {

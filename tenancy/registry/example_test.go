@@ -215,3 +215,78 @@ func ExampleWatch() {
 	// 42 acme deleted
 	// context canceled
 }
+
+// printMover is a registry.Mover that prints what a move asks of the
+// servers; placement.NewMover makes the real one over PostgreSQL servers.
+type printMover struct{}
+
+func (printMover) Create(_ context.Context, server, id string) error {
+	fmt.Printf("create %s on %s\n", id, server)
+	return nil
+}
+
+func (printMover) Copy(_ context.Context, from, to, id string) error {
+	fmt.Printf("copy %s from %s to %s, verified\n", id, from, to)
+	return nil
+}
+
+func (printMover) Pause(_ context.Context, server, id string) error {
+	fmt.Printf("pause writes to %s on %s\n", id, server)
+	return nil
+}
+
+func (printMover) Resume(_ context.Context, server, id string) error {
+	fmt.Printf("resume writes to %s on %s\n", id, server)
+	return nil
+}
+
+func (printMover) Evict(_ context.Context, id string) error {
+	fmt.Printf("close this process's handles to %s\n", id)
+	return nil
+}
+
+func (printMover) Drop(_ context.Context, server, id string) error {
+	fmt.Printf("drop %s on %s\n", id, server)
+	return nil
+}
+
+// noDatabases is a registry.Provisioner with nothing to provision.
+type noDatabases struct{}
+
+func (noDatabases) Create(context.Context, string) error { return nil }
+func (noDatabases) Drop(context.Context, string) error   { return nil }
+
+// A move, step by step: the tenant is copied while served, its writes
+// paused for the final copy, its placement switched in one transaction,
+// and its old copy dropped.
+func ExampleRegistry_Move() {
+	ctx := context.Background()
+	store, err := registry.NewMemory()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	reg, err := registry.New(store, noDatabases{}, registry.WithMover(printMover{}), registry.WithSwitchGrace(0))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	if _, err := reg.Create(ctx, registry.Record{ID: "42", Server: "pg1"}); err != nil {
+		fmt.Println(err)
+		return
+	}
+	rec, err := reg.Move(ctx, "42", "pg2")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("tenant", rec.ID, "on", rec.Server, "moving:", rec.Move.Active())
+	// Output:
+	// create 42 on pg2
+	// copy 42 from pg1 to pg2, verified
+	// pause writes to 42 on pg1
+	// copy 42 from pg1 to pg2, verified
+	// close this process's handles to 42
+	// drop 42 on pg1
+	// tenant 42 on pg2 moving: false
+}

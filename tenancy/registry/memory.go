@@ -40,10 +40,11 @@ func NewMemory(opts ...StoreOption) (*Memory, error) {
 	return m, nil
 }
 
-// logLocked appends a change and wakes the notifiers. m.mu must be held.
-func (m *Memory) logLocked(id, slug string, status tenancy.Status, at time.Time) {
+// logLocked appends a change of rec, now in status, and wakes the
+// notifiers. m.mu must be held.
+func (m *Memory) logLocked(rec Record, status tenancy.Status, at time.Time) {
 	m.seq++
-	m.log = append(m.log, Change{Seq: m.seq, ID: id, Slug: slug, Status: status, At: at})
+	m.log = append(m.log, Change{Seq: m.seq, ID: rec.ID, Slug: rec.Slug, Status: status, Server: rec.Server, At: at})
 	close(m.changed)
 	m.changed = make(chan struct{})
 }
@@ -69,7 +70,7 @@ func (m *Memory) Insert(ctx context.Context, rec Record) (Record, error) {
 	if rec.Slug != "" {
 		m.slugs[rec.Slug] = rec.ID
 	}
-	m.logLocked(rec.ID, rec.Slug, rec.Status, rec.CreatedAt)
+	m.logLocked(rec, rec.Status, rec.CreatedAt)
 	return rec, nil
 }
 
@@ -82,8 +83,29 @@ func checkRecord(rec Record) error {
 		return fmt.Errorf("%w: tenant %q: empty Status", ErrInvalidRecord, rec.ID)
 	case rec.Status == StatusDeleted:
 		return fmt.Errorf("%w: tenant %q: status %s", ErrInvalidRecord, rec.ID, rec.Status)
+	case rec.Move != Move{}:
+		return fmt.Errorf("%w: tenant %q: a new record has no move", ErrInvalidRecord, rec.ID)
 	}
 	return nil
+}
+
+// checkMove checks a move [Store.SetMove] may set in place of old.
+func checkMove(id string, old, m Move) error {
+	switch m.Phase {
+	case "":
+		if m == (Move{}) {
+			return nil
+		}
+	case MoveCopying, MoveAborting:
+		if m.From != m.To {
+			return nil
+		}
+	case MoveSwitched:
+		if old.Phase == MoveSwitched && old.From == m.From && old.To == m.To {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: tenant %q: SetMove cannot set the move %+v", ErrInvalidRecord, id, m)
 }
 
 // Get implements [Store.Get].
@@ -122,7 +144,7 @@ func (m *Memory) List(ctx context.Context, f Filter) ([]Record, error) {
 	m.mu.Lock()
 	var out []Record
 	for _, rec := range m.records {
-		if rec.ID > f.After && statusIn(rec.Status, f.Status) {
+		if rec.ID > f.After && statusIn(rec.Status, f.Status) && (!f.Moving || rec.Move.Active()) {
 			out = append(out, rec)
 		}
 	}
@@ -154,7 +176,51 @@ func (m *Memory) SetStatus(ctx context.Context, id string, from, to tenancy.Stat
 	rec.Status = to
 	rec.UpdatedAt = m.cfg.stamp()
 	m.records[id] = rec
-	m.logLocked(id, rec.Slug, to, rec.UpdatedAt)
+	m.logLocked(rec, to, rec.UpdatedAt)
+	return rec, nil
+}
+
+// SetMove implements [Store.SetMove].
+func (m *Memory) SetMove(ctx context.Context, id string, old, move Move) (Record, error) {
+	if err := ctx.Err(); err != nil {
+		return Record{}, err
+	}
+	if err := checkMove(id, old, move); err != nil {
+		return Record{}, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	rec, ok := m.records[id]
+	switch {
+	case !ok:
+		return Record{}, notFound(id)
+	case !rec.Move.equal(old), move.Active() && rec.Server != move.server():
+		return Record{}, moveConflict(id, rec, old)
+	}
+	rec.Move = move.normal()
+	m.records[id] = rec
+	m.logLocked(rec, rec.Status, m.cfg.stamp())
+	return rec, nil
+}
+
+// SwitchServer implements [Store.SwitchServer].
+func (m *Memory) SwitchServer(ctx context.Context, id string, move Move) (Record, error) {
+	if err := ctx.Err(); err != nil {
+		return Record{}, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	rec, ok := m.records[id]
+	switch {
+	case !ok:
+		return Record{}, notFound(id)
+	case move.Phase != MoveCopying, !rec.Move.equal(move), rec.Server != move.From:
+		return Record{}, moveConflict(id, rec, move)
+	}
+	rec.Server = move.To
+	rec.Move.Phase = MoveSwitched
+	m.records[id] = rec
+	m.logLocked(rec, rec.Status, m.cfg.stamp())
 	return rec, nil
 }
 
@@ -192,7 +258,7 @@ func (m *Memory) Delete(ctx context.Context, id string) error {
 	if rec.Slug != "" {
 		delete(m.slugs, rec.Slug)
 	}
-	m.logLocked(id, rec.Slug, StatusDeleted, m.cfg.stamp())
+	m.logLocked(rec, StatusDeleted, m.cfg.stamp())
 	return nil
 }
 

@@ -9,6 +9,8 @@ import (
 // Defaults of the options.
 const (
 	DefaultTimeout      = 2 * time.Minute
+	DefaultMoveTimeout  = 10 * time.Minute
+	DefaultSwitchGrace  = 2 * time.Second
 	DefaultPollInterval = time.Second
 	DefaultGapTimeout   = 30 * time.Second
 )
@@ -38,10 +40,14 @@ type optionFunc func(*config) error
 func (f optionFunc) applyRegistry(c *config) error { return f(c) }
 
 type config struct {
-	timeout  time.Duration
-	version  func(ctx context.Context, id string) (int64, error)
-	onChange func(Change)
-	logger   *slog.Logger
+	timeout     time.Duration
+	version     func(ctx context.Context, id string) (int64, error)
+	onChange    func(Change)
+	logger      *slog.Logger
+	now         func() time.Time
+	mover       Mover
+	moveTimeout time.Duration
+	switchGrace time.Duration
 }
 
 // WithTimeout bounds each lifecycle operation of the [Registry] (creating,
@@ -90,30 +96,82 @@ func WithOnChange(fn func(Change)) Option {
 	})
 }
 
+// WithMover sets the [Mover] that does the data work of moving tenants
+// between servers: [Registry.Move] and [Registry.Drain] need one, and
+// with one [Registry.Reconcile] settles the moves a crash interrupted and
+// [Registry.Delete] drops both copies of a tenant deleted while it moves.
+// A nil m means none. Default: none.
+func WithMover(m Mover) Option {
+	return optionFunc(func(c *config) error {
+		c.mover = m
+		return nil
+	})
+}
+
+// WithMoveTimeout bounds a move, and is how long other processes leave a
+// move to the process that runs it. [Registry.Move] records the move as
+// its own until d from its start (Move.Until): it copies and switches
+// within the first half of d, or rolls the move back, and ends its
+// rollback or the steps after the switch within three quarters of d.
+// After d, another process's Reconcile, Move or Drain may take the move
+// over (roll it back, or finish it); the last quarter allows for the
+// processes' clocks to differ. Make d far longer than a final copy of the
+// largest tenant. It must be positive. Default: [DefaultMoveTimeout].
+func WithMoveTimeout(d time.Duration) Option {
+	return optionFunc(func(c *config) error {
+		if d <= 0 {
+			return configErrorf("WithMoveTimeout(%v): must be positive", d)
+		}
+		c.moveTimeout = d
+		return nil
+	})
+}
+
+// WithSwitchGrace sets how long a move waits after switching a tenant's
+// placement, and closing this process's handle to its old copy, before it
+// drops the old copy: the time other processes need to learn of the
+// switch ([Watch]) and close theirs, whose reads would fail once the copy
+// is dropped. Until then the old copy serves reads and refuses writes. 0
+// drops it at once, for a single process. It must not be negative.
+// Default: [DefaultSwitchGrace].
+func WithSwitchGrace(d time.Duration) Option {
+	return optionFunc(func(c *config) error {
+		if d < 0 {
+			return configErrorf("WithSwitchGrace(%v): must not be negative", d)
+		}
+		c.switchGrace = d
+		return nil
+	})
+}
+
 // StoreOption configures [NewMemory] and [OpenSQL].
 type StoreOption interface {
 	applyStore(*storeConfig) error
 }
 
-type storeOptionFunc func(*storeConfig) error
-
-func (f storeOptionFunc) applyStore(c *storeConfig) error { return f(c) }
-
 type storeConfig struct {
 	now func() time.Time
 }
 
-// WithNow sets the clock a Store stamps records and changes with (the
-// only clock of this package). A nil now means the default. Default:
-// time.Now.
-func WithNow(now func() time.Time) StoreOption {
-	return storeOptionFunc(func(c *storeConfig) error {
-		if now == nil {
-			now = time.Now
-		}
-		c.now = now
-		return nil
-	})
+// NowOption is both a [StoreOption] and an [Option].
+type NowOption interface {
+	Option
+	StoreOption
+}
+
+type nowOption struct{ now func() time.Time }
+
+func (o nowOption) applyStore(c *storeConfig) error { c.now = o.now; return nil }
+func (o nowOption) applyRegistry(c *config) error   { c.now = o.now; return nil }
+
+// WithNow sets the clock of this package: the one a Store stamps records
+// and changes with, and the one a [Registry] dates its moves by
+// (Move.Until). A nil now means the default. Default: time.Now.
+func WithNow(now func() time.Time) NowOption {
+	if now == nil {
+		now = time.Now
+	}
+	return nowOption{now}
 }
 
 // stamp is the clock's time as stores keep it: UTC, whole microseconds.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/tenantkit/tenantkit/dbstrategy"
 	"github.com/tenantkit/tenantkit/tenancy"
@@ -39,6 +40,10 @@ var errNoVersion = errors.New("registry: no version")
 //	      │                              │                            │
 //	      └────────── Delete ───────▶ deleting ──▶ (record removed) ◀─┘
 //
+// An active or suspended tenant may also be moving to another server
+// ([Registry.Move]): that is Record.Move, beside its status, which stays
+// as it is so that the tenant stays readable throughout.
+//
 // A tenant's record is inserted provisioning, its database is created and
 // migrated, its schema version recorded, and then it becomes active; only
 // active tenants receive traffic ([tenancy.CheckStatus]). Deleting marks it
@@ -63,7 +68,13 @@ func New(s Store, p Provisioner, opts ...Option) (*Registry, error) {
 	if s == nil || p == nil {
 		return nil, configErrorf("New: nil Store or Provisioner")
 	}
-	r := &Registry{s: s, p: p, cfg: config{timeout: DefaultTimeout, logger: discard()}}
+	r := &Registry{s: s, p: p, cfg: config{
+		timeout:     DefaultTimeout,
+		logger:      discard(),
+		now:         time.Now,
+		moveTimeout: DefaultMoveTimeout,
+		switchGrace: DefaultSwitchGrace,
+	}}
 	if err := configure("New", opts, func(o Option) error { return o.applyRegistry(&r.cfg) }); err != nil {
 		return nil, err
 	}
@@ -279,6 +290,12 @@ const maxDeleteRaces = 10
 // fails. Delete is idempotent: a tenant already gone is nil, and one left
 // deleting by an earlier failure is finished.
 //
+// A tenant being moved ([Registry.Move]) has its copy on the other
+// server dropped too, through the [Mover] (without one, Delete fails and
+// leaves it deleting). A move still running in another process can make
+// the copy again after that drop, if the Delete comes between the move's
+// create step and its switch; the move then fails, and drops it.
+//
 // Errors: the failed step's, wrapped, naming the tenant; the record is
 // then left deleting, for a retry or [Registry.Reconcile].
 func (r *Registry) Delete(ctx context.Context, id string) error {
@@ -312,6 +329,9 @@ func (r *Registry) Delete(ctx context.Context, id string) error {
 // finishDelete drops a deleting tenant's database and removes its record.
 // Both steps are idempotent.
 func (r *Registry) finishDelete(ctx context.Context, rec Record) error {
+	if err := r.dropOtherCopy(ctx, rec); err != nil {
+		return fmt.Errorf("registry: delete tenant %q: %w", rec.ID, err)
+	}
 	if err := r.p.Drop(ctx, rec.ID); err != nil {
 		return fmt.Errorf("registry: delete tenant %q: drop database: %w", rec.ID, err)
 	}
@@ -323,19 +343,24 @@ func (r *Registry) finishDelete(ctx context.Context, rec Record) error {
 	return nil
 }
 
-// Reconcile finishes the lifecycle steps a crash interrupted: tenants left
-// provisioning are provisioned again (not undone: they were asked for),
+// Reconcile finishes the lifecycle steps a crash interrupted: with a
+// [Mover] ([WithMover]), the moves whose process gave up on them (their
+// Until passed, see [WithMoveTimeout]) are rolled back if they had not
+// switched, and finished if they had (see [Registry.Move]); tenants left
+// provisioning are provisioned again (not undone: they were asked for);
 // tenants left deleting are dropped and removed. Every step is idempotent
-// and every status change a compare-and-set, so two processes may
-// reconcile at once, or reconcile a tenant another is still creating. Run
-// it when a process starts. Each tenant's steps are bounded by
-// [WithTimeout]; one tenant's failure does not stop the others. It
-// returns their errors joined, each naming its tenant.
+// and every change a compare-and-set, so two processes may reconcile at
+// once, or reconcile a tenant another is still creating; a move whose
+// process is still on it is left alone. Run it when a process starts, and
+// after a move's timeout to settle moves that a crash left. Each tenant's
+// steps are bounded by [WithTimeout] (a move's by its timeout); one
+// tenant's failure does not stop the others. It returns their errors
+// joined, each naming its tenant.
 func (r *Registry) Reconcile(ctx context.Context) error {
-	var errs []error
+	errs := r.reconcileMoves(ctx)
 	pending, err := r.s.List(ctx, Filter{Status: []tenancy.Status{tenancy.StatusProvisioning, tenancy.StatusDeleting}})
 	if err != nil {
-		return err
+		return errors.Join(append(errs, err)...)
 	}
 	for _, rec := range pending {
 		if err := ctx.Err(); err != nil {

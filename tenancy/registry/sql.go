@@ -104,7 +104,7 @@ func OpenSQL(ctx context.Context, db *sql.DB, dialect string, opts ...StoreOptio
 	return s, nil
 }
 
-const recordColumns = `id, slug, status, server, version, migration_error, created_us, updated_us`
+const recordColumns = `id, slug, status, server, version, migration_error, created_us, updated_us, move_from, move_to, move_phase, move_until_us`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -112,11 +112,14 @@ func scanRecord(row scanner) (Record, error) {
 	var rec Record
 	var slug sql.NullString
 	var status string
-	var created, updated int64
-	if err := row.Scan(&rec.ID, &slug, &status, &rec.Server, &rec.Version, &rec.MigrationError, &created, &updated); err != nil {
+	var created, updated, until int64
+	var phase string
+	if err := row.Scan(&rec.ID, &slug, &status, &rec.Server, &rec.Version, &rec.MigrationError, &created, &updated,
+		&rec.Move.From, &rec.Move.To, &phase, &until); err != nil {
 		return Record{}, err
 	}
 	rec.Slug, rec.Status = slug.String, tenancy.Status(status)
+	rec.Move.Phase, rec.Move.Until = MovePhase(phase), untilTime(until)
 	rec.CreatedAt, rec.UpdatedAt = time.UnixMicro(created).UTC(), time.UnixMicro(updated).UTC()
 	return rec, nil
 }
@@ -155,7 +158,8 @@ func (s *SQL) InsertTx(ctx context.Context, tx *sql.Tx, rec Record) (Record, err
 	rec.UpdatedAt = rec.CreatedAt
 	var id string
 	err := tx.QueryRowContext(ctx,
-		`INSERT INTO tenantkit_tenants (`+recordColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
+		`INSERT INTO tenantkit_tenants (id, slug, status, server, version, migration_error, created_us, updated_us)
+		 VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
 		 ON CONFLICT DO NOTHING RETURNING id`,
 		rec.ID, nullSlug(rec.Slug), string(rec.Status), rec.Server, rec.Version, rec.MigrationError,
 		rec.CreatedAt.UnixMicro()).Scan(&id)
@@ -163,7 +167,7 @@ func (s *SQL) InsertTx(ctx context.Context, tx *sql.Tx, rec Record) (Record, err
 		return Record{}, exists(rec.ID, rec.Slug)
 	}
 	if err == nil {
-		err = s.logChange(ctx, tx, rec.ID, rec.Slug, rec.Status, rec.CreatedAt)
+		err = s.logChange(ctx, tx, rec, rec.Status, rec.CreatedAt)
 	}
 	if err != nil {
 		return Record{}, fmt.Errorf("registry: insert tenant %q: %w", rec.ID, err)
@@ -171,13 +175,13 @@ func (s *SQL) InsertTx(ctx context.Context, tx *sql.Tx, rec Record) (Record, err
 	return rec, nil
 }
 
-// logChange appends a change to the log in tx and, on PostgreSQL,
-// announces it at commit.
-func (s *SQL) logChange(ctx context.Context, tx *sql.Tx, id, slug string, status tenancy.Status, at time.Time) error {
+// logChange appends a change of rec, now in status, to the log in tx
+// and, on PostgreSQL, announces it at commit.
+func (s *SQL) logChange(ctx context.Context, tx *sql.Tx, rec Record, status tenancy.Status, at time.Time) error {
 	var seq int64
 	err := tx.QueryRowContext(ctx,
-		`INSERT INTO tenantkit_tenant_changes (tenant_id, slug, status, changed_us) VALUES ($1, $2, $3, $4) RETURNING seq`,
-		id, slug, string(status), at.UnixMicro()).Scan(&seq)
+		`INSERT INTO tenantkit_tenant_changes (tenant_id, slug, status, server, changed_us) VALUES ($1, $2, $3, $4, $5) RETURNING seq`,
+		rec.ID, rec.Slug, string(status), rec.Server, at.UnixMicro()).Scan(&seq)
 	if err != nil {
 		return fmt.Errorf("log change: %w", err)
 	}
@@ -245,6 +249,9 @@ func (s *SQL) List(ctx context.Context, f Filter) ([]Record, error) {
 		}
 		q.WriteString(`)`)
 	}
+	if f.Moving {
+		q.WriteString(` AND move_phase <> ''`)
+	}
 	q.WriteString(` ORDER BY id`)
 	if f.Limit > 0 {
 		args = append(args, f.Limit)
@@ -291,10 +298,72 @@ func (s *SQL) SetStatus(ctx context.Context, id string, from, to tenancy.Status)
 			}
 		}
 		if err == nil {
-			err = s.logChange(ctx, tx, id, rec.Slug, to, rec.UpdatedAt)
+			err = s.logChange(ctx, tx, rec, to, rec.UpdatedAt)
 		}
 		if err != nil {
 			return fmt.Errorf("registry: set status of tenant %q: %w", id, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return Record{}, err
+	}
+	return rec, nil
+}
+
+// SetMove implements [Store.SetMove].
+func (s *SQL) SetMove(ctx context.Context, id string, old, move Move) (Record, error) {
+	if err := checkMove(id, old, move); err != nil {
+		return Record{}, err
+	}
+	q := `UPDATE tenantkit_tenants SET move_from = $1, move_to = $2, move_phase = $3, move_until_us = $4
+		WHERE id = $5 AND move_from = $6 AND move_to = $7 AND move_phase = $8 AND move_until_us = $9`
+	switch move.Phase {
+	case MoveCopying, MoveAborting:
+		q += ` AND server = $1`
+	case MoveSwitched:
+		q += ` AND server = $2`
+	}
+	return s.changeMove(ctx, "set the move of", id, old, q+` RETURNING `+recordColumns,
+		move.From, move.To, string(move.Phase), untilMicros(move.Until),
+		id, old.From, old.To, string(old.Phase), untilMicros(old.Until))
+}
+
+// SwitchServer implements [Store.SwitchServer].
+func (s *SQL) SwitchServer(ctx context.Context, id string, move Move) (Record, error) {
+	if move.Phase != MoveCopying {
+		return Record{}, fmt.Errorf("%w: tenant %q: switch with a move in phase %q", ErrMoveConflict, id, move.Phase)
+	}
+	return s.changeMove(ctx, "switch the server of", id, move,
+		`UPDATE tenantkit_tenants SET server = $1, move_phase = $2
+		WHERE id = $3 AND server = $4 AND move_from = $4 AND move_to = $1 AND move_phase = $5 AND move_until_us = $6
+		RETURNING `+recordColumns,
+		move.To, string(MoveSwitched), id, move.From, string(move.Phase), untilMicros(move.Until))
+}
+
+// changeMove runs update, a compare-and-set UPDATE ... RETURNING the
+// record, and logs the change; no row updated is a conflict with want
+// (or ErrNotFound).
+func (s *SQL) changeMove(ctx context.Context, op, id string, want Move, update string, args ...any) (Record, error) {
+	var rec Record
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		rec, err = scanRecord(tx.QueryRowContext(ctx, update, args...))
+		if errors.Is(err, sql.ErrNoRows) {
+			cur, err := scanRecord(tx.QueryRowContext(ctx, `SELECT `+recordColumns+` FROM tenantkit_tenants WHERE id = $1`, id))
+			switch {
+			case errors.Is(err, sql.ErrNoRows):
+				return notFound(id)
+			case err == nil:
+				return moveConflict(id, cur, want)
+			}
+			return fmt.Errorf("registry: %s tenant %q: %w", op, id, err)
+		}
+		if err == nil {
+			err = s.logChange(ctx, tx, rec, rec.Status, s.cfg.stamp())
+		}
+		if err != nil {
+			return fmt.Errorf("registry: %s tenant %q: %w", op, id, err)
 		}
 		return nil
 	})
@@ -329,13 +398,12 @@ func (s *SQL) RecordMigration(ctx context.Context, id string, version int64, fai
 // Delete implements [Store.Delete].
 func (s *SQL) Delete(ctx context.Context, id string) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
-		var slug sql.NullString
-		err := tx.QueryRowContext(ctx, `DELETE FROM tenantkit_tenants WHERE id = $1 RETURNING slug`, id).Scan(&slug)
+		rec, err := scanRecord(tx.QueryRowContext(ctx, `DELETE FROM tenantkit_tenants WHERE id = $1 RETURNING `+recordColumns, id))
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil // already gone
 		}
 		if err == nil {
-			err = s.logChange(ctx, tx, id, slug.String, StatusDeleted, s.cfg.stamp())
+			err = s.logChange(ctx, tx, rec, StatusDeleted, s.cfg.stamp())
 		}
 		if err != nil {
 			return fmt.Errorf("registry: delete tenant %q: %w", id, err)
@@ -346,7 +414,7 @@ func (s *SQL) Delete(ctx context.Context, id string) error {
 
 // Changes implements [Store.Changes].
 func (s *SQL) Changes(ctx context.Context, after int64, limit int) ([]Change, error) {
-	q := `SELECT seq, tenant_id, slug, status, changed_us FROM tenantkit_tenant_changes WHERE seq > $1 ORDER BY seq`
+	q := `SELECT seq, tenant_id, slug, status, server, changed_us FROM tenantkit_tenant_changes WHERE seq > $1 ORDER BY seq`
 	args := []any{after}
 	if limit > 0 {
 		q += ` LIMIT $2`
@@ -362,7 +430,7 @@ func (s *SQL) Changes(ctx context.Context, after int64, limit int) ([]Change, er
 		var c Change
 		var status string
 		var at int64
-		if err := rows.Scan(&c.Seq, &c.ID, &c.Slug, &status, &at); err != nil {
+		if err := rows.Scan(&c.Seq, &c.ID, &c.Slug, &status, &c.Server, &at); err != nil {
 			return nil, fmt.Errorf("registry: changes: %w", err)
 		}
 		c.Status, c.At = tenancy.Status(status), time.UnixMicro(at).UTC()

@@ -91,8 +91,8 @@ func TestOpenSQLTwice(t *testing.T) {
 				t.Errorf("Get() through a second store = %+v, %v", rec, err)
 			}
 			var v int64
-			if err := db.QueryRow(`SELECT max(version_id) FROM ` + registry.VersionTable).Scan(&v); err != nil || v != 1 {
-				t.Errorf("registry schema version = %d, %v; want 1 in %s", v, err, registry.VersionTable)
+			if err := db.QueryRow(`SELECT max(version_id) FROM ` + registry.VersionTable).Scan(&v); err != nil || v != 2 {
+				t.Errorf("registry schema version = %d, %v; want 2 in %s", v, err, registry.VersionTable)
 			}
 		})
 	}

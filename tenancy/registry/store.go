@@ -31,6 +31,26 @@ type Store interface {
 	// the record as changed; an error wrapping ErrNotFound if id has no
 	// record; a *StatusError if it is not in from.
 	SetStatus(ctx context.Context, id string, from, to tenancy.Status) (Record, error)
+	// SetMove changes id's move from old to move, atomically (compare
+	// and set of every field of the [Move], Until to the microsecond),
+	// and logs the change; neither Status nor UpdatedAt changes. move is
+	// the zero Move (the move ends); one in [MoveCopying] or
+	// [MoveAborting] whose From is the record's Server and whose To
+	// differs from it; or, in place of an old move in [MoveSwitched],
+	// the same move with another Until (a process taking it over).
+	// Only SwitchServer enters MoveSwitched. It
+	// returns the record as changed; an error wrapping ErrNotFound if id
+	// has no record; one wrapping ErrMoveConflict if its move is not old
+	// or its Server not move.From; one wrapping ErrInvalidRecord for a
+	// move it never accepts.
+	SetMove(ctx context.Context, id string, old, move Move) (Record, error)
+	// SwitchServer switches id to the server its move goes to, in one
+	// transaction: if the record's move is move, in [MoveCopying], and
+	// its Server is move.From, Server becomes move.To and the move enters
+	// [MoveSwitched] (From, To and Until unchanged), and the change is
+	// logged. It returns the record as changed; an error wrapping
+	// ErrNotFound; one wrapping ErrMoveConflict otherwise.
+	SwitchServer(ctx context.Context, id string, move Move) (Record, error)
 	// RecordMigration records that a migration brought id's schema to
 	// version (failure == ""), clearing MigrationError, or that it failed
 	// (failure is why; Version is left as it was). Not a status change:

@@ -24,6 +24,8 @@ func TestStore(t *testing.T) {
 			t.Run("RecordMigration", func(t *testing.T) { testRecordMigration(t, st.open(t)) })
 			t.Run("Delete", func(t *testing.T) { testDelete(t, st.open(t)) })
 			t.Run("Changes", func(t *testing.T) { testChanges(t, st.open(t)) })
+			t.Run("Move", func(t *testing.T) { testMove(t, st.open(t)) })
+			t.Run("MoveRace", func(t *testing.T) { testMoveRace(t, st.open(t)) })
 		})
 	}
 }
@@ -291,5 +293,181 @@ func testChanges(t *testing.T, s registry.Store) {
 	insert(t, s, "3", "", tenancy.StatusActive)
 	if cs, _ := s.Changes(ctx, 0, 0); len(cs) != 1 || cs[0].Seq <= all[4].Seq {
 		t.Errorf("after trim, Changes() = %+v; want one with Seq above %d", cs, all[4].Seq)
+	}
+}
+
+func testMove(t *testing.T, s registry.Store) {
+	ctx := context.Background()
+	if _, err := s.Insert(ctx, registry.Record{ID: "1", Slug: "acme", Status: tenancy.StatusActive, Server: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	insert(t, s, "2", "", tenancy.StatusActive)
+	bad := registry.Record{ID: "9", Status: tenancy.StatusActive, Move: registry.Move{From: "a", To: "b", Phase: registry.MoveCopying}}
+	if _, err := s.Insert(ctx, bad); !errors.Is(err, registry.ErrInvalidRecord) {
+		t.Errorf("Insert(with a move) error = %v; want ErrInvalidRecord", err)
+	}
+	head, _ := s.Head(ctx)
+	until := time.Now().Add(time.Hour).Round(0) // nanoseconds: stores keep microseconds
+	mv := registry.Move{From: "a", To: "b", Phase: registry.MoveCopying, Until: until}
+	for _, m := range []registry.Move{
+		{From: "a", To: "a", Phase: registry.MoveCopying},
+		{From: "a", To: "b", Phase: registry.MoveSwitched},
+		{From: "a", To: "b", Phase: "flying"},
+		{From: "a"}, // no phase, but not the zero Move
+	} {
+		if _, err := s.SetMove(ctx, "1", registry.Move{}, m); !errors.Is(err, registry.ErrInvalidRecord) {
+			t.Errorf("SetMove(%+v) error = %v; want ErrInvalidRecord", m, err)
+		}
+	}
+	// Conflicts: a move from another server, an old move that is not
+	// the record's, a missing record.
+	for _, tt := range []struct {
+		id       string
+		old, new registry.Move
+		want     error
+	}{
+		{"1", registry.Move{}, registry.Move{From: "x", To: "b", Phase: registry.MoveCopying}, registry.ErrMoveConflict},
+		{"1", mv, registry.Move{}, registry.ErrMoveConflict},
+		{"3", registry.Move{}, mv, registry.ErrNotFound},
+	} {
+		if _, err := s.SetMove(ctx, tt.id, tt.old, tt.new); !errors.Is(err, tt.want) {
+			t.Errorf("SetMove(%s, %+v, %+v) error = %v; want %v", tt.id, tt.old, tt.new, err, tt.want)
+		}
+	}
+	if h, _ := s.Head(ctx); h != head {
+		t.Errorf("refused SetMoves logged changes: head %d → %d", head, h)
+	}
+
+	got, err := s.SetMove(ctx, "1", registry.Move{}, mv)
+	if err != nil || got.Server != "a" || got.Move.Phase != registry.MoveCopying || !got.Move.Until.Equal(until.Truncate(time.Microsecond)) || got.Status != tenancy.StatusActive {
+		t.Fatalf("SetMove(begin) = %+v, %v; want copying a → b on a", got, err)
+	}
+	if rec, _ := s.Get(ctx, "1"); rec != got {
+		t.Errorf("Get() = %+v; want %+v", rec, got)
+	}
+	if recs, err := s.List(ctx, registry.Filter{Moving: true}); err != nil || len(recs) != 1 || recs[0].ID != "1" {
+		t.Errorf("List(Moving) = %+v, %v; want tenant 1", recs, err)
+	}
+	// The move as read back (Until to the microsecond) is the old move
+	// of the next change, as is the one given.
+	for _, m := range []registry.Move{
+		{From: "a", To: "b", Phase: registry.MoveCopying, Until: until.Add(time.Second)},
+	} {
+		if _, err := s.SwitchServer(ctx, "1", m); !errors.Is(err, registry.ErrMoveConflict) {
+			t.Errorf("SwitchServer(%+v) error = %v; want ErrMoveConflict", m, err)
+		}
+	}
+	if _, err := s.SwitchServer(ctx, "2", mv); !errors.Is(err, registry.ErrMoveConflict) {
+		t.Errorf("SwitchServer(tenant without a move) error = %v; want ErrMoveConflict", err)
+	}
+	if _, err := s.SwitchServer(ctx, "3", mv); !errors.Is(err, registry.ErrNotFound) {
+		t.Errorf("SwitchServer(missing) error = %v; want ErrNotFound", err)
+	}
+	sw, err := s.SwitchServer(ctx, "1", got.Move)
+	if err != nil || sw.Server != "b" || sw.Move.Phase != registry.MoveSwitched || sw.Move.From != "a" || sw.Move.To != "b" || !sw.Move.Until.Equal(got.Move.Until) {
+		t.Fatalf("SwitchServer() = %+v, %v; want on b, switched", sw, err)
+	}
+	if _, err := s.SwitchServer(ctx, "1", mv); !errors.Is(err, registry.ErrMoveConflict) {
+		t.Errorf("SwitchServer() again error = %v; want ErrMoveConflict", err)
+	}
+	// A process takes the switched move over: a new Until, nothing else.
+	claim := sw.Move
+	claim.Until = until.Add(time.Hour)
+	for _, m := range []registry.Move{
+		{From: "a", To: "c", Phase: registry.MoveSwitched, Until: claim.Until},
+		{From: "a", To: "b", Phase: registry.MoveCopying, Until: claim.Until},
+	} {
+		if _, err := s.SetMove(ctx, "1", sw.Move, m); !errors.Is(err, registry.ErrInvalidRecord) && !errors.Is(err, registry.ErrMoveConflict) {
+			t.Errorf("SetMove(switched → %+v) error = %v; want it refused", m, err)
+		}
+	}
+	if sw, err = s.SetMove(ctx, "1", sw.Move, claim); err != nil || sw.Server != "b" || !sw.Move.Until.Equal(claim.Until.Truncate(time.Microsecond)) {
+		t.Fatalf("SetMove(take the switched move over) = %+v, %v", sw, err)
+	}
+	// An ended move: cleared from any phase.
+	done, err := s.SetMove(ctx, "1", sw.Move, registry.Move{})
+	if err != nil || done.Server != "b" || done.Move.Active() {
+		t.Fatalf("SetMove(end) = %+v, %v; want on b, no move", done, err)
+	}
+	if recs, _ := s.List(ctx, registry.Filter{Moving: true}); len(recs) != 0 {
+		t.Errorf("List(Moving) after the move = %+v; want none", recs)
+	}
+	// A move back, rolled back: copying → aborting → none.
+	back := registry.Move{From: "b", To: "a", Phase: registry.MoveCopying, Until: until}
+	if _, err := s.SetMove(ctx, "1", registry.Move{}, back); err != nil {
+		t.Fatal(err)
+	}
+	abort := back
+	abort.Phase = registry.MoveAborting
+	if _, err := s.SetMove(ctx, "1", back, abort); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SwitchServer(ctx, "1", back); !errors.Is(err, registry.ErrMoveConflict) {
+		t.Errorf("SwitchServer() of an aborting move error = %v; want ErrMoveConflict", err)
+	}
+	if rec, err := s.SetMove(ctx, "1", abort, registry.Move{}); err != nil || rec.Server != "b" || rec.Move.Active() {
+		t.Errorf("SetMove(end the rollback) = %+v, %v; want on b, no move", rec, err)
+	}
+	// Each change is logged, with the server after it.
+	cs, _ := s.Changes(ctx, head, 0)
+	var servers []string
+	for _, c := range cs {
+		if c.ID != "1" || c.Status != tenancy.StatusActive || c.Slug != "acme" {
+			t.Errorf("change %+v; want tenant 1 (acme), active", c)
+		}
+		servers = append(servers, c.Server)
+	}
+	if got, want := fmt.Sprint(servers), "[a b b b b b b]"; got != want {
+		t.Errorf("servers of the logged changes = %s; want %s", got, want)
+	}
+	if err := s.Delete(ctx, "1"); err != nil {
+		t.Fatal(err)
+	}
+	if cs, _ := s.Changes(ctx, head, 0); cs[len(cs)-1].Server != "b" || cs[len(cs)-1].Status != registry.StatusDeleted {
+		t.Errorf("delete logged as %+v; want deleted from server b", cs[len(cs)-1])
+	}
+}
+
+// Concurrent begins of a move: one wins. Then a switch races a rollback:
+// exactly one of them wins.
+func testMoveRace(t *testing.T, s registry.Store) {
+	ctx := context.Background()
+	if _, err := s.Insert(ctx, registry.Record{ID: "1", Status: tenancy.StatusActive, Server: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	until := time.Now().Add(time.Hour)
+	var wg sync.WaitGroup
+	errs := make([]error, 8)
+	for i := range errs {
+		wg.Go(func() {
+			_, errs[i] = s.SetMove(ctx, "1", registry.Move{}, registry.Move{From: "a", To: fmt.Sprint("s", i), Phase: registry.MoveCopying, Until: until})
+		})
+	}
+	wg.Wait()
+	won := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			won++
+		case !errors.Is(err, registry.ErrMoveConflict):
+			t.Errorf("concurrent SetMove() error = %v; want nil or ErrMoveConflict", err)
+		}
+	}
+	if won != 1 {
+		t.Fatalf("%d concurrent begins won; want 1", won)
+	}
+	rec, _ := s.Get(ctx, "1")
+	abort := rec.Move
+	abort.Phase = registry.MoveAborting
+	var switchErr, abortErr error
+	wg.Go(func() { _, switchErr = s.SwitchServer(ctx, "1", rec.Move) })
+	wg.Go(func() { _, abortErr = s.SetMove(ctx, "1", rec.Move, abort) })
+	wg.Wait()
+	if (switchErr == nil) == (abortErr == nil) || !errors.Is(errors.Join(switchErr, abortErr), registry.ErrMoveConflict) {
+		t.Errorf("switch racing a rollback: %v, %v; want exactly one ErrMoveConflict", switchErr, abortErr)
+	}
+	after, _ := s.Get(ctx, "1")
+	if (switchErr == nil) != (after.Server == rec.Move.To && after.Move.Phase == registry.MoveSwitched) {
+		t.Errorf("after the race: %+v (switch error %v)", after, switchErr)
 	}
 }
