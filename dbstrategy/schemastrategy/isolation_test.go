@@ -513,3 +513,57 @@ func TestLeaseScopeSkip(t *testing.T) {
 		})
 	}
 }
+
+// TestRecreateInProcess drops a tenant and creates it again in one
+// process, while connections of the pool that the first life's leases
+// left scoped sit idle, so that the second life's leases get them: with
+// Roles, the session must take the new role, not keep the dropped one's
+// (which may not use the new schema), and without them the new schema.
+func TestRecreateInProcess(t *testing.T) {
+	for _, roles := range []bool{false, true} {
+		t.Run(fmt.Sprintf("roles=%v", roles), func(t *testing.T) {
+			s := newStrategy(t, schemastrategy.Config{Roles: roles})
+			const conns = 4
+			m, _ := newFleet(t, s, conns, 1)
+			ctx := testCtx(t)
+			// leases takes every connection of the pool for t0 at once, and
+			// checks what each sees.
+			leases := func(life int) {
+				t.Helper()
+				var ls []*dbstrategy.Lease
+				defer func() {
+					for _, l := range ls {
+						l.Release()
+					}
+				}()
+				for range conns {
+					l, err := m.Acquire(ctx, "t0")
+					if err != nil {
+						t.Fatalf("life %d: Acquire: %v", life, err)
+					}
+					ls = append(ls, l)
+					got, err := marker(ctx, l.DB())
+					if want := fmt.Sprint("life ", life); err != nil || (life > 0 && got != want) {
+						t.Fatalf("life %d: lease %d reads marker %q, %v; want %q", life, len(ls), got, err, want)
+					}
+				}
+			}
+			leases(0)
+			for life := 1; life < 3; life++ {
+				if err := m.Drop(ctx, "t0"); err != nil {
+					t.Fatalf("life %d: Drop: %v", life, err)
+				}
+				if err := m.Create(ctx, "t0"); err != nil {
+					t.Fatalf("life %d: Create: %v", life, err)
+				}
+				if err := m.Do(ctx, "t0", func(ctx context.Context, db dbstrategy.DB) error {
+					_, err := db.ExecContext(ctx, "INSERT INTO marker (id, name) VALUES (1, $1)", fmt.Sprint("life ", life))
+					return err
+				}); err != nil {
+					t.Fatalf("life %d: write: %v", life, err)
+				}
+				leases(life)
+			}
+		})
+	}
+}
