@@ -101,8 +101,9 @@ type Strategy struct {
 }
 
 var (
-	_ dbstrategy.Strategy      = (*Strategy)(nil)
-	_ dbstrategy.HandleLimiter = (*Strategy)(nil)
+	_ dbstrategy.Strategy        = (*Strategy)(nil)
+	_ dbstrategy.HandleLimiter   = (*Strategy)(nil)
+	_ dbstrategy.MigrationLocker = (*Strategy)(nil)
 )
 
 // New checks cfg, creates cfg.Dir if missing, and returns the strategy.
@@ -365,7 +366,7 @@ func (s *Strategy) Drop(ctx context.Context, tenantID string) error {
 	if err != nil {
 		return err
 	}
-	for _, p := range []string{path + "-wal", path + "-shm", path + "-journal", path} {
+	for _, p := range []string{path + "-wal", path + "-shm", path + "-journal", path, path + migrateLockSuffix} {
 		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("sqlitestrategy: drop tenant %q: %w", tenantID, err)
 		}
