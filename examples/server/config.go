@@ -18,17 +18,17 @@ import (
 // config is the server's configuration: every setting is a flag with an
 // environment fallback (API.md, "Configuration").
 type config struct {
-	addr           string
-	dataDir        string
-	coreDB         string // sqlite:PATH or postgres://...
-	tenantDB       string // sqlite:DIR or postgres://...: the first (default) tenant server's
+	addr     string
+	dataDir  string
+	coreDB   string // sqlite:PATH or postgres://...
+	tenantDB string // sqlite:DIR or postgres://...: the first (default) tenant server's
 	// tenantServers are the PostgreSQL tenant servers of -tenant-db, in
 	// the order given; the first is the default one, which holds the
 	// tenants the registry places nowhere (Server ""). Empty means one
 	// server, "default", at tenantDB (see config.servers).
 	tenantServers []tenantServer
 	// tenantClosed names the servers closed to new tenants.
-	tenantClosed []string
+	tenantClosed   []string
 	tenantDBPrefix string
 	// tenantIsolation is how PostgreSQL tenants are kept apart:
 	// isolationDatabase (a database each, pgstrategy) or isolationSchema
