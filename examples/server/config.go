@@ -18,18 +18,17 @@ import (
 // config is the server's configuration: every setting is a flag with an
 // environment fallback (API.md, "Configuration").
 type config struct {
-	addr     string
-	dataDir  string
-	coreDB   string // sqlite:PATH or postgres://...
-	tenantDB string // sqlite:DIR or postgres://...: the first (default) tenant server's
+	addr           string
+	dataDir        string
+	coreDB         string // sqlite:PATH or postgres://...
+	tenantDB       string // sqlite:DIR or postgres://...; of several servers, the first one's
+	tenantDBPrefix string
 	// tenantServers are the PostgreSQL tenant servers of -tenant-db, in
 	// the order given; the first is the default one, which holds the
 	// tenants the registry places nowhere (Server ""). Empty means one
 	// server, "default", at tenantDB (see config.servers).
 	tenantServers []tenantServer
-	// tenantClosed names the servers closed to new tenants.
-	tenantClosed   []string
-	tenantDBPrefix string
+	tenantClosed  []string // names of the servers closed to new tenants
 	// tenantIsolation is how PostgreSQL tenants are kept apart:
 	// isolationDatabase (a database each, pgstrategy) or isolationSchema
 	// (a schema each in the -tenant-db database, schemastrategy).
