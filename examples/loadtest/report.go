@@ -257,7 +257,7 @@ func printReport(w io.Writer, r *result) {
 		fmt.Fprintf(w, " (a %s per tenant)", r.Isolation)
 	}
 	if len(r.Servers) > 0 {
-		fmt.Fprintf(w, " on servers %s, db-max-conns each", strings.Join(r.Servers, ", "))
+		fmt.Fprintf(w, " on servers %s (db-max-conns per server)", strings.Join(r.Servers, ", "))
 	}
 	fmt.Fprintf(w, ", mix %s, db-max-conns %d, server log level %s", r.Mix, r.DBMaxConns, r.LogLevel)
 	if r.DBTenantConns > 0 {
