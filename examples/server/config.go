@@ -347,7 +347,7 @@ func parseTenantServers(entries []string) ([]tenantServer, error) {
 		case !isPostgresURL(ts.url):
 			return nil, errors.New("invalid -tenant-db: must start with sqlite: or postgres://")
 		case ts.name == "" && len(entries) > 1:
-			return nil, errors.New("invalid -tenant-db: with several servers, name each one: NAME=postgres://...")
+			return nil, errors.New("invalid -tenant-db: with several servers, name each one (NAME=postgres://URL)")
 		}
 		if ts.name == "" {
 			ts.name = defaultServer
