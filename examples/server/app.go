@@ -469,14 +469,14 @@ func tenantFDs(cfg config) uint64 {
 // openTenantStrategy builds the strategy of each -tenant-db server and,
 // when there are several, the placement.Router over them, which finds
 // each tenant's server in reg.
-func openTenantStrategy(ctx context.Context, cfg config, log *slog.Logger, reg *registry.SQL) (_ *tenantServers, _ dbstrategy.Strategy, closeAll func() error, err error) {
+func openTenantStrategy(ctx context.Context, cfg config, log *slog.Logger, reg *registry.SQL) (_ *tenantServers, _ dbstrategy.Strategy, _ func() error, err error) {
 	servers := cfg.servers()
 	ts := &tenantServers{strategies: make(map[string]dbstrategy.Strategy, len(servers)), closed: make(map[string]bool), reg: reg}
 	for _, name := range cfg.tenantClosed {
 		ts.closed[name] = true
 	}
 	var closers []func() error
-	closeAll = func() error {
+	closeAll := func() error {
 		var errs []error
 		for i := len(closers) - 1; i >= 0; i-- {
 			errs = append(errs, closers[i]())
