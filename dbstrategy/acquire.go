@@ -210,7 +210,7 @@ func (m *Manager) acquireSlow(ctx context.Context, id string) (*Lease, error) {
 			select {
 			case <-d.done:
 			case <-ctx.Done():
-				return nil, fmt.Errorf("dbstrategy: acquire %q: waiting for drop: %w", id, ctx.Err())
+				return nil, fmt.Errorf("dbstrategy: acquire %q: waiting for %s: %w", id, d.op, ctx.Err())
 			}
 			m.mu.Lock()
 			continue

@@ -57,6 +57,9 @@
 // handle connection: lease.Stmt(ctx, query) (see [Lease.Stmt]). Work for
 // every tenant (jobs, maintenance) runs through [Manager.ForEach], with
 // bounded parallelism, progress and an error per tenant.
+// [Manager.Evict] closes one tenant's handle, once its leases are
+// released, so that the next Acquire opens it anew: after a move changed
+// where a routing strategy (package placement) opens the tenant.
 //
 // Each strategy package has a NewManager function (sqlitestrategy,
 // pgstrategy, schemastrategy): its New followed by [NewManager], with

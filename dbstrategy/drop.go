@@ -52,21 +52,42 @@ func (m *Manager) Drop(ctx context.Context, tenantID string) error {
 		return err
 	}
 	defer unlock()
+	finish, err := m.retire(ctx, tenantID, "drop", "dropped")
+	if err != nil {
+		return err
+	}
+	err = m.s.Drop(ctx, tenantID)
+	finish()
+	if err != nil {
+		return fmt.Errorf("dbstrategy: drop tenant %q: %w", tenantID, err)
+	}
+	return nil
+}
+
+// retire closes the tenant's handle, for Drop and Evict (op, in errors and
+// in what Acquire waits for) with the tenant lock held. It marks the
+// tenant so that new Acquires wait, waits (bounded by ctx) for an open in
+// flight and for the handle's leases, takes the handle out of the cache
+// and closes it, logging reason. It returns finish, which lifts the mark
+// and lets the waiting Acquires go on: the caller calls it when done. If
+// ctx ends first, it gives the handle back to Acquire, lifts the mark and
+// returns ctx's error, wrapped; nothing was closed.
+func (m *Manager) retire(ctx context.Context, id, op, reason string) (finish func(), err error) {
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
-		return ErrClosed
+		return nil, ErrClosed
 	}
-	d := &dropMark{done: make(chan struct{})}
-	m.dropping[tenantID] = d
-	finish := func() {
+	d := &dropMark{op: op, done: make(chan struct{})}
+	m.dropping[id] = d
+	finish = func() {
 		m.mu.Lock()
-		delete(m.dropping, tenantID)
+		delete(m.dropping, id)
 		close(d.done)
 		m.mu.Unlock()
 	}
 	for {
-		h := m.handles[tenantID]
+		h := m.handles[id]
 		if h == nil {
 			break
 		}
@@ -93,24 +114,19 @@ func (m *Manager) Drop(ctx context.Context, tenantID string) error {
 				m.undropLocked(h)
 				m.mu.Unlock()
 				finish()
-				return fmt.Errorf("dbstrategy: drop %q: waiting for leases: %w", tenantID, ctx.Err())
+				return nil, fmt.Errorf("dbstrategy: %s %q: waiting for leases: %w", op, id, ctx.Err())
 			}
 		}
 		m.removeLocked(h)
 		m.mu.Unlock()
-		m.closeDB(h, "dropped")
+		m.closeDB(h, reason)
 		m.mu.Lock()
 		m.used--
 		m.wakeLocked()
 		break
 	}
 	m.mu.Unlock()
-	err = m.s.Drop(ctx, tenantID)
-	finish()
-	if err != nil {
-		return fmt.Errorf("dbstrategy: drop tenant %q: %w", tenantID, err)
-	}
-	return nil
+	return finish, nil
 }
 
 // undropLocked gives a handle back to Acquire after a Drop gave up.

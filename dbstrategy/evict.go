@@ -82,3 +82,32 @@ func (m *Manager) reapIdle() int {
 	m.mu.Unlock()
 	return len(victims)
 }
+
+// Evict closes the tenant's handle, so that the next Acquire opens it anew
+// through the strategy: after a move changed the server a routing strategy
+// sends the tenant to, the handle open on the old server must go. New
+// Acquires of the tenant wait until Evict returns. Evict waits, bounded by
+// ctx, for a Create, Migrate or Drop of the tenant in progress, for an
+// open in flight and for the tenant's leases to be released; it never
+// closes a leased handle. If ctx ends first, nothing is closed, the handle
+// serves on, and ctx's error is returned wrapped. A tenant with no handle
+// open is left alone: Evict returns nil. Evict does not count in
+// [Stats].Evictions, which are the closes made for room.
+//
+// Errors: [ErrInvalidKey]; [ErrClosed]; ctx's error, wrapped.
+func (m *Manager) Evict(ctx context.Context, tenantID string) error {
+	if err := ValidateKey(tenantID); err != nil {
+		return err
+	}
+	unlock, err := m.lockTenant(ctx, tenantID)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	finish, err := m.retire(ctx, tenantID, "evict", "evicted")
+	if err != nil {
+		return err
+	}
+	finish()
+	return nil
+}

@@ -159,3 +159,36 @@ func ExampleManager_ForEach() {
 	// [acme:true beta:true gamma:true gone:false]
 	// true gone true
 }
+
+// After a tenant moved to another server (a routing strategy now opens it
+// there), Evict closes the handle open on the old server, once its leases
+// are released, so that the next Acquire opens the tenant where it is now.
+func ExampleManager_Evict() {
+	dir, err := os.MkdirTemp("", "tenants")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	m, err := sqlitestrategy.NewManager(sqlitestrategy.Config{Dir: dir})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer m.Close()
+	ctx := context.Background()
+	if err := m.Create(ctx, "acme"); err != nil {
+		log.Fatal(err)
+	}
+	if err := m.Do(ctx, "acme", func(context.Context, dbstrategy.DB) error { return nil }); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("open:", m.Stats().Open)
+
+	// The placement switched: forget the handle, waiting for its leases.
+	if err := m.Evict(ctx, "acme"); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("open:", m.Stats().Open)
+	// Output:
+	// open: 1
+	// open: 0
+}

@@ -134,8 +134,10 @@ func (w *waiter) wake() {
 	}
 }
 
-// dropMark makes Acquires of a tenant wait while it is being dropped.
+// dropMark makes Acquires of a tenant wait while it is being dropped or
+// evicted.
 type dropMark struct {
+	op   string // "drop" or "evict", for Acquire's error
 	done chan struct{}
 }
 

@@ -187,6 +187,13 @@ type scopedConn struct {
 	*stdlib.Conn
 }
 
+// Unwrap returns the pgx connection it wraps, a *stdlib.Conn, for code
+// that reaches pgx through (*sql.Conn).Raw, such as package placement's
+// COPY: the embedded field hides stdlib.Conn's own Conn method. The
+// connection stays scoped to the tenant: do not change its search_path or
+// role, nor close it.
+func (c *scopedConn) Unwrap() driver.Conn { return c.Conn }
+
 // Close gives the connection back to the shared pool, still scoped to its
 // tenant (the next taker of another tenant, or of no tenant, resets it
 // first), or, if it is broken, busy or in a transaction, closes it so that

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // Operations of the request mix.
@@ -52,7 +54,8 @@ type config struct {
 	db          string // sqlite or postgres
 	isolation   string // with postgres: database or schema (the server's -tenant-isolation)
 	pgDSN       string
-	prefix      string // tenant database prefix; empty: generated
+	pgServers   []pgServer // tenant servers to place tenants on; empty: the tenants live on -pg-dsn's server
+	prefix      string     // tenant database prefix; empty: generated
 	maxConns    int
 	tenantConns int
 	sqliteOpen  int    // the server's -db-sqlite-max-open; 0: its default
@@ -95,6 +98,7 @@ func parseConfig(args []string, usage io.Writer) (config, error) {
 	fs.StringVar(&c.db, "db", "sqlite", "tenant databases of the started server: sqlite or postgres")
 	fs.StringVar(&c.isolation, "tenant-isolation", "database", "with -db postgres, the started server's -tenant-isolation: database (a database per tenant) or schema (a schema per tenant, in a database <prefix>schemas)")
 	fs.StringVar(&c.pgDSN, "pg-dsn", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", "PostgreSQL admin `DSN` (-db postgres; also used to sample connections)")
+	servers := fs.String("pg-servers", "", "with -db postgres, place the tenants on several PostgreSQL `servers`: NAME=DSN admin URLs separated by commas or spaces, passed to the started server as -tenant-db NAME=... each (the core database stays on -pg-dsn); connections are then also counted per server")
 	fs.StringVar(&c.prefix, "tenant-db-prefix", "", "tenant database `prefix` (default: lt<random>_ for postgres, tenant_ for sqlite)")
 	fs.IntVar(&c.maxConns, "db-max-conns", 0, "the server's -db-max-conns `budget` (0: the server's default)")
 	fs.IntVar(&c.tenantConns, "db-tenant-conns", 0, "the server's -db-tenant-conns: most `connections` per tenant handle (0: the server's default)")
@@ -204,6 +208,19 @@ func parseConfig(args []string, usage io.Writer) (config, error) {
 			return c, errors.New("-profile needs a server this harness starts (no -url)")
 		}
 	}
+	if c.pgServers, err = parsePGServers(*servers); err != nil {
+		return c, err
+	}
+	if len(c.pgServers) > 0 {
+		switch {
+		case c.db != "postgres":
+			return c, errors.New("-pg-servers needs -db postgres")
+		case c.url != "":
+			return c, errors.New("-pg-servers needs a server this harness starts (no -url)")
+		case c.reuse != "":
+			return c, errors.New("-pg-servers does not combine with -reuse: the data set does not record the servers")
+		}
+	}
 	if c.tokens == "mint" && c.url != "" && c.jwtSecret == "" {
 		return c, errors.New("-tokens mint with -url needs -jwt-secret")
 	}
@@ -266,4 +283,33 @@ func mixString(mix [numOps]int) string {
 		}
 	}
 	return strings.Join(parts, ",")
+}
+
+// pgServer is one tenant server of -pg-servers.
+type pgServer struct {
+	name string // the server's -tenant-db NAME
+	dsn  string // admin URL: creates the schemas' database, samples, drops
+}
+
+// serverName is what the reference server accepts as a -tenant-db NAME.
+var serverName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+
+// parsePGServers reads -pg-servers: NAME=postgres://... entries separated
+// by commas or white space.
+func parsePGServers(s string) ([]pgServer, error) {
+	var out []pgServer
+	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || unicode.IsSpace(r) }) {
+		name, dsn, ok := strings.Cut(f, "=")
+		if !ok || !serverName.MatchString(name) {
+			return nil, fmt.Errorf("-pg-servers: %q: want NAME=postgres://..., NAME of a-z, 0-9, _ and -", f)
+		}
+		if _, err := dsnWithDB(dsn, "postgres"); err != nil {
+			return nil, fmt.Errorf("-pg-servers: server %s: must be a postgres:// URL", name)
+		}
+		if slices.ContainsFunc(out, func(o pgServer) bool { return o.name == name }) {
+			return nil, fmt.Errorf("-pg-servers: server %s given twice", name)
+		}
+		out = append(out, pgServer{name: name, dsn: dsn})
+	}
+	return out, nil
 }

@@ -32,6 +32,9 @@ func harness(ctx context.Context, cfg config, stderr io.Writer) (res *result, er
 	}
 	if cfg.db == "postgres" {
 		res.Isolation = cfg.isolation
+		for _, srv := range cfg.pgServers {
+			res.Servers = append(res.Servers, srv.name)
+		}
 	}
 	if cfg.url != "" {
 		res.DB, res.DBMaxConns, res.DBTenantConns, res.LogLevel, res.Isolation = "(existing server)", 0, 0, "(existing server)", ""
@@ -76,6 +79,10 @@ func harness(ctx context.Context, cfg config, stderr io.Writer) (res *result, er
 		if pgAdmin != "" {
 			cctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 			n, derr := pgDropAll(cctx, pgAdmin, m.CoreDB, m.Prefix)
+			for _, srv := range cfg.pgServers {
+				dn, serr := pgDropAll(cctx, srv.dsn, m.CoreDB, m.Prefix)
+				n, derr = n+dn, errors.Join(derr, serr)
+			}
 			cancel()
 			logf("dropped %d PostgreSQL databases\n", n)
 			err = errors.Join(err, derr)
@@ -151,14 +158,23 @@ func harness(ctx context.Context, cfg config, stderr io.Writer) (res *result, er
 		}
 	}
 
-	var pg *pgSampler
+	var pg *pgSamplers
 	// Connections are counted by database prefix: known when the server
 	// was started here, or given with -tenant-db-prefix.
 	if cfg.db == "postgres" && (cfg.url == "" || cfg.prefix != "") {
-		if pg, err = newPGSampler(ctx, cfg.pgDSN, m.Prefix, m.CoreDB); err != nil {
+		pg = &pgSamplers{}
+		defer pg.close()
+		if pg.core, err = newPGSampler(ctx, cfg.pgDSN, m.Prefix, m.CoreDB); err != nil {
 			return res, err
 		}
-		defer pg.close()
+		for _, srv := range cfg.pgServers {
+			s, err := newPGSampler(ctx, srv.dsn, m.Prefix, m.CoreDB)
+			if err != nil {
+				return res, fmt.Errorf("server %s: %w", srv.name, err)
+			}
+			pg.servers = append(pg.servers, s)
+			pg.names = append(pg.names, srv.name)
+		}
 	}
 
 	tenants := m.Tenants[:cfg.tenants]
@@ -219,7 +235,7 @@ func harness(ctx context.Context, cfg config, stderr io.Writer) (res *result, er
 				}
 			}
 			run.tenants = len(spec.tenants)
-			var phasePG *pgSampler
+			var phasePG *pgSamplers
 			if tenantkitPhase(name) {
 				phasePG = pg
 			}
@@ -338,17 +354,29 @@ func startServer(ctx context.Context, cfg config, m *manifest, dir, work string,
 		if err != nil {
 			return nil, err
 		}
-		tenantDB := cfg.pgDSN
+		args = append(args, "-core-db", core)
+		servers := cfg.pgServers
+		if len(servers) == 0 {
+			servers = []pgServer{{dsn: cfg.pgDSN}} // the one server, unnamed
+		}
+		for _, srv := range servers {
+			tenantDB := srv.dsn
+			if m.isolation() == "schema" {
+				if err := pgCreateDB(ctx, srv.dsn, m.schemasDB()); err != nil {
+					return nil, err
+				}
+				if tenantDB, err = dsnWithDB(srv.dsn, m.schemasDB()); err != nil {
+					return nil, err
+				}
+			}
+			if srv.name != "" {
+				tenantDB = srv.name + "=" + tenantDB
+			}
+			args = append(args, "-tenant-db", tenantDB)
+		}
 		if m.isolation() == "schema" {
-			if err := pgCreateDB(ctx, cfg.pgDSN, m.schemasDB()); err != nil {
-				return nil, err
-			}
-			if tenantDB, err = dsnWithDB(cfg.pgDSN, m.schemasDB()); err != nil {
-				return nil, err
-			}
 			args = append(args, "-tenant-isolation", "schema")
 		}
-		args = append(args, "-core-db", core, "-tenant-db", tenantDB)
 	}
 	pprofAddr := ""
 	if cfg.profileDir != "" {
@@ -472,15 +500,16 @@ type phaseRun struct {
 	peakRSS            int64 // bytes; 0: unknown
 	peakHandles        float64
 	haveHandles        bool
-	peakPG, peakCore   int           // -1: not sampled
-	cpu                time.Duration // server CPU time in the measured window; -1: unknown
+	peakPG, peakCore   int            // -1: not sampled
+	peakByServer       map[string]int // with -pg-servers: peak tenant connections of each server
+	cpu                time.Duration  // server CPU time in the measured window; -1: unknown
 	profile            string
 }
 
 // runPhase drives one phase while sampling the server's memory, CPU time,
 // open handles and PostgreSQL connections, printing progress, and taking a
 // CPU profile if asked; it fills run.
-func runPhase(ctx context.Context, cfg config, client *http.Client, spec loadSpec, label string, run *phaseRun, pid int, pprofAddr string, pg *pgSampler, stderr io.Writer) {
+func runPhase(ctx context.Context, cfg config, client *http.Client, spec loadSpec, label string, run *phaseRun, pid int, pprofAddr string, pg *pgSamplers, stderr io.Writer) {
 	var live liveCounters
 	var lastHandles atomic.Pointer[handleSample] // the sampler's latest, for the progress line
 	done := make(chan struct{})
@@ -510,9 +539,7 @@ func runPhase(ctx context.Context, cfg config, client *http.Client, spec loadSpe
 				}
 			}
 			if pg != nil {
-				if tc, cc, err := pg.sample(sctx); err == nil {
-					run.peakPG, run.peakCore = max(run.peakPG, tc), max(run.peakCore, cc)
-				}
+				pg.sample(sctx, run)
 			}
 			wait := t.C
 			var measure <-chan time.Time

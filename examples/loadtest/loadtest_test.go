@@ -7,12 +7,14 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"sync"
 	"syscall"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/tenantkit/tenantkit/internal/pgtest"
 	"github.com/tenantkit/tenantkit/internal/testenv"
 )
 
@@ -193,6 +195,49 @@ func TestPostgres(t *testing.T) {
 			}
 			if left != 0 || r.Prefix == "" {
 				t.Errorf("%d databases and roles with prefix %q left after the run, want 0", left, r.Prefix)
+			}
+		})
+	}
+}
+
+// TestPostgresPlacement runs the harness with the tenants placed on two
+// servers, the test server and a private cluster: no errors, each
+// server's peak of tenant connections within its own budget, nothing left
+// behind on either.
+func TestPostgresPlacement(t *testing.T) {
+	dsn := testenv.PostgresDSN(t)
+	second := pgtest.StartCluster(t).DSN()
+	for _, isolation := range []string{"database", "schema"} {
+		t.Run(isolation, func(t *testing.T) {
+			r := runHarness(t, "-db", "postgres", "-tenant-isolation", isolation, "-pg-dsn", dsn,
+				"-pg-servers", "a="+dsn+",b="+second, "-db-max-conns", "4", "-tenants", "4",
+				"-users-per-tenant", "1", "-clients", "4", "-duration", "2s", "-warmup", "300ms", "-phases", "dist", "-dist", "rotate", "-mix", "read=90,update=10")
+			checkSane(t, r, phaseDist)
+			if !slices.Equal(r.Servers, []string{"a", "b"}) {
+				t.Errorf("result's servers %q, want [a b]", r.Servers)
+			}
+			for _, p := range r.Phases {
+				for _, name := range []string{"a", "b"} {
+					if n, ok := p.PeakPGByServer[name]; !ok || n < 1 || n > 4 {
+						t.Errorf("phase %s: server %s peak tenant connections %d (%v), want 1 to 4 (its budget)", p.Name, name, n, ok)
+					}
+				}
+			}
+			for _, d := range []string{dsn, second} {
+				conn, err := pgx.Connect(t.Context(), d)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var left int
+				err = conn.QueryRow(t.Context(), `SELECT (SELECT count(*) FROM pg_database WHERE datname LIKE $1) + (SELECT count(*) FROM pg_roles WHERE rolname LIKE $1)`,
+					likePrefix(r.Prefix)).Scan(&left)
+				conn.Close(context.Background())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if left != 0 {
+					t.Errorf("%d databases and roles with prefix %q left on a server after the run, want 0", left, r.Prefix)
+				}
 			}
 		})
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -95,6 +96,13 @@ func TestParseConfig(t *testing.T) {
 		{name: "schema per tenant", args: []string{"-db", "postgres", "-tenant-isolation", "schema"}},
 		{name: "schema on SQLite", args: []string{"-tenant-isolation", "schema"}, wantErr: true},
 		{name: "unknown isolation", args: []string{"-db", "postgres", "-tenant-isolation", "table"}, wantErr: true},
+		{name: "two servers", args: []string{"-db", "postgres", "-pg-servers", "a=postgres://h1/postgres, b=postgres://h2/postgres"}},
+		{name: "servers on SQLite", args: []string{"-pg-servers", "a=postgres://h1/postgres"}, wantErr: true},
+		{name: "servers with -url", args: []string{"-db", "postgres", "-url", "http://127.0.0.1:1", "-pg-servers", "a=postgres://h1/postgres"}, wantErr: true},
+		{name: "servers with -reuse", args: []string{"-db", "postgres", "-reuse", "x", "-pg-servers", "a=postgres://h1/postgres"}, wantErr: true},
+		{name: "server unnamed", args: []string{"-db", "postgres", "-pg-servers", "postgres://h1/postgres"}, wantErr: true},
+		{name: "server named twice", args: []string{"-db", "postgres", "-pg-servers", "a=postgres://h1/postgres,a=postgres://h2/postgres"}, wantErr: true},
+		{name: "server not postgres", args: []string{"-db", "postgres", "-pg-servers", "a=mysql://h1/x"}, wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -104,7 +112,11 @@ func TestParseConfig(t *testing.T) {
 			}
 		})
 	}
-	c, err := parseConfig([]string{"-tenants", "1"}, nil)
+	c, err := parseConfig([]string{"-db", "postgres", "-pg-servers", "pg1=postgres://h1/postgres pg2=postgres://h2/postgres"}, nil)
+	if want := []pgServer{{"pg1", "postgres://h1/postgres"}, {"pg2", "postgres://h2/postgres"}}; err != nil || !slices.Equal(c.pgServers, want) {
+		t.Errorf("-pg-servers: %v, %v; want %v", c.pgServers, err, want)
+	}
+	c, err = parseConfig([]string{"-tenants", "1"}, nil)
 	if err != nil || strings.Join(c.phases, ",") != "map-one,one" {
 		t.Errorf("-tenants 1: phases %q, %v; want map-one,one (no dist phase over one tenant)", c.phases, err)
 	}

@@ -164,3 +164,49 @@ func (s *pgSampler) sample(ctx context.Context) (tenants, core int, err error) {
 }
 
 func (s *pgSampler) close() { s.conn.Close(context.Background()) }
+
+// pgSamplers counts the connections of the server under test: to the core
+// database and the tenant databases of -pg-dsn's server, or, with
+// -pg-servers, to the tenant databases of each server.
+type pgSamplers struct {
+	core    *pgSampler   // -pg-dsn's server
+	servers []*pgSampler // -pg-servers, in order; none without it
+	names   []string     // their names
+}
+
+// sample takes one sample of every server and raises run's peaks: the
+// tenant connections of all servers together (in one pass, so not all at
+// the same instant), each server's, and the core's.
+func (p *pgSamplers) sample(ctx context.Context, run *phaseRun) {
+	tc, cc, err := p.core.sample(ctx)
+	if err != nil {
+		return
+	}
+	run.peakCore = max(run.peakCore, cc)
+	if len(p.servers) == 0 {
+		run.peakPG = max(run.peakPG, tc)
+		return
+	}
+	if run.peakByServer == nil {
+		run.peakByServer = make(map[string]int, len(p.servers))
+	}
+	total := 0
+	for i, s := range p.servers {
+		n, _, err := s.sample(ctx)
+		if err != nil {
+			return
+		}
+		total += n
+		run.peakByServer[p.names[i]] = max(run.peakByServer[p.names[i]], n)
+	}
+	run.peakPG = max(run.peakPG, total)
+}
+
+// close closes every sampler's connection.
+func (p *pgSamplers) close() {
+	for _, s := range append([]*pgSampler{p.core}, p.servers...) {
+		if s != nil {
+			s.close()
+		}
+	}
+}

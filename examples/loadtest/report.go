@@ -77,6 +77,7 @@ type phaseResult struct {
 	PeakHandles    *float64            `json:"peak_handles_open"`         // tenantkit_handles_open; null: n/a
 	PeakPGConns    *int                `json:"peak_pg_tenant_conns,omitempty"`
 	PeakPGCore     *int                `json:"peak_pg_core_conns,omitempty"`
+	PeakPGByServer map[string]int      `json:"peak_pg_tenant_conns_by_server,omitempty"` // with -pg-servers
 	CPUProfiles    []string            `json:"cpu_profiles,omitempty"`
 }
 
@@ -97,6 +98,7 @@ type result struct {
 	Args          []string             `json:"args"`
 	DB            string               `json:"db"`
 	Isolation     string               `json:"tenant_isolation,omitempty"` // postgres: database or schema
+	Servers       []string             `json:"tenant_servers,omitempty"`   // -pg-servers: the names, each with a budget of db_max_conns
 	Mix           string               `json:"mix"`
 	DBMaxConns    int                  `json:"db_max_conns"`
 	DBTenantConns int                  `json:"db_tenant_conns,omitempty"` // 0: the server's default
@@ -207,6 +209,12 @@ func mergeRuns(runs []phaseRun) phaseResult {
 			pr.PeakHandles = &v
 		}
 		peakPG, peakCore = max(peakPG, run.peakPG), max(peakCore, run.peakCore)
+		for name, n := range run.peakByServer {
+			if pr.PeakPGByServer == nil {
+				pr.PeakPGByServer = map[string]int{}
+			}
+			pr.PeakPGByServer[name] = max(pr.PeakPGByServer[name], n)
+		}
 		if run.cpu < 0 {
 			cpuKnown = false
 		}
@@ -247,6 +255,9 @@ func printReport(w io.Writer, r *result) {
 	fmt.Fprintf(w, "db %s", r.DB)
 	if r.Isolation != "" {
 		fmt.Fprintf(w, " (a %s per tenant)", r.Isolation)
+	}
+	if len(r.Servers) > 0 {
+		fmt.Fprintf(w, " on servers %s (db-max-conns per server)", strings.Join(r.Servers, ", "))
 	}
 	fmt.Fprintf(w, ", mix %s, db-max-conns %d, server log level %s", r.Mix, r.DBMaxConns, r.LogLevel)
 	if r.DBTenantConns > 0 {
@@ -342,6 +353,13 @@ func pgString(p phaseResult) string {
 	s := strconv.Itoa(*p.PeakPGConns)
 	if p.PeakPGCore != nil {
 		s += "+" + strconv.Itoa(*p.PeakPGCore) + " core"
+	}
+	if len(p.PeakPGByServer) > 0 {
+		var each []string
+		for _, name := range slices.Sorted(maps.Keys(p.PeakPGByServer)) {
+			each = append(each, name+":"+strconv.Itoa(p.PeakPGByServer[name]))
+		}
+		s += " (" + strings.Join(each, " ") + ")"
 	}
 	return s
 }

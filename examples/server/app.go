@@ -26,6 +26,7 @@ import (
 	"github.com/tenantkit/tenantkit/auth"
 	"github.com/tenantkit/tenantkit/dbstrategy"
 	"github.com/tenantkit/tenantkit/dbstrategy/pgstrategy"
+	"github.com/tenantkit/tenantkit/dbstrategy/placement"
 	"github.com/tenantkit/tenantkit/dbstrategy/schemastrategy"
 	"github.com/tenantkit/tenantkit/dbstrategy/sqlitestrategy"
 	"github.com/tenantkit/tenantkit/examples/server/migrations"
@@ -185,6 +186,7 @@ type app struct {
 	dbs     *dbstrategy.Manager
 	store   CoreStore
 	reg     registry.Store // the tenant registry's store
+	servers *tenantServers // the tenant servers
 	lookup  *tenancy.Cache // cached tenant lookups
 	version int64          // the tenant schema version of this binary's migrations
 	closers []func() error // in reverse order of opening
@@ -225,11 +227,15 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, opts appOptions) 
 		return nil, err
 	}
 
-	strategy, closeStrategy, err := openTenantStrategy(ctx, cfg, log)
+	servers, strategy, closeStrategy, err := openTenantStrategy(ctx, cfg, log, store.reg)
 	if err != nil {
 		return nil, err
 	}
 	a.closers = append(a.closers, closeStrategy)
+	if err := servers.check(ctx, coreDB); err != nil {
+		return nil, err
+	}
+	store.servers = servers
 	managerOpts := []dbstrategy.Option{
 		dbstrategy.WithMigrations(migrations.Tenant()),
 		// A tenant whose schema this binary's migrations are ahead of is
@@ -320,7 +326,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, opts appOptions) 
 	a.srv, err = NewServer(serverDeps{
 		guard: guard,
 		log:   log, store: store, reg: reg, dbs: dbs, tenantStmts: strategy.Dialect() == "sqlite3", tenantVersion: version, hasher: hasher, tokens: tokens, lookup: lookup,
-		metrics: newMetrics(dbs, strategy, connsPerHandle(strategy), cfg.dbMaxConns, cfg.metricsPerTenant),
+		metrics: newMetrics(dbs, strategy, servers, connsPerHandle(servers.first()), cfg.dbMaxConns, cfg.metricsPerTenant),
 
 		orgLimits: ol,
 	})
@@ -328,10 +334,11 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, opts appOptions) 
 		return nil, err
 	}
 	a.handler, a.core = a.srv, a.srv.core
-	a.dbs, a.store, a.reg, a.lookup, a.version = dbs, store, store.reg, lookup, version
+	a.dbs, a.store, a.reg, a.lookup, a.version, a.servers = dbs, store, store.reg, lookup, version, servers
 	if opts.admin {
 		return a, nil
 	}
+	servers.logBudgets(ctx, log, cfg.dbMaxConns)
 	if err := a.core.Reconcile(ctx); err != nil {
 		return nil, fmt.Errorf("reconcile tenants: %w", err)
 	}
@@ -460,17 +467,74 @@ func migrateCore(ctx context.Context, db *sql.DB, dialect string) error {
 }
 
 // tenantFDs is how many file descriptors the tenant databases may hold:
-// every SQLite handle open with one connection, or the PostgreSQL budget.
+// every SQLite handle open with one connection, or the PostgreSQL budget
+// of every server.
 func tenantFDs(cfg config) uint64 {
 	if strings.HasPrefix(cfg.tenantDB, "sqlite:") {
 		return uint64(cfg.sqliteMaxOpen) * sqlitestrategy.HandleFDs
 	}
-	return uint64(cfg.dbMaxConns)
+	return uint64(cfg.dbMaxConns) * uint64(len(cfg.servers()))
 }
 
-// openTenantStrategy builds the strategy cfg.tenantDB names.
-func openTenantStrategy(ctx context.Context, cfg config, log *slog.Logger) (dbstrategy.Strategy, func() error, error) {
-	if dir, ok := strings.CutPrefix(cfg.tenantDB, "sqlite:"); ok {
+// openTenantStrategy builds the strategy of each -tenant-db server and,
+// when there are several, the placement.Router over them, which finds
+// each tenant's server in reg.
+func openTenantStrategy(ctx context.Context, cfg config, log *slog.Logger, reg *registry.SQL) (_ *tenantServers, _ dbstrategy.Strategy, _ func() error, err error) {
+	servers := cfg.servers()
+	ts := &tenantServers{strategies: make(map[string]dbstrategy.Strategy, len(servers)), closed: make(map[string]bool), reg: reg}
+	for _, name := range cfg.tenantClosed {
+		ts.closed[name] = true
+	}
+	var closers []func() error
+	closeAll := func() error {
+		var errs []error
+		for i := len(closers) - 1; i >= 0; i-- {
+			errs = append(errs, closers[i]())
+		}
+		return errors.Join(errs...)
+	}
+	defer func() {
+		if err != nil {
+			closeAll()
+		}
+	}()
+	var roleSecret []byte
+	if cfg.tenantDBRoleSecret != "off" && cfg.tenantIsolation == isolationDatabase && isPostgresURL(cfg.tenantDB) {
+		// Each tenant database is owned by its own role, and reached
+		// only as that role.
+		if roleSecret, err = secret(cfg.tenantDBRoleSecret, cfg.dataDir, "tenant-db-role.secret", "-tenant-db-role-secret", "TENANT_DB_ROLE_SECRET", log); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	for _, srv := range servers {
+		s, closeS, err := openServerStrategy(ctx, cfg, srv, roleSecret, len(servers) > 1)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		closers = append(closers, closeS)
+		ts.names = append(ts.names, srv.name)
+		ts.strategies[srv.name] = s
+	}
+	if !ts.placed() {
+		return ts, ts.first(), closeAll, nil
+	}
+	var router dbstrategy.Strategy
+	if cfg.tenantIsolation == isolationSchema {
+		router, err = placement.NewPinned(ts.strategies, ts.locate, placement.WithLogger(log))
+	} else {
+		router, err = placement.New(ts.strategies, ts.locate, placement.WithLogger(log))
+	}
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("tenant servers: %w", err)
+	}
+	return ts, router, closeAll, nil
+}
+
+// openServerStrategy builds the strategy of one tenant server: SQLite
+// files, a PostgreSQL database per tenant, or a schema per tenant. named
+// puts the server's name in errors, when there are several.
+func openServerStrategy(ctx context.Context, cfg config, srv tenantServer, roleSecret []byte, named bool) (dbstrategy.Strategy, func() error, error) {
+	if dir, ok := strings.CutPrefix(srv.url, "sqlite:"); ok {
 		if dir == "" {
 			return nil, nil, errors.New("invalid -tenant-db: sqlite: needs a folder")
 		}
@@ -480,51 +544,46 @@ func openTenantStrategy(ctx context.Context, cfg config, log *slog.Logger) (dbst
 		}
 		return s, func() error { return nil }, nil
 	}
+	what := ""
+	if named {
+		what = fmt.Sprintf(" on server %q", srv.name)
+	}
 	if cfg.tenantIsolation == isolationSchema {
-		return openSchemaStrategy(ctx, cfg)
+		return openSchemaStrategy(ctx, cfg, srv.url, what)
 	}
-	pc := pgstrategy.Config{DSN: cfg.tenantDB, Prefix: cfg.tenantDBPrefix, MaxConns: cfg.tenantConns}
-	if cfg.tenantDBRoleSecret != "off" {
-		// Each tenant database is owned by its own role, and reached
-		// only as that role.
-		rs, err := secret(cfg.tenantDBRoleSecret, cfg.dataDir, "tenant-db-role.secret", "-tenant-db-role-secret", "TENANT_DB_ROLE_SECRET", log)
-		if err != nil {
-			return nil, nil, err
-		}
-		pc.RoleSecret = rs
-	}
+	pc := pgstrategy.Config{DSN: srv.url, Prefix: cfg.tenantDBPrefix, MaxConns: cfg.tenantConns, RoleSecret: roleSecret}
 	s, err := pgstrategy.New(ctx, pc)
 	if err != nil {
-		return nil, nil, fmt.Errorf("tenant databases: %v", redact(err))
+		return nil, nil, fmt.Errorf("tenant databases%s: %v", what, redact(err))
 	}
 	if pc.RoleSecret != nil {
 		// A tenant role connects to its own database and nothing else:
 		// not the admin database (where provisioning takes its locks),
 		// the maintenance databases or the core database.
-		restrict := append([]string{"postgres", "template1"}, sameServerDatabase(cfg.coreDB, cfg.tenantDB)...)
+		restrict := append([]string{"postgres", "template1"}, sameServerDatabase(cfg.coreDB, srv.url)...)
 		if err := s.RestrictConnect(ctx, restrict...); err != nil {
 			s.Close()
-			return nil, nil, fmt.Errorf("tenant databases: %v (run as a superuser or the databases' owner, or -tenant-db-role-secret off)", redact(err))
+			return nil, nil, fmt.Errorf("tenant databases%s: %v (run as a superuser or the databases' owner, or -tenant-db-role-secret off)", what, redact(err))
 		}
 	}
 	return s, s.Close, nil
 }
 
 // openSchemaStrategy builds the schema-per-tenant strategy: every tenant a
-// schema of the -tenant-db database, served from one pool of -db-max-conns
+// schema of the dsn database, served from one pool of -db-max-conns
 // connections (the Manager's WithMaxConns sets its size). Unless
 // -tenant-db-role-secret is off, each tenant also has a role of its own,
 // which owns its schema and which every request runs as: those roles
 // cannot log in, so they need no password and reach no other database.
-func openSchemaStrategy(ctx context.Context, cfg config) (dbstrategy.Strategy, func() error, error) {
-	sc := schemastrategy.Config{DSN: cfg.tenantDB, Prefix: cfg.tenantDBPrefix, MaxConns: cfg.dbMaxConns, Roles: cfg.tenantDBRoleSecret != "off"}
+func openSchemaStrategy(ctx context.Context, cfg config, dsn, what string) (dbstrategy.Strategy, func() error, error) {
+	sc := schemastrategy.Config{DSN: dsn, Prefix: cfg.tenantDBPrefix, MaxConns: cfg.dbMaxConns, Roles: cfg.tenantDBRoleSecret != "off"}
 	s, err := schemastrategy.New(ctx, sc)
 	if err != nil {
 		hint := ""
 		if sc.Roles {
 			hint = " (the -tenant-db role needs CREATE on its database and SUPERUSER or CREATEROLE for the tenant roles, or -tenant-db-role-secret off)"
 		}
-		return nil, nil, fmt.Errorf("tenant schemas: %v%s", redact(err), hint)
+		return nil, nil, fmt.Errorf("tenant schemas%s: %v%s", what, redact(err), hint)
 	}
 	return s, s.Close, nil
 }

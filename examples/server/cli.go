@@ -22,7 +22,7 @@ const commandList = `Commands:
   serve                      serve the API (the default)
   migrate                    migrate every tenant database that is behind
   migrate status             list tenants whose schema is behind, ahead or failed
-  tenants list               list organizations with their state and schema version
+  tenants list               list organizations with their state, server and schema version
   tenants create             create an organization for an existing core user
   tenants suspend ID|SLUG    stop serving a tenant (403) until resumed
   tenants resume ID|SLUG     serve a suspended tenant again
@@ -233,9 +233,9 @@ func cmdTenantsList(ctx context.Context, args []string, getenv func(string) stri
 		return err
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tSLUG\tSTATUS\tVERSION\tCREATED\tNAME")
+	fmt.Fprintln(tw, "ID\tSLUG\tSTATUS\tSERVER\tVERSION\tCREATED\tNAME")
 	for _, o := range orgs {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%s\n", o.ID, o.Slug, o.Status, o.SchemaVersion, formatTime(o.CreatedAt), o.Name)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%s\n", o.ID, o.Slug, o.Status, a.servers.server(o.Server), o.SchemaVersion, formatTime(o.CreatedAt), o.Name)
 	}
 	return tw.Flush()
 }

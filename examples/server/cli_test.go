@@ -29,9 +29,19 @@ func noEnv(string) string { return "" }
 
 // cliConfigFlags returns cfg as the configuration flags a user passes.
 func cliConfigFlags(cfg config) []string {
-	return []string{"-data", cfg.dataDir, "-core-db", cfg.coreDB, "-tenant-db", cfg.tenantDB,
-		"-tenant-db-prefix", cfg.tenantDBPrefix, "-tenant-isolation", cfg.tenantIsolation,
-		"-jwt-secret", cfg.jwtSecret, "-tenant-db-role-secret", testRoleSecret}
+	args := []string{"-data", cfg.dataDir, "-core-db", cfg.coreDB}
+	if len(cfg.tenantServers) > 1 {
+		for _, s := range cfg.tenantServers {
+			args = append(args, "-tenant-db", s.name+"="+s.url)
+		}
+	} else {
+		args = append(args, "-tenant-db", cfg.tenantDB)
+	}
+	if len(cfg.tenantClosed) > 0 {
+		args = append(args, "-tenant-db-closed", strings.Join(cfg.tenantClosed, ","))
+	}
+	return append(args, "-tenant-db-prefix", cfg.tenantDBPrefix, "-tenant-isolation", cfg.tenantIsolation,
+		"-jwt-secret", cfg.jwtSecret, "-tenant-db-role-secret", testRoleSecret)
 }
 
 // runCLI runs `server <words> <config flags> <rest>` and returns what it
@@ -78,6 +88,7 @@ type listedOrg struct {
 	slug, status string
 	version      int64
 	name         string
+	server       string // "" in the wants of one server: "default"
 }
 
 // cliList runs `tenants list` and returns its rows by id.
@@ -85,21 +96,25 @@ func cliList(t testing.TB, cfg config) map[int64]listedOrg {
 	t.Helper()
 	out := mustCLI(t, cfg, []string{"tenants", "list"})
 	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
-	if got := strings.Fields(lines[0]); strings.Join(got, " ") != "ID SLUG STATUS VERSION CREATED NAME" {
-		t.Fatalf("tenants list header = %q; want ID SLUG STATUS VERSION CREATED NAME", lines[0])
+	if got := strings.Fields(lines[0]); strings.Join(got, " ") != "ID SLUG STATUS SERVER VERSION CREATED NAME" {
+		t.Fatalf("tenants list header = %q; want ID SLUG STATUS SERVER VERSION CREATED NAME", lines[0])
 	}
 	rows := map[int64]listedOrg{}
 	for _, l := range lines[1:] {
 		f := strings.Fields(l)
-		if len(f) < 6 {
-			t.Fatalf("tenants list row %q: want 6 columns", l)
+		if len(f) < 7 {
+			t.Fatalf("tenants list row %q: want 7 columns", l)
 		}
 		id, err1 := strconv.ParseInt(f[0], 10, 64)
-		v, err2 := strconv.ParseInt(f[3], 10, 64)
-		if _, err3 := time.Parse(time.RFC3339Nano, f[4]); err1 != nil || err2 != nil || err3 != nil {
+		v, err2 := strconv.ParseInt(f[4], 10, 64)
+		if _, err3 := time.Parse(time.RFC3339Nano, f[5]); err1 != nil || err2 != nil || err3 != nil {
 			t.Fatalf("tenants list row %q: bad id, version or created time", l)
 		}
-		rows[id] = listedOrg{slug: f[1], status: f[2], version: v, name: strings.Join(f[5:], " ")}
+		server := f[3]
+		if len(cfg.tenantServers) < 2 && server == defaultServer {
+			server = ""
+		}
+		rows[id] = listedOrg{slug: f[1], status: f[2], server: server, version: v, name: strings.Join(f[6:], " ")}
 	}
 	return rows
 }
@@ -129,7 +144,7 @@ func withTenantGoose(t testing.TB, cfg config, id int64, fn func(p *goose.Provid
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	s, closeStrategy, err := openTenantStrategy(ctx, cfg, slog.New(slog.DiscardHandler))
+	_, s, closeStrategy, err := openTenantStrategy(ctx, cfg, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +198,7 @@ func dropTenantBehindRegistry(t testing.TB, cfg config, id int64) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	s, closeStrategy, err := openTenantStrategy(ctx, cfg, slog.New(slog.DiscardHandler))
+	_, s, closeStrategy, err := openTenantStrategy(ctx, cfg, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -19,8 +21,14 @@ type config struct {
 	addr           string
 	dataDir        string
 	coreDB         string // sqlite:PATH or postgres://...
-	tenantDB       string // sqlite:DIR or postgres://...
+	tenantDB       string // sqlite:DIR or postgres://...; of several servers, the first one's
 	tenantDBPrefix string
+	// tenantServers are the PostgreSQL tenant servers of -tenant-db, in
+	// the order given; the first is the default one, which holds the
+	// tenants the registry places nowhere (Server ""). Empty means one
+	// server, "default", at tenantDB (see config.servers).
+	tenantServers []tenantServer
+	tenantClosed  []string // names of the servers closed to new tenants
 	// tenantIsolation is how PostgreSQL tenants are kept apart:
 	// isolationDatabase (a database each, pgstrategy) or isolationSchema
 	// (a schema each in the -tenant-db database, schemastrategy).
@@ -84,7 +92,9 @@ func configFlags(fs *flag.FlagSet, getenv func(string) string) func() (config, e
 	fs.StringVar(&c.addr, "addr", env("ADDR", ":8000"), "listen `address` (env ADDR)")
 	fs.StringVar(&c.dataDir, "data", env("DATA_DIR", "./data"), "`folder` for SQLite files and generated secrets (env DATA_DIR)")
 	fs.StringVar(&c.coreDB, "core-db", getenv("CORE_DATABASE_URL"), "core database: sqlite:PATH or postgres:// `URL` (env CORE_DATABASE_URL; default sqlite:<data>/core.db)")
-	fs.StringVar(&c.tenantDB, "tenant-db", getenv("TENANT_DATABASE_URL"), "tenant databases: sqlite:DIR or postgres:// `URL`; with -tenant-isolation schema, the database that holds the tenant schemas (env TENANT_DATABASE_URL; default sqlite:<data>/tenants)")
+	var tenantDBs tenantDBFlag
+	fs.Var(&tenantDBs, "tenant-db", "tenant databases: sqlite:DIR or postgres:// `URL`; with -tenant-isolation schema, the database that holds the tenant schemas. Several PostgreSQL servers: give NAME=postgres://... once per server (the first one holds the tenants placed before it had company); new tenants go to the open server with the fewest (env TENANT_DATABASE_URL, the URLs separated by commas or spaces; default sqlite:<data>/tenants)")
+	closed := fs.String("tenant-db-closed", getenv("TENANT_DB_CLOSED"), "comma-separated `names` of -tenant-db servers closed to new tenants; their tenants are served as before (env TENANT_DB_CLOSED)")
 	fs.StringVar(&c.tenantDBPrefix, "tenant-db-prefix", env("TENANT_DB_PREFIX", "tenant_"), "`prefix` of tenant database, schema and file names (env TENANT_DB_PREFIX)")
 	fs.StringVar(&c.tenantIsolation, "tenant-isolation", env("TENANT_ISOLATION", isolationDatabase), "PostgreSQL: `how` tenants are kept apart: database (a database and connection pool each) or schema (a schema each in the -tenant-db database, one shared pool of -db-max-conns connections; for thousands of tenants) (env TENANT_ISOLATION)")
 	fs.StringVar(&c.tenantDBRoleSecret, "tenant-db-role-secret", getenv("TENANT_DB_ROLE_SECRET"), "PostgreSQL only: `secret` (32+ bytes) the passwords of per-tenant database roles derive from; 'off' reaches every tenant database as the -tenant-db role instead. With -tenant-isolation schema the tenant roles have no password (each request runs SET ROLE to its tenant's role), so only 'off' matters: it turns them off (env TENANT_DB_ROLE_SECRET; default generated into <data>/tenant-db-role.secret)")
@@ -143,8 +153,20 @@ func configFlags(fs *flag.FlagSet, getenv func(string) string) func() (config, e
 		if c.coreDB == "" {
 			c.coreDB = "sqlite:" + c.dataDir + "/core.db"
 		}
-		if c.tenantDB == "" {
+		entries := []string(tenantDBs)
+		if len(entries) == 0 {
+			entries = splitURLList(getenv("TENANT_DATABASE_URL"))
+		}
+		if c.tenantServers, err = parseTenantServers(entries); err != nil {
+			return c, err
+		}
+		if len(c.tenantServers) > 0 {
+			c.tenantDB = c.tenantServers[0].url
+		} else {
 			c.tenantDB = "sqlite:" + c.dataDir + "/tenants"
+		}
+		if c.tenantClosed, err = parseClosed(*closed, c.servers()); err != nil {
+			return c, err
 		}
 		for _, u := range []struct{ flag, v string }{{"-core-db", c.coreDB}, {"-tenant-db", c.tenantDB}} {
 			if !strings.HasPrefix(u.v, "sqlite:") && !isPostgresURL(u.v) {
@@ -234,4 +256,124 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 
 func isPostgresURL(s string) bool {
 	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
+}
+
+// tenantServer is one PostgreSQL tenant server of -tenant-db.
+type tenantServer struct {
+	name string // as the registry records it (registry.Record.Server)
+	url  string
+}
+
+// defaultServer is the name of the one tenant server a -tenant-db URL
+// without a name configures.
+const defaultServer = "default"
+
+// servers returns the tenant servers: tenantServers, or the one server
+// "default" at tenantDB (SQLite too), for a config made without
+// parseConfig.
+func (c config) servers() []tenantServer {
+	if len(c.tenantServers) > 0 {
+		return c.tenantServers
+	}
+	return []tenantServer{{name: defaultServer, url: c.tenantDB}}
+}
+
+// tenantDBFlag is -tenant-db, which may be given several times.
+type tenantDBFlag []string
+
+func (f *tenantDBFlag) String() string {
+	if f == nil {
+		return ""
+	}
+	return strings.Join(*f, ",")
+}
+
+func (f *tenantDBFlag) Set(v string) error {
+	*f = append(*f, splitURLList(v)...)
+	return nil
+}
+
+// urlStart matches where an entry of a -tenant-db list starts: a URL, or
+// a name and a URL.
+var urlStart = regexp.MustCompile(`^([a-z0-9][a-z0-9_-]*=)?(postgres://|postgresql://|sqlite:)`)
+
+// splitURLList splits a list of -tenant-db entries at white space and at
+// commas followed by another entry, so that the commas of a multi-host
+// PostgreSQL URL (postgres://h1,h2/db) stay in it.
+func splitURLList(v string) []string {
+	var out []string
+	for _, field := range strings.Fields(v) {
+		start := 0
+		for i := 0; i < len(field); i++ {
+			if field[i] == ',' && urlStart.MatchString(field[i+1:]) {
+				if part := field[start:i]; part != "" {
+					out = append(out, part)
+				}
+				start = i + 1
+			}
+		}
+		if part := strings.TrimSuffix(field[start:], ","); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
+}
+
+// serverName is what a tenant server may be called: it is stored in the
+// registry and shown in logs and metrics.
+var serverName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+
+// parseTenantServers reads the -tenant-db entries: nothing (SQLite under
+// -data), one URL (the server "default", or SQLite), or NAME=URL entries,
+// one per PostgreSQL server.
+func parseTenantServers(entries []string) ([]tenantServer, error) {
+	if len(entries) == 0 {
+		return nil, nil
+	}
+	servers := make([]tenantServer, 0, len(entries))
+	for _, e := range entries {
+		ts := tenantServer{url: e}
+		if name, url, ok := strings.Cut(e, "="); ok && !strings.Contains(name, ":") {
+			if !serverName.MatchString(name) {
+				return nil, fmt.Errorf("invalid -tenant-db %q: a server name is 1 to 32 of a-z, 0-9, _ and -, starting with a letter or digit", name)
+			}
+			ts = tenantServer{name: name, url: url}
+		}
+		switch {
+		case strings.HasPrefix(ts.url, "sqlite:"):
+			if len(entries) > 1 || ts.name != "" {
+				return nil, errors.New("invalid -tenant-db: SQLite tenant databases are one sqlite:DIR, without a name; several servers are PostgreSQL ones")
+			}
+		case !isPostgresURL(ts.url):
+			return nil, errors.New("invalid -tenant-db: must start with sqlite: or postgres://")
+		case ts.name == "" && len(entries) > 1:
+			return nil, errors.New("invalid -tenant-db: with several servers, name each one (NAME=postgres://URL)")
+		}
+		if ts.name == "" {
+			ts.name = defaultServer
+		}
+		if slices.ContainsFunc(servers, func(o tenantServer) bool { return o.name == ts.name }) {
+			return nil, fmt.Errorf("invalid -tenant-db: server %q is named twice", ts.name)
+		}
+		servers = append(servers, ts)
+	}
+	return servers, nil
+}
+
+// parseClosed reads -tenant-db-closed: names of servers, not all of them.
+func parseClosed(v string, servers []tenantServer) ([]string, error) {
+	var closed []string
+	for _, name := range strings.Split(v, ",") {
+		if name = strings.TrimSpace(name); name == "" || slices.Contains(closed, name) {
+			continue
+		}
+		if !slices.ContainsFunc(servers, func(s tenantServer) bool { return s.name == name }) {
+			return nil, fmt.Errorf("invalid -tenant-db-closed: no -tenant-db server is named %q", name)
+		}
+		closed = append(closed, name)
+	}
+	if len(closed) > 0 && len(closed) == len(servers) {
+		return nil, errors.New("invalid -tenant-db-closed: every tenant server is closed: new organizations would have nowhere to go")
+	}
+	return closed, nil
 }

@@ -37,6 +37,9 @@ type Organization struct {
 
 	SchemaVersion  int64  // tenant schema version last recorded by a migration
 	MigrationError string // why the last migration failed; "" if it did not
+	// Server is the tenant server that holds its database, as the
+	// registry records it: "" is the first -tenant-db server.
+	Server string
 }
 
 // IdemRecord is an Idempotency-Key with the hash of the request it came

@@ -32,6 +32,31 @@ type connCounts struct {
 	hasDialled   bool // pgstrategy counts backends started; schemastrategy does not
 }
 
+// serversConnCounter returns a function that sums the connection counts
+// of every tenant server, or nil for strategies without server
+// connections (SQLite).
+func serversConnCounter(servers *tenantServers) func() connCounts {
+	var counters []func() connCounts
+	for _, name := range servers.names {
+		cc := connCounter(servers.strategies[name])
+		if cc == nil {
+			return nil
+		}
+		counters = append(counters, cc)
+	}
+	return func() connCounts {
+		var sum connCounts
+		for _, cc := range counters {
+			c := cc()
+			sum.conns += c.conns
+			sum.inUse += c.inUse
+			sum.dialled += c.dialled
+			sum.hasDialled = c.hasDialled
+		}
+		return sum
+	}
+}
+
 // connCounter returns a function that reads strategy's connection counts,
 // or nil for a strategy without server connections (SQLite).
 func connCounter(strategy dbstrategy.Strategy) func() connCounts {
@@ -50,7 +75,9 @@ func connCounter(strategy dbstrategy.Strategy) func() connCounts {
 	return nil
 }
 
-func newMetrics(dbs *dbstrategy.Manager, strategy dbstrategy.Strategy, connsPerHandle, budget int, perTenant bool) *metrics {
+// newMetrics builds the metrics of a server whose Manager dbs runs on
+// strategy over servers; budget is -db-max-conns, each server's.
+func newMetrics(dbs *dbstrategy.Manager, strategy dbstrategy.Strategy, servers *tenantServers, connsPerHandle, budget int, perTenant bool) *metrics {
 	m := &metrics{reg: prometheus.NewRegistry()}
 	// A fresh registry: registering can only fail on a programming error.
 	m.requests, _ = httpobs.NewRequestMetrics(m.reg)
@@ -60,9 +87,12 @@ func newMetrics(dbs *dbstrategy.Manager, strategy dbstrategy.Strategy, connsPerH
 	}, []string{"outcome"})
 	m.reg.MustRegister(m.provisioning,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		newManagerCollector(dbs, strategy, connsPerHandle, budget))
-	if cc := connCounter(strategy); cc != nil {
+		newManagerCollector(dbs, strategy, connsPerHandle, budget*len(servers.names)))
+	if cc := serversConnCounter(servers); cc != nil {
 		m.reg.MustRegister(newConnCollector(cc))
+		if servers.placed() {
+			m.reg.MustRegister(newServerCollector(servers, budget))
+		}
 	}
 	if perTenant {
 		m.tenantReqs = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -125,7 +155,7 @@ func newManagerCollector(dbs *dbstrategy.Manager, strategy dbstrategy.Strategy, 
 		idleCloses: d("tenantkit_handle_idle_closes_total", "Handles closed after sitting idle."),
 		waits:      d("tenantkit_acquire_waits_total", "Acquires that had to wait for room."),
 		connsMax:   d("tenantkit_db_connections_max", "Tenant database connections the open handles may hold at most; with schema isolation, the shared pool's size."),
-		budget:     d("tenantkit_db_connections_budget", "Configured budget of tenant database connections."),
+		budget:     d("tenantkit_db_connections_budget", "Configured budget of tenant database connections: -db-max-conns, times the number of tenant servers."),
 		migrations: prometheus.NewDesc("tenantkit_migrations_total", "Tenant schema migrations run by this process, by outcome.", []string{"outcome"}, nil),
 	}}
 }
@@ -198,5 +228,41 @@ func (c *connCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.inUse, prometheus.GaugeValue, float64(s.inUse))
 	if s.hasDialled {
 		ch <- prometheus.MustNewConstMetric(c.dialled, prometheus.CounterValue, float64(s.dialled))
+	}
+}
+
+// serverCollector reports each tenant server's connections and budget,
+// when there are several: each server enforces -db-max-conns alone.
+type serverCollector struct {
+	names                []string
+	counters             []func() connCounts
+	budget               float64
+	open, inUse, budgets *prometheus.Desc
+}
+
+func newServerCollector(servers *tenantServers, budget int) *serverCollector {
+	c := &serverCollector{names: servers.names, budget: float64(budget),
+		open:    prometheus.NewDesc("tenantkit_db_server_connections_open", "Connections held to one tenant server, busy or idle.", []string{"server"}, nil),
+		inUse:   prometheus.NewDesc("tenantkit_db_server_connections_in_use", "Connections to one tenant server in use now.", []string{"server"}, nil),
+		budgets: prometheus.NewDesc("tenantkit_db_server_connections_budget", "Budget of connections to one tenant server (-db-max-conns).", []string{"server"}, nil),
+	}
+	for _, name := range servers.names {
+		c.counters = append(c.counters, connCounter(servers.strategies[name]))
+	}
+	return c
+}
+
+func (c *serverCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.open
+	ch <- c.inUse
+	ch <- c.budgets
+}
+
+func (c *serverCollector) Collect(ch chan<- prometheus.Metric) {
+	for i, name := range c.names {
+		s := c.counters[i]()
+		ch <- prometheus.MustNewConstMetric(c.open, prometheus.GaugeValue, float64(s.conns), name)
+		ch <- prometheus.MustNewConstMetric(c.inUse, prometheus.GaugeValue, float64(s.inUse), name)
+		ch <- prometheus.MustNewConstMetric(c.budgets, prometheus.GaugeValue, c.budget, name)
 	}
 }

@@ -31,6 +31,9 @@ import (
 type sqlCoreStore struct {
 	db  *sql.DB
 	reg *registry.SQL // the registry's store, on db
+	// servers places new organizations on the tenant servers; nil (in
+	// tests that build a store alone) places them on the first.
+	servers *tenantServers
 }
 
 // openCoreStore opens the registry's tables on db (creating or upgrading
@@ -51,7 +54,7 @@ var _ CoreStore = (*sqlCoreStore)(nil)
 // orgSelect reads organizations with their registry records; an
 // organization without one (its delete was interrupted between the two)
 // is gone.
-const orgSelect = `SELECT o.id, o.name, o.slug, t.status, o.owner_id, o.created_at, t.version, t.migration_error
+const orgSelect = `SELECT o.id, o.name, o.slug, t.status, o.owner_id, o.created_at, t.version, t.migration_error, t.server
 	FROM organizations o JOIN tenantkit_tenants t ON t.id = CAST(o.id AS TEXT)`
 
 func (s *sqlCoreStore) CreateUser(ctx context.Context, u User) (User, error) {
@@ -102,9 +105,16 @@ func (s *sqlCoreStore) CreateOrganization(ctx context.Context, o Organization, i
 	if err != nil {
 		return Organization{}, storeErr("create organization", err)
 	}
+	// Its server: the open one with the fewest tenants, counted in this
+	// transaction (on SQLite, whose writers take turns, exactly).
+	if s.servers != nil {
+		if o.Server, err = s.servers.pick(ctx, tx, tenantKey(o.ID)); err != nil {
+			return Organization{}, storeErr("place organization", err)
+		}
+	}
 	// The registry record, in the same transaction: no organization
 	// exists without one.
-	_, err = s.reg.InsertTx(ctx, tx, registry.Record{ID: tenantKey(o.ID), Slug: o.Slug, Status: tenancy.Status(o.Status), CreatedAt: o.CreatedAt})
+	_, err = s.reg.InsertTx(ctx, tx, registry.Record{ID: tenantKey(o.ID), Slug: o.Slug, Status: tenancy.Status(o.Status), Server: o.Server, CreatedAt: o.CreatedAt})
 	if errors.Is(err, registry.ErrExists) {
 		return Organization{}, ErrConflict
 	}
@@ -176,7 +186,7 @@ func (s *sqlCoreStore) SlugsLike(ctx context.Context, base string) ([]string, er
 func (s *sqlCoreStore) scanOrg(row *sql.Row) (Organization, error) {
 	var o Organization
 	var status string
-	if err := row.Scan(&o.ID, &o.Name, &o.Slug, &status, &o.OwnerID, &o.CreatedAt, &o.SchemaVersion, &o.MigrationError); err != nil {
+	if err := row.Scan(&o.ID, &o.Name, &o.Slug, &status, &o.OwnerID, &o.CreatedAt, &o.SchemaVersion, &o.MigrationError, &o.Server); err != nil {
 		return Organization{}, storeErr("organization", err)
 	}
 	o.Status = OrgStatus(status)
@@ -198,7 +208,7 @@ func (s *sqlCoreStore) orgs(ctx context.Context, query string, args ...any) ([]O
 	for rows.Next() {
 		var o Organization
 		var status string
-		if err := rows.Scan(&o.ID, &o.Name, &o.Slug, &status, &o.OwnerID, &o.CreatedAt, &o.SchemaVersion, &o.MigrationError); err != nil {
+		if err := rows.Scan(&o.ID, &o.Name, &o.Slug, &status, &o.OwnerID, &o.CreatedAt, &o.SchemaVersion, &o.MigrationError, &o.Server); err != nil {
 			return nil, storeErr("list organizations", err)
 		}
 		o.Status = OrgStatus(status)
