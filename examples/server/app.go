@@ -185,6 +185,7 @@ type app struct {
 	core    *CoreService
 	dbs     *dbstrategy.Manager
 	store   CoreStore
+	coreDB  *sql.DB        // the core database
 	reg     registry.Store // the tenant registry's store
 	servers *tenantServers // the tenant servers
 	lookup  *tenancy.Cache // cached tenant lookups
@@ -233,6 +234,9 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, opts appOptions) 
 	}
 	a.closers = append(a.closers, closeStrategy)
 	if err := servers.check(ctx, coreDB); err != nil {
+		return nil, err
+	}
+	if err := servers.name(ctx, coreDB); err != nil {
 		return nil, err
 	}
 	store.servers = servers
@@ -299,8 +303,19 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, opts appOptions) 
 	if opts.provisioner != nil {
 		prov = opts.provisioner(prov)
 	}
-	reg, err := registry.New(store.reg, prov, registry.WithVersion(dbs.Version),
-		registry.WithOnChange(forget), registry.WithTimeout(lifecycleTimeout), registry.WithLogger(log))
+	regOpts := []registry.Option{registry.WithVersion(dbs.Version),
+		registry.WithOnChange(forget), registry.WithTimeout(lifecycleTimeout), registry.WithLogger(log)}
+	if servers.placed() {
+		// Moves between servers (tenants move, tenants drain): each
+		// server's copy is created and migrated as the serving Manager
+		// would, and this process's handle of a moved tenant is closed.
+		mover, err := placement.NewMover(servers.router, dbs.Evict, dbstrategy.WithMigrations(migrations.Tenant()), dbstrategy.WithLogger(log))
+		if err != nil {
+			return nil, err
+		}
+		regOpts = append(regOpts, registry.WithMover(mover))
+	}
+	reg, err := registry.New(store.reg, prov, regOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -335,6 +350,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, opts appOptions) 
 	}
 	a.handler, a.core = a.srv, a.srv.core
 	a.dbs, a.store, a.reg, a.lookup, a.version, a.servers = dbs, store, store.reg, lookup, version, servers
+	a.coreDB = coreDB
 	if opts.admin {
 		return a, nil
 	}
@@ -344,6 +360,17 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, opts appOptions) 
 	}
 	a.closers = append(a.closers, watch(store.reg, func(c registry.Change) {
 		forget(c)
+		if servers.placed() && c.Status != registry.StatusDeleted {
+			// The tenant may have moved to another server (a move's
+			// switch): close this process's handle, once its leases are
+			// given back, so that the next request opens it where the
+			// registry now places it. Other changes only cost a reopen.
+			ctx, cancel := context.WithTimeout(context.Background(), lifecycleTimeout)
+			defer cancel()
+			if err := dbs.Evict(ctx, c.ID); err != nil {
+				log.LogAttrs(ctx, slog.LevelWarn, "close moved tenant's handle", slog.String("tenant", c.ID), slog.String("err", err.Error()))
+			}
+		}
 		if c.Status == registry.StatusDeleted {
 			// Another process dropped the database: close our handle.
 			ctx, cancel := context.WithTimeout(context.Background(), lifecycleTimeout)
@@ -518,16 +545,18 @@ func openTenantStrategy(ctx context.Context, cfg config, log *slog.Logger, reg *
 	if !ts.placed() {
 		return ts, ts.first(), closeAll, nil
 	}
-	var router dbstrategy.Strategy
 	if cfg.tenantIsolation == isolationSchema {
-		router, err = placement.NewPinned(ts.strategies, ts.locate, placement.WithLogger(log))
-	} else {
-		router, err = placement.New(ts.strategies, ts.locate, placement.WithLogger(log))
+		pinned, err := placement.NewPinned(ts.strategies, ts.locate, placement.WithLogger(log))
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("tenant servers: %w", err)
+		}
+		ts.router = pinned.Router
+		return ts, pinned, closeAll, nil
 	}
-	if err != nil {
+	if ts.router, err = placement.New(ts.strategies, ts.locate, placement.WithLogger(log)); err != nil {
 		return nil, nil, nil, fmt.Errorf("tenant servers: %w", err)
 	}
-	return ts, router, closeAll, nil
+	return ts, ts.router, closeAll, nil
 }
 
 // openServerStrategy builds the strategy of one tenant server: SQLite

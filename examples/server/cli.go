@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tenantkit/tenantkit/dbstrategy"
+	"github.com/tenantkit/tenantkit/tenancy/registry"
 )
 
 // commandsUsage lists the admin subcommands of the server binary.
@@ -27,6 +28,10 @@ const commandList = `Commands:
   tenants suspend ID|SLUG    stop serving a tenant (403) until resumed
   tenants resume ID|SLUG     serve a suspended tenant again
   tenants delete ID|SLUG     deprovision a tenant: its database is dropped
+  tenants move ID|SLUG -to SERVER
+                             move a tenant to another PostgreSQL server; its writes
+                             pause (503) only for the final copy and the switch
+  tenants drain SERVER       move every tenant off a server, with progress
 
 Every command takes the configuration flags of serve; -h on a command lists its flags.
 `
@@ -60,8 +65,12 @@ func runCommand(ctx context.Context, args []string, getenv func(string) string, 
 		return cmdTenantsSetStatus(ctx, "resume", args, getenv, stdout, OrgSuspended, OrgActive)
 	case "tenants delete":
 		return cmdTenantsDelete(ctx, args, getenv, stdout)
+	case "tenants move":
+		return cmdTenantsMove(ctx, args, getenv, stdout)
+	case "tenants drain":
+		return cmdTenantsDrain(ctx, args, getenv, stdout)
 	case "tenants":
-		return errors.New("usage: server tenants list|create|suspend|resume|delete [flags]; -h on each lists its flags")
+		return errors.New("usage: server tenants list|create|suspend|resume|delete|move|drain [flags]; -h on each lists its flags")
 	}
 	return fmt.Errorf("unknown command %q; run 'server help' for the list", name)
 }
@@ -302,6 +311,75 @@ func cmdTenantsDelete(ctx context.Context, args []string, getenv func(string) st
 		return describe(err)
 	}
 	fmt.Fprintf(stdout, "deleted organization %d (%s)\n", o.ID, o.Slug)
+	return nil
+}
+
+func cmdTenantsMove(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	c := newCommand("tenants move", getenv)
+	to := c.fs.String("to", "", "`name` of the server to move the tenant to (required)")
+	a, err := c.open(ctx, args, "server tenants move -to SERVER [flags] ID|SLUG", 1, stdout)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if *to == "" {
+		return errors.New("tenants move: -to is required")
+	}
+	if !a.servers.placed() {
+		return errors.New("tenants move: only one tenant server is configured; give each with -tenant-db NAME=URL")
+	}
+	o, err := findOrg(ctx, a, c.fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	from, err := a.servers.locate(ctx, tenantKey(o.ID))
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	rec, err := a.core.reg.Move(ctx, tenantKey(o.ID), *to)
+	if err != nil {
+		return fmt.Errorf("move organization %d (%s) from %s to %s: %w", o.ID, o.Slug, from, *to, err)
+	}
+	fmt.Fprintf(stdout, "moved organization %d (%s) from %s to %s in %s\n", o.ID, o.Slug, from, rec.Server, time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+func cmdTenantsDrain(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	c := newCommand("tenants drain", getenv)
+	parallel := c.fs.Int("parallel", registry.DefaultDrainParallel, "tenants moved at once")
+	if err := parseFlags(c.fs, args, "server tenants drain [flags] SERVER", 1, stdout); err != nil {
+		return err
+	}
+	if *parallel < 1 {
+		return errors.New("invalid -parallel: must be at least 1")
+	}
+	a, err := c.open(ctx, args, "server tenants drain [flags] SERVER", 1, stdout)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	from := c.fs.Arg(0)
+	if !a.servers.placed() {
+		return errors.New("tenants drain: only one tenant server is configured; give each with -tenant-db NAME=URL")
+	}
+	if _, ok := a.servers.strategies[from]; !ok {
+		return fmt.Errorf("tenants drain: no server %q; the servers are %s", from, strings.Join(a.servers.names, ", "))
+	}
+	start := time.Now()
+	var failed int
+	err = a.core.reg.Drain(ctx, from, a.servers.drainPick(a.coreDB, from), registry.DrainOptions{Parallel: *parallel, Progress: func(p registry.DrainProgress) {
+		if p.Err != nil {
+			failed++
+			fmt.Fprintf(stdout, "drain: %d/%d tenant %s: %v\n", p.Done, p.All, p.ID, p.Err)
+			return
+		}
+		fmt.Fprintf(stdout, "drain: %d/%d tenant %s to %s in %s\n", p.Done, p.All, p.ID, p.To, p.Took.Round(time.Millisecond))
+	}})
+	fmt.Fprintf(stdout, "drained %s in %s; %d failed\n", from, time.Since(start).Round(time.Millisecond), failed)
+	if err != nil {
+		return fmt.Errorf("tenants drain %s: %w", from, err)
+	}
 	return nil
 }
 

@@ -32,6 +32,7 @@ type tenantServers struct {
 	strategies map[string]dbstrategy.Strategy // each server's own strategy, by name
 	closed     map[string]bool                // closed to new tenants
 	reg        *registry.SQL                  // the placement, in the core database
+	router     *placement.Router              // when placed: routes tenants to their servers
 }
 
 // placed reports whether tenants are placed: several servers are
@@ -145,6 +146,35 @@ func (ts *tenantServers) check(ctx context.Context, q querier) error {
 	}
 	slices.Sort(missing)
 	return fmt.Errorf("tenants are placed on servers no -tenant-db names: %s; give each its NAME=postgres://... again", strings.Join(missing, ", "))
+}
+
+// name records, on the first server, the tenants placed nowhere (created
+// while it was the only one): moves and drains go from and to named
+// servers. Idempotent; replicas starting at once do the same.
+func (ts *tenantServers) name(ctx context.Context, db *sql.DB) error {
+	if !ts.placed() {
+		return nil
+	}
+	if _, err := db.ExecContext(ctx, `UPDATE tenantkit_tenants SET server = $1 WHERE server = ''`, ts.names[0]); err != nil {
+		return fmt.Errorf("record the first server's tenants: %w", err)
+	}
+	return nil
+}
+
+// drainPick is the pick of a drain of from: the open server other than
+// from with the fewest tenants, counted through q.
+func (ts *tenantServers) drainPick(q querier, from string) func(ctx context.Context, tenantID string) (string, error) {
+	load := ts.load(q)
+	return placement.FewestTenants{Servers: ts.names, Load: func(ctx context.Context) (map[string]placement.ServerLoad, error) {
+		loads, err := load(ctx)
+		if err != nil {
+			return nil, err
+		}
+		l := loads[from]
+		l.Closed = true
+		loads[from] = l
+		return loads, nil
+	}}.Pick
 }
 
 // logBudgets says, at start, what each server may hold.

@@ -1,0 +1,120 @@
+package main
+
+// Moving tenants between two PostgreSQL servers with the admin CLI while
+// a server serves them, for both isolations: `tenants move` under
+// concurrent reads and writes (reads never refused, writes refused only
+// with 503 and Retry-After, every acknowledged write found afterwards, the
+// tenant on exactly one server), then `tenants drain` of a server.
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tenantkit/tenantkit/internal/pgtest"
+)
+
+func TestMoveTwoServers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a PostgreSQL cluster; skipped with -short")
+	}
+	second := pgtest.StartCluster(t).DSN()
+	for _, b := range []backend{{name: "database", config: postgresConfig}, {name: "schema", config: postgresSchemaConfig}} {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			cfg := placementConfig(t, b.config(t), second)
+			ts := startServer(t, cfg)
+			owner := ts.coreUser(t, "mover@example.com")
+			id, _ := ts.org(t, owner, "Moving Co")
+			tok := ts.tenantUser(t, id, "member@example.com")
+			on := placeTenantsOn(t, cfg, id)
+			if len(on) != 1 {
+				t.Fatalf("tenant %s on servers %v; want one", id, on)
+			}
+			to := map[string]string{"a": "b", "b": "a"}[on[0]]
+
+			// Readers and one writer run through the move.
+			var stop atomic.Bool
+			var wg sync.WaitGroup
+			var mu sync.Mutex
+			var acked []string // display names a 200 acknowledged, in order
+			var paused, reads atomic.Int64
+			me := req{method: "GET", path: "/api/tenant/users/me", tenant: id, token: tok}
+			for range 3 {
+				wg.Go(func() {
+					for !stop.Load() {
+						r := ts.do(t, me)
+						if r.status != http.StatusOK {
+							t.Errorf("read during the move = %d %s; want 200", r.status, r.body)
+							return
+						}
+						reads.Add(1)
+					}
+				})
+			}
+			wg.Go(func() {
+				for i := 0; !stop.Load(); i++ {
+					name := fmt.Sprintf("write %d", i)
+					r := ts.do(t, req{method: "PUT", path: "/api/tenant/users/me", tenant: id, token: tok, body: map[string]any{"display_name": name}})
+					switch {
+					case r.status == http.StatusOK:
+						mu.Lock()
+						acked = append(acked, name)
+						mu.Unlock()
+					case r.status == http.StatusServiceUnavailable && r.header.Get("Retry-After") != "":
+						paused.Add(1)
+						time.Sleep(20 * time.Millisecond)
+					default:
+						t.Errorf("write during the move = %d %s; want 200, or 503 with Retry-After", r.status, r.body)
+						return
+					}
+				}
+			})
+			time.Sleep(300 * time.Millisecond)
+			out, err := runCLI(t, cfg, []string{"tenants", "move"}, "-to", to, id)
+			time.Sleep(300 * time.Millisecond) // writes after the switch land on the new server
+			stop.Store(true)
+			wg.Wait()
+			if err != nil {
+				t.Fatalf("tenants move: %v\n%s", err, out)
+			}
+			t.Logf("%s; %d reads, %d writes acknowledged, %d refused while paused", strings.TrimSpace(out), reads.Load(), len(acked), paused.Load())
+			if got := placeTenantsOn(t, cfg, id); !slices.Equal(got, []string{to}) {
+				t.Errorf("after the move the tenant is on %v; want [%s]", got, to)
+			}
+			if len(acked) == 0 {
+				t.Fatal("no write was acknowledged")
+			}
+			// The last acknowledged write is what the tenant holds, on the
+			// new server.
+			doc := decodeDoc(t, ts.mustStatus(t, me, http.StatusOK))
+			if want := acked[len(acked)-1]; doc["display_name"] != want {
+				t.Errorf("display name after the move = %v; want the last acknowledged write %q", doc["display_name"], want)
+			}
+			if list, err := runCLI(t, cfg, []string{"tenants", "list"}); err != nil || !strings.Contains(list, to) {
+				t.Errorf("tenants list = %v\n%s; want the tenant on %s", err, list, to)
+			}
+
+			// Drain the server the tenant is on now: it and a second tenant
+			// go back, and both are served.
+			id2, _ := ts.org(t, owner, "Second Co")
+			tok2 := ts.tenantUser(t, id2, "member@example.com")
+			out, err = runCLI(t, cfg, []string{"tenants", "drain"}, to)
+			if err != nil {
+				t.Fatalf("tenants drain %s: %v\n%s", to, err, out)
+			}
+			t.Logf("%s", strings.TrimSpace(out))
+			for _, c := range []struct{ id, tok string }{{id, tok}, {id2, tok2}} {
+				if got := placeTenantsOn(t, cfg, c.id); !slices.Equal(got, []string{on[0]}) {
+					t.Errorf("after the drain tenant %s is on %v; want [%s]", c.id, got, on[0])
+				}
+				awaitStatus(t, ts, req{method: "GET", path: "/api/tenant/users/me", tenant: c.id, token: c.tok}, http.StatusOK, crossProcessDeadline)
+			}
+		})
+	}
+}
