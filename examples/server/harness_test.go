@@ -151,13 +151,13 @@ type testServer struct {
 
 // startServer assembles the app for cfg and serves it; both are closed
 // when the test ends (the server first).
-func startServer(t *testing.T, cfg config) *testServer {
+func startServer(t testing.TB, cfg config) *testServer {
 	t.Helper()
 	return startServerWith(t, cfg, appOptions{hashParams: &testHashParams, throttle: &testThrottle})
 }
 
 // startServerWith is startServer with other app options.
-func startServerWith(t *testing.T, cfg config, opts appOptions) *testServer {
+func startServerWith(t testing.TB, cfg config, opts appOptions) *testServer {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

@@ -118,3 +118,35 @@ func TestMoveTwoServers(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkDrain times `tenants drain` of a server holding drainTenants
+// small tenants (one user each) to a second server, with the server
+// serving them, and reports the drain's wall time and the time per tenant.
+//
+//	go test ./examples/server -run '^$' -bench Drain -benchtime 1x
+func BenchmarkDrain(b *testing.B) {
+	const drainTenants = 200
+	second := pgtest.StartCluster(b).DSN()
+	for _, bk := range []backend{{name: "schema", config: postgresSchemaConfig}, {name: "database", config: postgresConfig}} {
+		b.Run(bk.name, func(b *testing.B) {
+			for range b.N {
+				cfg := placementConfig(b, bk.config(b), second)
+				cfg.tenantClosed = []string{"b"} // every tenant on a first
+				ts := startServer(b, cfg)
+				owner := ts.coreUser(b, "drain@example.com")
+				for i := range drainTenants {
+					id, _ := ts.org(b, owner, fmt.Sprintf("Small %d", i))
+					ts.tenantUser(b, id, "member@example.com")
+				}
+				start := time.Now()
+				out, err := runCLI(b, cfg, []string{"tenants", "drain"}, "-parallel", "8", "a")
+				took := time.Since(start)
+				if err != nil {
+					b.Fatalf("tenants drain a: %v\n%s", err, out)
+				}
+				b.ReportMetric(took.Seconds(), "s/drain")
+				b.ReportMetric(took.Seconds()/drainTenants, "s/tenant")
+			}
+		})
+	}
+}

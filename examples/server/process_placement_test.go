@@ -49,7 +49,7 @@ func TestPlacementTwoServers(t *testing.T) {
 // two tenant servers: "a", the test server as cfg has it, and "b", the
 // cluster at dsn (with a schema per tenant, a database there of the same
 // name as on the test server holds the schemas).
-func placementConfig(t *testing.T, cfg config, dsn string) config {
+func placementConfig(t testing.TB, cfg config, dsn string) config {
 	t.Helper()
 	b := dsn
 	if cfg.tenantIsolation == isolationSchema {
