@@ -138,6 +138,7 @@ func BenchmarkDrain(b *testing.B) {
 					id, _ := ts.org(b, owner, fmt.Sprintf("Small %d", i))
 					ts.tenantUser(b, id, "member@example.com")
 				}
+				cfg.tenantClosed = []string{"a"} // the drain: a closed, b open
 				start := time.Now()
 				out, err := runCLI(b, cfg, []string{"tenants", "drain"}, "-parallel", "8", "a")
 				took := time.Since(start)
