@@ -59,8 +59,8 @@ type (
 type tenantConnector struct {
 	s      *Strategy
 	tenant string
-	// key identifies the scope: schema, role, and the tenant's life in
-	// this process (Strategy.lives).
+	// key identifies the scope: schema, role, and the handle's number
+	// (Strategy.opens).
 	key string
 	// scopeSQL follows resetSQL in the round trip that scopes a
 	// connection: it sets search_path (the quoted schema, then pg_temp)
@@ -71,12 +71,12 @@ type tenantConnector struct {
 	scopeSQL string
 }
 
-func newTenantConnector(s *Strategy, tenantID, schema, role string, life uint64) *tenantConnector {
+func newTenantConnector(s *Strategy, tenantID, schema, role string, handle uint64) *tenantConnector {
 	searchPath := quote(schema) + ", pg_temp"
 	return &tenantConnector{
 		s:      s,
 		tenant: tenantID,
-		key:    schema + "\x00" + role + "\x00" + strconv.FormatUint(life, 10),
+		key:    schema + "\x00" + role + "\x00" + strconv.FormatUint(handle, 10),
 		// OPERATOR(pg_catalog.=): resolved whatever the search_path.
 		scopeSQL: "SELECT pg_catalog.set_config('search_path', " + literal(searchPath) + ", false), " +
 			"pg_catalog.set_config('role', " + literal(role) + ", false) " +

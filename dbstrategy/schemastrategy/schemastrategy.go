@@ -136,13 +136,13 @@ type Strategy struct {
 	maxConns  int32            // pool size; fixed once the pool exists
 	pool      *pgxpool.Pool    // nil until first use
 	connector driver.Connector // stdlib's connector over pool
-	// lives numbers each tenant's schema and role as this process last
-	// made or dropped them, from counter: a handle's scope key holds it,
-	// so a connection that a lease of a dropped tenant left scoped (to a
-	// role since dropped) is scoped again, never handed as it is to a
-	// lease of the tenant made anew under the same names.
-	lives   map[string]uint64
-	counter uint64
+	// opens numbers the handles Open returns: a handle's scope key holds
+	// its number, so a connection a lease of an earlier handle left
+	// scoped is scoped again before a lease of a later one. A tenant
+	// dropped and made anew (here or in another process: a move back to
+	// this server) gets a new handle, and its leases never get a session
+	// still scoped to the dropped schema's role.
+	opens atomic.Uint64
 }
 
 var (
@@ -400,27 +400,7 @@ func (s *Strategy) Create(ctx context.Context, tenantID string) error {
 	if err != nil {
 		return fmt.Errorf("schemastrategy: create tenant %q: %w", tenantID, err)
 	}
-	s.newLife(tenantID)
 	return nil
-}
-
-// newLife gives the tenant's schema and role a new number, after this
-// process created or dropped them (see Strategy.lives).
-func (s *Strategy) newLife(tenantID string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.lives == nil {
-		s.lives = make(map[string]uint64)
-	}
-	s.counter++
-	s.lives[tenantID] = s.counter
-}
-
-// life returns the tenant's current number (see Strategy.lives).
-func (s *Strategy) life(tenantID string) uint64 {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.lives[tenantID]
 }
 
 // roleAttrs are the attributes of a tenant role. NOINHERIT: the DSN's role,
@@ -482,7 +462,7 @@ func (s *Strategy) Open(ctx context.Context, tenantID string) (*sql.DB, error) {
 	if s.roles {
 		role = name
 	}
-	db := sql.OpenDB(newTenantConnector(s, tenantID, name, role, s.life(tenantID)))
+	db := sql.OpenDB(newTenantConnector(s, tenantID, name, role, s.opens.Add(1)))
 	// Every connection goes back to the shared pool at once, and every
 	// connection is taken from it, through its PrepareConn hook: the view
 	// neither keeps idle connections nor hands one from a caller to
@@ -508,13 +488,12 @@ func (s *Strategy) PinConn(ctx context.Context, db *sql.DB) (*sql.Conn, error) {
 // other sessions hold on the schema's objects. Drop is idempotent:
 // dropping a tenant that does not exist returns nil.
 //
-// A tenant dropped and made anew under the same names is a new tenant to
-// the pool: connections its previous leases left scoped are scoped again
-// before its next lease (with Roles, to the new role). When another
-// process drops and recreates a tenant, call Drop here too (it is
-// idempotent; dbstrategy.Manager.Drop does) before serving it again, as
-// a process that follows a registry's change feed does. The strategy
-// keeps a number per tenant it created or dropped, a few dozen bytes.
+// A tenant dropped and made anew under the same names, here or by another
+// process, is a new tenant to the pool once its handle is opened again:
+// connections the previous handle's leases left scoped are scoped again
+// before the new handle's first lease (with Roles, to the new role). Close
+// the tenant's handle when another process drops it (dbstrategy.Manager's
+// Drop or Evict), as a process that follows a registry's change feed does.
 func (s *Strategy) Drop(ctx context.Context, tenantID string) error {
 	name, err := s.SchemaName(tenantID)
 	if err != nil {
@@ -541,7 +520,6 @@ func (s *Strategy) Drop(ctx context.Context, tenantID string) error {
 	if err != nil {
 		return fmt.Errorf("schemastrategy: drop tenant %q: %w", tenantID, err)
 	}
-	s.newLife(tenantID)
 	return nil
 }
 

@@ -173,6 +173,10 @@ type appOptions struct {
 	// admin leaves out what only a serving process does: reconciling
 	// tenants left between states and watching for state changes.
 	admin bool
+	// moveLease, if not 0, is how long a move this process starts is its
+	// own (registry.WithMoveTimeout); a killed mover's move can be taken
+	// over after it.
+	moveLease time.Duration
 	// provisioner, if set, wraps what the registry creates and drops
 	// tenant databases with (tests inject faults there).
 	provisioner func(registry.Provisioner) registry.Provisioner
@@ -314,6 +318,9 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, opts appOptions) 
 			return nil, err
 		}
 		regOpts = append(regOpts, registry.WithMover(mover))
+		if opts.moveLease > 0 {
+			regOpts = append(regOpts, registry.WithMoveTimeout(opts.moveLease))
+		}
 	}
 	reg, err := registry.New(store.reg, prov, regOpts...)
 	if err != nil {

@@ -80,6 +80,9 @@ func runCommand(ctx context.Context, args []string, getenv func(string) string, 
 type command struct {
 	fs     *flag.FlagSet
 	finish func() (config, error)
+	// moveLease, if set, is how long a move this command starts is its
+	// own (tenants move, tenants drain).
+	moveLease *time.Duration
 }
 
 func newCommand(name string, getenv func(string) string) *command {
@@ -103,7 +106,11 @@ func (c *command) open(ctx context.Context, args []string, synopsis string, narg
 		return nil, err
 	}
 	cfg.logLevel = "warn"
-	return newApp(ctx, cfg, newLogger(cfg, stdout), appOptions{admin: true})
+	opts := appOptions{admin: true}
+	if c.moveLease != nil {
+		opts.moveLease = *c.moveLease
+	}
+	return newApp(ctx, cfg, newLogger(cfg, stdout), opts)
 }
 
 // fleet returns the organizations a migration concerns: active and
@@ -317,6 +324,7 @@ func cmdTenantsDelete(ctx context.Context, args []string, getenv func(string) st
 func cmdTenantsMove(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	c := newCommand("tenants move", getenv)
 	to := c.fs.String("to", "", "`name` of the server to move the tenant to (required)")
+	c.moveLease = c.fs.Duration("lease", registry.DefaultMoveTimeout, "how long the move is this process's: if it dies, a rerun may take the move over only after this `duration`")
 	a, err := c.open(ctx, args, "server tenants move -to SERVER [flags] ID|SLUG", 1, stdout)
 	if err != nil {
 		return err
@@ -348,6 +356,7 @@ func cmdTenantsMove(ctx context.Context, args []string, getenv func(string) stri
 func cmdTenantsDrain(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	c := newCommand("tenants drain", getenv)
 	parallel := c.fs.Int("parallel", registry.DefaultDrainParallel, "tenants moved at once")
+	c.moveLease = c.fs.Duration("lease", registry.DefaultMoveTimeout, "how long each move is this process's: if it dies, a rerun may take a move over only after this `duration`")
 	if err := parseFlags(c.fs, args, "server tenants drain [flags] SERVER", 1, stdout); err != nil {
 		return err
 	}

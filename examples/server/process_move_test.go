@@ -9,10 +9,12 @@ package main
 import (
 	"fmt"
 	"net/http"
+	"os/exec"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -147,6 +149,95 @@ func BenchmarkDrain(b *testing.B) {
 				}
 				b.ReportMetric(took.Seconds(), "s/drain")
 				b.ReportMetric(took.Seconds()/drainTenants, "s/tenant")
+			}
+		})
+	}
+}
+
+// TestMoveKilled kills the process running `tenants move` (kill -9) at a
+// different moment of the move in each of 3 runs per isolation, while a
+// server serves the tenant's reads and writes; after the killed move's
+// lease, a rerun of the command finishes or rolls back the move. The
+// tenant is then on exactly one server, every read was answered, and the
+// last acknowledged write is what the tenant holds.
+func TestMoveKilled(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a PostgreSQL cluster and runs the server binary; skipped with -short")
+	}
+	bin := buildServer(t)
+	second := pgtest.StartCluster(t).DSN()
+	const lease = 4 * time.Second
+	for _, b := range []backend{{name: "database", config: postgresConfig}, {name: "schema", config: postgresSchemaConfig}} {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			cfg := placementConfig(t, b.config(t), second)
+			ts := startServer(t, cfg)
+			owner := ts.coreUser(t, "killed-mover@example.com")
+			id, _ := ts.org(t, owner, "Killed Move Co")
+			tok := ts.tenantUser(t, id, "member@example.com")
+			me := req{method: "GET", path: "/api/tenant/users/me", tenant: id, token: tok}
+			for run, killAfter := range []time.Duration{700 * time.Millisecond, 1500 * time.Millisecond, 2500 * time.Millisecond} {
+				on := placeTenantsOn(t, cfg, id)
+				if len(on) != 1 {
+					t.Fatalf("run %d: tenant on %v; want one server", run, on)
+				}
+				to := map[string]string{"a": "b", "b": "a"}[on[0]]
+				var stop atomic.Bool
+				var wg sync.WaitGroup
+				var mu sync.Mutex
+				var last string // the last write a 200 acknowledged
+				wg.Go(func() {
+					for !stop.Load() {
+						if r := ts.do(t, me); r.status != http.StatusOK {
+							t.Errorf("run %d: read = %d %s; want 200", run, r.status, r.body)
+							return
+						}
+					}
+				})
+				wg.Go(func() {
+					for i := 0; !stop.Load(); i++ {
+						name := fmt.Sprintf("run %d write %d", run, i)
+						r := ts.do(t, req{method: "PUT", path: "/api/tenant/users/me", tenant: id, token: tok, body: map[string]any{"display_name": name}})
+						switch {
+						case r.status == http.StatusOK:
+							mu.Lock()
+							last = name
+							mu.Unlock()
+						case r.status == http.StatusServiceUnavailable && r.header.Get("Retry-After") != "":
+							time.Sleep(20 * time.Millisecond)
+						default:
+							t.Errorf("run %d: write = %d %s; want 200, or 503 with Retry-After", run, r.status, r.body)
+							return
+						}
+					}
+				})
+				args := append([]string{"tenants", "move"}, cliConfigFlags(cfg)...)
+				args = append(args, "-lease", lease.String(), "-to", to, id)
+				cmd := exec.Command(bin, args...)
+				if err := cmd.Start(); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(killAfter)
+				cmd.Process.Signal(syscall.SIGKILL)
+				cmd.Wait()
+				time.Sleep(lease + 500*time.Millisecond) // the killed process's move is free to take over
+				out, err := runCLI(t, cfg, []string{"tenants", "move"}, "-to", to, id)
+				if err != nil {
+					t.Fatalf("run %d: the rerun: %v\n%s", run, err, out)
+				}
+				time.Sleep(200 * time.Millisecond)
+				stop.Store(true)
+				wg.Wait()
+				if got := placeTenantsOn(t, cfg, id); !slices.Equal(got, []string{to}) {
+					t.Fatalf("run %d: after the rerun the tenant is on %v; want [%s]", run, got, to)
+				}
+				doc := decodeDoc(t, awaitStatus(t, ts, me, http.StatusOK, crossProcessDeadline))
+				mu.Lock()
+				want := last
+				mu.Unlock()
+				if want == "" || doc["display_name"] != want {
+					t.Errorf("run %d (killed after %v): display name = %v; want the last acknowledged write %q", run, killAfter, doc["display_name"], want)
+				}
 			}
 		})
 	}
