@@ -103,10 +103,25 @@ func TestMoveTwoServers(t *testing.T) {
 			}
 
 			// Drain the server the tenant is on now: it and a second tenant
-			// go back, and both are served.
+			// go back, and both are served throughout.
 			id2, _ := ts.org(t, owner, "Second Co")
 			tok2 := ts.tenantUser(t, id2, "member@example.com")
+			// Both tenants are read throughout the drain.
+			stop.Store(false)
+			for _, c := range []struct{ id, tok string }{{id, tok}, {id2, tok2}} {
+				wg.Go(func() {
+					for !stop.Load() {
+						if r := ts.do(t, req{method: "GET", path: "/api/tenant/users/me", tenant: c.id, token: c.tok}); r.status != http.StatusOK {
+							t.Errorf("tenant %s read during the drain = %d %s; want 200", c.id, r.status, r.body)
+							return
+						}
+					}
+				})
+			}
 			out, err = runCLI(t, cfg, []string{"tenants", "drain"}, to)
+			time.Sleep(300 * time.Millisecond)
+			stop.Store(true)
+			wg.Wait()
 			if err != nil {
 				t.Fatalf("tenants drain %s: %v\n%s", to, err, out)
 			}
