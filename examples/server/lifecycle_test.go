@@ -103,11 +103,29 @@ func awaitStatus(t testing.TB, ts *testServer, q req, want int, within time.Dura
 	}
 }
 
+// eachServer returns cfg as one configuration per tenant server.
+func eachServer(cfg config) []config {
+	var cfgs []config
+	for _, srv := range cfg.tenantServers {
+		c := cfg
+		c.tenantDB, c.tenantServers = srv.url, nil
+		cfgs = append(cfgs, c)
+	}
+	return cfgs
+}
+
 // tenantDBLeft lists what exists of tenant id's database: its SQLite file
 // and the -wal, -shm and -journal files beside it, or its PostgreSQL
 // database (prefix + id).
 func tenantDBLeft(t testing.TB, cfg config, id int64) []string {
 	t.Helper()
+	if len(cfg.tenantServers) > 1 {
+		var left []string
+		for _, srv := range eachServer(cfg) {
+			left = append(left, tenantDBLeft(t, srv, id)...)
+		}
+		return left
+	}
 	key := tenantKey(id)
 	if dir, ok := strings.CutPrefix(cfg.tenantDB, "sqlite:"); ok {
 		base := filepath.Join(dir, cfg.tenantDBPrefix+key+".db")
@@ -149,6 +167,14 @@ func tenantDBLeft(t testing.TB, cfg config, id int64) []string {
 // tenant, the tenants are the schemas under the prefix.
 func storedTenantIDs(t testing.TB, cfg config) (ids []int64, strays []string) {
 	t.Helper()
+	if len(cfg.tenantServers) > 1 {
+		for _, srv := range eachServer(cfg) {
+			i, s := storedTenantIDs(t, srv)
+			ids, strays = append(ids, i...), append(strays, s...)
+		}
+		slices.Sort(ids) // a tenant on two servers shows twice
+		return ids, strays
+	}
 	var names []string
 	if dir, ok := strings.CutPrefix(cfg.tenantDB, "sqlite:"); ok {
 		entries, err := os.ReadDir(dir)

@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tenantkit/tenantkit/internal/pgtest"
 	"github.com/tenantkit/tenantkit/tenancy/registry"
 )
 
@@ -111,7 +112,16 @@ type crashCase struct {
 }
 
 func TestCrashRecovery(t *testing.T) {
-	for _, b := range backends() {
+	bs := backends()
+	if !testing.Short() {
+		// The tenants placed on two PostgreSQL servers: the test server
+		// and a private cluster.
+		second := pgtest.StartCluster(t).DSN()
+		for _, b := range bs[1:] {
+			bs = append(bs, backend{name: b.name + "-two-servers", config: func(t testing.TB) config { return placementConfig(t, b.config(t), second) }})
+		}
+	}
+	for _, b := range bs {
 		t.Run(b.name, func(t *testing.T) {
 			t.Parallel() // databases of its own (see backends)
 			cfg := b.config(t)
@@ -172,7 +182,11 @@ func TestCrashRecovery(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := otherProcessStrategy(t, cfg).Create(ctx, tenantKey(empty.ID)); err != nil {
+			made := otherProcessStrategy(t, cfg)
+			if ts.app.servers.placed() {
+				made = ts.app.servers.router // on the server its record names
+			}
+			if err := made.Create(ctx, tenantKey(empty.ID)); err != nil {
 				t.Fatal(err)
 			}
 
