@@ -7,6 +7,7 @@ package main
 // tenant on exactly one server), then `tenants drain` of a server.
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"os/exec"
@@ -18,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tenantkit/tenantkit/dbstrategy"
 	"github.com/tenantkit/tenantkit/internal/pgtest"
 )
 
@@ -169,8 +171,9 @@ func BenchmarkDrain(b *testing.B) {
 	}
 }
 
-// TestMoveKilled kills the process running `tenants move` (kill -9) at a
-// different moment of the move in each of 3 runs per isolation, while a
+// TestMoveKilled kills the process running `tenants move` (kill -9) of a
+// tenant of 100,000 rows at a different moment of the move in each of 3
+// runs per isolation, while a
 // server serves the tenant's reads and writes; after the killed move's
 // lease, a rerun of the command finishes or rolls back the move. The
 // tenant is then on exactly one server, every read was answered, and the
@@ -190,6 +193,15 @@ func TestMoveKilled(t *testing.T) {
 			owner := ts.coreUser(t, "killed-mover@example.com")
 			id, _ := ts.org(t, owner, "Killed Move Co")
 			tok := ts.tenantUser(t, id, "member@example.com")
+			// A tenant of 100,000 rows, as the issue's target has it.
+			err := ts.app.dbs.Do(t.Context(), id, func(ctx context.Context, db dbstrategy.DB) error {
+				_, err := db.ExecContext(ctx, `INSERT INTO users (email, password_hash, created_at)
+					SELECT 'bulk' || g || '@example.com', 'x', now() FROM generate_series(1, 100000) g`)
+				return err
+			})
+			if err != nil {
+				t.Fatalf("seed 100,000 users: %v", err)
+			}
 			me := req{method: "GET", path: "/api/tenant/users/me", tenant: id, token: tok}
 			for run, killAfter := range []time.Duration{700 * time.Millisecond, 1500 * time.Millisecond, 2500 * time.Millisecond} {
 				on := placeTenantsOn(t, cfg, id)
