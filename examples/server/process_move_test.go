@@ -140,7 +140,9 @@ func TestMoveTwoServers(t *testing.T) {
 
 // BenchmarkDrain times `tenants drain` of a server holding drainTenants
 // small tenants (one user each) to a second server, with the server
-// serving them, and reports the drain's wall time and the time per tenant.
+// serving them (every tenant read in turn throughout, each read must
+// answer 200), and reports the drain's wall time, the time per tenant and
+// the reads made.
 //
 //	go test ./examples/server -run '^$' -bench Drain -benchtime 1x
 func BenchmarkDrain(b *testing.B) {
@@ -153,19 +155,46 @@ func BenchmarkDrain(b *testing.B) {
 				cfg.tenantClosed = []string{"b"} // every tenant on a first
 				ts := startServer(b, cfg)
 				owner := ts.coreUser(b, "drain@example.com")
+				var ids, toks []string
 				for i := range drainTenants {
 					id, _ := ts.org(b, owner, fmt.Sprintf("Small %d", i))
-					ts.tenantUser(b, id, "member@example.com")
+					ids, toks = append(ids, id), append(toks, ts.tenantUser(b, id, "member@example.com"))
+				}
+				// Every tenant is read, in turn, throughout the drain.
+				var stop atomic.Bool
+				var reads, refused atomic.Int64
+				var wg sync.WaitGroup
+				for c := range 4 {
+					wg.Go(func() {
+						for i := c; !stop.Load(); i++ {
+							k := i % drainTenants
+							if r := ts.do(b, req{method: "GET", path: "/api/tenant/users/me", tenant: ids[k], token: toks[k]}); r.status != http.StatusOK {
+								refused.Add(1)
+								b.Errorf("tenant %s read during the drain = %d %s; want 200", ids[k], r.status, r.body)
+							}
+							reads.Add(1)
+						}
+					})
 				}
 				cfg.tenantClosed = []string{"a"} // the drain: a closed, b open
 				start := time.Now()
-				out, err := runCLI(b, cfg, []string{"tenants", "drain"}, "-parallel", "8", "a")
+				// runCLI's two minutes are too short for a drain under reads.
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+				var buf strings.Builder
+				args := append([]string{"server", "tenants", "drain"}, cliConfigFlags(cfg)...)
+				err := run(ctx, append(args, "-parallel", "8", "a"), noEnv, &buf)
+				cancel()
+				out := buf.String()
 				took := time.Since(start)
+				stop.Store(true)
+				wg.Wait()
 				if err != nil {
 					b.Fatalf("tenants drain a: %v\n%s", err, out)
 				}
 				b.ReportMetric(took.Seconds(), "s/drain")
 				b.ReportMetric(took.Seconds()/drainTenants, "s/tenant")
+				b.ReportMetric(float64(reads.Load()), "reads")
+				b.ReportMetric(float64(refused.Load()), "refused")
 			}
 		})
 	}
