@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -80,12 +79,12 @@ func NewSQLThrottle(ctx context.Context, db *sql.DB, dialect, name string, opts 
 	if name == "" {
 		return nil, configErrorf("auth: NewSQLThrottle: empty name")
 	}
-	var maxFn, keyType string
+	var maxFn, minFn, keyType string
 	switch dialect {
 	case "sqlite3":
-		maxFn, keyType = "MAX", "BLOB"
+		maxFn, minFn, keyType = "MAX", "MIN", "BLOB"
 	case "postgres":
-		maxFn, keyType = "GREATEST", "BYTEA"
+		maxFn, minFn, keyType = "GREATEST", "LEAST", "BYTEA"
 	default:
 		return nil, configErrorf("auth: NewSQLThrottle: dialect %q: must be sqlite3 or postgres", dialect)
 	}
@@ -105,13 +104,8 @@ func NewSQLThrottle(ctx context.Context, db *sql.DB, dialect, name string, opts 
 		RETURNING full_ns`
 	t.fail = `UPDATE ` + tbl + ` SET pending = pending - 1 WHERE k = $1 AND pending > 0 AND full_ns > $2`
 	t.failNew = `INSERT INTO ` + tbl + ` AS t (k, full_ns, pending) VALUES ($1, CAST($2 AS BIGINT) + CAST($3 AS BIGINT), 0)
-		ON CONFLICT (k) DO UPDATE SET full_ns = CASE WHEN t.full_ns <= $2 THEN $2 + $3 ELSE MIN_FN END,
+		ON CONFLICT (k) DO UPDATE SET full_ns = CASE WHEN t.full_ns <= $2 THEN $2 + $3 ELSE ` + minFn + `(t.full_ns + $3, $2 + CAST($4 AS BIGINT)) END,
 			pending = CASE WHEN t.full_ns <= $2 THEN 0 ELSE t.pending END`
-	least := "LEAST"
-	if dialect == "sqlite3" {
-		least = "MIN"
-	}
-	t.failNew = strings.Replace(t.failNew, "MIN_FN", least+`(t.full_ns + $3, $2 + CAST($4 AS BIGINT))`, 1)
 	t.succeed = `UPDATE ` + tbl + ` SET pending = pending - 1, full_ns = full_ns - CAST($1 AS BIGINT) WHERE k = $2 AND pending > 0 AND full_ns > $3`
 	_, err = db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+tbl+` (
 		k       `+keyType+` PRIMARY KEY,
