@@ -2,7 +2,10 @@ package schemastrategy_test
 
 import (
 	"context"
+	"fmt"
+	"math/rand"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -130,4 +133,60 @@ func BenchmarkLeaseQueryPaired(b *testing.B) {
 func median(d []time.Duration) time.Duration {
 	slices.Sort(d)
 	return d[len(d)/2]
+}
+
+// BenchmarkLeaseZipf measures the shared pool under many tenants: 200
+// tenants, a budget of 40 connections, 64 goroutines each leasing a tenant
+// drawn from Zipf(1.1) and running one point query, as the reference
+// server's requests do. "affinity" is the strategy as it is: a lease takes
+// an idle connection its tenant's previous lease left, if any; "lifo" turns
+// that off and takes the connection idle last, whatever its tenant, as
+// pgxpool does (the strategy before the affinity). It reports the round
+// trips that reset or scope a connection per lease (scoped/op).
+//
+//	go test ./dbstrategy/schemastrategy -run '^$' -bench LeaseZipf -benchtime 20000x -count 3
+func BenchmarkLeaseZipf(b *testing.B) {
+	const tenants, budget = 200, 40
+	ctx := context.Background()
+	ids := make([]string, tenants)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("z%d", i)
+	}
+	dsn := newDatabase(b)
+	prefix := "tks_" + randomHex(b, 3) + "_"
+	for _, affinity := range []bool{true, false} {
+		name := "affinity"
+		if !affinity {
+			name = "lifo"
+		}
+		b.Run(name, func(b *testing.B) {
+			s := newStrategy(b, schemastrategy.Config{DSN: dsn, Prefix: prefix})
+			m, err := dbstrategy.NewManager(s, dbstrategy.WithMigrations(markerMigrations()), dbstrategy.WithMaxConns(budget))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer m.Close()
+			if !affinity {
+				if err := s.NoAffinity(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			for _, id := range ids {
+				if err := m.Create(ctx, id); err != nil {
+					b.Fatal(err)
+				}
+			}
+			var seed atomic.Int64
+			before := s.ConnStats().Scoped
+			b.SetParallelism(32) // 64 goroutines on 2 cores
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				z := rand.NewZipf(rand.New(rand.NewSource(seed.Add(1))), 1.1, 1, tenants-1)
+				for pb.Next() {
+					leaseQuery(b, ctx, m, ids[z.Uint64()])
+				}
+			})
+			b.ReportMetric(float64(s.ConnStats().Scoped-before)/float64(b.N), "scoped/op")
+		})
+	}
 }

@@ -30,7 +30,10 @@ import (
 //     in one round trip, unless the connection is already unscoped.
 //
 // Giving a connection back costs nothing: scopedConn.Close only checks
-// that it can be reused, and discards it otherwise.
+// that it can be reused, and discards it otherwise. Connections are taken
+// from, and given back to, the strategy's lot (lot.go), which keeps idle
+// connections by scope; the PrepareConn hook scopes the new ones, and
+// takeConn calls prepareConn itself on those the lot hands out.
 
 // stateKey is the key of a connState in a connection's
 // pgconn.CustomData.
@@ -84,27 +87,19 @@ func newTenantConnector(s *Strategy, tenantID, schema, role string, handle uint6
 	}
 }
 
-// Connect takes a connection of the shared pool, waiting for one until
-// ctx ends, scoped to the tenant by the pool's PrepareConn hook. A
-// connection that fails to scope because it is broken (after a server
-// restart, say) is discarded and another taken, up to the pool's size; a
-// tenant whose schema is gone gets an error wrapping
+// Connect takes a connection of the shared pool for the tenant, waiting
+// for one until ctx ends (see [Strategy.takeConn]), scoped to the tenant.
+// A tenant whose schema is gone gets an error wrapping
 // [dbstrategy.ErrNotFound].
 func (c *tenantConnector) Connect(ctx context.Context) (driver.Conn, error) {
-	if c.s.closed.Load() {
-		return nil, ErrClosed
-	}
-	c.s.mu.Lock()
-	connector := c.s.connector
-	c.s.mu.Unlock()
-	dc, err := connector.Connect(context.WithValue(ctx, scopeKey{}, c))
+	sc, err := c.s.takeConn(context.WithValue(ctx, scopeKey{}, c), c.key)
 	if err != nil {
-		if errors.Is(err, dbstrategy.ErrNotFound) || errors.Is(err, errScope) {
+		if errors.Is(err, dbstrategy.ErrNotFound) || errors.Is(err, errScope) || errors.Is(err, ErrClosed) {
 			return nil, err
 		}
 		return nil, fmt.Errorf("schemastrategy: tenant %q: take a connection: %w", c.tenant, err)
 	}
-	return &scopedConn{Conn: dc.(*stdlib.Conn)}, nil
+	return &scopedConn{Conn: sc, s: c.s}, nil
 }
 
 // Driver returns stdlib's driver, for driver.Connector.
@@ -135,6 +130,7 @@ func (s *Strategy) prepareConn(ctx context.Context, conn *pgx.Conn) (bool, error
 		q += "; " + c.scopeSQL
 	}
 	delete(data, stateKey) // unknown until the round trip succeeds
+	s.scoped.Add(1)
 	results, err := conn.PgConn().Exec(ctx, q).ReadAll()
 	for _, r := range results {
 		if err == nil {
@@ -185,6 +181,7 @@ func discard(sc *stdlib.Conn) {
 // Every method but Close, QueryContext and ExecContext is stdlib's.
 type scopedConn struct {
 	*stdlib.Conn
+	s *Strategy
 }
 
 // Unwrap returns the pgx connection it wraps, a *stdlib.Conn, for code
@@ -194,19 +191,14 @@ type scopedConn struct {
 // role, nor close it.
 func (c *scopedConn) Unwrap() driver.Conn { return c.Conn }
 
-// Close gives the connection back to the shared pool, still scoped to its
-// tenant (the next taker of another tenant, or of no tenant, resets it
-// first), or, if it is broken, busy or in a transaction, closes it so that
-// the pool destroys it. It does no I/O. database/sql calls it when a
-// *sql.Conn (a lease) is closed, and for every connection the handle
-// gives back.
+// Close gives the connection back to the strategy's lot, still scoped to
+// its tenant (the next taker of another tenant, or of no tenant, resets
+// it first), or, if it is broken, busy or in a transaction, closes it. It
+// does no I/O but that close. database/sql calls it when a *sql.Conn (a
+// lease) is closed, and for every connection the handle gives back.
 func (c *scopedConn) Close() error {
-	pc := c.Conn.Conn()
-	if pc.IsClosed() || pc.PgConn().IsBusy() || pc.PgConn().TxStatus() != 'I' {
-		discard(c.Conn)
-		return nil
-	}
-	return c.Conn.Close()
+	c.s.giveBack(c.Conn)
+	return nil
 }
 
 // QueryContext is stdlib's, retrying once, outside a transaction, a query

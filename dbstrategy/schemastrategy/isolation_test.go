@@ -312,11 +312,18 @@ func TestStatementCacheAcrossTenants(t *testing.T) {
 // pooled connection, pgx's cached statement for the old shape meets the
 // new one. Each read must return its own tenant's row, or, at worst (in a
 // transaction, where no retry is possible), fail with an error wrapping
-// ErrStalePlan; never another tenant's row.
+// ErrStalePlan; never another tenant's row. A lease of t2 holds the other
+// connection of the pool throughout, so that t0 and t1 share one.
 func TestStatementCacheDuringMigration(t *testing.T) {
 	s := newStrategy(t, schemastrategy.Config{})
-	m, ids := newFleet(t, s, 2, 2)
+	m, ids := newFleet(t, s, 2, 3)
 	ctx := testCtx(t)
+	held, err := m.Acquire(ctx, ids[2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Release()
+	ids = ids[:2]
 	// t1 is "migrated": its marker has another column type and one more column.
 	l, err := m.Acquire(ctx, "t1")
 	if err != nil {

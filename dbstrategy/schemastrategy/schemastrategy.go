@@ -136,6 +136,7 @@ type Strategy struct {
 	maxConns  int32            // pool size; fixed once the pool exists
 	pool      *pgxpool.Pool    // nil until first use
 	connector driver.Connector // stdlib's connector over pool
+	lot       *lot             // the connections taken from pool; with it
 	// opens numbers the handles Open returns: a handle's scope key holds
 	// its number, so a connection a lease of an earlier handle left
 	// scoped is scoped again before a lease of a later one. A tenant
@@ -143,6 +144,8 @@ type Strategy struct {
 	// this server) gets a new handle, and its leases never get a session
 	// still scoped to the dropped schema's role.
 	opens atomic.Uint64
+	// scoped counts the round trips that reset or scoped a connection.
+	scoped atomic.Int64
 }
 
 var (
@@ -271,10 +274,11 @@ func NewManager(ctx context.Context, cfg Config, opts ...dbstrategy.Option) (*db
 func (s *Strategy) Close() error {
 	s.closed.Store(true)
 	s.mu.Lock()
-	pool := s.pool
+	pool, lot := s.pool, s.lot
 	s.mu.Unlock()
 	if pool != nil {
-		pool.Close() // idempotent
+		closeConns(lot.close()) // the pool waits for every connection taken
+		pool.Close()            // idempotent
 	}
 	return nil
 }
@@ -302,7 +306,114 @@ func (s *Strategy) getPool() (*pgxpool.Pool, error) {
 	}
 	s.pool = pool
 	s.connector = stdlib.GetPoolConnector(pool)
+	s.lot = newLot(int(s.maxConns), s.idle, closeConns)
 	return pool, nil
+}
+
+// takeConn returns a connection of the shared pool for a taker of scope
+// key (a tenantConnector's key, carried in ctx with scopeKey, and a lease
+// with leaseKey; "" for the strategy's own work), waiting for one until
+// ctx ends. The lot hands out an idle connection of that scope first (see
+// lot.go); prepareConn then resets and scopes it as its rules say, in at
+// most one round trip (none for a lease of the tenant whose lease left
+// it). A connection that fails to scope because it is broken (after a
+// server restart, say) is closed and another taken; a tenant whose schema
+// is gone gets an error wrapping [dbstrategy.ErrNotFound].
+func (s *Strategy) takeConn(ctx context.Context, key string) (*stdlib.Conn, error) {
+	if _, err := s.getPool(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	connector, lot := s.connector, s.lot
+	s.mu.Unlock()
+	for range maxTakes {
+		sc, since, err := lot.take(ctx, key)
+		if err != nil {
+			return nil, err
+		}
+		if sc == nil { // a token: a new connection, scoped by PrepareConn
+			dc, err := connector.Connect(ctx)
+			if err != nil {
+				lot.lost()
+				return nil, err
+			}
+			return dc.(*stdlib.Conn), nil
+		}
+		if since > pingAfter {
+			if err := sc.Conn().PgConn().Ping(ctx); err != nil {
+				s.drop(sc)
+				if ctx.Err() != nil {
+					return nil, ctx.Err()
+				}
+				continue
+			}
+		}
+		ok, err := s.prepareConn(ctx, sc.Conn())
+		switch {
+		case !ok:
+			s.drop(sc)
+			if err != nil {
+				return nil, err
+			}
+		case err != nil: // reset, not scoped: clean
+			s.giveBack(sc)
+			return nil, err
+		default:
+			return sc, nil
+		}
+	}
+	return nil, errors.New("schemastrategy: too many broken connections in a row")
+}
+
+// maxTakes bounds the broken connections takeConn closes in a row before
+// it gives up.
+const maxTakes = 64
+
+// giveBack gives a connection takeConn returned back to the lot, or
+// closes it if it is broken, busy or in a transaction, or if the strategy
+// is closed.
+func (s *Strategy) giveBack(sc *stdlib.Conn) {
+	pc := sc.Conn()
+	if pc.IsClosed() || pc.PgConn().IsBusy() || pc.PgConn().TxStatus() != 'I' {
+		s.drop(sc)
+		return
+	}
+	s.mu.Lock()
+	lot := s.lot
+	s.mu.Unlock()
+	if !lot.give(sc) {
+		discard(sc)
+	}
+}
+
+// drop closes a connection takeConn returned, and gives its place in the
+// pool to the next taker.
+func (s *Strategy) drop(sc *stdlib.Conn) {
+	discard(sc)
+	s.mu.Lock()
+	lot := s.lot
+	s.mu.Unlock()
+	lot.lost()
+}
+
+// closeConns closes connections taken out of the lot for good.
+func closeConns(conns []*stdlib.Conn) {
+	for _, sc := range conns {
+		discard(sc)
+	}
+}
+
+// withConn runs f on a connection of the shared pool, reset and scoped to
+// no tenant, for the strategy's own work, and gives it back. f sends its
+// statements with the simple protocol: the connection's last lease may
+// have deallocated its prepared statements behind pgx's cache.
+func (s *Strategy) withConn(ctx context.Context, f func(*pgx.Conn) error) error {
+	sc, err := s.takeConn(ctx, "")
+	if err != nil {
+		return err
+	}
+	defer s.giveBack(sc)
+	return f(sc.Conn())
 }
 
 // SchemaName returns the name of the tenant's schema (and, with
@@ -348,6 +459,12 @@ type ConnStats struct {
 	MaxConns int // the pool's size
 	Conns    int // connections open now, busy or idle
 	InUse    int // of Conns, those a lease (or the strategy) holds now
+	Idle     int // of Conns, those idle, kept for the tenant that used them last
+
+	// Scoped counts the round trips, ever, that reset a connection or
+	// scoped it to a tenant: a lease that gets the connection its
+	// tenant's previous lease left adds none.
+	Scoped int64
 }
 
 // ConnStats returns the shared pool's connection counts: what the
@@ -355,10 +472,10 @@ type ConnStats struct {
 func (s *Strategy) ConnStats() ConnStats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := ConnStats{MaxConns: int(s.maxConns)}
+	st := ConnStats{MaxConns: int(s.maxConns), Scoped: s.scoped.Load()}
 	if s.pool != nil {
-		ps := s.pool.Stat()
-		st.Conns, st.InUse = int(ps.TotalConns()), int(ps.AcquiredConns())
+		held, parked := s.lot.stats()
+		st.Conns, st.InUse, st.Idle = int(s.pool.Stat().TotalConns()), held-parked, parked
 	}
 	return st
 }
@@ -378,29 +495,32 @@ func (s *Strategy) Create(ctx context.Context, tenantID string) error {
 	if err != nil {
 		return err
 	}
-	pool, err := s.getPool()
-	if err != nil {
-		return err
-	}
-	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, tenantLockSQL, name); err != nil {
-			return fmt.Errorf("lock: %w", err)
-		}
-		if !s.roles {
-			_, err := tx.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+quote(name))
-			return err
-		}
-		if err := s.ensureRole(ctx, tx, name); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+quote(name)+" AUTHORIZATION "+quote(name)+
-			"; ALTER SCHEMA "+quote(name)+" OWNER TO "+quote(name))
-		return err
+	err = s.withConn(ctx, func(conn *pgx.Conn) error {
+		return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			return s.create(ctx, tx, name)
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("schemastrategy: create tenant %q: %w", tenantID, err)
 	}
 	return nil
+}
+
+// create makes the schema name, and with roles its role, in tx.
+func (s *Strategy) create(ctx context.Context, tx pgx.Tx, name string) error {
+	if _, err := tx.Exec(ctx, tenantLockSQL, pgx.QueryExecModeSimpleProtocol, name); err != nil {
+		return fmt.Errorf("lock: %w", err)
+	}
+	if !s.roles {
+		_, err := tx.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+quote(name), pgx.QueryExecModeSimpleProtocol)
+		return err
+	}
+	if err := s.ensureRole(ctx, tx, name); err != nil {
+		return err
+	}
+	_, err := tx.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+quote(name)+" AUTHORIZATION "+quote(name)+
+		"; ALTER SCHEMA "+quote(name)+" OWNER TO "+quote(name), pgx.QueryExecModeSimpleProtocol)
+	return err
 }
 
 // roleAttrs are the attributes of a tenant role. NOINHERIT: the DSN's role,
@@ -414,7 +534,7 @@ const roleAttrs = "NOLOGIN NOINHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLI
 func (s *Strategy) ensureRole(ctx context.Context, tx pgx.Tx, name string) error {
 	var exists, member bool
 	err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = $1),
-	COALESCE(pg_catalog.pg_has_role(current_user, (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = $1), 'MEMBER'), false)`, name).Scan(&exists, &member)
+	COALESCE(pg_catalog.pg_has_role(current_user, (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = $1), 'MEMBER'), false)`, pgx.QueryExecModeSimpleProtocol, name).Scan(&exists, &member)
 	if err != nil {
 		return fmt.Errorf("read role: %w", err)
 	}
@@ -422,11 +542,11 @@ func (s *Strategy) ensureRole(ctx context.Context, tx pgx.Tx, name string) error
 	if !exists {
 		q = "CREATE ROLE " + quote(name) + " " + roleAttrs
 	}
-	if _, err := tx.Exec(ctx, q); err != nil {
+	if _, err := tx.Exec(ctx, q, pgx.QueryExecModeSimpleProtocol); err != nil {
 		return fmt.Errorf("role: %w", err)
 	}
 	if !s.superuser && (!exists || !member) {
-		if _, err := tx.Exec(ctx, "GRANT "+quote(name)+" TO CURRENT_USER"); err != nil {
+		if _, err := tx.Exec(ctx, "GRANT "+quote(name)+" TO CURRENT_USER", pgx.QueryExecModeSimpleProtocol); err != nil {
 			return fmt.Errorf("grant role: %w", err)
 		}
 	}
@@ -447,12 +567,11 @@ func (s *Strategy) Open(ctx context.Context, tenantID string) (*sql.DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	pool, err := s.getPool()
-	if err != nil {
-		return nil, err
-	}
 	var exists bool
-	if err := pool.QueryRow(ctx, "SELECT EXISTS (SELECT FROM pg_catalog.pg_namespace WHERE nspname = $1)", name).Scan(&exists); err != nil {
+	err = s.withConn(ctx, func(conn *pgx.Conn) error {
+		return conn.QueryRow(ctx, "SELECT EXISTS (SELECT FROM pg_catalog.pg_namespace WHERE nspname = $1)", pgx.QueryExecModeSimpleProtocol, name).Scan(&exists)
+	})
+	if err != nil {
 		return nil, fmt.Errorf("schemastrategy: open tenant %q: %w", tenantID, err)
 	}
 	if !exists {
@@ -499,23 +618,21 @@ func (s *Strategy) Drop(ctx context.Context, tenantID string) error {
 	if err != nil {
 		return err
 	}
-	pool, err := s.getPool()
-	if err != nil {
-		return err
-	}
-	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, tenantLockSQL, name); err != nil {
-			return fmt.Errorf("lock: %w", err)
-		}
-		if _, err := tx.Exec(ctx, "DROP SCHEMA IF EXISTS "+quote(name)+" CASCADE"); err != nil {
-			return err
-		}
-		if s.roles {
-			if _, err := tx.Exec(ctx, "DROP ROLE IF EXISTS "+quote(name)); err != nil {
-				return fmt.Errorf("drop role: %w", err)
+	err = s.withConn(ctx, func(conn *pgx.Conn) error {
+		return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, tenantLockSQL, pgx.QueryExecModeSimpleProtocol, name); err != nil {
+				return fmt.Errorf("lock: %w", err)
 			}
-		}
-		return nil
+			if _, err := tx.Exec(ctx, "DROP SCHEMA IF EXISTS "+quote(name)+" CASCADE", pgx.QueryExecModeSimpleProtocol); err != nil {
+				return err
+			}
+			if s.roles {
+				if _, err := tx.Exec(ctx, "DROP ROLE IF EXISTS "+quote(name), pgx.QueryExecModeSimpleProtocol); err != nil {
+					return fmt.Errorf("drop role: %w", err)
+				}
+			}
+			return nil
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("schemastrategy: drop tenant %q: %w", tenantID, err)
@@ -562,28 +679,21 @@ func (schemaLocker) SessionUnlock(ctx context.Context, conn *sql.Conn) error {
 // longer prefix that starts with this one. Tests reach it through
 // export_test.go; it is not part of the public API.
 func (s *Strategy) dropAll(ctx context.Context) error {
-	pool, err := s.getPool()
-	if err != nil {
-		return err
-	}
-	rows, err := pool.Query(ctx, "SELECT nspname FROM pg_catalog.pg_namespace WHERE starts_with(nspname::text, $1)", s.prefix)
-	if err != nil {
-		return err
-	}
-	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return err
-	}
-	if s.roles {
-		rows, err := pool.Query(ctx, "SELECT rolname FROM pg_catalog.pg_roles WHERE starts_with(rolname::text, $1)", s.prefix)
+	var names []string
+	err := s.withConn(ctx, func(conn *pgx.Conn) error {
+		q := "SELECT nspname FROM pg_catalog.pg_namespace WHERE starts_with(nspname::text, $1)"
+		if s.roles {
+			q += " UNION SELECT rolname FROM pg_catalog.pg_roles WHERE starts_with(rolname::text, $1)"
+		}
+		rows, err := conn.Query(ctx, q, pgx.QueryExecModeSimpleProtocol, s.prefix)
 		if err != nil {
 			return err
 		}
-		roles, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			return err
-		}
-		names = append(names, roles...)
+		names, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		return err
+	})
+	if err != nil {
+		return err
 	}
 	seen := make(map[string]bool)
 	var errs []error

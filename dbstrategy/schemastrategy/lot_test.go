@@ -1,0 +1,215 @@
+package schemastrategy_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/tenantkit/tenantkit/dbstrategy"
+	"github.com/tenantkit/tenantkit/dbstrategy/schemastrategy"
+)
+
+// leasePID leases id, checks that the lease reads id's own marker, and
+// returns the backend's process ID and the application_name the session
+// had when the lease took it; then it sets application_name to mark, so
+// that the next lease on that session sees it.
+func leasePID(ctx context.Context, t *testing.T, m *dbstrategy.Manager, id, mark string) (pid int, seen string) {
+	t.Helper()
+	l, err := m.Acquire(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release()
+	if got, err := marker(ctx, l.DB()); err != nil || got != id {
+		t.Fatalf("lease of %s reads marker %q, %v", id, got, err)
+	}
+	if err := l.DB().QueryRowContext(ctx, "SELECT pg_backend_pid(), current_setting('application_name')").Scan(&pid, &seen); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.DB().ExecContext(ctx, "SELECT set_config('application_name', $1, false)", mark); err != nil {
+		t.Fatal(err)
+	}
+	return pid, seen
+}
+
+// TestLeaseAffinity checks that a lease takes a connection its tenant's
+// previous lease left, when one is idle, rather than another tenant's: a
+// rotation over as many tenants as the pool has connections keeps one
+// backend per tenant, and each lease finds the session as its tenant's
+// previous lease left it (no reset, so no scope round trip). Before the
+// lot, the pool handed out whichever connection was idle, and every lease
+// of the rotation was reset and scoped anew.
+func TestLeaseAffinity(t *testing.T) {
+	const n = 4
+	s := newStrategy(t, schemastrategy.Config{})
+	m, ids := newFleet(t, s, n, n)
+	ctx := testCtx(t)
+	// Give each tenant a connection of its own: n leases at once.
+	var leases []*dbstrategy.Lease
+	for _, id := range ids {
+		l, err := m.Acquire(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		leases = append(leases, l)
+	}
+	for _, l := range leases {
+		l.Release()
+	}
+	pids := make(map[string]int)
+	for round := range 5 {
+		for _, id := range ids {
+			mark := fmt.Sprintf("%s-%d", id, round)
+			pid, seen := leasePID(ctx, t, m, id, mark)
+			if round == 0 {
+				pids[id] = pid
+				continue
+			}
+			if pid != pids[id] {
+				t.Errorf("round %d: %s's lease on backend %d, want %d, its own", round, id, pid, pids[id])
+			}
+			if want := fmt.Sprintf("%s-%d", id, round-1); seen != want {
+				t.Errorf("round %d: %s's lease found application_name %q, want %q its previous lease set", round, id, seen, want)
+			}
+		}
+	}
+	if st := s.ConnStats(); st.Conns != n || st.InUse != 0 || st.Idle != n {
+		t.Errorf("ConnStats() = %+v, want %d connections, all idle", st, n)
+	}
+}
+
+// TestLotStealsAndWaits checks the lot when every connection is taken: a
+// tenant without a connection of its own takes the one parked longest
+// ago, reset and scoped to it; with none parked, a lease waits until ctx
+// ends, and one given back goes to the waiter; a waiter whose ctx ends
+// leaves nothing held.
+func TestLotStealsAndWaits(t *testing.T) {
+	s := newStrategy(t, schemastrategy.Config{})
+	m, ids := newFleet(t, s, 2, 4)
+	ctx := testCtx(t)
+	p0, _ := leasePID(ctx, t, m, ids[0], "a")
+	held, err := m.Acquire(ctx, ids[1]) // the other connection
+	if err != nil {
+		t.Fatal(err)
+	}
+	// t2 has no connection: it takes t0's, reset (application_name back
+	// to its default, "") and scoped to t2 (leasePID checks the marker).
+	if pid, seen := leasePID(ctx, t, m, ids[2], "b"); pid != p0 || seen != "" {
+		t.Errorf("t2's lease on backend %d with application_name %q; want t0's backend %d, reset", pid, seen, p0)
+	}
+	// Both connections taken: a lease waits, and gets the one given back.
+	l3, err := m.Acquire(ctx, ids[3])
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	_, err = m.Acquire(short, ids[0])
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Acquire with every connection taken: %v, want the context's deadline", err)
+	}
+	got := make(chan error, 1)
+	go func() {
+		l, err := m.Acquire(ctx, ids[0])
+		if err == nil {
+			var name string
+			name, err = marker(ctx, l.DB())
+			if err == nil && name != ids[0] {
+				err = fmt.Errorf("marker %q", name)
+			}
+			l.Release()
+		}
+		got <- err
+	}()
+	l3.Release()
+	if err := <-got; err != nil {
+		t.Fatalf("waiting lease: %v", err)
+	}
+	held.Release()
+	if st := s.ConnStats(); st.Conns != 2 || st.InUse != 0 || st.Idle != 2 {
+		t.Errorf("ConnStats() = %+v, want 2 connections, both idle: the cancelled wait left nothing held", st)
+	}
+}
+
+// TestLotIdleClosed checks that connections idle in the lot are closed
+// after MaxConnIdleTime, as the pool closed its idle connections before.
+func TestLotIdleClosed(t *testing.T) {
+	s := newStrategy(t, schemastrategy.Config{MaxConnIdleTime: 100 * time.Millisecond})
+	m, ids := newFleet(t, s, 3, 3)
+	ctx := testCtx(t)
+	for _, id := range ids {
+		leasePID(ctx, t, m, id, "x")
+	}
+	for s.ConnStats().Conns > 0 {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("ConnStats() = %+v: idle connections never closed", s.ConnStats())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	leasePID(ctx, t, m, ids[0], "y") // and a new one can be made
+}
+
+// TestCloseWithIdle checks that Close returns with connections idle in
+// the lot (they are taken from the pgxpool, which waits for every taken
+// connection to come back), wakes a lease waiting for a connection with
+// ErrClosed, and closes the leases' connections when they are given back.
+func TestCloseWithIdle(t *testing.T) {
+	cfg := schemastrategy.Config{DSN: newDatabase(t), Prefix: "tks_" + randomHex(t, 3) + "_"}
+	newStrategy(t, cfg) // drops the schemas when the test ends
+	s, err := schemastrategy.New(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, ids := newFleet(t, s, 3, 3)
+	ctx := testCtx(t)
+	leasePID(ctx, t, m, ids[2], "x") // a connection idle in the lot
+	var leases []*dbstrategy.Lease
+	for _, id := range ids[:2] {
+		l, err := m.Acquire(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		leases = append(leases, l)
+	}
+	l, err := m.Acquire(ctx, ids[2]) // takes the idle one: all three taken
+	if err != nil {
+		t.Fatal(err)
+	}
+	leases = append(leases, l)
+	waiting := make(chan error, 1)
+	go func() {
+		l, err := m.Acquire(ctx, ids[0]) // waits, or finds the strategy closed
+		if err == nil {
+			l.Release()
+		}
+		waiting <- err
+	}()
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close() }()
+	select {
+	case err := <-waiting:
+		if !errors.Is(err, schemastrategy.ErrClosed) {
+			t.Errorf("lease waiting as the strategy closes: %v, want ErrClosed", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("a lease waiting as the strategy closes was not woken")
+	}
+	leases[2].Release() // parked before Close would block it; now closed
+	for _, l := range leases[:2] {
+		l.Release()
+	}
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatalf("Close() = %v", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("Close() did not return")
+	}
+	if st := s.ConnStats(); st.Conns != 0 || st.InUse != 0 || st.Idle != 0 {
+		t.Errorf("ConnStats() after Close = %+v, want nothing", st)
+	}
+}
