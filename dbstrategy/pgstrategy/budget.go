@@ -18,6 +18,13 @@ import (
 // one (a connection returned to its pool between two looks).
 const reclaimEvery = 50 * time.Millisecond
 
+// stallLooks is how many looks in a row (reclaimEvery apart: 200 ms) a
+// connect waits with no token freed anywhere under the budget before it
+// stops waiting for busy connections and closes a resident's idle one:
+// connections that free no token for that long are held (a long
+// transaction, a lease kept open), not about to be released.
+const stallLooks = 4
+
 // connBudget bounds the server connections of every tenant pool of a
 // Strategy together: each connection takes a token when it is dialled and
 // gives it back when its socket closes. A pool holding no connection takes
@@ -31,10 +38,17 @@ const reclaimEvery = 50 * time.Millisecond
 // active than the budget holds, most requests still find their tenant's
 // connection open, where closing the least recently used would close
 // every connection before its tenant comes back (a rotation).
+//
+// A connect waits for a busy connection rather than close a resident's
+// idle one, but not indefinitely: once no token has been freed for
+// [stallLooks] looks while it waits, it closes the worst ranked idle
+// connection, a resident's too. So idle connections are reclaimed before
+// a connect waits on connections held in long transactions.
 type connBudget struct {
 	tokens  chan struct{} // one per connection open or being dialled
 	waiters atomic.Int32  // connects waiting for a token
 	dials   atomic.Int64  // connections dialled, ever
+	frees   atomic.Int64  // tokens given back, ever: how a waiting connect sees progress
 	uses    atomic.Int64  // connections released, ever: the clock of poolUse's decay
 	pools   atomic.Int64  // pools opened under the budget, ever
 	reclaim func(wanted *poolUse, mode reclaimMode) reclaimResult
@@ -56,7 +70,9 @@ func (b *connBudget) period() int64 { return b.uses.Load() / int64(decayEvery*ca
 func (b *connBudget) residents() int { return cap(b.tokens) - max(1, cap(b.tokens)/8) }
 
 // acquire takes a token for a connection of the pool whose use is wanted,
-// waiting until one is free or ctx ends.
+// waiting until one is free or ctx ends. While it waits it asks for room
+// every reclaimEvery; after [stallLooks] looks in a row with no token
+// freed, it asks as a stalled connect (see [Strategy.reclaimIdle]).
 func (b *connBudget) acquire(ctx context.Context, wanted *poolUse) error {
 	select {
 	case b.tokens <- struct{}{}:
@@ -66,6 +82,7 @@ func (b *connBudget) acquire(ctx context.Context, wanted *poolUse) error {
 	}
 	b.waiters.Add(1)
 	defer b.waiters.Add(-1)
+	frees, still := b.frees.Load(), 0 // still: looks since a token was last freed
 	b.reclaim(wanted, forConnect)
 	t := time.NewTicker(reclaimEvery)
 	defer t.Stop()
@@ -77,12 +94,22 @@ func (b *connBudget) acquire(ctx context.Context, wanted *poolUse) error {
 		case <-ctx.Done():
 			return fmt.Errorf("pgstrategy: waiting for the connection budget: %w", ctx.Err())
 		case <-t.C:
-			b.reclaim(wanted, forConnect)
+			mode := forConnect
+			if f := b.frees.Load(); f != frees {
+				frees, still = f, 0
+			} else if still++; still >= stallLooks {
+				mode = forStalledConnect
+			}
+			b.reclaim(wanted, mode)
 		}
 	}
 }
 
-func (b *connBudget) release() { <-b.tokens }
+// release gives a token back.
+func (b *connBudget) release() {
+	<-b.tokens
+	b.frees.Add(1)
+}
 
 // contended reports whether a connect waits for a token.
 func (b *connBudget) contended() bool { return b.waiters.Load() > 0 }
@@ -189,8 +216,9 @@ func budgeted(cfg *pgxpool.Config, b *connBudget, use *poolUse) {
 type reclaimMode int
 
 const (
-	forConnect reclaimMode = iota // a connect finds no free token
-	forRelease                    // a connection is released while connects wait
+	forConnect        reclaimMode = iota // a connect finds no free token
+	forRelease                           // a connection is released while connects wait
+	forStalledConnect                    // a connect has seen no token freed for stallLooks looks
 )
 
 // reclaimResult says what a reclaim did.
@@ -220,9 +248,13 @@ type ranked struct {
 // the residents: an idle connection of a non-resident, or a resident's
 // second idle connection, is closed first; a resident's connection is
 // closed only when no other can free a token soon, or to make room for a
-// better ranked resident that holds none. While a connection of a
-// non-resident is busy or being dialled, a connect waits for its token
-// rather than close a resident's.
+// better ranked resident that holds none. While a connection is busy or
+// being dialled, a connect waits for its token rather than close a
+// resident's, until it is stalled (forStalledConnect: no token freed for
+// [stallLooks] looks): then the worst ranked idle connection goes, a
+// resident's too, as a connection busy that long is held, not about to be
+// released. Closing it frees a token, which sets the other waiting
+// connects counting again: they do not all close one at once.
 func (s *Strategy) reclaimIdle(wanted *poolUse, mode reclaimMode) reclaimResult {
 	p := s.budget.period()
 	s.mu.Lock()
@@ -291,6 +323,9 @@ func (s *Strategy) reclaimIdle(wanted *poolUse, mode reclaimMode) reclaimResult 
 		return reclaimedNone
 	case wantedResident && wantedAt < victim && pools[wantedAt].conns == 0:
 		// A better ranked resident without a connection displaces a worse one.
+	case mode == forStalledConnect:
+		// No token freed for a while: the busy connections are held, and
+		// the worst ranked idle one goes rather than wait for them.
 	case len(s.budget.tokens) > idle:
 		return reclaimedNone // wait: a connection busy or dialling will free a token
 	}
@@ -321,13 +356,18 @@ func (s *Strategy) reclaimIdle(wanted *poolUse, mode reclaimMode) reclaimResult 
 // its context, for one to be released. Which idle connection goes follows
 // a ranking of the tenants by recent use: the best ranked, as many as the
 // budget less an eighth, keep theirs, so a rotation over a few more
-// tenants than the budget still finds most connections open. It implements
-// [dbstrategy.ConnBudgeter]: a [dbstrategy.Manager] given
-// [dbstrategy.WithMaxConns](n) calls it once. The admin and template
-// connections are outside the budget. A Strategy has one budget, shared
-// by every Manager over it: a second call with the same n does nothing,
-// with another n it fails. Handles opened before the first call are not
-// counted: give the budget before serving (NewManager does).
+// tenants than the budget still finds most connections open. A new
+// connection waits for a busy one rather than close theirs only while
+// connections are being closed: after about 200 ms with none closed (4
+// looks for room, 50 ms apart), as when the other connections are held in
+// long transactions, it closes the worst ranked idle connection, a
+// resident's too. It implements [dbstrategy.ConnBudgeter]: a
+// [dbstrategy.Manager] given [dbstrategy.WithMaxConns](n) calls it once.
+// The admin and template connections are outside the budget. A Strategy
+// has one budget, shared by every Manager over it: a second call with the
+// same n does nothing, with another n it fails. Handles opened before the
+// first call are not counted: give the budget before serving (NewManager
+// does).
 func (s *Strategy) SetConnBudget(n int) error {
 	if n < 1 {
 		return fmt.Errorf("%w: connection budget %d: must be at least 1", errInvalidConfig, n)
