@@ -104,6 +104,30 @@
 // another tenant or the strategy takes it; with [Config.Roles] its reads
 // of another tenant's schema keep failing (see "Roles").
 //
+// # Connections kept per tenant
+//
+// The pool's idle connections are kept by the tenant they last served,
+// and a lease takes, first, an idle connection its tenant's previous
+// lease left: that lease's session, with no round trip, and with
+// PostgreSQL's plans of the tenant's cached statements still valid (a
+// search_path change makes PostgreSQL plan every cached statement again).
+// Only when its tenant has none idle does a lease take a new connection,
+// while the pool has fewer than the budget, or else the connection idle
+// longest, of any tenant, reset and scoped. A lease that finds every
+// connection in use waits, and a connection given back goes to a waiting
+// lease of its own tenant before the others. So under a skewed load the
+// busy tenants keep connections of their own, while the pool stays one
+// budget: with 200 tenants under Zipf(1.1), 64 goroutines and 40
+// connections, 0.56 leases in one switch the connection's tenant,
+// against 0.93 when every lease takes the connection given back last, as
+// pgxpool would (BenchmarkLeaseZipf). [ConnStats] counts the idle
+// connections and the round trips that reset or scope one.
+//
+// The idle connections stay taken from the pgxpool under the strategy,
+// so the strategy does the pool's idle work for them: it closes one idle
+// for [Config.MaxConnIdleTime], and pings one idle for over a second
+// before a lease gets it with no round trip.
+//
 // # Statement caches
 //
 // pgx caches prepared statements per connection, by query text, across

@@ -30,6 +30,8 @@ type connCounts struct {
 	conns, inUse int
 	dialled      int64
 	hasDialled   bool // pgstrategy counts backends started; schemastrategy does not
+	scoped       int64
+	hasScoped    bool // schemastrategy counts scope round trips; pgstrategy has none
 }
 
 // serversConnCounter returns a function that sums the connection counts
@@ -52,6 +54,8 @@ func serversConnCounter(servers *tenantServers) func() connCounts {
 			sum.inUse += c.inUse
 			sum.dialled += c.dialled
 			sum.hasDialled = c.hasDialled
+			sum.scoped += c.scoped
+			sum.hasScoped = c.hasScoped
 		}
 		return sum
 	}
@@ -69,7 +73,7 @@ func connCounter(strategy dbstrategy.Strategy) func() connCounts {
 	case *schemastrategy.Strategy:
 		return func() connCounts {
 			st := s.ConnStats()
-			return connCounts{conns: st.Conns, inUse: st.InUse}
+			return connCounts{conns: st.Conns, inUse: st.InUse, scoped: st.Scoped, hasScoped: true}
 		}
 	}
 	return nil
@@ -204,8 +208,8 @@ func (c *managerCollector) Collect(ch chan<- prometheus.Metric) {
 // (database per tenant) or of the one shared pool (schema per tenant), to
 // compare with tenantkit_db_connections_budget.
 type connCollector struct {
-	cc                   func() connCounts
-	open, inUse, dialled *prometheus.Desc
+	cc                           func() connCounts
+	open, inUse, dialled, scoped *prometheus.Desc
 }
 
 func newConnCollector(cc func() connCounts) *connCollector {
@@ -213,6 +217,7 @@ func newConnCollector(cc func() connCounts) *connCollector {
 		open:    prometheus.NewDesc("tenantkit_db_connections_open", "Connections the tenant pools (with -tenant-isolation schema, the one shared pool) hold to the database server, busy or idle.", nil, nil),
 		inUse:   prometheus.NewDesc("tenantkit_db_connections_in_use", "Tenant database connections in use now: running a query (database isolation) or pinned by a request's lease (schema isolation).", nil, nil),
 		dialled: prometheus.NewDesc("tenantkit_db_connections_dialled_total", "Tenant database connections opened under the budget: each started a server backend (a miss).", nil, nil),
+		scoped:  prometheus.NewDesc("tenantkit_db_connections_scoped_total", "Round trips that reset a connection of the shared pool or scoped it to a tenant (schema isolation): a lease that gets the connection its tenant's previous lease left costs none.", nil, nil),
 	}
 }
 
@@ -220,6 +225,7 @@ func (c *connCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.open
 	ch <- c.inUse
 	ch <- c.dialled
+	ch <- c.scoped
 }
 
 func (c *connCollector) Collect(ch chan<- prometheus.Metric) {
@@ -228,6 +234,9 @@ func (c *connCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.inUse, prometheus.GaugeValue, float64(s.inUse))
 	if s.hasDialled {
 		ch <- prometheus.MustNewConstMetric(c.dialled, prometheus.CounterValue, float64(s.dialled))
+	}
+	if s.hasScoped {
+		ch <- prometheus.MustNewConstMetric(c.scoped, prometheus.CounterValue, float64(s.scoped))
 	}
 }
 
