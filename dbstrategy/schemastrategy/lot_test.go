@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"testing"
 	"time"
 
@@ -211,5 +212,36 @@ func TestCloseWithIdle(t *testing.T) {
 	}
 	if st := s.ConnStats(); st.Conns != 0 || st.InUse != 0 || st.Idle != 0 {
 		t.Errorf("ConnStats() after Close = %+v, want nothing", st)
+	}
+}
+
+// TestLotLifetime checks that a connection older than the pool's
+// MaxConnLifetime (the DSN's pool_max_conn_lifetime) is closed when it is
+// given back rather than kept (connections kept per tenant never go back
+// to the pgxpool, which closed old ones before), while a younger one is
+// kept: leases of one tenant in a row, for a few lifetimes, reuse a
+// backend and then move to a new one.
+func TestLotLifetime(t *testing.T) {
+	dsn, err := url.Parse(newDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := dsn.Query()
+	q.Set("pool_max_conn_lifetime", "300ms")
+	dsn.RawQuery = q.Encode()
+	s := newStrategy(t, schemastrategy.Config{DSN: dsn.String()})
+	m, ids := newFleet(t, s, 2, 1)
+	ctx, cancel := context.WithTimeout(testCtx(t), 30*time.Second) // 100 lifetimes
+	defer cancel()
+	seen := make(map[int]int) // leases per backend
+	reused := false
+	for i := 0; len(seen) < 3 || !reused; i++ {
+		if ctx.Err() != nil {
+			t.Fatalf("backends used by leases in a row: %v; want some used twice and three or more in all", seen)
+		}
+		pid, _ := leasePID(ctx, t, m, ids[0], "x")
+		seen[pid]++
+		reused = reused || seen[pid] > 1
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -299,7 +299,11 @@ func (s *Strategy) getPool() (*pgxpool.Pool, error) {
 	cfg.MinIdleConns = 0
 	cfg.MaxConnIdleTime = s.idle
 	cfg.HealthCheckPeriod = min(time.Minute, s.idle)
-	cfg.PrepareConn = s.prepareConn                               // every connection handed out: scope or reset (conn.go)
+	cfg.PrepareConn = s.prepareConn // every connection handed out: scope or reset (conn.go)
+	cfg.AfterConnect = func(_ context.Context, conn *pgx.Conn) error {
+		conn.PgConn().CustomData()[bornKey] = time.Now() // for giveBack's MaxConnLifetime
+		return nil
+	}
 	pool, err := pgxpool.NewWithConfig(context.Background(), cfg) // connects lazily: no I/O
 	if err != nil {
 		return nil, fmt.Errorf("schemastrategy: make the pool: %w", err)
@@ -365,22 +369,31 @@ func (s *Strategy) takeConn(ctx context.Context, key string) (*stdlib.Conn, erro
 	return nil, errors.New("schemastrategy: too many broken connections in a row")
 }
 
+// bornKey is the key of a connection's time of connecting in its
+// pgconn.CustomData.
+const bornKey = "tenantkit/schemastrategy.born"
+
 // maxTakes bounds the broken connections takeConn closes in a row before
 // it gives up.
 const maxTakes = 64
 
 // giveBack gives a connection takeConn returned back to the lot, or
-// closes it if it is broken, busy or in a transaction, or if the strategy
-// is closed.
+// closes it if it is broken, busy or in a transaction, older than the
+// pool's MaxConnLifetime (pgxpool's, 1 hour unless the DSN's
+// pool_max_conn_lifetime says otherwise: connections kept in the lot never
+// go back to the pgxpool, which would close them), or if the strategy is
+// closed.
 func (s *Strategy) giveBack(sc *stdlib.Conn) {
 	pc := sc.Conn()
-	if pc.IsClosed() || pc.PgConn().IsBusy() || pc.PgConn().TxStatus() != 'I' {
+	s.mu.Lock()
+	lot, lifetime := s.lot, s.pool.Config().MaxConnLifetime
+	s.mu.Unlock()
+	born, _ := pc.PgConn().CustomData()[bornKey].(time.Time)
+	if pc.IsClosed() || pc.PgConn().IsBusy() || pc.PgConn().TxStatus() != 'I' ||
+		(lifetime > 0 && time.Since(born) > lifetime) {
 		s.drop(sc)
 		return
 	}
-	s.mu.Lock()
-	lot := s.lot
-	s.mu.Unlock()
 	if !lot.give(sc) {
 		discard(sc)
 	}
