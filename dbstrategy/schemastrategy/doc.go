@@ -111,9 +111,9 @@
 // lease left: that lease's session, with no round trip, and with
 // PostgreSQL's plans of the tenant's cached statements still valid (a
 // search_path change makes PostgreSQL plan every cached statement again).
-// Only when its tenant has none idle does a lease take a new connection,
-// while the pool has fewer than the budget, or else the connection idle
-// longest, of any tenant, reset and scoped. A lease that finds every
+// Only when its tenant has none idle does a lease take the connection
+// idle longest, of any tenant, reset and scoped, or, with none idle, a new
+// connection while the pool has fewer than the budget. A lease that finds every
 // connection in use waits, and a connection given back goes to a waiting
 // lease of its own tenant before the others. So under a skewed load the
 // busy tenants keep connections of their own, while the pool stays one

@@ -20,9 +20,10 @@ import (
 // connections of their own, while the pool stays one budget:
 //
 //   - a taker of scope X takes X's most recently parked connection;
+//   - else the connection parked longest ago, of any scope, scoped anew
+//     (one round trip, where a new connection would start a backend);
 //   - else, while the lot holds fewer connections than the budget, a new
 //     one from the pgxpool (its PrepareConn hook scopes it);
-//   - else the connection parked longest ago, of any scope, scoped anew;
 //   - else it waits, first in line, for a connection given back, which
 //     goes to a waiter of the same scope before the others.
 //
@@ -80,8 +81,8 @@ func newLot(max int, idle time.Duration, closeConns func([]*stdlib.Conn)) *lot {
 }
 
 // take returns a connection for a taker of scope key: one parked with that
-// scope, else (ok false) a token to take a new connection from the
-// pgxpool, else the connection parked longest ago, else one given back
+// scope, else the connection parked longest ago, else (a nil connection)
+// a token to take a new connection from the pgxpool, else one given back
 // while it waits. It returns [ErrClosed] once the lot is closed, and
 // ctx's error if ctx ends first. since is how long a returned connection
 // was parked (0 for one given back while it waited).
@@ -98,11 +99,6 @@ func (l *lot) take(ctx context.Context, key string) (sc *stdlib.Conn, since time
 			l.mu.Unlock()
 			return p.sc, time.Since(p.at), nil
 		}
-		if l.held < l.max {
-			l.held++
-			l.mu.Unlock()
-			return nil, 0, nil // a token: the caller takes a new connection, or calls lost
-		}
 		if p := l.first; p != nil {
 			if l.anyScope {
 				p = l.last // as pgxpool does: the most recently used
@@ -110,6 +106,11 @@ func (l *lot) take(ctx context.Context, key string) (sc *stdlib.Conn, since time
 			l.unpark(p)
 			l.mu.Unlock()
 			return p.sc, time.Since(p.at), nil
+		}
+		if l.held < l.max {
+			l.held++
+			l.mu.Unlock()
+			return nil, 0, nil // a token: the caller takes a new connection, or calls lost
 		}
 		w := &waiter{key: key, ch: make(chan *stdlib.Conn, 1)}
 		l.waiters = append(l.waiters, w)

@@ -81,17 +81,29 @@ func TestLeaseAffinity(t *testing.T) {
 	}
 }
 
-// TestLotStealsAndWaits checks the lot when every connection is taken: a
-// tenant without a connection of its own takes the one parked longest
-// ago, reset and scoped to it; with none parked, a lease waits until ctx
+// TestLotStealsAndWaits checks the lot when tenants have no connection of
+// their own: a lease takes the one parked longest ago, reset and scoped to
+// it; with none parked, a lease waits until ctx
 // ends, and one given back goes to the waiter; a waiter whose ctx ends
 // leaves nothing held.
 func TestLotStealsAndWaits(t *testing.T) {
 	s := newStrategy(t, schemastrategy.Config{})
 	m, ids := newFleet(t, s, 2, 4)
 	ctx := testCtx(t)
+	// Two connections, one left by t0's lease and one by t1's.
+	var two []*dbstrategy.Lease
+	for _, id := range ids[:2] {
+		l, err := m.Acquire(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		two = append(two, l)
+	}
+	for _, l := range two {
+		l.Release()
+	}
 	p0, _ := leasePID(ctx, t, m, ids[0], "a")
-	held, err := m.Acquire(ctx, ids[1]) // the other connection
+	held, err := m.Acquire(ctx, ids[1]) // the other connection, t1's own
 	if err != nil {
 		t.Fatal(err)
 	}
