@@ -35,6 +35,20 @@ func leasePID(ctx context.Context, t *testing.T, m *dbstrategy.Manager, id, mark
 	return pid, seen
 }
 
+// leaseAll leases each of ids, holding every lease, and returns them.
+func leaseAll(ctx context.Context, t *testing.T, m *dbstrategy.Manager, ids ...string) []*dbstrategy.Lease {
+	t.Helper()
+	var leases []*dbstrategy.Lease
+	for _, id := range ids {
+		l, err := m.Acquire(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		leases = append(leases, l)
+	}
+	return leases
+}
+
 // TestLeaseAffinity checks that a lease takes a connection its tenant's
 // previous lease left, when one is idle, rather than another tenant's: a
 // rotation over as many tenants as the pool has connections keeps one
@@ -48,15 +62,7 @@ func TestLeaseAffinity(t *testing.T) {
 	m, ids := newFleet(t, s, n, n)
 	ctx := testCtx(t)
 	// Give each tenant a connection of its own: n leases at once.
-	var leases []*dbstrategy.Lease
-	for _, id := range ids {
-		l, err := m.Acquire(ctx, id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		leases = append(leases, l)
-	}
-	for _, l := range leases {
+	for _, l := range leaseAll(ctx, t, m, ids...) {
 		l.Release()
 	}
 	pids := make(map[string]int)
@@ -91,15 +97,7 @@ func TestLotStealsAndWaits(t *testing.T) {
 	m, ids := newFleet(t, s, 2, 4)
 	ctx := testCtx(t)
 	// Two connections, one left by t0's lease and one by t1's.
-	var two []*dbstrategy.Lease
-	for _, id := range ids[:2] {
-		l, err := m.Acquire(ctx, id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		two = append(two, l)
-	}
-	for _, l := range two {
+	for _, l := range leaseAll(ctx, t, m, ids[:2]...) {
 		l.Release()
 	}
 	p0, _ := leasePID(ctx, t, m, ids[0], "a")
@@ -179,19 +177,7 @@ func TestCloseWithIdle(t *testing.T) {
 	m, ids := newFleet(t, s, 3, 3)
 	ctx := testCtx(t)
 	leasePID(ctx, t, m, ids[2], "x") // a connection idle in the lot
-	var leases []*dbstrategy.Lease
-	for _, id := range ids[:2] {
-		l, err := m.Acquire(ctx, id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		leases = append(leases, l)
-	}
-	l, err := m.Acquire(ctx, ids[2]) // takes the idle one: all three taken
-	if err != nil {
-		t.Fatal(err)
-	}
-	leases = append(leases, l)
+	leases := leaseAll(ctx, t, m, ids...) // t2's takes the idle one: all three taken
 	waiting := make(chan error, 1)
 	go func() {
 		l, err := m.Acquire(ctx, ids[0]) // waits, or finds the strategy closed
