@@ -176,7 +176,7 @@ func TestCloseWithIdle(t *testing.T) {
 	}
 	m, ids := newFleet(t, s, 3, 3)
 	ctx := testCtx(t)
-	leasePID(ctx, t, m, ids[2], "x") // a connection idle in the lot
+	leasePID(ctx, t, m, ids[2], "x")      // a connection idle in the lot
 	leases := leaseAll(ctx, t, m, ids...) // t2's takes the idle one: all three taken
 	waiting := make(chan error, 1)
 	go func() {
