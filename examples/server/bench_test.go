@@ -46,6 +46,7 @@ func benchBackends() []benchBackend {
 	return []benchBackend{
 		{name: "sqlite", config: sqliteConfig},
 		{name: "postgres", config: postgresConfig},
+		{name: "postgres-schema", config: postgresSchemaConfig},
 	}
 }
 
