@@ -24,8 +24,9 @@ import (
 //     (one round trip, where a new connection would start a backend);
 //   - else, while the lot holds fewer connections than the budget, a new
 //     one from the pgxpool (its PrepareConn hook scopes it);
-//   - else it waits, first in line, for a connection given back, which
-//     goes to a waiter of the same scope before the others.
+//   - else it waits, in line, for a connection given back, which goes to
+//     a waiter of the same scope before the others, but past the first in
+//     line at most maxPassed times.
 //
 // Connections parked in the lot stay acquired from the pgxpool, so the
 // lot does the pool's idle work itself: it closes a connection parked
@@ -72,9 +73,16 @@ type parked struct {
 // receives the connection, or nil when the taker should look again (a
 // connection closed, so a new one may be made; the lot closed).
 type waiter struct {
-	key string
-	ch  chan *stdlib.Conn
+	key    string
+	ch     chan *stdlib.Conn
+	passed int // connections given, while it was first in line, to a waiter of their own scope behind it
 }
+
+// maxPassed is how many connections given back may go past the first
+// waiter in line, each to a waiter of its own scope further back: so a
+// busy tenant's leases, always waiting, cannot keep a connection from
+// another tenant's lease longer than that many releases.
+const maxPassed = 4
 
 func newLot(max int, idle time.Duration, closeConns func([]*stdlib.Conn)) *lot {
 	return &lot{max: max, idle: idle, byScope: make(map[string][]*parked), closeConns: closeConns}
@@ -139,7 +147,8 @@ func (l *lot) take(ctx context.Context, key string) (sc *stdlib.Conn, since time
 }
 
 // give takes back an idle, reusable connection: it goes to a waiter (one
-// of the connection's scope first), or is parked under its scope. Once the
+// of the connection's scope first, unless the first in line has been
+// passed maxPassed times), or is parked under its scope. Once the
 // lot is closed, give returns false and the caller closes the
 // connection.
 func (l *lot) give(sc *stdlib.Conn) bool {
@@ -152,10 +161,13 @@ func (l *lot) give(sc *stdlib.Conn) bool {
 	}
 	if len(l.waiters) > 0 {
 		i := 0
-		for j, w := range l.waiters {
-			if w.key == key && !l.anyScope {
-				i = j
-				break
+		if head := l.waiters[0]; head.key != key && head.passed < maxPassed && !l.anyScope {
+			for j, w := range l.waiters[1:] {
+				if w.key == key {
+					i = j + 1
+					head.passed++
+					break
+				}
 			}
 		}
 		w := l.waiters[i]

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -242,4 +244,58 @@ func TestLotLifetime(t *testing.T) {
 		reused = reused || seen[pid] > 1
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// TestLotFairness checks that a tenant whose leases always wait cannot keep
+// the connections from another tenant: with one connection free and eight
+// goroutines leasing t0 in a loop (so a lease of t0 always waits), a lease
+// of t1 still gets the connection. A connection given back goes to a
+// waiting lease of its own tenant first, but past the first lease in line
+// a bounded number of times.
+func TestLotFairness(t *testing.T) {
+	s := newStrategy(t, schemastrategy.Config{})
+	m, ids := newFleet(t, s, 2, 3)
+	ctx := testCtx(t)
+	held, err := m.Acquire(ctx, ids[2]) // the other connection, throughout
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Release()
+	busy, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	var leased atomic.Int64 // t0's leases done
+	for range 8 {
+		wg.Go(func() {
+			for busy.Err() == nil {
+				l, err := m.Acquire(busy, ids[0])
+				if err != nil {
+					return
+				}
+				_, _ = marker(busy, l.DB())
+				l.Release()
+				leased.Add(1)
+			}
+		})
+	}
+	defer func() { stop(); wg.Wait() }()
+	for leased.Load() < 20 { // t0's leases queue up
+		time.Sleep(time.Millisecond)
+	}
+	short, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	before := leased.Load()
+	l, err := m.Acquire(short, ids[1])
+	passed := leased.Load() - before
+	if err != nil {
+		t.Fatalf("a lease of t1 while t0's leases always wait: %v (after %d of t0's)", err, passed)
+	}
+	// At most the 7 other leases of t0 in line before t1's, then
+	// maxPassed (4) past it, and a few in flight when t1 asked.
+	if passed > 20 {
+		t.Errorf("%d leases of t0 went before t1's waiting lease, want at most 20", passed)
+	}
+	if got, err := marker(ctx, l.DB()); err != nil || got != ids[1] {
+		t.Errorf("t1's lease reads %q, %v", got, err)
+	}
+	l.Release()
 }
