@@ -115,7 +115,9 @@
 // idle longest, of any tenant, reset and scoped, or, with none idle, a new
 // connection while the pool has fewer than the budget. A lease that finds every
 // connection in use waits, and a connection given back goes to a waiting
-// lease of its own tenant before the others. So under a skewed load the
+// lease of its own tenant before the others, but past the lease first in
+// line at most 4 times, so that a busy tenant whose leases always wait
+// cannot keep the connections from another tenant. So under a skewed load the
 // busy tenants keep connections of their own, while the pool stays one
 // budget: with 200 tenants under Zipf(1.1), 64 goroutines and 40
 // connections, 0.56 leases in one switch the connection's tenant,
