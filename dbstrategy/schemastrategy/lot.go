@@ -138,7 +138,7 @@ func (l *lot) take(ctx context.Context, key string) (sc *stdlib.Conn, since time
 						l.closeConns([]*stdlib.Conn{sc})
 					}
 				} else {
-					l.lost()
+					l.wake() // the look again it was told: pass it on
 				}
 			}
 			return nil, 0, fmt.Errorf("schemastrategy: waiting for a connection of the shared pool: %w", ctx.Err())
@@ -197,6 +197,13 @@ func (l *lot) give(sc *stdlib.Conn) bool {
 func (l *lot) lost() {
 	l.mu.Lock()
 	l.held--
+	l.mu.Unlock()
+	l.wake()
+}
+
+// wake tells the first waiter, if any, to look again.
+func (l *lot) wake() {
+	l.mu.Lock()
 	var w *waiter
 	if len(l.waiters) > 0 {
 		w = l.waiters[0]
