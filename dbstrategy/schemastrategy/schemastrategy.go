@@ -137,6 +137,7 @@ type Strategy struct {
 	pool      *pgxpool.Pool    // nil until first use
 	connector driver.Connector // stdlib's connector over pool
 	lot       *lot             // the connections taken from pool; with it
+	lifetime  time.Duration    // pool's MaxConnLifetime (pgxpool's Config copies it all)
 	// opens numbers the handles Open returns: a handle's scope key holds
 	// its number, so a connection a lease of an earlier handle left
 	// scoped is scoped again before a lease of a later one. A tenant
@@ -311,6 +312,7 @@ func (s *Strategy) getPool() (*pgxpool.Pool, error) {
 	s.pool = pool
 	s.connector = stdlib.GetPoolConnector(pool)
 	s.lot = newLot(int(s.maxConns), s.idle, closeConns)
+	s.lifetime = cfg.MaxConnLifetime
 	return pool, nil
 }
 
@@ -386,7 +388,7 @@ const maxTakes = 64
 func (s *Strategy) giveBack(sc *stdlib.Conn) {
 	pc := sc.Conn()
 	s.mu.Lock()
-	lot, lifetime := s.lot, s.pool.Config().MaxConnLifetime
+	lot, lifetime := s.lot, s.lifetime
 	s.mu.Unlock()
 	born, _ := pc.PgConn().CustomData()[bornKey].(time.Time)
 	if pc.IsClosed() || pc.PgConn().IsBusy() || pc.PgConn().TxStatus() != 'I' ||
