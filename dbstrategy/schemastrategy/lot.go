@@ -2,6 +2,7 @@ package schemastrategy
 
 import (
 	"context"
+	"database/sql/driver"
 	"fmt"
 	"sync"
 	"time"
@@ -42,8 +43,10 @@ const pingAfter = time.Second
 // lot holds the connections the strategy took from its pgxpool: the
 // count of them (held, at most the budget) and the idle ones (parked).
 type lot struct {
-	max  int
-	idle time.Duration
+	connector driver.Connector // stdlib's connector over the pgxpool: new connections
+	max       int
+	idle      time.Duration
+	lifetime  time.Duration // the pgxpool's MaxConnLifetime: giveBack closes older connections
 	// anyScope turns the affinity off, for the benchmarks' baseline: a
 	// taker takes the connection parked last, whatever its scope, as
 	// pgxpool hands out its idle connections.
@@ -84,8 +87,8 @@ type waiter struct {
 // another tenant's lease longer than that many releases.
 const maxPassed = 4
 
-func newLot(max int, idle time.Duration, closeConns func([]*stdlib.Conn)) *lot {
-	return &lot{max: max, idle: idle, byScope: make(map[string][]*parked), closeConns: closeConns}
+func newLot(connector driver.Connector, max int, idle, lifetime time.Duration, closeConns func([]*stdlib.Conn)) *lot {
+	return &lot{connector: connector, max: max, idle: idle, lifetime: lifetime, byScope: make(map[string][]*parked), closeConns: closeConns}
 }
 
 // take returns a connection for a taker of scope key: one parked with that

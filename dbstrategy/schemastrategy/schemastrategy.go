@@ -3,7 +3,6 @@ package schemastrategy
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"errors"
 	"fmt"
 	"math"
@@ -132,12 +131,12 @@ type Strategy struct {
 
 	closed atomic.Bool
 
-	mu        sync.Mutex
-	maxConns  int32            // pool size; fixed once the pool exists
-	pool      *pgxpool.Pool    // nil until first use
-	connector driver.Connector // stdlib's connector over pool
-	lot       *lot             // the connections taken from pool; with it
-	lifetime  time.Duration    // pool's MaxConnLifetime (pgxpool's Config copies it all)
+	mu       sync.Mutex
+	maxConns int32         // pool size; fixed once the pool exists
+	pool     *pgxpool.Pool // nil until first use
+	// lot holds the connections taken from pool; set with it, read
+	// without mu on every take and give-back.
+	lot atomic.Pointer[lot]
 	// opens numbers the handles Open returns: a handle's scope key holds
 	// its number, so a connection a lease of an earlier handle left
 	// scoped is scoped again before a lease of a later one. A tenant
@@ -275,7 +274,7 @@ func NewManager(ctx context.Context, cfg Config, opts ...dbstrategy.Option) (*db
 func (s *Strategy) Close() error {
 	s.closed.Store(true)
 	s.mu.Lock()
-	pool, lot := s.pool, s.lot
+	pool, lot := s.pool, s.lot.Load()
 	s.mu.Unlock()
 	if pool != nil {
 		closeConns(lot.close()) // the pool waits for every connection taken
@@ -284,15 +283,18 @@ func (s *Strategy) Close() error {
 	return nil
 }
 
-// getPool returns the shared pool, making it on first use.
-func (s *Strategy) getPool() (*pgxpool.Pool, error) {
+// getLot returns the lot of the shared pool, making both on first use.
+func (s *Strategy) getLot() (*lot, error) {
 	if s.closed.Load() {
 		return nil, ErrClosed
 	}
+	if l := s.lot.Load(); l != nil {
+		return l, nil
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.pool != nil {
-		return s.pool, nil
+	if l := s.lot.Load(); l != nil {
+		return l, nil
 	}
 	cfg := s.base.Copy()
 	cfg.MaxConns = s.maxConns
@@ -310,10 +312,9 @@ func (s *Strategy) getPool() (*pgxpool.Pool, error) {
 		return nil, fmt.Errorf("schemastrategy: make the pool: %w", err)
 	}
 	s.pool = pool
-	s.connector = stdlib.GetPoolConnector(pool)
-	s.lot = newLot(int(s.maxConns), s.idle, closeConns)
-	s.lifetime = cfg.MaxConnLifetime
-	return pool, nil
+	l := newLot(stdlib.GetPoolConnector(pool), int(s.maxConns), s.idle, cfg.MaxConnLifetime, closeConns)
+	s.lot.Store(l)
+	return l, nil
 }
 
 // takeConn returns a connection of the shared pool for a taker of scope
@@ -326,19 +327,17 @@ func (s *Strategy) getPool() (*pgxpool.Pool, error) {
 // server restart, say) is closed and another taken; a tenant whose schema
 // is gone gets an error wrapping [dbstrategy.ErrNotFound].
 func (s *Strategy) takeConn(ctx context.Context, key string) (*stdlib.Conn, error) {
-	if _, err := s.getPool(); err != nil {
+	lot, err := s.getLot()
+	if err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	connector, lot := s.connector, s.lot
-	s.mu.Unlock()
 	for range maxTakes {
 		sc, since, err := lot.take(ctx, key)
 		if err != nil {
 			return nil, err
 		}
 		if sc == nil { // a token: a new connection, scoped by PrepareConn
-			dc, err := connector.Connect(ctx)
+			dc, err := lot.connector.Connect(ctx)
 			if err != nil {
 				lot.lost()
 				return nil, err
@@ -387,12 +386,10 @@ const maxTakes = 64
 // closed.
 func (s *Strategy) giveBack(sc *stdlib.Conn) {
 	pc := sc.Conn()
-	s.mu.Lock()
-	lot, lifetime := s.lot, s.lifetime
-	s.mu.Unlock()
+	lot := s.lot.Load()
 	born, _ := pc.PgConn().CustomData()[bornKey].(time.Time)
 	if pc.IsClosed() || pc.PgConn().IsBusy() || pc.PgConn().TxStatus() != 'I' ||
-		(lifetime > 0 && time.Since(born) > lifetime) {
+		(lot.lifetime > 0 && time.Since(born) > lot.lifetime) {
 		s.drop(sc)
 		return
 	}
@@ -405,10 +402,7 @@ func (s *Strategy) giveBack(sc *stdlib.Conn) {
 // pool to the next taker.
 func (s *Strategy) drop(sc *stdlib.Conn) {
 	discard(sc)
-	s.mu.Lock()
-	lot := s.lot
-	s.mu.Unlock()
-	lot.lost()
+	s.lot.Load().lost()
 }
 
 // closeConns closes connections taken out of the lot for good.
@@ -489,7 +483,7 @@ func (s *Strategy) ConnStats() ConnStats {
 	defer s.mu.Unlock()
 	st := ConnStats{MaxConns: int(s.maxConns), Scoped: s.scoped.Load()}
 	if s.pool != nil {
-		held, parked := s.lot.stats()
+		held, parked := s.lot.Load().stats()
 		st.Conns, st.InUse, st.Idle = int(s.pool.Stat().TotalConns()), held-parked, parked
 	}
 	return st
