@@ -30,7 +30,7 @@ func TestHandlerIsolationTwoServers(t *testing.T) {
 		t.Skip("starts a PostgreSQL cluster; skipped with -short")
 	}
 	second := pgtest.StartCluster(t).DSN()
-	for _, b := range []backend{{name: "database", config: postgresConfig}, {name: "schema", config: postgresSchemaConfig}} {
+	for _, b := range postgresIsolations() {
 		t.Run(b.name, func(t *testing.T) {
 			t.Parallel()
 			handlerIsolation(t, startServer(t, placementConfig(t, b.config(t), second)))

@@ -57,6 +57,12 @@ func backends() []backend {
 	}
 }
 
+// postgresIsolations returns the PostgreSQL backends, named by their
+// isolation: a database or a schema per tenant.
+func postgresIsolations() []backend {
+	return []backend{{name: "database", config: postgresConfig}, {name: "schema", config: postgresSchemaConfig}}
+}
+
 func baseConfig(dataDir string) config {
 	return config{
 		addr: "127.0.0.1:0", dataDir: dataDir, tenantDBPrefix: "tenant_", tenantIsolation: isolationDatabase,

@@ -28,7 +28,7 @@ func TestMoveTwoServers(t *testing.T) {
 		t.Skip("starts a PostgreSQL cluster; skipped with -short")
 	}
 	second := pgtest.StartCluster(t).DSN()
-	for _, b := range []backend{{name: "database", config: postgresConfig}, {name: "schema", config: postgresSchemaConfig}} {
+	for _, b := range postgresIsolations() {
 		t.Run(b.name, func(t *testing.T) {
 			t.Parallel()
 			cfg := placementConfig(t, b.config(t), second)
@@ -214,7 +214,7 @@ func TestMoveKilled(t *testing.T) {
 	bin := buildServer(t)
 	second := pgtest.StartCluster(t).DSN()
 	const lease = 4 * time.Second
-	for _, b := range []backend{{name: "database", config: postgresConfig}, {name: "schema", config: postgresSchemaConfig}} {
+	for _, b := range postgresIsolations() {
 		t.Run(b.name, func(t *testing.T) {
 			t.Parallel()
 			cfg := placementConfig(t, b.config(t), second)

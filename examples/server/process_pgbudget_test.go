@@ -44,7 +44,7 @@ func TestPostgresConnectionBudget(t *testing.T) {
 	if testing.Short() {
 		t.Skip("creates 200 PostgreSQL databases; skipped with -short")
 	}
-	for _, b := range []backend{{name: "database", config: postgresConfig}, {name: "schema", config: postgresSchemaConfig}} {
+	for _, b := range postgresIsolations() {
 		t.Run(b.name, func(t *testing.T) {
 			t.Parallel() // prefixes of their own: neither counts the other's connections
 			testConnectionBudget(t, b.config(t))

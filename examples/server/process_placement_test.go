@@ -37,7 +37,7 @@ func TestPlacementTwoServers(t *testing.T) {
 		t.Skip("starts a PostgreSQL cluster; skipped with -short")
 	}
 	second := pgtest.StartCluster(t).DSN() // shared by both isolations: their prefixes differ
-	for _, b := range []backend{{name: "database", config: postgresConfig}, {name: "schema", config: postgresSchemaConfig}} {
+	for _, b := range postgresIsolations() {
 		t.Run(b.name, func(t *testing.T) {
 			t.Parallel()
 			testPlacement(t, placementConfig(t, b.config(t), second))
