@@ -2,9 +2,11 @@ package schemastrategy_test
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"math/rand"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,15 +18,20 @@ import (
 // leaseQuery is one request's database work: Acquire, one point query,
 // Release.
 func leaseQuery(b *testing.B, ctx context.Context, m *dbstrategy.Manager, id string) {
+	if err := leaseOnce(ctx, m, id); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// leaseOnce is leaseQuery returning its error.
+func leaseOnce(ctx context.Context, m *dbstrategy.Manager, id string) error {
 	l, err := m.Acquire(ctx, id)
 	if err != nil {
-		b.Fatal(err)
+		return err
 	}
+	defer l.Release()
 	var one int
-	if err := l.DB().QueryRowContext(ctx, "SELECT count(*) FROM marker WHERE id = $1", 1).Scan(&one); err != nil {
-		b.Fatal(err)
-	}
-	l.Release()
+	return l.DB().QueryRowContext(ctx, "SELECT count(*) FROM marker WHERE id = $1", 1).Scan(&one)
 }
 
 // benchManagers returns a Manager on pgstrategy (a database per tenant)
@@ -143,18 +150,26 @@ func median(d []time.Duration) time.Duration {
 	return d[len(d)/2]
 }
 
-// BenchmarkLeaseZipf measures the shared pool under many tenants: 200
+// zipfWarm is BenchmarkLeaseZipf's -zipf-warm flag.
+var zipfWarm = flag.Int("zipf-warm", 0, "BenchmarkLeaseZipf: leases before the timer starts, so that the backends' catalog caches are warm")
+
+// BenchmarkLeaseZipf measures the shared pool under many tenants: 1,000
 // tenants, a budget of 40 connections, 64 goroutines each leasing a tenant
 // drawn from Zipf(1.1) and running one point query, as the reference
-// server's requests do. "affinity" is the strategy as it is: a lease takes
-// an idle connection its tenant's previous lease left, if any; "lifo" turns
-// that off and takes the connection idle last, whatever its tenant, as
-// pgxpool does (the strategy before the affinity). It reports the round
-// trips that reset or scope a connection per lease (scoped/op).
+// server's requests do. "one" leases one tenant only, the baseline of the
+// ratio. "affinity" is the strategy as it is: a lease takes an idle
+// connection its tenant's previous lease left, if any; "lifo" turns that
+// off and takes the connection idle last, whatever its tenant, as pgxpool
+// does (the strategy before the lot). It reports the round trips that
+// reset or scope a connection per lease (scoped/op). Each
+// sub-benchmark starts on new connections, whose catalog caches are cold,
+// as a server does after a restart; -zipf-warm N runs N leases first, for
+// the steady state:
 //
-//	go test ./dbstrategy/schemastrategy -run '^$' -bench LeaseZipf -benchtime 20000x -count 3
+//	go test ./dbstrategy/schemastrategy -run '^$' -bench LeaseZipf -benchtime 50000x -count 2
+//	go test ./dbstrategy/schemastrategy -run '^$' -bench LeaseZipf -benchtime 50000x -count 2 -zipf-warm 200000
 func BenchmarkLeaseZipf(b *testing.B) {
-	const tenants, budget = 200, 40
+	const tenants, budget = 1000, 40
 	ctx := context.Background()
 	ids := make([]string, tenants)
 	for i := range ids {
@@ -162,36 +177,67 @@ func BenchmarkLeaseZipf(b *testing.B) {
 	}
 	dsn := newDatabase(b)
 	prefix := "tks_" + randomHex(b, 3) + "_"
-	for _, affinity := range []bool{true, false} {
-		name := "affinity"
-		if !affinity {
-			name = "lifo"
+	fleet := newStrategy(b, schemastrategy.Config{DSN: dsn, Prefix: prefix}) // drops the schemas at the end
+	fm, err := dbstrategy.NewManager(fleet, dbstrategy.WithMigrations(markerMigrations()), dbstrategy.WithMaxConns(8))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, id := range ids {
+		if err := fm.Create(ctx, id); err != nil {
+			b.Fatal(err)
 		}
+	}
+	for _, name := range []string{"one", "affinity", "lifo"} {
 		b.Run(name, func(b *testing.B) {
-			s := newStrategy(b, schemastrategy.Config{DSN: dsn, Prefix: prefix})
+			s, err := schemastrategy.New(ctx, schemastrategy.Config{DSN: dsn, Prefix: prefix})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
 			m, err := dbstrategy.NewManager(s, dbstrategy.WithMigrations(markerMigrations()), dbstrategy.WithMaxConns(budget))
 			if err != nil {
 				b.Fatal(err)
 			}
 			defer m.Close()
-			if !affinity {
+			if name == "lifo" {
 				if err := s.NoAffinity(); err != nil {
 					b.Fatal(err)
 				}
 			}
-			for _, id := range ids {
-				if err := m.Create(ctx, id); err != nil {
+			var seed atomic.Int64
+			if *zipfWarm > 0 {
+				var wg sync.WaitGroup
+				errs := make(chan error, 64)
+				for g := range 64 {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						z := rand.NewZipf(rand.New(rand.NewSource(int64(1000+g))), 1.1, 1, tenants-1)
+						for range *zipfWarm / 64 {
+							if err := leaseOnce(ctx, m, ids[z.Uint64()]); err != nil {
+								errs <- err
+								return
+							}
+						}
+					}()
+				}
+				wg.Wait()
+				close(errs)
+				if err := <-errs; err != nil {
 					b.Fatal(err)
 				}
 			}
-			var seed atomic.Int64
 			before := s.ConnStats().Scoped
 			b.SetParallelism(32) // 64 goroutines on 2 cores
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				z := rand.NewZipf(rand.New(rand.NewSource(seed.Add(1))), 1.1, 1, tenants-1)
 				for pb.Next() {
-					leaseQuery(b, ctx, m, ids[z.Uint64()])
+					i := z.Uint64()
+					if name == "one" {
+						i = 0
+					}
+					leaseQuery(b, ctx, m, ids[i])
 				}
 			})
 			b.ReportMetric(float64(s.ConnStats().Scoped-before)/float64(b.N), "scoped/op")
