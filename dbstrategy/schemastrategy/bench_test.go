@@ -182,6 +182,7 @@ func BenchmarkLeaseZipf(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	defer fm.Close()
 	for _, id := range ids {
 		if err := fm.Create(ctx, id); err != nil {
 			b.Fatal(err)
