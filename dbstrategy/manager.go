@@ -80,7 +80,10 @@ type Manager struct {
 	tmplSem   chan struct{} // serializes PrepareTemplate
 	tmplReady atomic.Bool
 
-	migrated, migrateFailed atomic.Int64 // tenant migrations run, by outcome
+	migrated, migrateFailed   atomic.Int64 // tenant migrations run, by outcome
+	sparesMade, sparesClaimed atomic.Int64
+
+	spares *spares // WithSpares; nil without
 
 	done      chan struct{} // closed by Close: stops the reaper
 	wg        sync.WaitGroup
@@ -150,7 +153,8 @@ type tenantLock struct {
 // NewManager returns a Manager over s, configured by opts. It fails if an
 // option is invalid, if the migrations hold nothing for s.Dialect(), or if
 // the [WithMaxConns] budget cannot hold one handle. Unless idle closing is
-// disabled, it starts a reaper goroutine that [Manager.Close] stops.
+// disabled, it starts a reaper goroutine that [Manager.Close] stops; with
+// [WithSpares], a goroutine that makes spares, which Close stops too.
 func NewManager(s Strategy, opts ...Option) (*Manager, error) {
 	if s == nil {
 		return nil, fmt.Errorf("%w: NewManager: strategy must not be nil", ErrInvalidConfig)
@@ -225,6 +229,18 @@ func NewManager(s Strategy, opts ...Option) (*Manager, error) {
 		}
 		m.checkSchema = true
 	}
+	if cfg.spares > 0 {
+		sp, ok := s.(Sparer)
+		switch {
+		case !ok:
+			return nil, fmt.Errorf("%w: WithSpares(%d): the strategy (%T) cannot make spares", ErrInvalidConfig, cfg.spares, s)
+		case m.migrations == nil:
+			return nil, fmt.Errorf("%w: WithSpares(%d) needs WithMigrations", ErrInvalidConfig, cfg.spares)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		m.spares = &spares{s: sp, want: cfg.spares, ctx: ctx, cancel: cancel}
+		m.kickSpares()
+	}
 	if cfg.idleTimeout > 0 {
 		every := min(max(cfg.idleTimeout/2, time.Millisecond), time.Minute)
 		m.wg.Add(1)
@@ -257,6 +273,9 @@ func (m *Manager) Close() error {
 		}
 		for w := m.queue.head; w != nil; w = w.next {
 			w.wake()
+		}
+		if m.spares != nil {
+			m.spares.cancel()
 		}
 		m.mu.Unlock()
 		m.wg.Wait()

@@ -74,7 +74,9 @@ func (m *Manager) migrateDB(ctx context.Context, db *sql.DB) error {
 // Create makes the tenant's database, idempotently, and, when migrations are
 // configured, migrates it as [Manager.Migrate] does. If the strategy is a
 // [Templater] and migrations are configured, the template is prepared
-// first (once per Manager; a failure is retried by the next Create).
+// first (once per Manager; a failure is retried by the next Create). With
+// [WithSpares], Create first claims a ready spare, already migrated, and
+// returns; it makes and migrates the database itself only when none is.
 // Create, Migrate and Drop of one tenant never overlap in a Manager.
 //
 // Errors: [ErrInvalidKey]; [ErrClosed]; the strategy's error, wrapped; a
@@ -90,6 +92,11 @@ func (m *Manager) Create(ctx context.Context, tenantID string) error {
 	defer unlock()
 	if err := m.prepareTemplate(ctx); err != nil {
 		return err
+	}
+	if m.claimSpare(ctx, tenantID) {
+		// Made and migrated to m.target ahead of time: nothing to migrate.
+		m.cfg.logger.LogAttrs(ctx, slog.LevelDebug, "tenant database created from a spare", slog.String("tenant", tenantID))
+		return nil
 	}
 	if err := m.s.Create(ctx, tenantID); err != nil {
 		return fmt.Errorf("dbstrategy: create tenant %q: %w", tenantID, err)

@@ -35,6 +35,7 @@ type config struct {
 	now         func() time.Time
 	pending     PendingPolicy
 	ownStrategy bool // Close closes the strategy too
+	spares      int  // spares to keep ready, for a Sparer strategy
 }
 
 func defaultConfig() config {
@@ -152,6 +153,32 @@ func WithMaxOpen(n int) Option {
 			return fmt.Errorf("%w: WithMaxOpen(%d): must be at least 1", ErrInvalidConfig, n)
 		}
 		c.maxOpen = n
+		return nil
+	})
+}
+
+// WithSpares keeps n tenant databases made and migrated ahead of time, for
+// a strategy that implements [Sparer] (schemastrategy does), so that
+// [Manager.Create] renames one instead of running the migrations: a few
+// milliseconds instead of the migrations' DDL. [NewManager] starts a
+// goroutine that makes spares until n are ready; each Create that claims
+// one starts it again, and [Manager.Close] stops it (a spare half made
+// is removed). When no spare is ready, as in a burst of creations, Create
+// makes and migrates the database itself, as without spares.
+// [Manager.FillSpares] makes them in the caller's goroutine instead.
+//
+// Spares are databases (schemas) like any tenant's: they count against
+// nothing but the server's disk, and each is kept for the newest
+// migration's version, so spares a process of another release made are
+// neither claimed nor removed by this one. NewManager fails with an error
+// wrapping [ErrInvalidConfig] if n > 0 and the strategy is not a Sparer
+// or [WithMigrations] is not given. Default: 0, no spares.
+func WithSpares(n int) Option {
+	return optionFunc(func(c *config) error {
+		if n < 0 {
+			return fmt.Errorf("%w: WithSpares(%d): must not be negative", ErrInvalidConfig, n)
+		}
+		c.spares = n
 		return nil
 	})
 }

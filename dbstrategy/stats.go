@@ -13,6 +13,9 @@ type Stats struct {
 
 	Migrations        int64 // tenant migrations (goose up) that succeeded so far, nothing to do included
 	MigrationFailures int64 // tenant migrations that failed so far
+
+	SparesMade    int64 // spares made and migrated so far (WithSpares); not counted in Migrations
+	SparesClaimed int64 // Creates so far that claimed a spare instead of migrating
 }
 
 // Stats returns a snapshot of the Manager's handles and counters.
@@ -31,5 +34,8 @@ func (m *Manager) Stats() Stats {
 
 		Migrations:        m.migrated.Load(),
 		MigrationFailures: m.migrateFailed.Load(),
+
+		SparesMade:    m.sparesMade.Load(),
+		SparesClaimed: m.sparesClaimed.Load(),
 	}
 }

@@ -34,6 +34,10 @@ import (
 //   - [Templater]: the strategy creates tenant databases by copying a
 //     migrated template, which the Manager prepares before its first
 //     [Manager.Create] when migrations are configured.
+//   - [Sparer]: the strategy can make tenant databases ahead of time,
+//     migrated, and hand one to a new tenant by renaming it; with
+//     [WithSpares] the Manager keeps some ready so that [Manager.Create]
+//     costs a rename instead of the migrations (schemastrategy).
 //   - [MigrationLocker]: the strategy's databases need goose to take a
 //     lock across processes while it migrates one (PostgreSQL's advisory
 //     locks).
@@ -104,6 +108,36 @@ type HandleLimiter interface {
 // against other processes itself.
 type Templater interface {
 	PrepareTemplate(ctx context.Context, migrate func(ctx context.Context, db *sql.DB) error) error
+}
+
+// Sparer is implemented by strategies that can make a tenant database
+// before its tenant exists: a spare, made and migrated under a name no
+// tenant key can take, then handed to a new tenant by a rename. With
+// [WithSpares] and migrations, [Manager.Create] claims a spare when one is
+// ready and only then falls back to creating and migrating the database,
+// and a goroutine of the Manager makes new spares in the background.
+//
+// version is the newest migration's version: spares are kept by version,
+// so that a process claims only spares migrated exactly as far as its own
+// migrations go, and processes of two releases never hand each other a
+// database at the wrong version. Implementations must be safe across
+// processes: two claims never get one spare, and a spare being made is
+// never claimed before migrate has returned nil on it.
+type Sparer interface {
+	// MakeSpare makes one spare for version: it creates the database,
+	// opens a handle to it, calls migrate on it (see [Templater] for
+	// what migrate does), closes the handle and only then makes the spare
+	// claimable. On error it removes what it made, as far as it can.
+	MakeSpare(ctx context.Context, version int64, migrate func(ctx context.Context, db *sql.DB) error) error
+
+	// ClaimSpare makes a ready spare of version the database of
+	// tenantID, atomically, and reports true. It reports false, changing
+	// nothing, when no spare of version is ready or when the tenant's
+	// database exists already (so that Create stays idempotent).
+	ClaimSpare(ctx context.Context, tenantID string, version int64) (bool, error)
+
+	// Spares reports how many spares of version are ready to claim.
+	Spares(ctx context.Context, version int64) (int, error)
 }
 
 // MigrationLocker is implemented by strategies whose tenant databases offer

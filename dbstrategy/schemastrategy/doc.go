@@ -50,6 +50,24 @@
 // between the tenants' *sql.DB views; connections keep pgx's statement
 // cache (exec mode cache_statement).
 //
+// # Spares: creating a tenant by a rename
+//
+// Most of a tenant's creation is its migrations' DDL: each table and
+// index a new file and a catalog entry. The strategy is a
+// [dbstrategy.Sparer]: with [dbstrategy.WithSpares](n), the Manager keeps
+// n schemas made and migrated ahead of time, by a goroutine of its own,
+// and [dbstrategy.Manager.Create] renames one to the tenant's schema (with
+// Roles, its role too) in one transaction under the tenant's lock,
+// instead of running the migrations; it falls back to making the schema
+// when none is ready. Spares are named "<prefix>-spare-v<version>-<hex>"
+// (while they are migrated, "<prefix>-make-v..."): no tenant key starts
+// with '-', so a spare never takes a tenant's name, and a process claims
+// only spares of its own newest migration version. Two claims never get
+// one spare (a transaction advisory lock per spare, taken without
+// waiting). A process that dies while it makes one can leave a
+// "-make-" schema behind; [Strategy.DropSpares] removes every spare of
+// the prefix, for example when a deployment stops using them.
+//
 // # Scope and reset
 //
 // The strategy is a [dbstrategy.ConnPinner]: each lease pins one pooled

@@ -87,3 +87,28 @@ func ExampleNewManager() {
 	fmt.Println(err)
 	// Prints: <nil>
 }
+
+// A Manager with spares: schemas made and migrated ahead of time, so that
+// Create renames one instead of running the migrations.
+func ExampleStrategy_ClaimSpare() {
+	ctx := context.Background()
+	m, err := schemastrategy.NewManager(ctx, schemastrategy.Config{DSN: os.Getenv("TENANTKIT_TEST_POSTGRES_DSN"), Prefix: "example_"},
+		dbstrategy.WithMigrations(dbstrategytest.Migrations()),
+		dbstrategy.WithSpares(2), // a goroutine of m keeps 2 ready
+	)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer m.Close() // stops that goroutine, closes the strategy
+
+	ready, err := m.FillSpares(ctx) // or let the goroutine make them
+	fmt.Println(ready, err)
+	if err := m.Create(ctx, "acme"); err != nil { // claims one: a rename
+		log.Fatal(err)
+	}
+	v, err := m.Version(ctx, "acme")
+	fmt.Println(v, err)
+	// Prints:
+	// 2 <nil>
+	// 2 <nil>
+}

@@ -683,7 +683,7 @@ func (schemaLocker) SessionUnlock(ctx context.Context, conn *sql.Conn) error {
 }
 
 // dropAll drops every schema (and with roles, every role) that belongs to
-// this prefix: the prefix followed by a valid key. Danger: it destroys
+// this prefix: the prefix followed by a valid key, and the spares. Danger: it destroys
 // all tenant data under the prefix, of every process, and also that of a
 // longer prefix that starts with this one. Tests reach it through
 // export_test.go; it is not part of the public API.
@@ -706,6 +706,9 @@ func (s *Strategy) dropAll(ctx context.Context) error {
 	}
 	seen := make(map[string]bool)
 	var errs []error
+	if _, err := s.DropSpares(ctx); err != nil {
+		errs = append(errs, err)
+	}
 	for _, name := range names {
 		id := strings.TrimPrefix(name, s.prefix)
 		if seen[id] || dbstrategy.ValidateKey(id) != nil {

@@ -62,8 +62,9 @@ type config struct {
 	freshServer bool   // restart the started server before each of its phases
 	logLevel    string // server and baseline log level
 	phases      []string
-	workers     int // provisioning
-	orgProbe    int // organizations created one at a time, timed
+	workers     int           // provisioning
+	orgProbe    int           // organizations created one at a time, timed
+	orgProbeGap time.Duration // pause before each of them
 	tokens      string
 	jsonPath    string
 	reuse       string
@@ -108,6 +109,7 @@ func parseConfig(args []string, usage io.Writer) (config, error) {
 	baseline := fs.Bool("baseline", true, "run the baseline phase (false drops it from -phases)")
 	fs.IntVar(&c.workers, "provision-workers", 8, "concurrent `workers` while provisioning")
 	fs.IntVar(&c.orgProbe, "org-probe", 20, "`number` of the organizations created one at a time, for an uncontended latency")
+	fs.DurationVar(&c.orgProbeGap, "org-probe-gap", 0, "`pause` before each of the -org-probe creations (0: back to back), so that work a creation leaves to the background (the server's spare schemas) is done before the next")
 	fs.StringVar(&c.tokens, "tokens", "auto", "how tenant tokens are made: mint (needs the secret), login, or auto")
 	fs.StringVar(&c.jsonPath, "json", "", "write the results as JSON to `file`")
 	fs.StringVar(&c.reuse, "reuse", "", "keep the data and a manifest in `folder`, and reuse them on the next run")
@@ -179,6 +181,8 @@ func parseConfig(args []string, usage io.Writer) (config, error) {
 		return c, errors.New("-provision-workers must be at least 1")
 	case c.orgProbe < 0:
 		return c, errors.New("-org-probe must not be negative")
+	case c.orgProbeGap < 0:
+		return c, errors.New("-org-probe-gap must not be negative")
 	case c.tokens != "auto" && c.tokens != "mint" && c.tokens != "login":
 		return c, fmt.Errorf("-tokens %q: must be auto, mint or login", c.tokens)
 	case c.jwtSecret != "" && len(c.jwtSecret) < 32:

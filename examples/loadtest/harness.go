@@ -118,7 +118,7 @@ func harness(ctx context.Context, cfg config, stderr io.Writer) (res *result, er
 	// Provisioning.
 	prov := &provisioner{
 		api: &api{base: srv.base, client: client}, m: m, tenants: cfg.tenants, users: cfg.users,
-		workers: cfg.workers, probe: cfg.orgProbe, tokens: cfg.tokens,
+		workers: cfg.workers, probe: cfg.orgProbe, probeGap: cfg.orgProbeGap, tokens: cfg.tokens,
 		canMint: cfg.url == "" || cfg.jwtSecret != "", log: logf, progress: cfg.progress,
 	}
 	if cfg.quiet {

@@ -213,7 +213,8 @@ type provisioner struct {
 	users    int
 	workers  int
 	probe    int
-	tokens   string // auto, mint or login
+	probeGap time.Duration // pause before each probe creation
+	tokens   string        // auto, mint or login
 	canMint  bool
 	log      func(format string, args ...any)
 	progress time.Duration
@@ -255,6 +256,13 @@ func (p *provisioner) run(ctx context.Context) (st provisionStats, err error) {
 	// The first organizations are created one at a time, nothing else
 	// running, for an uncontended latency.
 	for i := have; i < p.tenants && i < have+p.probe && len(p.m.Tenants) == i; i++ {
+		if p.probeGap > 0 {
+			select {
+			case <-time.After(p.probeGap):
+			case <-ctx.Done():
+				return st, ctx.Err()
+			}
+		}
 		t, d, err := createOrg(i)
 		if err != nil {
 			return st, err

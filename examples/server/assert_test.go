@@ -428,8 +428,10 @@ func tenantStorage(t testing.TB, ts *testServer) []string {
 		SELECT 'db:' || datname::text FROM pg_database WHERE starts_with(datname::text, $1)
 		UNION ALL
 		SELECT 'schema:' || nspname::text FROM pg_namespace WHERE starts_with(nspname::text, $1)
+			AND NOT starts_with(nspname::text, $1 || '-') -- spares, made in the background
 		UNION ALL
 		SELECT 'role:' || rolname::text FROM pg_roles WHERE starts_with(rolname::text, $1)
+			AND NOT starts_with(rolname::text, $1 || '-')
 		ORDER BY 1`, ts.cfg.tenantDBPrefix)
 	if err != nil {
 		t.Fatalf("list tenant databases: %v", err)

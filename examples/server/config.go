@@ -33,6 +33,10 @@ type config struct {
 	// isolationDatabase (a database each, pgstrategy) or isolationSchema
 	// (a schema each in the -tenant-db database, schemastrategy).
 	tenantIsolation string
+	// tenantSpares is how many tenant schemas are kept made and migrated
+	// ahead of time (dbstrategy.WithSpares), with isolationSchema on one
+	// server; 0 with any other setup.
+	tenantSpares int
 	// tenantDBRoleSecret derives the passwords of per-tenant PostgreSQL
 	// roles; "" means generated, "off" turns the roles off.
 	tenantDBRoleSecret string
@@ -70,6 +74,11 @@ const (
 	throttleLocal  = "local"
 )
 
+// defaultSpares is the default of -tenant-spares with a schema per tenant:
+// enough for a few creations in a row at the speed of a rename, while the
+// Manager makes new ones (about 20 ms each) behind them.
+const defaultSpares = 4
+
 // The values of -tenant-isolation.
 const (
 	isolationDatabase = "database"
@@ -98,6 +107,7 @@ func configFlags(fs *flag.FlagSet, getenv func(string) string) func() (config, e
 	fs.StringVar(&c.tenantDBPrefix, "tenant-db-prefix", env("TENANT_DB_PREFIX", "tenant_"), "`prefix` of tenant database, schema and file names (env TENANT_DB_PREFIX)")
 	fs.StringVar(&c.tenantIsolation, "tenant-isolation", env("TENANT_ISOLATION", isolationDatabase), "PostgreSQL: `how` tenants are kept apart: database (a database and connection pool each) or schema (a schema each in the -tenant-db database, one shared pool of -db-max-conns connections; for thousands of tenants) (env TENANT_ISOLATION)")
 	fs.StringVar(&c.tenantDBRoleSecret, "tenant-db-role-secret", getenv("TENANT_DB_ROLE_SECRET"), "PostgreSQL only: `secret` (32+ bytes) the passwords of per-tenant database roles derive from; 'off' reaches every tenant database as the -tenant-db role instead. With -tenant-isolation schema the tenant roles have no password (each request runs SET ROLE to its tenant's role), so only 'off' matters: it turns them off (env TENANT_DB_ROLE_SECRET; default generated into <data>/tenant-db-role.secret)")
+	spares := fs.String("tenant-spares", getenv("TENANT_SPARES"), fmt.Sprintf("with -tenant-isolation schema on one server: how many tenant `schemas` to keep made and migrated ahead of time, so that creating an organization renames one instead of running the migrations; 0 turns it off (env TENANT_SPARES; default %d with a schema per tenant, else 0)", defaultSpares))
 	tenantConns := fs.String("db-tenant-conns", env("DB_TENANT_CONNS", "2"), "most `connections` one tenant's handle holds; on PostgreSQL, -db-max-conns divided by this is how many tenants are open at once; unused with -tenant-isolation schema (env DB_TENANT_CONNS)")
 	maxConns := fs.String("db-max-conns", env("DB_MAX_CONNS", "40"), "PostgreSQL: most `connections` held to tenant databases at once; with -tenant-isolation schema, the size of the one pool every tenant shares (env DB_MAX_CONNS)")
 	sqliteMaxOpen := fs.String("db-sqlite-max-open", env("DB_SQLITE_MAX_OPEN", strconv.Itoa(sqlitestrategy.DefaultMaxOpen())), "SQLite: most tenant `handles` open at once, each about 0.32 MiB, 3 file descriptors and 4 memory mappings (more while it serves concurrent requests); the default is what this machine leaves room for: 3/4 of the descriptor limit, half of vm.max_map_count, 1/4 of memory at 1 MiB a handle (env DB_SQLITE_MAX_OPEN)")
@@ -184,6 +194,19 @@ func configFlags(fs *flag.FlagSet, getenv func(string) string) func() (config, e
 			}
 		default:
 			return c, fmt.Errorf("invalid -tenant-isolation %q: must be database or schema", c.tenantIsolation)
+		}
+		spareable := c.tenantIsolation == isolationSchema && len(c.servers()) <= 1
+		switch {
+		case *spares == "" && spareable:
+			c.tenantSpares = defaultSpares
+		case *spares == "":
+		default:
+			if c.tenantSpares, err = strconv.Atoi(*spares); err != nil || c.tenantSpares < 0 || c.tenantSpares > 1000 {
+				return c, fmt.Errorf("invalid -tenant-spares %q: must be an integer from 0 to 1000", *spares)
+			}
+			if c.tenantSpares > 0 && !spareable {
+				return c, errors.New("invalid -tenant-spares: only with -tenant-isolation schema and one -tenant-db server")
+			}
 		}
 		if c.jwtSecret != "" && len(c.jwtSecret) < 32 {
 			return c, errors.New("invalid -jwt-secret: must be at least 32 bytes")

@@ -142,6 +142,7 @@ func postgresSchemaConfig(t testing.TB) config {
 	u.Path = "/" + name
 	c.tenantDB = u.String()
 	c.tenantIsolation = isolationSchema
+	c.tenantSpares = 2 // as -tenant-spares' default does: creations claim spares
 	return c
 }
 

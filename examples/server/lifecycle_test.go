@@ -209,7 +209,8 @@ func storedTenantIDs(t testing.TB, cfg config) (ids []int64, strays []string) {
 	defer cancel()
 	query := `SELECT datname::text FROM pg_database WHERE starts_with(datname::text, $1)`
 	if isSchema(cfg) {
-		query = `SELECT nspname::text FROM pg_namespace WHERE starts_with(nspname::text, $1)`
+		// Spares, made in the background, are no tenant's.
+		query = `SELECT nspname::text FROM pg_namespace WHERE starts_with(nspname::text, $1) AND NOT starts_with(nspname::text, $1 || '-')`
 	}
 	rows, err := db.QueryContext(ctx, query, cfg.tenantDBPrefix)
 	if err != nil {

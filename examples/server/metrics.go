@@ -143,7 +143,7 @@ type managerCollector struct {
 }
 
 type managerDescs struct {
-	open, leased, max, waiting, opens, evictions, idleCloses, waits, connsMax, budget, migrations *prometheus.Desc
+	open, leased, max, waiting, opens, evictions, idleCloses, waits, connsMax, budget, migrations, spares *prometheus.Desc
 }
 
 func newManagerCollector(dbs *dbstrategy.Manager, strategy dbstrategy.Strategy, connsPerHandle, budget int) *managerCollector {
@@ -161,12 +161,13 @@ func newManagerCollector(dbs *dbstrategy.Manager, strategy dbstrategy.Strategy, 
 		connsMax:   d("tenantkit_db_connections_max", "Tenant database connections the open handles may hold at most; with schema isolation, the shared pool's size."),
 		budget:     d("tenantkit_db_connections_budget", "Configured budget of tenant database connections: -db-max-conns, times the number of tenant servers."),
 		migrations: prometheus.NewDesc("tenantkit_migrations_total", "Tenant schema migrations run by this process, by outcome.", []string{"outcome"}, nil),
+		spares:     prometheus.NewDesc("tenantkit_tenant_spares_total", "Spare tenant schemas (-tenant-spares) this process made, and claimed for new tenants, by event.", []string{"event"}, nil),
 	}}
 }
 
 func (c *managerCollector) Describe(ch chan<- *prometheus.Desc) {
 	d := c.descs
-	for _, desc := range []*prometheus.Desc{d.open, d.leased, d.max, d.waiting, d.opens, d.evictions, d.idleCloses, d.waits, d.connsMax, d.budget, d.migrations} {
+	for _, desc := range []*prometheus.Desc{d.open, d.leased, d.max, d.waiting, d.opens, d.evictions, d.idleCloses, d.waits, d.connsMax, d.budget, d.migrations, d.spares} {
 		ch <- desc
 	}
 }
@@ -202,6 +203,8 @@ func (c *managerCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(d.budget, c.budget)
 	ch <- prometheus.MustNewConstMetric(d.migrations, prometheus.CounterValue, float64(s.Migrations), "success")
 	ch <- prometheus.MustNewConstMetric(d.migrations, prometheus.CounterValue, float64(s.MigrationFailures), "failure")
+	ch <- prometheus.MustNewConstMetric(d.spares, prometheus.CounterValue, float64(s.SparesMade), "made")
+	ch <- prometheus.MustNewConstMetric(d.spares, prometheus.CounterValue, float64(s.SparesClaimed), "claimed")
 }
 
 // connCollector reports the server connections of the open tenant pools

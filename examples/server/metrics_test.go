@@ -305,8 +305,18 @@ func TestMetrics(t *testing.T) {
 				for _, m := range f.GetMetric() {
 					got[metricLabels(m)["outcome"]] = m.GetCounter().GetValue()
 				}
-				if got["success"] != 3 || got["failure"] != 0 {
-					t.Errorf("tenantkit_migrations_total = %v; want success 3 (one per tenant created), no failure", got)
+				f = metricFamily(t, fams, "tenantkit_tenant_spares_total", dto.MetricType_COUNTER)
+				spares := map[string]float64{}
+				for _, m := range f.GetMetric() {
+					spares[metricLabels(m)["event"]] = m.GetCounter().GetValue()
+				}
+				// A tenant made from a spare (schema isolation) was
+				// migrated as a spare, ahead of time.
+				if got["success"]+spares["claimed"] != 3 || got["failure"] != 0 {
+					t.Errorf("tenantkit_migrations_total = %v, spares %v; want success + claimed spares 3 (one per tenant created), no failure", got, spares)
+				}
+				if spares["claimed"] > spares["made"] {
+					t.Errorf("tenantkit_tenant_spares_total = %v; claimed more than made", spares)
 				}
 			})
 

@@ -1,0 +1,301 @@
+package schemastrategy_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tenantkit/tenantkit/dbstrategy"
+	"github.com/tenantkit/tenantkit/dbstrategy/dbstrategytest"
+	"github.com/tenantkit/tenantkit/dbstrategy/schemastrategy"
+)
+
+// schemaNames returns the schemas (and roles) whose names start with
+// prefix, sorted.
+func schemaNames(t *testing.T, dsn, prefix string) (schemas, roles []string) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	read := func(q string) []string {
+		rows, err := conn.Query(ctx, q, prefix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return names
+	}
+	return read("SELECT nspname::text FROM pg_namespace WHERE starts_with(nspname::text, $1) ORDER BY 1"),
+		read("SELECT rolname::text FROM pg_roles WHERE starts_with(rolname::text, $1) ORDER BY 1")
+}
+
+// migrateNotes is the migrate function a Manager would hand MakeSpare:
+// dbstrategytest's notes table, version 1 only.
+func migrateNotes(ctx context.Context, db *sql.DB) error {
+	_, err := db.ExecContext(ctx, "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL)")
+	return err
+}
+
+// TestSpareClaim checks the Sparer contract on the strategy itself, with
+// and without roles: a spare is made migrated, claimed by one tenant and
+// no other, becomes that tenant's schema (with roles, owned by its role),
+// is not claimed for an existing tenant or for another version, and a
+// failed migration leaves nothing behind.
+func TestSpareClaim(t *testing.T) {
+	for _, roles := range []bool{false, true} {
+		t.Run(fmt.Sprintf("roles=%v", roles), func(t *testing.T) {
+			ctx := context.Background()
+			dsn := newDatabase(t)
+			prefix := "tks_" + randomHex(t, 3) + "_"
+			s := newStrategy(t, schemastrategy.Config{DSN: dsn, Prefix: prefix, Roles: roles})
+
+			for range 2 {
+				if err := s.MakeSpare(ctx, 1, migrateNotes); err != nil {
+					t.Fatalf("MakeSpare() error = %v", err)
+				}
+			}
+			if n, err := s.Spares(ctx, 1); err != nil || n != 2 {
+				t.Fatalf("Spares(1) = %d, %v; want 2", n, err)
+			}
+			if n, err := s.Spares(ctx, 2); err != nil || n != 0 {
+				t.Fatalf("Spares(2) = %d, %v; want 0", n, err)
+			}
+			if ok, err := s.ClaimSpare(ctx, "acme", 2); err != nil || ok {
+				t.Fatalf("ClaimSpare(version 2) = %v, %v; want false: no spare of that version", ok, err)
+			}
+			if ok, err := s.ClaimSpare(ctx, "acme", 1); err != nil || !ok {
+				t.Fatalf("ClaimSpare() = %v, %v; want true", ok, err)
+			}
+			// The claimed schema is the tenant's, migrated, and usable.
+			db, err := s.Open(ctx, "acme")
+			if err != nil {
+				t.Fatalf("Open() error = %v", err)
+			}
+			if _, err := db.ExecContext(ctx, "INSERT INTO notes (id, body) VALUES (1, 'acme')"); err != nil {
+				t.Fatalf("insert into the claimed schema: %v", err)
+			}
+			var schema, user string
+			if err := db.QueryRowContext(ctx, "SELECT current_schema(), current_user").Scan(&schema, &user); err != nil {
+				t.Fatal(err)
+			}
+			db.Close()
+			if schema != prefix+"acme" {
+				t.Errorf("current_schema() = %q, want %q", schema, prefix+"acme")
+			}
+			if roles && user != prefix+"acme" {
+				t.Errorf("current_user = %q, want the tenant's role %q", user, prefix+"acme")
+			}
+			if n, _ := s.Spares(ctx, 1); n != 1 {
+				t.Errorf("Spares() after a claim = %d, want 1", n)
+			}
+			// An existing tenant keeps its schema and takes no spare.
+			if ok, err := s.ClaimSpare(ctx, "acme", 1); err != nil || ok {
+				t.Fatalf("ClaimSpare(existing tenant) = %v, %v; want false", ok, err)
+			}
+			if n, _ := s.Spares(ctx, 1); n != 1 {
+				t.Errorf("Spares() after claiming for an existing tenant = %d, want still 1", n)
+			}
+			// A failed migration leaves no schema nor role behind.
+			errBoom := errors.New("boom")
+			err = s.MakeSpare(ctx, 1, func(ctx context.Context, db *sql.DB) error {
+				if err := migrateNotes(ctx, db); err != nil {
+					return err
+				}
+				return errBoom
+			})
+			if !errors.Is(err, errBoom) {
+				t.Fatalf("MakeSpare(failing migration) error = %v, want %v", err, errBoom)
+			}
+			schemas, rolesLeft := schemaNames(t, dsn, prefix+"-")
+			if len(schemas) != 1 || !strings.HasPrefix(schemas[0], prefix+"-spare-v1-") {
+				t.Errorf("spare schemas after a failed make = %q, want only the one ready spare", schemas)
+			}
+			if roles && (len(rolesLeft) != 1 || rolesLeft[0] != schemas[0]) {
+				t.Errorf("spare roles after a failed make = %q, want only the ready spare's", rolesLeft)
+			}
+			if n, err := s.DropSpares(ctx); err != nil || n == 0 {
+				t.Fatalf("DropSpares() = %d, %v", n, err)
+			}
+			if schemas, rolesLeft := schemaNames(t, dsn, prefix+"-"); len(schemas)+len(rolesLeft) != 0 {
+				t.Errorf("after DropSpares: schemas %q, roles %q; want none", schemas, rolesLeft)
+			}
+		})
+	}
+}
+
+// TestSpareClaimConcurrent races claims for more tenants than there are
+// spares: each spare goes to exactly one tenant.
+func TestSpareClaimConcurrent(t *testing.T) {
+	ctx := context.Background()
+	s := newStrategy(t, schemastrategy.Config{MaxConns: 8})
+	const spares, tenants = 3, 8
+	for range spares {
+		if err := s.MakeSpare(ctx, 7, migrateNotes); err != nil {
+			t.Fatalf("MakeSpare() error = %v", err)
+		}
+	}
+	var wg sync.WaitGroup
+	claimed := make([]bool, tenants)
+	errs := make([]error, tenants)
+	for i := range tenants {
+		wg.Go(func() {
+			claimed[i], errs[i] = s.ClaimSpare(ctx, fmt.Sprintf("t%d", i), 7)
+		})
+	}
+	wg.Wait()
+	n := 0
+	for i := range tenants {
+		if errs[i] != nil {
+			t.Errorf("ClaimSpare(t%d) error = %v", i, errs[i])
+		}
+		if !claimed[i] {
+			continue
+		}
+		n++
+		db, err := s.Open(ctx, fmt.Sprintf("t%d", i))
+		if err != nil {
+			t.Fatalf("Open(t%d), claimed: %v", i, err)
+		}
+		if _, err := db.ExecContext(ctx, "SELECT count(*) FROM notes"); err != nil {
+			t.Errorf("t%d's claimed schema: %v", i, err)
+		}
+		db.Close()
+	}
+	if n != spares {
+		t.Errorf("%d claims succeeded, want %d (one per spare)", n, spares)
+	}
+}
+
+// TestManagerSpares checks WithSpares through a Manager: NewManager's
+// refusals, Create claiming a spare that holds the migrations and a
+// background filler that makes a new one, Create of an existing tenant
+// claiming none, and Close stopping the filler with no half-made spare
+// left.
+func TestManagerSpares(t *testing.T) {
+	ctx := context.Background()
+	dsn := newDatabase(t)
+	prefix := "tks_" + randomHex(t, 3) + "_"
+	s := newStrategy(t, schemastrategy.Config{DSN: dsn, Prefix: prefix})
+
+	if _, err := dbstrategy.NewManager(s, dbstrategy.WithSpares(2)); !errors.Is(err, dbstrategy.ErrInvalidConfig) {
+		t.Fatalf("NewManager(WithSpares, no migrations) error = %v, want ErrInvalidConfig", err)
+	}
+	if _, err := dbstrategy.NewManager(s, dbstrategy.WithSpares(-1)); !errors.Is(err, dbstrategy.ErrInvalidConfig) {
+		t.Fatalf("NewManager(WithSpares(-1)) error = %v, want ErrInvalidConfig", err)
+	}
+
+	m, err := dbstrategy.NewManager(s, dbstrategy.WithMigrations(dbstrategytest.Migrations()), dbstrategy.WithSpares(2))
+	if err != nil {
+		t.Fatalf("NewManager() error = %v", err)
+	}
+	defer m.Close()
+	if n, err := m.FillSpares(ctx); err != nil || n < 2 {
+		t.Fatalf("FillSpares() = %d, %v; want at least 2", n, err)
+	}
+	before, _ := schemaNames(t, dsn, prefix+"-spare-")
+	if err := m.Create(ctx, "acme"); err != nil {
+		t.Fatalf("Create() error = %v", err)
+	}
+	after, _ := schemaNames(t, dsn, prefix+"-spare-")
+	gone := 0
+	for _, name := range before {
+		if !contains(after, name) {
+			gone++
+		}
+	}
+	if gone != 1 {
+		t.Errorf("Create took %d spares (before %q, after %q), want 1", gone, before, after)
+	}
+	if st := m.Stats(); st.SparesClaimed != 1 || st.SparesMade < 2 || st.Migrations != 0 {
+		t.Errorf("Stats() = %+v; want 1 spare claimed, at least 2 made, no tenant migration", st)
+	}
+	// The tenant is at the newest version, with nothing left to migrate.
+	if err := m.Do(ctx, "acme", func(ctx context.Context, db dbstrategy.DB) error {
+		_, err := db.ExecContext(ctx, "INSERT INTO notes (id, body, tag) VALUES (1, 'x', 'y')")
+		return err
+	}); err != nil {
+		t.Fatalf("Do() on a tenant made from a spare: %v", err)
+	}
+	if v, err := m.Version(ctx, "acme"); err != nil || v != 2 {
+		t.Errorf("Version() = %d, %v; want 2", v, err)
+	}
+	// The filler makes the spare taken good again.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		n, err := s.Spares(ctx, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d spares 30 s after a claim, want the filler to make 2 again", n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Creating an existing tenant claims no spare.
+	before, _ = schemaNames(t, dsn, prefix+"-spare-")
+	if err := m.Create(ctx, "acme"); err != nil {
+		t.Fatalf("Create(existing) error = %v", err)
+	}
+	after, _ = schemaNames(t, dsn, prefix+"-spare-")
+	for _, name := range before {
+		if !contains(after, name) {
+			t.Errorf("Create of an existing tenant took spare %q", name)
+		}
+	}
+	if err := m.Drop(ctx, "acme"); err != nil {
+		t.Fatalf("Drop() error = %v", err)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatalf("Close() error = %v", err)
+	}
+	if _, err := m.FillSpares(ctx); !errors.Is(err, dbstrategy.ErrClosed) {
+		t.Errorf("FillSpares() after Close error = %v, want ErrClosed", err)
+	}
+}
+
+// TestManagerSparesClose closes a Manager while its filler makes spares:
+// Close waits for the filler, and no spare is left half made.
+func TestManagerSparesClose(t *testing.T) {
+	dsn := newDatabase(t)
+	prefix := "tks_" + randomHex(t, 3) + "_"
+	s := newStrategy(t, schemastrategy.Config{DSN: dsn, Prefix: prefix})
+	m, err := dbstrategy.NewManager(s, dbstrategy.WithMigrations(dbstrategytest.Migrations()), dbstrategy.WithSpares(50))
+	if err != nil {
+		t.Fatalf("NewManager() error = %v", err)
+	}
+	time.Sleep(30 * time.Millisecond) // the filler is at work
+	if err := m.Close(); err != nil {
+		t.Fatalf("Close() error = %v", err)
+	}
+	if making, _ := schemaNames(t, dsn, prefix+"-make-"); len(making) != 0 {
+		t.Errorf("schemas left half made after Close: %q", making)
+	}
+	if ready, _ := schemaNames(t, dsn, prefix+"-spare-"); len(ready) >= 50 {
+		t.Errorf("%d spares ready: Close did not stop the filler", len(ready))
+	}
+}
+
+func contains(names []string, name string) bool {
+	for _, n := range names {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
