@@ -299,3 +299,70 @@ func contains(names []string, name string) bool {
 	}
 	return false
 }
+
+// TestSpareHostileTenant tries to plant rows in a spare, which would then
+// become another tenant's schema: with Roles, a tenant's lease is refused
+// the spare (SQLSTATE 42501, or 42P01 through a search_path that skips
+// it), whether it names it or sets search_path to it, and the tenant that claims the spare finds it as migrated, empty.
+func TestSpareHostileTenant(t *testing.T) {
+	ctx := context.Background()
+	dsn := newDatabase(t)
+	prefix := "tks_" + randomHex(t, 3) + "_"
+	s := newStrategy(t, schemastrategy.Config{DSN: dsn, Prefix: prefix, Roles: true})
+	m, err := dbstrategy.NewManager(s, dbstrategy.WithMigrations(dbstrategytest.Migrations()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if err := m.Create(ctx, "mallory"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MakeSpare(ctx, 2, migrateNotes); err != nil {
+		t.Fatal(err)
+	}
+	spares, _ := schemaNames(t, dsn, prefix+"-spare-")
+	if len(spares) != 1 {
+		t.Fatalf("spares = %q, want 1", spares)
+	}
+	spare := pgx.Identifier{spares[0]}.Sanitize()
+	for _, q := range []string{
+		"INSERT INTO " + spare + ".notes (id, body) VALUES (1, 'planted')",
+		"SELECT count(*) FROM " + spare + ".notes",
+		"CREATE TABLE " + spare + ".planted (id int)",
+		"SET search_path TO " + spare + "; INSERT INTO notes (id, body) VALUES (1, 'planted')",
+	} {
+		err := m.Do(ctx, "mallory", func(ctx context.Context, db dbstrategy.DB) error {
+			_, err := db.ExecContext(ctx, q)
+			return err
+		})
+		// A schema the role may not use is skipped in search_path, so
+		// the last one finds no table (42P01) rather than 42501.
+		var pgErr interface{ SQLState() string }
+		if !errors.As(err, &pgErr) || (pgErr.SQLState() != "42501" && pgErr.SQLState() != "42P01") {
+			t.Errorf("mallory: %s: error = %v, want permission denied (42501) or no such table (42P01)", q, err)
+		}
+	}
+	if ok, err := s.ClaimSpare(ctx, "victim", 2); err != nil || !ok {
+		t.Fatalf("ClaimSpare() = %v, %v", ok, err)
+	}
+	err = m.Do(ctx, "victim", func(ctx context.Context, db dbstrategy.DB) error {
+		var n int
+		if err := db.QueryRowContext(ctx, "SELECT count(*) FROM notes").Scan(&n); err != nil {
+			return err
+		}
+		if n != 0 {
+			t.Errorf("victim's notes: %d rows, want 0: planted through the spare", n)
+		}
+		var tables int
+		if err := db.QueryRowContext(ctx, "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'planted'").Scan(&tables); err != nil {
+			return err
+		}
+		if tables != 0 {
+			t.Error("a table planted in the spare reached the victim")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("victim: %v", err)
+	}
+}
