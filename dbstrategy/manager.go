@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pressly/goose/v3/database"
 	"github.com/pressly/goose/v3/lock"
 )
 
@@ -58,6 +59,7 @@ type Manager struct {
 	migrations  fs.FS              // fs.Sub(cfg.migrations, dialect), nil without migrations
 	dialect     string             // s.Dialect(), read once
 	locker      lock.SessionLocker // from a MigrationLocker strategy, or nil
+	store       database.Store     // from a MigrationStorer strategy, or nil: goose's for the dialect
 	pinner      ConnPinner         // s, if leases pin a connection; else nil
 	target      int64              // the newest migration's version, 0 without migrations
 	checkSchema bool               // cfg.pending != PendingIgnore: Acquire checks new handles
@@ -212,6 +214,13 @@ func NewManager(s Strategy, opts ...Option) (*Manager, error) {
 			return nil, err
 		}
 		m.migrations = sub
+		if ms, ok := s.(MigrationStorer); ok {
+			st, err := ms.MigrationStore()
+			if err != nil {
+				return nil, fmt.Errorf("%w: NewManager: strategy's migration store: %w", ErrInvalidConfig, err)
+			}
+			m.store = st
+		}
 		if ml, ok := s.(MigrationLocker); ok {
 			l, err := ml.MigrationLocker()
 			if err != nil {

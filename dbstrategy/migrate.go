@@ -24,6 +24,9 @@ func (m *Manager) provider(db *sql.DB) (*goose.Provider, error) {
 	if m.locker != nil {
 		opts = append(opts, goose.WithSessionLocker(m.locker))
 	}
+	if m.store != nil {
+		return goose.NewProvider(goose.DialectCustom, db, m.migrations, append(opts, goose.WithStore(m.store))...)
+	}
 	return goose.NewProvider(goose.Dialect(m.dialect), db, m.migrations, opts...)
 }
 

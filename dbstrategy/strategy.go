@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 
+	"github.com/pressly/goose/v3/database"
 	"github.com/pressly/goose/v3/lock"
 )
 
@@ -38,6 +39,8 @@ import (
 //     migrated, and hand one to a new tenant by renaming it; with
 //     [WithSpares] the Manager keeps some ready so that [Manager.Create]
 //     costs a rename instead of the migrations (schemastrategy).
+//   - [MigrationStorer]: the strategy gives goose a version store of its
+//     own, where goose's default one does not suit its databases.
 //   - [MigrationLocker]: the strategy's databases need goose to take a
 //     lock across processes while it migrates one (PostgreSQL's advisory
 //     locks).
@@ -138,6 +141,19 @@ type Sparer interface {
 
 	// Spares reports how many spares of version are ready to claim.
 	Spares(ctx context.Context, version int64) (int, error)
+}
+
+// MigrationStorer is implemented by strategies that give goose the store
+// of its version table themselves, instead of goose's default store for
+// the strategy's [Strategy.Dialect]: for example one whose check that the
+// version table exists stays cheap when one database holds thousands of
+// tenants' version tables (schemastrategy). [NewManager] calls it once,
+// when migrations are configured, fails if it returns an error, and hands
+// the store to every goose provider it builds (goose's DialectCustom with
+// WithStore). A nil store, with a nil error, means goose's own store for
+// the dialect.
+type MigrationStorer interface {
+	MigrationStore() (database.Store, error)
 }
 
 // MigrationLocker is implemented by strategies whose tenant databases offer

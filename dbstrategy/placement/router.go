@@ -13,6 +13,7 @@ import (
 	"sync"
 	"weak"
 
+	"github.com/pressly/goose/v3/database"
 	"github.com/pressly/goose/v3/lock"
 
 	"github.com/tenantkit/tenantkit/dbstrategy"
@@ -54,6 +55,8 @@ type LocateFunc func(ctx context.Context, tenantID string) (server string, err e
 //     template of every server that has one.
 //   - [dbstrategy.MigrationLocker]: the lock is taken on the connection
 //     goose migrates on, so one locker serves every server.
+//   - [dbstrategy.MigrationStorer]: the store works on the connection
+//     goose gives it, so the first server's serves every server.
 //
 // Router does not implement [dbstrategy.ConnLimiter]: the Manager would
 // count every server's handles against one budget, where each server has
@@ -78,6 +81,7 @@ var (
 	_ dbstrategy.HandleLimiter   = (*Router)(nil)
 	_ dbstrategy.Templater       = (*Router)(nil)
 	_ dbstrategy.MigrationLocker = (*Router)(nil)
+	_ dbstrategy.MigrationStorer = (*Router)(nil)
 )
 
 // PinnedRouter is a [Router] over strategies that implement
@@ -196,9 +200,10 @@ const (
 	capHandleLimiter
 	capTemplater
 	capLocker
+	capStorer
 )
 
-var capNames = []string{"ConnPinner", "ConnBudgeter", "ConnLimiter", "HandleLimiter", "Templater", "MigrationLocker"}
+var capNames = []string{"ConnPinner", "ConnBudgeter", "ConnLimiter", "HandleLimiter", "Templater", "MigrationLocker", "MigrationStorer"}
 
 func capsOf(s dbstrategy.Strategy) capabilities {
 	var c capabilities
@@ -219,6 +224,9 @@ func capsOf(s dbstrategy.Strategy) capabilities {
 	}
 	if _, ok := s.(dbstrategy.MigrationLocker); ok {
 		c |= capLocker
+	}
+	if _, ok := s.(dbstrategy.MigrationStorer); ok {
+		c |= capStorer
 	}
 	return c
 }
@@ -432,6 +440,27 @@ func (r *Router) MigrationLocker() (lock.SessionLocker, error) {
 		}
 		if i == 0 {
 			first = l
+		}
+	}
+	return first, nil
+}
+
+// MigrationStore implements [dbstrategy.MigrationStorer]. It asks every
+// server for its store, fails (in a *[ServerError]) if one fails, and
+// returns the first server's. It returns nil, nil when the servers have
+// no store of their own: the Manager then uses goose's for the dialect.
+func (r *Router) MigrationStore() (database.Store, error) {
+	if r.caps&capStorer == 0 {
+		return nil, nil
+	}
+	var first database.Store
+	for i, name := range r.names {
+		st, err := r.servers[name].(dbstrategy.MigrationStorer).MigrationStore()
+		if err != nil {
+			return nil, &ServerError{Server: name, Err: err}
+		}
+		if i == 0 {
+			first = st
 		}
 	}
 	return first, nil

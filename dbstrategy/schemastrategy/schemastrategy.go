@@ -14,6 +14,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/database"
 	"github.com/pressly/goose/v3/lock"
 
 	"github.com/tenantkit/tenantkit/dbstrategy"
@@ -661,6 +663,38 @@ func (s *Strategy) MigrationLocker() (lock.SessionLocker, error) {
 }
 
 type schemaLocker struct{}
+
+// MigrationStore returns goose's PostgreSQL store of the version table,
+// for [dbstrategy.MigrationStorer], with one change: its check that the
+// table exists looks the table up by name in the current schema
+// (to_regclass), a catalog cache lookup, where goose's default query
+// filters pg_tables by schema name, which makes PostgreSQL read the
+// version table of every tenant in the database (45 ms at 10,000
+// schemas, against 0.03 ms). goose runs that check on every provider's
+// first use, so on each tenant handle's first lease.
+func (s *Strategy) MigrationStore() (database.Store, error) {
+	st, err := database.NewStore(database.DialectPostgres, goose.DefaultTablename)
+	if err != nil {
+		return nil, fmt.Errorf("schemastrategy: goose store: %w", err)
+	}
+	return schemaStore{st}, nil
+}
+
+// schemaStore is goose's PostgreSQL store with a TableExists of its own
+// (database.StoreExtender).
+type schemaStore struct{ database.Store }
+
+// TableExists reports whether the version table exists in the current
+// schema: the first schema of search_path, the tenant's.
+func (st schemaStore) TableExists(ctx context.Context, db database.DBTxConn) (bool, error) {
+	var exists bool
+	err := db.QueryRowContext(ctx, "SELECT pg_catalog.to_regclass(pg_catalog.quote_ident(pg_catalog.current_schema()) OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) pg_catalog.quote_ident($1)) IS NOT NULL",
+		st.Tablename()).Scan(&exists)
+	if err != nil {
+		return false, fmt.Errorf("schemastrategy: does the version table exist: %w", err)
+	}
+	return exists, nil
+}
 
 const lockKeySQL = `pg_catalog.hashtextextended('tenantkit/schemastrategy migrate' || pg_catalog.current_schema(), 0)`
 

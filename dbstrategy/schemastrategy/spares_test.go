@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/pressly/goose/v3/database"
 
 	"github.com/tenantkit/tenantkit/dbstrategy"
 	"github.com/tenantkit/tenantkit/dbstrategy/dbstrategytest"
@@ -364,5 +365,56 @@ func TestSpareHostileTenant(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatalf("victim: %v", err)
+	}
+}
+
+// TestMigrationStoreTableExists checks the store's own TableExists: it
+// sees the version table of the current schema only, not another
+// tenant's.
+func TestMigrationStoreTableExists(t *testing.T) {
+	ctx := context.Background()
+	s := newStrategy(t, schemastrategy.Config{})
+	m, err := dbstrategy.NewManager(s, dbstrategy.WithMigrations(dbstrategytest.Migrations()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if err := m.Create(ctx, "migrated"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Create(ctx, "bare"); err != nil { // the schema, no migration
+		t.Fatal(err)
+	}
+	st, err := s.MigrationStore()
+	if err != nil {
+		t.Fatalf("MigrationStore() error = %v", err)
+	}
+	ext, ok := st.(interface {
+		TableExists(context.Context, database.DBTxConn) (bool, error)
+	})
+	if !ok {
+		t.Fatal("MigrationStore() has no TableExists: goose would run its own, slow, check")
+	}
+	for _, c := range []struct {
+		tenant string
+		want   bool
+	}{{"migrated", true}, {"bare", false}} {
+		db, err := s.Open(ctx, c.tenant)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := ext.TableExists(ctx, db)
+		db.Close()
+		if err != nil || got != c.want {
+			t.Errorf("TableExists() in %s = %v, %v; want %v", c.tenant, got, err, c.want)
+		}
+	}
+	// The bare tenant migrates on the store: the check said no table, so
+	// goose makes one in the tenant's schema.
+	if err := m.Migrate(ctx, "bare"); err != nil {
+		t.Fatalf("Migrate(bare) error = %v", err)
+	}
+	if v, err := m.Version(ctx, "bare"); err != nil || v != 2 {
+		t.Errorf("Version(bare) = %d, %v; want 2", v, err)
 	}
 }
