@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/database"
 	"github.com/pressly/goose/v3/lock"
 )
@@ -60,6 +61,7 @@ type Manager struct {
 	dialect     string             // s.Dialect(), read once
 	locker      lock.SessionLocker // from a MigrationLocker strategy, or nil
 	store       database.Store     // from a MigrationStorer strategy, or nil: goose's for the dialect
+	versions    database.Store     // reads the version for checkVersion: store, or goose's for the dialect; nil if none
 	pinner      ConnPinner         // s, if leases pin a connection; else nil
 	target      int64              // the newest migration's version, 0 without migrations
 	checkSchema bool               // cfg.pending != PendingIgnore: Acquire checks new handles
@@ -230,6 +232,12 @@ func NewManager(s Strategy, opts ...Option) (*Manager, error) {
 		}
 		if err := m.checkProvider(); err != nil {
 			return nil, err
+		}
+		m.versions = m.store
+		if m.versions == nil {
+			// A dialect goose has no store for leaves it nil: the
+			// version check then goes through a provider.
+			m.versions, _ = database.NewStore(database.Dialect(m.dialect), goose.DefaultTablename)
 		}
 	}
 	if cfg.pending != PendingIgnore {

@@ -2,8 +2,13 @@ package dbstrategy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 )
+
+// errNoStore stands for the version store's error when the Manager has no
+// store to read the version with directly.
+var errNoStore = errors.New("dbstrategy: no version store")
 
 // leaseCurrent is the slow path of Acquire under WithPendingMigrations, for
 // a lease l on a handle not yet found current: it gives l back, takes the
@@ -45,17 +50,27 @@ func (m *Manager) leaseCurrent(ctx context.Context, l *Lease) (*Lease, error) {
 
 // checkVersion reads the tenant's goose version on l's handle, marks the
 // handle current if it is at or beyond the newest migration, and returns a
-// *SchemaBehindError otherwise. goose reads it without its migration lock,
-// so a migration in progress in another process does not hold it up.
+// *SchemaBehindError otherwise. It reads it without goose's migration
+// lock, so a migration in progress in another process does not hold it
+// up: first in one query of goose's version store on the lease itself
+// (the newest version recorded), and only if that fails (no version
+// table yet, no row) through a goose provider, which tells those cases
+// apart at the cost of a provider and a check that the table exists.
 func (m *Manager) checkVersion(ctx context.Context, l *Lease) error {
 	id := l.h.id
-	p, err := m.provider(l.c.db)
-	if err != nil {
-		return fmt.Errorf("dbstrategy: acquire %q: checking the schema version: %w", id, err)
+	want := m.target
+	have, err := int64(0), errNoStore
+	if m.versions != nil {
+		have, err = m.versions.GetLatestVersion(ctx, l.DB())
 	}
-	have, want, err := p.GetVersions(ctx)
 	if err != nil {
-		return fmt.Errorf("dbstrategy: acquire %q: checking the schema version: %w", id, err)
+		p, perr := m.provider(l.c.db)
+		if perr != nil {
+			return fmt.Errorf("dbstrategy: acquire %q: checking the schema version: %w", id, perr)
+		}
+		if have, want, err = p.GetVersions(ctx); err != nil {
+			return fmt.Errorf("dbstrategy: acquire %q: checking the schema version: %w", id, err)
+		}
 	}
 	if have < want {
 		return &SchemaBehindError{TenantID: id, Have: have, Want: want}
