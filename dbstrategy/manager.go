@@ -266,7 +266,9 @@ func NewManager(s Strategy, opts ...Option) (*Manager, error) {
 	return m, nil
 }
 
-// Close stops the idle reaper, cancels opens in flight and waits for them,
+// Close stops the idle reaper and the goroutine that makes spares
+// ([WithSpares]; a spare half made is dropped), cancels opens in flight
+// and waits for them,
 // and closes every unleased handle, returning their close errors joined;
 // under [WithCloseStrategy](true) it then closes the strategy too.
 // Close does not wait for leases: a leased handle stays usable until its

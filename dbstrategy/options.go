@@ -161,16 +161,22 @@ func WithMaxOpen(n int) Option {
 // a strategy that implements [Sparer] (schemastrategy does), so that
 // [Manager.Create] renames one instead of running the migrations: a few
 // milliseconds instead of the migrations' DDL. [NewManager] starts a
-// goroutine that makes spares until n are ready; each Create that claims
-// one starts it again, and [Manager.Close] stops it (a spare half made
-// is removed). When no spare is ready, as in a burst of creations, Create
+// goroutine that makes spares until n are ready; each Create starts it
+// again (it exits at once when n are ready), and [Manager.Close] stops it
+// (a spare half made is removed). When no spare is ready, as in a burst of creations, Create
 // makes and migrates the database itself, as without spares.
 // [Manager.FillSpares] makes them in the caller's goroutine instead.
 //
 // Spares are databases (schemas) like any tenant's: they count against
 // nothing but the server's disk, and each is kept for the newest
 // migration's version, so spares a process of another release made are
-// neither claimed nor removed by this one. NewManager fails with an error
+// neither claimed nor removed by this one: once no process of an older
+// release runs, its spares stay until removed (schemastrategy's
+// DropSpares). A spare is migrated under a name of its own and renamed to
+// the tenant's when claimed, so migrations must not record their schema's
+// name (a function's SET search_path FROM CURRENT, a default or a
+// trigger built from current_schema()): use search_path at run time, as
+// unqualified names do. NewManager fails with an error
 // wrapping [ErrInvalidConfig] if n > 0 and the strategy is not a Sparer
 // or [WithMigrations] is not given. Default: 0, no spares.
 func WithSpares(n int) Option {

@@ -55,7 +55,10 @@ func (m *Manager) leaseCurrent(ctx context.Context, l *Lease) (*Lease, error) {
 // up: first in one query of goose's version store on the lease itself
 // (the newest version recorded), and only if that fails (no version
 // table yet, no row) through a goose provider, which tells those cases
-// apart at the cost of a provider and a check that the table exists.
+// apart at the cost of a provider and a check that the table exists. A
+// tenant without a version table so costs a failed query first (which
+// PostgreSQL logs as an ERROR) and goose's creation of the table, as
+// before.
 func (m *Manager) checkVersion(ctx context.Context, l *Lease) error {
 	id := l.h.id
 	want := m.target

@@ -22,16 +22,28 @@ type spares struct {
 // of them are ready for the newest migration's version, and reports how
 // many are ready. It returns at once, with 0 and no error, without
 // WithSpares. It may run alongside the Manager's own background filler,
-// so more than n spares may be made; none is lost.
+// so more than n spares may be made, and more than n reported; none is
+// lost. [Manager.Close] cancels it and waits for it.
 //
 // Errors: [ErrClosed]; the strategy's error, wrapped.
 func (m *Manager) FillSpares(ctx context.Context) (int, error) {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return 0, ErrClosed
+	}
 	if m.spares == nil {
-		if m.isClosed() {
-			return 0, ErrClosed
-		}
+		m.mu.Unlock()
 		return 0, nil
 	}
+	// Close waits for it, and cancels it, as it does the filler: a spare
+	// half made is dropped before the strategy closes.
+	m.wg.Add(1)
+	m.mu.Unlock()
+	defer m.wg.Done()
+	ctx, cancel := context.WithCancel(ctx)
+	defer context.AfterFunc(m.spares.ctx, cancel)()
+	defer cancel()
 	return m.fillSpares(ctx)
 }
 

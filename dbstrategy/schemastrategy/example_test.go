@@ -102,13 +102,13 @@ func ExampleStrategy_ClaimSpare() {
 	defer m.Close() // stops that goroutine, closes the strategy
 
 	ready, err := m.FillSpares(ctx) // or let the goroutine make them
-	fmt.Println(ready, err)
+	fmt.Println(ready >= 2, err)
 	if err := m.Create(ctx, "acme"); err != nil { // claims one: a rename
 		log.Fatal(err)
 	}
 	v, err := m.Version(ctx, "acme")
 	fmt.Println(v, err)
 	// Prints:
-	// 2 <nil>
+	// true <nil>
 	// 2 <nil>
 }

@@ -159,6 +159,8 @@ var (
 	_ dbstrategy.ConnBudgeter    = (*Strategy)(nil)
 	_ dbstrategy.HandleLimiter   = (*Strategy)(nil)
 	_ dbstrategy.MigrationLocker = (*Strategy)(nil)
+	_ dbstrategy.MigrationStorer = (*Strategy)(nil)
+	_ dbstrategy.Sparer          = (*Strategy)(nil)
 )
 
 // New checks cfg, connects once to check the server (PostgreSQL 13 or

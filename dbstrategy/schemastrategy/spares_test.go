@@ -270,8 +270,9 @@ func TestManagerSpares(t *testing.T) {
 	}
 }
 
-// TestManagerSparesClose closes a Manager while its filler makes spares:
-// Close waits for the filler, and no spare is left half made.
+// TestManagerSparesClose closes a Manager while its filler, and a
+// FillSpares call, make spares: Close waits for both, and no spare is left
+// half made.
 func TestManagerSparesClose(t *testing.T) {
 	dsn := newDatabase(t)
 	prefix := "tks_" + randomHex(t, 3) + "_"
@@ -280,9 +281,22 @@ func TestManagerSparesClose(t *testing.T) {
 	if err != nil {
 		t.Fatalf("NewManager() error = %v", err)
 	}
-	time.Sleep(30 * time.Millisecond) // the filler is at work
+	fill := make(chan error, 1)
+	go func() {
+		_, err := m.FillSpares(context.Background())
+		fill <- err
+	}()
+	time.Sleep(30 * time.Millisecond) // the filler and FillSpares are at work
 	if err := m.Close(); err != nil {
 		t.Fatalf("Close() error = %v", err)
+	}
+	select {
+	case err := <-fill:
+		if err == nil {
+			t.Error("FillSpares() = nil error although Close stopped it before 50 spares")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("FillSpares still runs 10 s after Close")
 	}
 	if making, _ := schemaNames(t, dsn, prefix+"-make-"); len(making) != 0 {
 		t.Errorf("schemas left half made after Close: %q", making)
