@@ -170,9 +170,8 @@ func WithMaxOpen(n int) Option {
 // Spares are databases (schemas) like any tenant's: they count against
 // nothing but the server's disk, and each is kept for the newest
 // migration's version, so spares a process of another release made are
-// neither claimed nor removed by this one: once no process of an older
-// release runs, its spares stay until removed (schemastrategy's
-// DropSpares). A spare is migrated under a name of its own and renamed to
+// not claimed by this one; the Manager drops spares of older versions
+// than its own before it makes new ones, and leaves newer ones. A spare is migrated under a name of its own and renamed to
 // the tenant's when claimed, so migrations must not record their schema's
 // name (a function's SET search_path FROM CURRENT, a default or a
 // trigger built from current_schema()): use search_path at run time, as

@@ -18,9 +18,11 @@ type spares struct {
 	cancel  context.CancelFunc // called by Close: stops the filler
 }
 
-// FillSpares makes spares, in the caller's goroutine, until [WithSpares]
-// of them are ready for the newest migration's version, and reports how
-// many are ready. It returns at once, with 0 and no error, without
+// FillSpares drops the spares of older migration versions (a process of
+// an older release may still claim them until then; it then creates its
+// tenants without), then makes spares, in the caller's goroutine, until
+// [WithSpares] of them are ready for the newest migration's version, and
+// reports how many are ready. It returns at once, with 0 and no error, without
 // WithSpares. It may run alongside the Manager's own background filler,
 // so more than n spares may be made, and more than n reported; none is
 // lost. [Manager.Close] cancels it and waits for it.
@@ -49,6 +51,11 @@ func (m *Manager) FillSpares(ctx context.Context) (int, error) {
 
 func (m *Manager) fillSpares(ctx context.Context) (int, error) {
 	sp := m.spares
+	if n, err := sp.s.DropOldSpares(ctx, m.target); err != nil {
+		return 0, fmt.Errorf("dbstrategy: drop spares of older versions: %w", err)
+	} else if n > 0 {
+		m.cfg.logger.LogAttrs(ctx, slog.LevelInfo, "spares of older versions dropped", slog.Int("spares", n), slog.Int64("version", m.target))
+	}
 	for {
 		if m.isClosed() {
 			return 0, ErrClosed

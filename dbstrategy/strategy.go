@@ -141,6 +141,12 @@ type Sparer interface {
 
 	// Spares reports how many spares of version are ready to claim.
 	Spares(ctx context.Context, version int64) (int, error)
+
+	// DropOldSpares removes the ready spares of versions below version,
+	// which no process of this release claims, skipping any a claim
+	// holds, and reports how many it removed. It leaves spares being made
+	// alone.
+	DropOldSpares(ctx context.Context, version int64) (int, error)
 }
 
 // MigrationStorer is implemented by strategies that give goose the store

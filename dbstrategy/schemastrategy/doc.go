@@ -65,9 +65,10 @@
 // only spares of its own newest migration version. Two claims never get
 // one spare (a transaction advisory lock per spare, taken without
 // waiting). A process that dies while it makes one can leave a
-// "-make-" schema behind, and spares of a release no process runs any
-// more stay; [Strategy.DropSpares] removes every spare of the prefix, for
-// example when a deployment stops using them. As a spare is renamed
+// "-make-" schema behind; [Strategy.DropSpares] removes every spare of
+// the prefix, for example when a deployment stops using them. Spares of
+// older migration versions are dropped by the Manager of a newer release
+// ([Strategy.DropOldSpares]) before it makes its own. As a spare is renamed
 // after its migrations ran, migrations must not record the schema's name
 // (SET search_path FROM CURRENT on a function, a default built from
 // current_schema()).

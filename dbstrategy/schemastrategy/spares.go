@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -191,6 +192,62 @@ func (s *Strategy) Spares(ctx context.Context, version int64) (int, error) {
 		return 0, fmt.Errorf("schemastrategy: count spares: %w", err)
 	}
 	return n, nil
+}
+
+// DropOldSpares drops the ready spares of versions below version (with
+// [Config.Roles], their roles too), for [dbstrategy.Sparer], each in a
+// transaction under the spare's lock taken without waiting, so a spare
+// that a claim holds is skipped, and reports how many it dropped. Spares
+// being made ("-make-") are left alone.
+func (s *Strategy) DropOldSpares(ctx context.Context, version int64) (int, error) {
+	base := s.prefix + "-spare-v"
+	var names []string
+	err := s.withConn(ctx, func(conn *pgx.Conn) error {
+		rows, err := conn.Query(ctx, "SELECT nspname FROM pg_catalog.pg_namespace WHERE starts_with(nspname::text, $1)",
+			pgx.QueryExecModeSimpleProtocol, base)
+		if err != nil {
+			return err
+		}
+		names, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("schemastrategy: drop old spares: %w", err)
+	}
+	dropped := 0
+	for _, name := range names {
+		digits, _, ok := strings.Cut(strings.TrimPrefix(name, base), "-")
+		v, err := strconv.ParseInt(digits, 10, 64)
+		if !ok || err != nil || v >= version {
+			continue
+		}
+		err = s.withConn(ctx, func(conn *pgx.Conn) error {
+			return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+				var locked, exists bool
+				if err := tx.QueryRow(ctx, spareLockSQL, pgx.QueryExecModeSimpleProtocol, name).Scan(&locked); err != nil || !locked {
+					return err
+				}
+				err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT FROM pg_catalog.pg_namespace WHERE nspname = $1)",
+					pgx.QueryExecModeSimpleProtocol, name).Scan(&exists)
+				if err != nil || !exists {
+					return err
+				}
+				q := "DROP SCHEMA " + quote(name) + " CASCADE"
+				if s.roles {
+					q += "; DROP ROLE IF EXISTS " + quote(name)
+				}
+				if _, err := tx.Exec(ctx, q, pgx.QueryExecModeSimpleProtocol); err != nil {
+					return err
+				}
+				dropped++
+				return nil
+			})
+		})
+		if err != nil {
+			return dropped, fmt.Errorf("schemastrategy: drop old spare %q: %w", name, err)
+		}
+	}
+	return dropped, nil
 }
 
 // DropSpares drops every spare of this prefix, of every version, ready or

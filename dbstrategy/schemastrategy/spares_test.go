@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -198,6 +199,13 @@ func TestManagerSpares(t *testing.T) {
 		t.Fatalf("NewManager(WithSpares(-1)) error = %v, want ErrInvalidConfig", err)
 	}
 
+	// A spare of an older release (version 1), and one of a newer (3):
+	// the Manager drops the first and keeps the second.
+	for _, v := range []int64{1, 3} {
+		if err := s.MakeSpare(ctx, v, migrateNotes); err != nil {
+			t.Fatal(err)
+		}
+	}
 	m, err := dbstrategy.NewManager(s, dbstrategy.WithMigrations(dbstrategytest.Migrations()), dbstrategy.WithSpares(2))
 	if err != nil {
 		t.Fatalf("NewManager() error = %v", err)
@@ -205,6 +213,12 @@ func TestManagerSpares(t *testing.T) {
 	defer m.Close()
 	if n, err := m.FillSpares(ctx); err != nil || n < 2 {
 		t.Fatalf("FillSpares() = %d, %v; want at least 2", n, err)
+	}
+	if n, _ := s.Spares(ctx, 1); n != 0 {
+		t.Errorf("%d spares of version 1 after FillSpares at version 2, want 0: dropped", n)
+	}
+	if n, _ := s.Spares(ctx, 3); n != 1 {
+		t.Errorf("%d spares of version 3 after FillSpares at version 2, want 1: kept", n)
 	}
 	before, _ := schemaNames(t, dsn, prefix+"-spare-")
 	if err := m.Create(ctx, "acme"); err != nil {
@@ -430,5 +444,46 @@ func TestMigrationStoreTableExists(t *testing.T) {
 	}
 	if v, err := m.Version(ctx, "bare"); err != nil || v != 2 {
 		t.Errorf("Version(bare) = %d, %v; want 2", v, err)
+	}
+}
+
+// TestDropOldSpares checks that only ready spares of older versions go,
+// with their roles, and that one a claim holds is skipped.
+func TestDropOldSpares(t *testing.T) {
+	ctx := context.Background()
+	dsn := newDatabase(t)
+	prefix := "tks_" + randomHex(t, 3) + "_"
+	s := newStrategy(t, schemastrategy.Config{DSN: dsn, Prefix: prefix, Roles: true})
+	for _, v := range []int64{1, 1, 2, 10} {
+		if err := s.MakeSpare(ctx, v, migrateNotes); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Hold one version-1 spare's lock, as a claim in progress does.
+	held, _ := schemaNames(t, dsn, prefix+"-spare-v1-")
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var locked bool
+	if err := tx.QueryRow(ctx, "SELECT pg_try_advisory_xact_lock(hashtextextended('tenantkit/schemastrategy spare' || $1, 0))", held[0]).Scan(&locked); err != nil || !locked {
+		t.Fatalf("lock the spare: %v, %v", locked, err)
+	}
+	n, err := s.DropOldSpares(ctx, 10)
+	if err != nil || n != 2 {
+		t.Fatalf("DropOldSpares(10) = %d, %v; want 2 (one v1, the v2; the held v1 skipped)", n, err)
+	}
+	tx.Rollback(ctx)
+	schemas, roles := schemaNames(t, dsn, prefix+"-")
+	if len(schemas) != 2 || schemas[0] != held[0] || !strings.HasPrefix(schemas[1], prefix+"-spare-v10-") {
+		t.Errorf("spares left = %q, want the held v1 and the v10", schemas)
+	}
+	if !slices.Equal(roles, schemas) {
+		t.Errorf("spare roles left = %q, want those of the spares left %q", roles, schemas)
 	}
 }
