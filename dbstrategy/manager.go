@@ -253,6 +253,11 @@ func NewManager(s Strategy, opts ...Option) (*Manager, error) {
 			return nil, fmt.Errorf("%w: WithSpares(%d): the strategy (%T) cannot make spares", ErrInvalidConfig, cfg.spares, s)
 		case m.migrations == nil:
 			return nil, fmt.Errorf("%w: WithSpares(%d) needs WithMigrations", ErrInvalidConfig, cfg.spares)
+		case cfg.maxConns > 0 && cfg.maxConns < minSpareBudget:
+			// Making a spare holds two connections (goose's lock and its
+			// work) for the spare's migrations; with a budget of 2, a
+			// Create without a spare waits for them, or the maker for it.
+			return nil, fmt.Errorf("%w: WithSpares(%d) needs a WithMaxConns budget of at least %d, not %d", ErrInvalidConfig, cfg.spares, minSpareBudget, cfg.maxConns)
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		m.spares = &spares{s: sp, want: cfg.spares, ctx: ctx, cancel: cancel}

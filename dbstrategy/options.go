@@ -176,8 +176,9 @@ func WithMaxOpen(n int) Option {
 // name (a function's SET search_path FROM CURRENT, a default or a
 // trigger built from current_schema()): use search_path at run time, as
 // unqualified names do. NewManager fails with an error
-// wrapping [ErrInvalidConfig] if n > 0 and the strategy is not a Sparer
-// or [WithMigrations] is not given. Default: 0, no spares.
+// wrapping [ErrInvalidConfig] if n > 0 and the strategy is not a Sparer,
+// [WithMigrations] is not given, or a [WithMaxConns] budget below 3 is
+// (making a spare holds two connections while it migrates). Default: 0, no spares.
 func WithSpares(n int) Option {
 	return optionFunc(func(c *config) error {
 		if n < 0 {

@@ -7,6 +7,10 @@ import (
 	"time"
 )
 
+// minSpareBudget is the smallest [WithMaxConns] budget [WithSpares] takes:
+// making a spare holds two connections, and the tenants need one.
+const minSpareBudget = 3
+
 // spares is the Manager's state for [WithSpares]: the goroutine that makes
 // spares in the background. Its fields are guarded by Manager.mu.
 type spares struct {

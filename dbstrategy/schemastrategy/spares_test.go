@@ -198,6 +198,9 @@ func TestManagerSpares(t *testing.T) {
 	if _, err := dbstrategy.NewManager(s, dbstrategy.WithSpares(-1)); !errors.Is(err, dbstrategy.ErrInvalidConfig) {
 		t.Fatalf("NewManager(WithSpares(-1)) error = %v, want ErrInvalidConfig", err)
 	}
+	if _, err := dbstrategy.NewManager(s, dbstrategy.WithMigrations(dbstrategytest.Migrations()), dbstrategy.WithSpares(1), dbstrategy.WithMaxConns(2)); !errors.Is(err, dbstrategy.ErrInvalidConfig) {
+		t.Fatalf("NewManager(WithSpares, WithMaxConns(2)) error = %v, want ErrInvalidConfig", err)
+	}
 
 	// A spare of an older release (version 1), and one of a newer (3):
 	// the Manager drops the first and keeps the second.

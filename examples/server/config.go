@@ -107,7 +107,7 @@ func configFlags(fs *flag.FlagSet, getenv func(string) string) func() (config, e
 	fs.StringVar(&c.tenantDBPrefix, "tenant-db-prefix", env("TENANT_DB_PREFIX", "tenant_"), "`prefix` of tenant database, schema and file names (env TENANT_DB_PREFIX)")
 	fs.StringVar(&c.tenantIsolation, "tenant-isolation", env("TENANT_ISOLATION", isolationDatabase), "PostgreSQL: `how` tenants are kept apart: database (a database and connection pool each) or schema (a schema each in the -tenant-db database, one shared pool of -db-max-conns connections; for thousands of tenants) (env TENANT_ISOLATION)")
 	fs.StringVar(&c.tenantDBRoleSecret, "tenant-db-role-secret", getenv("TENANT_DB_ROLE_SECRET"), "PostgreSQL only: `secret` (32+ bytes) the passwords of per-tenant database roles derive from; 'off' reaches every tenant database as the -tenant-db role instead. With -tenant-isolation schema the tenant roles have no password (each request runs SET ROLE to its tenant's role), so only 'off' matters: it turns them off (env TENANT_DB_ROLE_SECRET; default generated into <data>/tenant-db-role.secret)")
-	spares := fs.String("tenant-spares", getenv("TENANT_SPARES"), fmt.Sprintf("with -tenant-isolation schema on one server: how many tenant `schemas` to keep made and migrated ahead of time, so that creating an organization renames one instead of running the migrations; 0 turns it off (env TENANT_SPARES; default %d with a schema per tenant, else 0)", defaultSpares))
+	spares := fs.String("tenant-spares", getenv("TENANT_SPARES"), fmt.Sprintf("with -tenant-isolation schema on one server: how many tenant `schemas` to keep made and migrated ahead of time, so that creating an organization renames one instead of running the migrations; 0 turns it off (env TENANT_SPARES; default %d with a schema per tenant on one server and -db-max-conns 3 or more, else 0)", defaultSpares))
 	tenantConns := fs.String("db-tenant-conns", env("DB_TENANT_CONNS", "2"), "most `connections` one tenant's handle holds; on PostgreSQL, -db-max-conns divided by this is how many tenants are open at once; unused with -tenant-isolation schema (env DB_TENANT_CONNS)")
 	maxConns := fs.String("db-max-conns", env("DB_MAX_CONNS", "40"), "PostgreSQL: most `connections` held to tenant databases at once; with -tenant-isolation schema, the size of the one pool every tenant shares (env DB_MAX_CONNS)")
 	sqliteMaxOpen := fs.String("db-sqlite-max-open", env("DB_SQLITE_MAX_OPEN", strconv.Itoa(sqlitestrategy.DefaultMaxOpen())), "SQLite: most tenant `handles` open at once, each about 0.32 MiB, 3 file descriptors and 4 memory mappings (more while it serves concurrent requests); the default is what this machine leaves room for: 3/4 of the descriptor limit, half of vm.max_map_count, 1/4 of memory at 1 MiB a handle (env DB_SQLITE_MAX_OPEN)")
@@ -195,7 +195,9 @@ func configFlags(fs *flag.FlagSet, getenv func(string) string) func() (config, e
 		default:
 			return c, fmt.Errorf("invalid -tenant-isolation %q: must be database or schema", c.tenantIsolation)
 		}
-		spareable := c.tenantIsolation == isolationSchema && len(c.servers()) <= 1
+		// Making a spare holds two connections of the pool while it
+		// migrates: a budget of 2 would leave requests none.
+		spareable := c.tenantIsolation == isolationSchema && len(c.servers()) <= 1 && c.dbMaxConns >= 3
 		switch {
 		case *spares == "" && spareable:
 			c.tenantSpares = defaultSpares
@@ -205,7 +207,7 @@ func configFlags(fs *flag.FlagSet, getenv func(string) string) func() (config, e
 				return c, fmt.Errorf("invalid -tenant-spares %q: must be an integer from 0 to 1000", *spares)
 			}
 			if c.tenantSpares > 0 && !spareable {
-				return c, errors.New("invalid -tenant-spares: only with -tenant-isolation schema and one -tenant-db server")
+				return c, errors.New("invalid -tenant-spares: only with -tenant-isolation schema, one -tenant-db server and -db-max-conns 3 or more")
 			}
 		}
 		if c.jwtSecret != "" && len(c.jwtSecret) < 32 {

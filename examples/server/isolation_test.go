@@ -53,6 +53,24 @@ func TestTenantIsolationFlag(t *testing.T) {
 			}
 		})
 	}
+	// -tenant-spares: 4 by default with a schema per tenant, 0 otherwise
+	// or when the budget cannot spare two connections.
+	for _, tt := range []struct {
+		args []string
+		env  map[string]string
+		want int
+	}{
+		{[]string{"-tenant-db", pg}, nil, 0},
+		{[]string{"-tenant-db", pg, "-tenant-isolation", "schema"}, nil, defaultSpares},
+		{[]string{"-tenant-db", pg, "-tenant-isolation", "schema", "-db-max-conns", "2", "-db-tenant-conns", "1"}, nil, 0},
+		{[]string{"-tenant-db", pg, "-tenant-isolation", "schema"}, map[string]string{"TENANT_SPARES": "0"}, 0},
+		{[]string{"-tenant-db", pg, "-tenant-isolation", "schema", "-tenant-spares", "9"}, nil, 9},
+	} {
+		c, err := parseConfig(tt.args, env(tt.env), &out)
+		if err != nil || c.tenantSpares != tt.want {
+			t.Errorf("parseConfig(%q, env %v): tenantSpares = %d, %v; want %d", tt.args, tt.env, c.tenantSpares, err, tt.want)
+		}
+	}
 	for _, tt := range []struct {
 		args []string
 		env  map[string]string
@@ -63,6 +81,9 @@ func TestTenantIsolationFlag(t *testing.T) {
 		{[]string{"-tenant-isolation", ""}, nil, `invalid -tenant-isolation ""`},
 		{[]string{"-tenant-isolation", "schema"}, nil, "needs a PostgreSQL -tenant-db"},
 		{[]string{"-tenant-isolation", "schema", "-tenant-db", pg, "-db-max-conns", "1", "-db-tenant-conns", "1"}, nil, "-db-max-conns 1 with -tenant-isolation schema: must be at least 2"},
+		{[]string{"-tenant-db", pg, "-tenant-spares", "2"}, nil, "invalid -tenant-spares: only with -tenant-isolation schema"},
+		{[]string{"-tenant-db", pg, "-tenant-isolation", "schema", "-tenant-spares", "-1"}, nil, `invalid -tenant-spares "-1"`},
+		{[]string{"-tenant-db", pg, "-tenant-isolation", "schema", "-tenant-spares", "2", "-db-max-conns", "2", "-db-tenant-conns", "1"}, nil, "-db-max-conns 3 or more"},
 	} {
 		if _, err := parseConfig(tt.args, env(tt.env), &out); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("parseConfig(%q, env %v) = %v; want an error containing %q", tt.args, tt.env, err, tt.want)
