@@ -252,12 +252,15 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, opts appOptions) 
 		dbstrategy.WithMaxConns(cfg.dbMaxConns),
 		dbstrategy.WithLogger(log),
 	}
-	if _, ok := strategy.(dbstrategy.Sparer); ok && cfg.tenantSpares > 0 && !opts.admin {
+	_, sparer := strategy.(dbstrategy.Sparer)
+	switch {
+	case cfg.tenantSpares == 0 || opts.admin:
 		// Only a serving process keeps spares; the admin commands
 		// neither make nor claim any.
+	case sparer && cfg.dbMaxConns >= 3:
 		managerOpts = append(managerOpts, dbstrategy.WithSpares(cfg.tenantSpares))
-	} else if cfg.tenantSpares > 0 && !opts.admin {
-		log.Warn("-tenant-spares is off: tenants are placed on servers, and spares are kept only for one schema server", slog.Int("tenant_spares", cfg.tenantSpares))
+	default: // parseConfig refuses both; a config built otherwise
+		log.Warn("-tenant-spares is off: spares are kept only for one schema server with -db-max-conns 3 or more", slog.Int("tenant_spares", cfg.tenantSpares))
 	}
 	// PostgreSQL counts the connections handles really hold against
 	// -db-max-conns (pgstrategy is a ConnBudgeter), so handles are capped
