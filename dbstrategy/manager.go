@@ -61,7 +61,7 @@ type Manager struct {
 	dialect     string             // s.Dialect(), read once
 	locker      lock.SessionLocker // from a MigrationLocker strategy, or nil
 	store       database.Store     // from a MigrationStorer strategy, or nil: goose's for the dialect
-	versions    database.Store     // reads the version for checkVersion: store, or goose's for the dialect; nil if none
+	versions    database.Store     // reads the version for checkVersion: store, or goose's for the dialect; set with migrations
 	pinner      ConnPinner         // s, if leases pin a connection; else nil
 	target      int64              // the newest migration's version, 0 without migrations
 	checkSchema bool               // cfg.pending != PendingIgnore: Acquire checks new handles
@@ -186,6 +186,24 @@ func NewManager(s Strategy, opts ...Option) (*Manager, error) {
 	if p, ok := s.(ConnPinner); ok {
 		m.pinner = p
 	}
+	// WithSpares is checked before anything is set on the strategy (the
+	// budget below), so that a refused Manager leaves it as it was.
+	var sp Sparer
+	if cfg.spares > 0 {
+		var ok bool
+		sp, ok = s.(Sparer)
+		switch {
+		case !ok:
+			return nil, fmt.Errorf("%w: WithSpares(%d): the strategy (%T) cannot make spares", ErrInvalidConfig, cfg.spares, s)
+		case cfg.migrations == nil:
+			return nil, fmt.Errorf("%w: WithSpares(%d) needs WithMigrations", ErrInvalidConfig, cfg.spares)
+		case cfg.maxConns > 0 && cfg.maxConns < minSpareBudget:
+			// Making a spare holds two connections (goose's lock and its
+			// work) for the spare's migrations; with a budget of 2, a
+			// Create without a spare waits for them, or the maker for it.
+			return nil, fmt.Errorf("%w: WithSpares(%d) needs a WithMaxConns budget of at least %d, not %d", ErrInvalidConfig, cfg.spares, minSpareBudget, cfg.maxConns)
+		}
+	}
 	if m.limit == 0 {
 		m.limit = DefaultMaxOpen
 		if hl, ok := s.(HandleLimiter); ok {
@@ -235,9 +253,13 @@ func NewManager(s Strategy, opts ...Option) (*Manager, error) {
 		}
 		m.versions = m.store
 		if m.versions == nil {
-			// A dialect goose has no store for leaves it nil: the
-			// version check then goes through a provider.
-			m.versions, _ = database.NewStore(database.Dialect(m.dialect), goose.DefaultTablename)
+			// The store goose's provider builds for the dialect, which
+			// checkProvider has just accepted.
+			st, err := database.NewStore(database.Dialect(m.dialect), goose.DefaultTablename)
+			if err != nil {
+				return nil, fmt.Errorf("%w: WithMigrations: goose: %w", ErrInvalidConfig, err)
+			}
+			m.versions = st
 		}
 	}
 	if cfg.pending != PendingIgnore {
@@ -246,19 +268,7 @@ func NewManager(s Strategy, opts ...Option) (*Manager, error) {
 		}
 		m.checkSchema = true
 	}
-	if cfg.spares > 0 {
-		sp, ok := s.(Sparer)
-		switch {
-		case !ok:
-			return nil, fmt.Errorf("%w: WithSpares(%d): the strategy (%T) cannot make spares", ErrInvalidConfig, cfg.spares, s)
-		case m.migrations == nil:
-			return nil, fmt.Errorf("%w: WithSpares(%d) needs WithMigrations", ErrInvalidConfig, cfg.spares)
-		case cfg.maxConns > 0 && cfg.maxConns < minSpareBudget:
-			// Making a spare holds two connections (goose's lock and its
-			// work) for the spare's migrations; with a budget of 2, a
-			// Create without a spare waits for them, or the maker for it.
-			return nil, fmt.Errorf("%w: WithSpares(%d) needs a WithMaxConns budget of at least %d, not %d", ErrInvalidConfig, cfg.spares, minSpareBudget, cfg.maxConns)
-		}
+	if sp != nil {
 		ctx, cancel := context.WithCancel(context.Background())
 		m.spares = &spares{s: sp, want: cfg.spares, ctx: ctx, cancel: cancel}
 		m.kickSpares()

@@ -2,13 +2,8 @@ package dbstrategy
 
 import (
 	"context"
-	"errors"
 	"fmt"
 )
-
-// errNoStore stands for the version store's error when the Manager has no
-// store to read the version with directly.
-var errNoStore = errors.New("dbstrategy: no version store")
 
 // leaseCurrent is the slow path of Acquire under WithPendingMigrations, for
 // a lease l on a handle not yet found current: it gives l back, takes the
@@ -62,10 +57,7 @@ func (m *Manager) leaseCurrent(ctx context.Context, l *Lease) (*Lease, error) {
 func (m *Manager) checkVersion(ctx context.Context, l *Lease) error {
 	id := l.h.id
 	want := m.target
-	have, err := int64(0), errNoStore
-	if m.versions != nil {
-		have, err = m.versions.GetLatestVersion(ctx, l.DB())
-	}
+	have, err := m.versions.GetLatestVersion(ctx, l.DB())
 	if err != nil {
 		p, perr := m.provider(l.c.db)
 		if perr != nil {

@@ -432,17 +432,9 @@ func (r *Router) MigrationLocker() (lock.SessionLocker, error) {
 	if r.caps&capLocker == 0 {
 		return nil, nil
 	}
-	var first lock.SessionLocker
-	for i, name := range r.names {
-		l, err := r.servers[name].(dbstrategy.MigrationLocker).MigrationLocker()
-		if err != nil {
-			return nil, &ServerError{Server: name, Err: err}
-		}
-		if i == 0 {
-			first = l
-		}
-	}
-	return first, nil
+	return firstOfEvery(r, func(s dbstrategy.Strategy) (lock.SessionLocker, error) {
+		return s.(dbstrategy.MigrationLocker).MigrationLocker()
+	})
 }
 
 // MigrationStore implements [dbstrategy.MigrationStorer]. It asks every
@@ -453,14 +445,23 @@ func (r *Router) MigrationStore() (database.Store, error) {
 	if r.caps&capStorer == 0 {
 		return nil, nil
 	}
-	var first database.Store
+	return firstOfEvery(r, func(s dbstrategy.Strategy) (database.Store, error) {
+		return s.(dbstrategy.MigrationStorer).MigrationStore()
+	})
+}
+
+// firstOfEvery calls get on every server, in name order, and returns the
+// first server's value, or the first error in a *[ServerError].
+func firstOfEvery[T any](r *Router, get func(dbstrategy.Strategy) (T, error)) (T, error) {
+	var first T
 	for i, name := range r.names {
-		st, err := r.servers[name].(dbstrategy.MigrationStorer).MigrationStore()
+		v, err := get(r.servers[name])
 		if err != nil {
-			return nil, &ServerError{Server: name, Err: err}
+			var zero T
+			return zero, &ServerError{Server: name, Err: err}
 		}
 		if i == 0 {
-			first = st
+			first = v
 		}
 	}
 	return first, nil

@@ -513,7 +513,7 @@ func (s *Strategy) Create(ctx context.Context, tenantID string) error {
 	}
 	err = s.withConn(ctx, func(conn *pgx.Conn) error {
 		return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-			return s.create(ctx, tx, name)
+			return s.create(ctx, tx, name, name)
 		})
 	})
 	if err != nil {
@@ -522,8 +522,11 @@ func (s *Strategy) Create(ctx context.Context, tenantID string) error {
 	return nil
 }
 
-// create makes the schema name, and with roles its role, in tx.
-func (s *Strategy) create(ctx context.Context, tx pgx.Tx, name string) error {
+// create makes the schema name, and with roles the role role owning it,
+// in tx, under the schema's lock. A tenant's role is named like its
+// schema; a spare's role keeps its ready name while its schema is made
+// under another (spares.go).
+func (s *Strategy) create(ctx context.Context, tx pgx.Tx, name, role string) error {
 	if _, err := tx.Exec(ctx, tenantLockSQL, pgx.QueryExecModeSimpleProtocol, name); err != nil {
 		return fmt.Errorf("lock: %w", err)
 	}
@@ -531,12 +534,38 @@ func (s *Strategy) create(ctx context.Context, tx pgx.Tx, name string) error {
 		_, err := tx.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+quote(name), pgx.QueryExecModeSimpleProtocol)
 		return err
 	}
-	if err := s.ensureRole(ctx, tx, name); err != nil {
+	if err := s.ensureRole(ctx, tx, role); err != nil {
 		return err
 	}
-	_, err := tx.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+quote(name)+" AUTHORIZATION "+quote(name)+
-		"; ALTER SCHEMA "+quote(name)+" OWNER TO "+quote(name), pgx.QueryExecModeSimpleProtocol)
+	_, err := tx.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+quote(name)+" AUTHORIZATION "+quote(role)+
+		"; ALTER SCHEMA "+quote(name)+" OWNER TO "+quote(role), pgx.QueryExecModeSimpleProtocol)
 	return err
+}
+
+// listNames returns the schemas whose names start with prefix and, with
+// roles, also the roles that do, on q (a connection or a transaction).
+func (s *Strategy) listNames(ctx context.Context, q interface {
+	Query(context.Context, string, ...any) (pgx.Rows, error)
+}, prefix string, roles bool) ([]string, error) {
+	sql := "SELECT nspname FROM pg_catalog.pg_namespace WHERE starts_with(nspname::text, $1)"
+	if roles {
+		sql += " UNION SELECT rolname FROM pg_catalog.pg_roles WHERE starts_with(rolname::text, $1)"
+	}
+	rows, err := q.Query(ctx, sql, pgx.QueryExecModeSimpleProtocol, prefix)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+// dropSQL drops the schema name and everything in it and, with roles, the
+// role role.
+func (s *Strategy) dropSQL(name, role string) string {
+	q := "DROP SCHEMA IF EXISTS " + quote(name) + " CASCADE"
+	if s.roles {
+		q += "; DROP ROLE IF EXISTS " + quote(role)
+	}
+	return q
 }
 
 // roleAttrs are the attributes of a tenant role. NOINHERIT: the DSN's role,
@@ -728,16 +757,8 @@ func (schemaLocker) SessionUnlock(ctx context.Context, conn *sql.Conn) error {
 // export_test.go; it is not part of the public API.
 func (s *Strategy) dropAll(ctx context.Context) error {
 	var names []string
-	err := s.withConn(ctx, func(conn *pgx.Conn) error {
-		q := "SELECT nspname FROM pg_catalog.pg_namespace WHERE starts_with(nspname::text, $1)"
-		if s.roles {
-			q += " UNION SELECT rolname FROM pg_catalog.pg_roles WHERE starts_with(rolname::text, $1)"
-		}
-		rows, err := conn.Query(ctx, q, pgx.QueryExecModeSimpleProtocol, s.prefix)
-		if err != nil {
-			return err
-		}
-		names, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	err := s.withConn(ctx, func(conn *pgx.Conn) (err error) {
+		names, err = s.listNames(ctx, conn, s.prefix, s.roles)
 		return err
 	})
 	if err != nil {

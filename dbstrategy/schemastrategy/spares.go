@@ -33,6 +33,22 @@ import (
 // another claim holds.
 const spareLockSQL = `SELECT pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtextextended('tenantkit/schemastrategy spare' || $1, 0))`
 
+// lockSpare takes the spare's lock in tx without waiting, then looks for
+// the spare afresh, and reports whether it holds a spare that still
+// exists: a claim that held it and committed has renamed it by then.
+func lockSpare(ctx context.Context, tx pgx.Tx, spare string) (bool, error) {
+	var locked, exists bool
+	if err := tx.QueryRow(ctx, spareLockSQL, pgx.QueryExecModeSimpleProtocol, spare).Scan(&locked); err != nil {
+		return false, fmt.Errorf("lock a spare: %w", err)
+	}
+	if !locked {
+		return false, nil
+	}
+	err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT FROM pg_catalog.pg_namespace WHERE nspname = $1)",
+		pgx.QueryExecModeSimpleProtocol, spare).Scan(&exists)
+	return exists, err
+}
+
 // spareBase returns the start of the ready names of version's spares.
 func (s *Strategy) spareBase(version int64) string {
 	return s.prefix + "-spare-v" + strconv.FormatInt(version, 10) + "-"
@@ -59,15 +75,7 @@ func (s *Strategy) MakeSpare(ctx context.Context, version int64, migrate func(ct
 	}
 	err := s.withConn(ctx, func(conn *pgx.Conn) error {
 		return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-			if !s.roles {
-				_, err := tx.Exec(ctx, "CREATE SCHEMA "+quote(making), pgx.QueryExecModeSimpleProtocol)
-				return err
-			}
-			if err := s.ensureRole(ctx, tx, role); err != nil {
-				return err
-			}
-			_, err := tx.Exec(ctx, "CREATE SCHEMA "+quote(making)+" AUTHORIZATION "+quote(role), pgx.QueryExecModeSimpleProtocol)
-			return err
+			return s.create(ctx, tx, making, role)
 		})
 	})
 	if err == nil {
@@ -100,11 +108,7 @@ func (s *Strategy) dropSpare(ctx context.Context, name, role string) {
 		defer cancel()
 	}
 	_ = s.withConn(ctx, func(conn *pgx.Conn) error {
-		q := "DROP SCHEMA IF EXISTS " + quote(name) + " CASCADE"
-		if s.roles {
-			q += "; DROP ROLE IF EXISTS " + quote(role)
-		}
-		_, err := conn.Exec(ctx, q, pgx.QueryExecModeSimpleProtocol)
+		_, err := conn.Exec(ctx, s.dropSQL(name, role), pgx.QueryExecModeSimpleProtocol)
 		return err
 	})
 }
@@ -134,31 +138,16 @@ func (s *Strategy) ClaimSpare(ctx context.Context, tenantID string, version int6
 			if err != nil || taken {
 				return err
 			}
-			rows, err := tx.Query(ctx, "SELECT nspname FROM pg_catalog.pg_namespace WHERE starts_with(nspname::text, $1) LIMIT 16",
-				pgx.QueryExecModeSimpleProtocol, s.spareBase(version))
-			if err != nil {
-				return err
-			}
-			candidates, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			candidates, err := s.listNames(ctx, tx, s.spareBase(version), false)
 			if err != nil {
 				return err
 			}
 			for _, spare := range candidates {
-				var locked, exists bool
-				// The lock first, then a fresh look: a claim that held
-				// the spare and committed has renamed it by now.
-				if err := tx.QueryRow(ctx, spareLockSQL, pgx.QueryExecModeSimpleProtocol, spare).Scan(&locked); err != nil {
-					return fmt.Errorf("lock a spare: %w", err)
-				}
-				if !locked {
-					continue
-				}
-				err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT FROM pg_catalog.pg_namespace WHERE nspname = $1)",
-					pgx.QueryExecModeSimpleProtocol, spare).Scan(&exists)
+				ok, err := lockSpare(ctx, tx, spare)
 				if err != nil {
 					return err
 				}
-				if !exists {
+				if !ok {
 					continue
 				}
 				q := "ALTER SCHEMA " + quote(spare) + " RENAME TO " + quote(name)
@@ -202,13 +191,8 @@ func (s *Strategy) Spares(ctx context.Context, version int64) (int, error) {
 func (s *Strategy) DropOldSpares(ctx context.Context, version int64) (int, error) {
 	base := s.prefix + "-spare-v"
 	var names []string
-	err := s.withConn(ctx, func(conn *pgx.Conn) error {
-		rows, err := conn.Query(ctx, "SELECT nspname FROM pg_catalog.pg_namespace WHERE starts_with(nspname::text, $1)",
-			pgx.QueryExecModeSimpleProtocol, base)
-		if err != nil {
-			return err
-		}
-		names, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	err := s.withConn(ctx, func(conn *pgx.Conn) (err error) {
+		names, err = s.listNames(ctx, conn, base, false)
 		return err
 	})
 	if err != nil {
@@ -223,20 +207,10 @@ func (s *Strategy) DropOldSpares(ctx context.Context, version int64) (int, error
 		}
 		err = s.withConn(ctx, func(conn *pgx.Conn) error {
 			return pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-				var locked, exists bool
-				if err := tx.QueryRow(ctx, spareLockSQL, pgx.QueryExecModeSimpleProtocol, name).Scan(&locked); err != nil || !locked {
+				if ok, err := lockSpare(ctx, tx, name); err != nil || !ok {
 					return err
 				}
-				err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT FROM pg_catalog.pg_namespace WHERE nspname = $1)",
-					pgx.QueryExecModeSimpleProtocol, name).Scan(&exists)
-				if err != nil || !exists {
-					return err
-				}
-				q := "DROP SCHEMA " + quote(name) + " CASCADE"
-				if s.roles {
-					q += "; DROP ROLE IF EXISTS " + quote(name)
-				}
-				if _, err := tx.Exec(ctx, q, pgx.QueryExecModeSimpleProtocol); err != nil {
+				if _, err := tx.Exec(ctx, s.dropSQL(name, name), pgx.QueryExecModeSimpleProtocol); err != nil {
 					return err
 				}
 				dropped++
@@ -257,16 +231,8 @@ func (s *Strategy) DropOldSpares(ctx context.Context, version int64) (int, error
 // spare being made that it drops fails its maker.
 func (s *Strategy) DropSpares(ctx context.Context) (int, error) {
 	var names []string
-	err := s.withConn(ctx, func(conn *pgx.Conn) error {
-		q := "SELECT nspname FROM pg_catalog.pg_namespace WHERE starts_with(nspname::text, $1)"
-		if s.roles {
-			q += " UNION SELECT rolname FROM pg_catalog.pg_roles WHERE starts_with(rolname::text, $1)"
-		}
-		rows, err := conn.Query(ctx, q, pgx.QueryExecModeSimpleProtocol, s.prefix+"-")
-		if err != nil {
-			return err
-		}
-		names, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	err := s.withConn(ctx, func(conn *pgx.Conn) (err error) {
+		names, err = s.listNames(ctx, conn, s.prefix+"-", s.roles)
 		return err
 	})
 	if err != nil {
@@ -279,11 +245,7 @@ func (s *Strategy) DropSpares(ctx context.Context) (int, error) {
 	var errs []error
 	for _, name := range names {
 		err := s.withConn(ctx, func(conn *pgx.Conn) error {
-			q := "DROP SCHEMA IF EXISTS " + quote(name) + " CASCADE"
-			if s.roles {
-				q += "; DROP ROLE IF EXISTS " + quote(name)
-			}
-			_, err := conn.Exec(ctx, q, pgx.QueryExecModeSimpleProtocol)
+			_, err := conn.Exec(ctx, s.dropSQL(name, name), pgx.QueryExecModeSimpleProtocol)
 			return err
 		})
 		if err != nil {

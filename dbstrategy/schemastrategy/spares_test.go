@@ -230,7 +230,7 @@ func TestManagerSpares(t *testing.T) {
 	after, _ := schemaNames(t, dsn, prefix+"-spare-")
 	gone := 0
 	for _, name := range before {
-		if !contains(after, name) {
+		if !slices.Contains(after, name) {
 			gone++
 		}
 	}
@@ -272,7 +272,7 @@ func TestManagerSpares(t *testing.T) {
 	}
 	after, _ = schemaNames(t, dsn, prefix+"-spare-")
 	for _, name := range before {
-		if !contains(after, name) {
+		if !slices.Contains(after, name) {
 			t.Errorf("Create of an existing tenant took spare %q", name)
 		}
 	}
@@ -321,15 +321,6 @@ func TestManagerSparesClose(t *testing.T) {
 	if ready, _ := schemaNames(t, dsn, prefix+"-spare-"); len(ready) >= 50 {
 		t.Errorf("%d spares ready: Close did not stop the filler", len(ready))
 	}
-}
-
-func contains(names []string, name string) bool {
-	for _, n := range names {
-		if n == name {
-			return true
-		}
-	}
-	return false
 }
 
 // TestSpareHostileTenant tries to plant rows in a spare, which would then

@@ -257,7 +257,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger, opts appOptions) 
 	case cfg.tenantSpares == 0 || opts.admin:
 		// Only a serving process keeps spares; the admin commands
 		// neither make nor claim any.
-	case sparer && cfg.dbMaxConns >= 3:
+	case sparer && cfg.dbMaxConns >= minSpareConns:
 		managerOpts = append(managerOpts, dbstrategy.WithSpares(cfg.tenantSpares))
 	default: // parseConfig refuses both; a config built otherwise
 		log.Warn("-tenant-spares is off: spares are kept only for one schema server with -db-max-conns 3 or more", slog.Int("tenant_spares", cfg.tenantSpares))

@@ -74,6 +74,11 @@ const (
 	throttleLocal  = "local"
 )
 
+// minSpareConns is the least -db-max-conns that keeps spares: making one
+// holds two connections of the pool while it migrates, and requests need
+// one (dbstrategy.WithSpares refuses a smaller budget).
+const minSpareConns = 3
+
 // defaultSpares is the default of -tenant-spares with a schema per tenant:
 // enough for a few creations in a row at the speed of a rename, while the
 // Manager makes new ones (about 20 ms each) behind them.
@@ -195,9 +200,7 @@ func configFlags(fs *flag.FlagSet, getenv func(string) string) func() (config, e
 		default:
 			return c, fmt.Errorf("invalid -tenant-isolation %q: must be database or schema", c.tenantIsolation)
 		}
-		// Making a spare holds two connections of the pool while it
-		// migrates: a budget of 2 would leave requests none.
-		spareable := c.tenantIsolation == isolationSchema && len(c.servers()) <= 1 && c.dbMaxConns >= 3
+		spareable := c.tenantIsolation == isolationSchema && len(c.servers()) <= 1 && c.dbMaxConns >= minSpareConns
 		switch {
 		case *spares == "" && spareable:
 			c.tenantSpares = defaultSpares
