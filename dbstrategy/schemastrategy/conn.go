@@ -23,9 +23,13 @@ import (
 //
 //   - a lease of tenant X (PinConn) on a connection whose last taker was
 //     also a lease of X: nothing to do, no round trip;
+//   - a lease of X on a connection last used otherwise: reset and scope
+//     to X, sent with the lease's first query (pipe.go), or in a round
+//     trip of their own before a first call of the simple protocol
+//     (scopedConn.scopeFirst);
 //   - any other taker for tenant X (goose's migrations, Version, a
-//     handle's query outside a lease), or a lease of X on a connection
-//     last used otherwise: reset and scope to X, in one round trip;
+//     handle's query outside a lease): reset and scope to X, in one round
+//     trip;
 //   - a taker with no tenant (Create, Drop, Open's check, dropAll): reset,
 //     in one round trip, unless the connection is already unscoped.
 //
@@ -72,11 +76,16 @@ type tenantConnector struct {
 	// are literals (the simple protocol has no parameters): names made of
 	// the validated prefix and key, so with no quote or backslash.
 	scopeSQL string
+	// pipeMsgs is what a pipeConn armed with this scope writes before a
+	// lease's first message: resetSQL and scopeSQL as one simple query,
+	// then the guard, whose statement fails unless the session's
+	// search_path and role are the tenant's (see pipe.go).
+	pipeMsgs []byte
 }
 
 func newTenantConnector(s *Strategy, tenantID, schema, role string, handle uint64) *tenantConnector {
 	searchPath := quote(schema) + ", pg_temp"
-	return &tenantConnector{
+	c := &tenantConnector{
 		s:      s,
 		tenant: tenantID,
 		key:    schema + "\x00" + role + "\x00" + strconv.FormatUint(handle, 10),
@@ -85,6 +94,16 @@ func newTenantConnector(s *Strategy, tenantID, schema, role string, handle uint6
 			"pg_catalog.set_config('role', " + literal(role) + ", false) " +
 			"FROM pg_catalog.pg_namespace WHERE nspname OPERATOR(pg_catalog.=) " + literal(schema),
 	}
+	// The guard divides by zero unless the session is the tenant's: the
+	// divisor is not a constant, so the planner cannot fold it.
+	roleCheck := "current_user OPERATOR(pg_catalog.=) session_user"
+	if role != "none" {
+		roleCheck = "current_user OPERATOR(pg_catalog.=) " + literal(role)
+	}
+	guardSQL := "SELECT 1 OPERATOR(pg_catalog./) (CASE WHEN pg_catalog.current_setting('search_path') OPERATOR(pg_catalog.=) " +
+		literal(searchPath) + " AND " + roleCheck + " THEN 1 ELSE 0 END)"
+	c.pipeMsgs = appendGuard(appendQuery(nil, resetSQL+"; "+c.scopeSQL), guardSQL)
+	return c
 }
 
 // Connect takes a connection of the shared pool for the tenant, waiting
@@ -99,7 +118,8 @@ func (c *tenantConnector) Connect(ctx context.Context) (driver.Conn, error) {
 		}
 		return nil, fmt.Errorf("schemastrategy: tenant %q: take a connection: %w", c.tenant, err)
 	}
-	return &scopedConn{Conn: sc, s: c.s}, nil
+	pc, _ := sc.Conn().PgConn().Conn().(*pipeConn)
+	return &scopedConn{Conn: sc, s: c.s, c: c, pipe: pc}, nil
 }
 
 // Driver returns stdlib's driver, for driver.Connector.
@@ -119,16 +139,34 @@ func (s *Strategy) prepareConn(ctx context.Context, conn *pgx.Conn) (bool, error
 	st, _ := data[stateKey].(connState)
 	c, _ := ctx.Value(scopeKey{}).(*tenantConnector)
 	lease := c != nil && ctx.Value(leaseKey{}) != nil
+	pc, _ := conn.PgConn().Conn().(*pipeConn)
 	q := resetSQL
 	switch {
-	case c == nil && st.scope == "":
+	case c == nil && st.scope == "" && (pc == nil || pc.armed() == nil):
 		return true, nil // unscoped, and used only by the strategy since
 	case c == nil:
 	case lease && st.lease && st.scope == c.key:
-		return true, nil // this tenant's previous lease left it: see "Scope and reset" in doc.go
+		return true, nil // this tenant's previous lease left it (its scope perhaps still pending): see "Scope and reset" in doc.go
+	case lease && pc != nil && conn.Config().DefaultQueryExecMode != pgx.QueryExecModeSimpleProtocol:
+		// Sent with the lease's first query: see pipe.go.
+		s.scoped.Add(1)
+		s.pipelined.Add(1)
+		pc.arm(c)
+		data[stateKey] = connState{scope: c.key, lease: true}
+		return true, nil
 	default:
 		q += "; " + c.scopeSQL
 	}
+	if pc != nil {
+		pc.arm(nil) // this round trip resets whatever was pending
+	}
+	return s.scopeNow(ctx, conn, q, c, lease)
+}
+
+// scopeNow sends q, the reset and, with c, c's scope, in one round trip,
+// and records the connection's new state; its results are prepareConn's.
+func (s *Strategy) scopeNow(ctx context.Context, conn *pgx.Conn, q string, c *tenantConnector, lease bool) (bool, error) {
+	data := conn.PgConn().CustomData()
 	delete(data, stateKey) // unknown until the round trip succeeds
 	s.scoped.Add(1)
 	results, err := conn.PgConn().Exec(ctx, q).ReadAll()
@@ -178,10 +216,102 @@ func discard(sc *stdlib.Conn) {
 }
 
 // scopedConn is a connection of the shared pool scoped to one tenant.
-// Every method but Close, QueryContext and ExecContext is stdlib's.
+// Close, QueryContext, ExecContext, PrepareContext, BeginTx, Ping,
+// ResetSession and Unwrap are its own; every other method is stdlib's.
 type scopedConn struct {
 	*stdlib.Conn
-	s *Strategy
+	s    *Strategy
+	c    *tenantConnector
+	pipe *pipeConn // nil if the pool's connections have none
+}
+
+// scopeFirst sends a scope the connection holds pending (pipe.go) in a
+// round trip of its own, for the lease's calls whose first message is of
+// the simple protocol. If that fails the scope stays pending: nothing is
+// sent unscoped.
+func (c *scopedConn) scopeFirst(ctx context.Context) error {
+	if c.pipe == nil {
+		return nil
+	}
+	tc := c.pipe.armed()
+	if tc == nil {
+		return nil
+	}
+	c.pipe.arm(nil)
+	ok, err := c.s.scopeNow(ctx, c.Conn.Conn(), resetSQL+"; "+tc.scopeSQL, tc, true)
+	if ok && err == nil {
+		return nil
+	}
+	c.pipe.arm(tc)
+	c.Conn.Conn().PgConn().CustomData()[stateKey] = connState{scope: tc.key, lease: true}
+	if err == nil { // broken
+		return driver.ErrBadConn
+	}
+	return err
+}
+
+// pipeErr returns the error of a call that failed because the scope sent
+// with it did (pipe.go): the server ran nothing of the call, and the
+// scope is pending again. Any other error is returned as it is.
+func (c *scopedConn) pipeErr(ctx context.Context, err error) error {
+	if err == nil || c.pipe == nil {
+		return err
+	}
+	switch c.pipe.takeFailure() {
+	case scopeBroken:
+		if ctx.Err() == nil {
+			// Nothing of the call ran: as database/sql's drivers say
+			// of a connection found broken before use.
+			return fmt.Errorf("schemastrategy: tenant %q: the connection broke before its scope was set: %w (%w)", c.c.tenant, driver.ErrBadConn, err)
+		}
+	case scopeNotFound:
+		return fmt.Errorf("schemastrategy: tenant %q: %w", c.c.tenant, dbstrategy.ErrNotFound)
+	case scopeFailed:
+		if ctx.Err() != nil {
+			return fmt.Errorf("%w to tenant %q: %w", errScope, c.c.tenant, ctx.Err())
+		}
+		return fmt.Errorf("%w to tenant %q: the session's search_path or role is not the tenant's", errScope, c.c.tenant)
+	}
+	return err
+}
+
+// simpleMode reports whether args ask pgx for the simple protocol.
+func simpleMode(args []driver.NamedValue) bool {
+	if len(args) == 0 {
+		return false
+	}
+	m, ok := args[0].Value.(pgx.QueryExecMode)
+	return ok && m == pgx.QueryExecModeSimpleProtocol
+}
+
+// PrepareContext is stdlib's; a pending scope goes with its Parse.
+func (c *scopedConn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
+	st, err := c.Conn.PrepareContext(ctx, query)
+	return st, c.pipeErr(ctx, err)
+}
+
+// BeginTx is stdlib's, after a pending scope.
+func (c *scopedConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	if err := c.scopeFirst(ctx); err != nil {
+		return nil, err
+	}
+	return c.Conn.BeginTx(ctx, opts)
+}
+
+// Ping is stdlib's, after a pending scope.
+func (c *scopedConn) Ping(ctx context.Context) error {
+	if err := c.scopeFirst(ctx); err != nil {
+		return err
+	}
+	return c.Conn.Ping(ctx)
+}
+
+// ResetSession is stdlib's, after a pending scope.
+func (c *scopedConn) ResetSession(ctx context.Context) error {
+	if err := c.scopeFirst(ctx); err != nil {
+		return driver.ErrBadConn
+	}
+	return c.Conn.ResetSession(ctx)
 }
 
 // Unwrap returns the pgx connection it wraps, a *stdlib.Conn, for code
@@ -189,7 +319,14 @@ type scopedConn struct {
 // COPY: the embedded field hides stdlib.Conn's own Conn method. The
 // connection stays scoped to the tenant: do not change its search_path or
 // role, nor close it.
-func (c *scopedConn) Unwrap() driver.Conn { return c.Conn }
+func (c *scopedConn) Unwrap() driver.Conn {
+	// The caller may send anything: a pending scope goes first. If it
+	// fails it stays pending, and the caller's first message fails.
+	ctx, cancel := context.WithTimeout(context.Background(), resetTimeout)
+	defer cancel()
+	_ = c.scopeFirst(ctx)
+	return c.Conn
+}
 
 // Close gives the connection back to the strategy's lot, still scoped to
 // its tenant (the next taker of another tenant, or of no tenant, resets
@@ -207,8 +344,13 @@ func (c *scopedConn) Close() error {
 // error of a second failure, or of one inside a transaction, wraps
 // [ErrStalePlan].
 func (c *scopedConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	if simpleMode(args) {
+		if err := c.scopeFirst(ctx); err != nil {
+			return nil, err
+		}
+	}
 	rows, err := c.Conn.QueryContext(ctx, query, args)
-	if isStalePlan(err) && c.Conn.Conn().PgConn().TxStatus() == 'I' {
+	if err = c.pipeErr(ctx, err); isStalePlan(err) && c.Conn.Conn().PgConn().TxStatus() == 'I' {
 		rows, err = c.Conn.QueryContext(ctx, query, args)
 	}
 	if isStalePlan(err) {
@@ -219,8 +361,13 @@ func (c *scopedConn) QueryContext(ctx context.Context, query string, args []driv
 
 // ExecContext is stdlib's, with the retry of QueryContext.
 func (c *scopedConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	if len(args) == 0 || simpleMode(args) { // pgx's simple protocol
+		if err := c.scopeFirst(ctx); err != nil {
+			return nil, err
+		}
+	}
 	res, err := c.Conn.ExecContext(ctx, query, args)
-	if isStalePlan(err) && c.Conn.Conn().PgConn().TxStatus() == 'I' {
+	if err = c.pipeErr(ctx, err); isStalePlan(err) && c.Conn.Conn().PgConn().TxStatus() == 'I' {
 		res, err = c.Conn.ExecContext(ctx, query, args)
 	}
 	if isStalePlan(err) {

@@ -93,11 +93,12 @@
 //
 //   - a lease of a tenant, on a connection whose last taker was a lease of
 //     the same tenant, gets it as that lease left it: no round trip;
-//   - a lease on any other connection, and every other use of a tenant's
-//     handle (goose's migrations, [dbstrategy.Manager.Version]), gets it
-//     reset and scoped in one round trip (one multi-statement query,
-//     which also checks that the schema exists: a tenant dropped meanwhile
-//     gets [dbstrategy.ErrNotFound]);
+//   - a lease on any other connection gets it reset and scoped in the
+//     same round trip as the lease's first query (below);
+//   - every other use of a tenant's handle (goose's migrations,
+//     [dbstrategy.Manager.Version]) gets it reset and scoped in one round
+//     trip (one multi-statement query, which also checks that the schema
+//     exists: a tenant dropped meanwhile gets [dbstrategy.ErrNotFound]);
 //   - the strategy's own work on the pool (Create, Drop, Open's check)
 //     gets it reset, in one round trip, unless nothing but that work has
 //     used it since its last reset.
@@ -108,10 +109,28 @@
 // transaction is closed instead, so the pool destroys it, and so is one
 // whose reset or scope fails: after a query error, a cancelled context, a
 // panic in the handler or a server restart alike, no connection serves
-// another tenant without the reset. A lease therefore costs no round trip
-// of its own when its tenant's previous lease had the connection (the
-// common case under a skewed load, and for a one-tenant deployment), and
-// one otherwise.
+// another tenant without the reset. A lease costs no round trip of its
+// own: its tenant's previous lease left the connection (the common case
+// under a skewed load, and for a one-tenant deployment), or its reset and
+// scope go with its first query. Only a lease whose first call sends a
+// simple-protocol message (ExecContext without arguments, BeginTx, Ping,
+// or a query in pgx's simple protocol) pays one round trip first.
+//
+// How the scope goes with the first query: the connection's net.Conn,
+// under pgx, writes the reset and the scope, as one simple query, in
+// front of the lease's first message, then a guard statement that fails
+// unless the session's search_path and role are the tenant's, then the
+// lease's own extended-protocol messages. The reset and scope are a
+// transaction of their own, committed before anything of the lease runs,
+// so nothing the lease does (a ROLLBACK included) undoes them. The guard
+// is in the lease's implicit transaction: if the scope failed (the schema
+// dropped since, the role gone, the context cancelled), the server skips
+// the lease's messages up to their Sync, so the lease's query fails, with
+// [dbstrategy.ErrNotFound] when the schema is gone, and never runs on
+// what the session was before; the scope is then sent again before the
+// lease's next call. The responses to the reset, scope and guard are read
+// off the stream before pgx sees it. [ConnStats] counts these scopes
+// (Pipelined).
 //
 // What the skip leaves in place: session state that a tenant's lease
 // changed (a setting, a temporary table, a session advisory lock never

@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
@@ -149,8 +151,10 @@ type Strategy struct {
 	// this server) gets a new handle, and its leases never get a session
 	// still scoped to the dropped schema's role.
 	opens atomic.Uint64
-	// scoped counts the round trips that reset or scoped a connection.
-	scoped atomic.Int64
+	// scoped counts the round trips that reset or scoped a connection,
+	// and pipelined those of them sent with a lease's first query.
+	scoped    atomic.Int64
+	pipelined atomic.Int64
 }
 
 var (
@@ -310,6 +314,18 @@ func (s *Strategy) getLot() (*lot, error) {
 	cfg.MaxConnIdleTime = s.idle
 	cfg.HealthCheckPeriod = min(time.Minute, s.idle)
 	cfg.PrepareConn = s.prepareConn // every connection handed out: scope or reset (conn.go)
+	// Under pgconn, over TLS if any: sends a lease's scope with its first
+	// query (pipe.go).
+	after := cfg.ConnConfig.AfterNetConnect
+	cfg.ConnConfig.AfterNetConnect = func(ctx context.Context, pc *pgconn.Config, conn net.Conn) (net.Conn, error) {
+		if after != nil {
+			var err error
+			if conn, err = after(ctx, pc, conn); err != nil {
+				return nil, err
+			}
+		}
+		return &pipeConn{Conn: conn}, nil
+	}
 	cfg.AfterConnect = func(_ context.Context, conn *pgx.Conn) error {
 		conn.PgConn().CustomData()[bornKey] = time.Now() // for giveBack's MaxConnLifetime
 		return nil
@@ -352,6 +368,12 @@ func (s *Strategy) takeConn(ctx context.Context, key string) (*stdlib.Conn, erro
 			return dc.(*stdlib.Conn), nil
 		}
 		if since > pingAfter {
+			if pc, ok := sc.Conn().PgConn().Conn().(*pipeConn); ok && pc.armed() != nil {
+				// A lease left its scope unsent: the ping must not wait
+				// for it, and the scope is sent anew.
+				pc.arm(nil)
+				delete(sc.Conn().PgConn().CustomData(), stateKey)
+			}
 			if err := sc.Conn().PgConn().Ping(ctx); err != nil {
 				s.drop(sc)
 				if ctx.Err() != nil {
@@ -481,6 +503,10 @@ type ConnStats struct {
 	// scoped it to a tenant: a lease that gets the connection its
 	// tenant's previous lease left adds none.
 	Scoped int64
+	// Pipelined counts, of Scoped, the scopes sent in the same round trip
+	// as a lease's first query rather than in one of their own (see
+	// "Scope and reset" in the package documentation).
+	Pipelined int64
 }
 
 // ConnStats returns the shared pool's connection counts: what the
@@ -488,7 +514,7 @@ type ConnStats struct {
 func (s *Strategy) ConnStats() ConnStats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := ConnStats{MaxConns: int(s.maxConns), Scoped: s.scoped.Load()}
+	st := ConnStats{MaxConns: int(s.maxConns), Scoped: s.scoped.Load(), Pipelined: s.pipelined.Load()}
 	if s.pool != nil {
 		held, parked := s.lot.Load().stats()
 		st.Conns, st.InUse, st.Idle = int(s.pool.Stat().TotalConns()), held-parked, parked

@@ -220,7 +220,7 @@ func newConnCollector(cc func() connCounts) *connCollector {
 		open:    prometheus.NewDesc("tenantkit_db_connections_open", "Connections the tenant pools (with -tenant-isolation schema, the one shared pool) hold to the database server, busy or idle.", nil, nil),
 		inUse:   prometheus.NewDesc("tenantkit_db_connections_in_use", "Tenant database connections in use now: running a query (database isolation) or pinned by a request's lease (schema isolation).", nil, nil),
 		dialled: prometheus.NewDesc("tenantkit_db_connections_dialled_total", "Tenant database connections opened under the budget: each started a server backend (a miss).", nil, nil),
-		scoped:  prometheus.NewDesc("tenantkit_db_connections_scoped_total", "Round trips that reset a connection of the shared pool or scoped it to a tenant (schema isolation): a lease that gets the connection its tenant's previous lease left costs none.", nil, nil),
+		scoped:  prometheus.NewDesc("tenantkit_db_connections_scoped_total", "Resets and scopes of a connection of the shared pool to a tenant (schema isolation), in a round trip of their own or with a lease's first query: a lease that gets the connection its tenant's previous lease left costs none.", nil, nil),
 	}
 }
 
