@@ -43,6 +43,10 @@ import (
 // pgconn.CustomData.
 const stateKey = "tenantkit/schemastrategy.state"
 
+// dirtyScope is the scope of a connection whose session is unknown: no
+// scope key equals it, so whoever takes the connection next resets it.
+const dirtyScope = "\x00dirty"
+
 // connState is what a pooled connection was last scoped to.
 type connState struct {
 	// scope is the scope key (tenantConnector.key) of the tenant the
@@ -107,9 +111,10 @@ func newTenantConnector(s *Strategy, tenantID, schema, role string, handle uint6
 }
 
 // Connect takes a connection of the shared pool for the tenant, waiting
-// for one until ctx ends (see [Strategy.takeConn]), scoped to the tenant.
-// A tenant whose schema is gone gets an error wrapping
-// [dbstrategy.ErrNotFound].
+// for one until ctx ends (see [Strategy.takeConn]), scoped to the tenant
+// or, for a lease, with the tenant's scope pending, to be sent with its
+// first call (pipe.go). A tenant whose schema is gone gets an error
+// wrapping [dbstrategy.ErrNotFound], from Connect or from that first call.
 func (c *tenantConnector) Connect(ctx context.Context) (driver.Conn, error) {
 	sc, err := c.s.takeConn(context.WithValue(ctx, scopeKey{}, c), c.key)
 	if err != nil {
@@ -147,10 +152,9 @@ func (s *Strategy) prepareConn(ctx context.Context, conn *pgx.Conn) (bool, error
 	case c == nil:
 	case lease && st.lease && st.scope == c.key:
 		return true, nil // this tenant's previous lease left it (its scope perhaps still pending): see "Scope and reset" in doc.go
-	case lease && pc != nil && conn.Config().DefaultQueryExecMode != pgx.QueryExecModeSimpleProtocol:
-		// Sent with the lease's first query: see pipe.go.
-		s.scoped.Add(1)
-		s.pipelined.Add(1)
+	case lease && pc != nil && !s.simpleProtocol:
+		// Sent with the lease's first query, and counted then: see
+		// pipe.go.
 		pc.arm(c)
 		data[stateKey] = connState{scope: c.key, lease: true}
 		return true, nil
@@ -251,37 +255,49 @@ func (c *scopedConn) scopeFirst(ctx context.Context) error {
 }
 
 // pipeErr returns the error of a call that failed because the scope sent
-// with it did (pipe.go): the server ran nothing of the call, and the
+// with it did (pipe.go): the guard made the server skip the call, and the
 // scope is pending again. Any other error is returned as it is.
 func (c *scopedConn) pipeErr(ctx context.Context, err error) error {
 	if err == nil || c.pipe == nil {
 		return err
 	}
-	switch c.pipe.takeFailure() {
-	case scopeBroken:
-		if ctx.Err() == nil {
-			// Nothing of the call ran: as database/sql's drivers say
-			// of a connection found broken before use.
-			return fmt.Errorf("schemastrategy: tenant %q: the connection broke before its scope was set: %w (%w)", c.c.tenant, driver.ErrBadConn, err)
-		}
+	switch f, scopeErr := c.pipe.takeFailure(); f {
 	case scopeNotFound:
 		return fmt.Errorf("schemastrategy: tenant %q: %w", c.c.tenant, dbstrategy.ErrNotFound)
 	case scopeFailed:
 		if ctx.Err() != nil {
 			return fmt.Errorf("%w to tenant %q: %w", errScope, c.c.tenant, ctx.Err())
 		}
+		if scopeErr != "" {
+			return fmt.Errorf("%w to tenant %q: %s", errScope, c.c.tenant, scopeErr)
+		}
 		return fmt.Errorf("%w to tenant %q: the session's search_path or role is not the tenant's", errScope, c.c.tenant)
 	}
 	return err
 }
 
-// simpleMode reports whether args ask pgx for the simple protocol.
-func simpleMode(args []driver.NamedValue) bool {
-	if len(args) == 0 {
-		return false
+// simpleFirst reports whether pgx may send the call's query in the
+// simple protocol, as pgx decides it: an empty query; after the leading
+// options, the simple protocol asked for or a query rewriter (which may
+// make anything of the call); or, for an exec, no argument left.
+func simpleFirst(query string, args []driver.NamedValue, exec bool) bool {
+	if query == "" {
+		return true
 	}
-	m, ok := args[0].Value.(pgx.QueryExecMode)
-	return ok && m == pgx.QueryExecModeSimpleProtocol
+	for ; len(args) > 0; args = args[1:] {
+		switch v := args[0].Value.(type) {
+		case pgx.QueryExecMode:
+			if v == pgx.QueryExecModeSimpleProtocol {
+				return true
+			}
+		case pgx.QueryRewriter:
+			return true
+		case pgx.QueryResultFormats, pgx.QueryResultFormatsByOID:
+		default:
+			return false // an argument: the extended protocol
+		}
+	}
+	return exec
 }
 
 // PrepareContext is stdlib's; a pending scope goes with its Parse.
@@ -344,7 +360,7 @@ func (c *scopedConn) Close() error {
 // error of a second failure, or of one inside a transaction, wraps
 // [ErrStalePlan].
 func (c *scopedConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
-	if simpleMode(args) {
+	if simpleFirst(query, args, false) {
 		if err := c.scopeFirst(ctx); err != nil {
 			return nil, err
 		}
@@ -361,7 +377,7 @@ func (c *scopedConn) QueryContext(ctx context.Context, query string, args []driv
 
 // ExecContext is stdlib's, with the retry of QueryContext.
 func (c *scopedConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
-	if len(args) == 0 || simpleMode(args) { // pgx's simple protocol
+	if simpleFirst(query, args, true) {
 		if err := c.scopeFirst(ctx); err != nil {
 			return nil, err
 		}

@@ -107,14 +107,20 @@
 // or anything but a lease of its own tenant. Giving a connection back
 // costs nothing; a connection that is broken, busy or still in a
 // transaction is closed instead, so the pool destroys it, and so is one
-// whose reset or scope fails: after a query error, a cancelled context, a
-// panic in the handler or a server restart alike, no connection serves
-// another tenant without the reset. A lease costs no round trip of its
-// own: its tenant's previous lease left the connection (the common case
-// under a skewed load, and for a one-tenant deployment), or its reset and
-// scope go with its first query. Only a lease whose first call sends a
-// simple-protocol message (ExecContext without arguments, BeginTx, Ping,
-// or a query in pgx's simple protocol) pays one round trip first.
+// whose reset or scope fails in a round trip of its own (one that fails
+// with a lease's first query stays, with the scope pending again, below):
+// after a query error, a cancelled context, a panic in the handler or a
+// server restart alike, no connection serves another tenant without the
+// reset. A lease costs no round trip of its own: its tenant's previous
+// lease left the connection (the common case under a skewed load, and
+// for a one-tenant deployment), or its reset and scope go with its first
+// query. A lease whose first call may send a simple-protocol message
+// (ExecContext with no argument but pgx's options, BeginTx, Ping, a query
+// in pgx's simple protocol or through a query rewriter, raw use through
+// Unwrap) pays one round trip first, as does every lease over TLS (pgx's
+// SCRAM channel binding needs the TLS connection itself, under which the
+// scope would have to be written) or with a DSN whose default query mode
+// is the simple protocol.
 //
 // How the scope goes with the first query: the connection's net.Conn,
 // under pgx, writes the reset and the scope, as one simple query, in

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 )
 
 // A lease's scope, sent in its first query's round trip.
@@ -60,10 +61,14 @@ type pipeConn struct {
 	phase   int
 	rows    int  // DataRows after the scope query's last RowDescription
 	scopeOK bool // the scope query ran without an error
-	failure int  // the outcome of the last pipelined scope: see takeFailure
-	in, out []byte
-	sent    *tenantConnector // the scope of the last pipelined write
-	wbuf    []byte
+	// scopeErr is the scope query's error, "SQLSTATE: message", if any.
+	scopeErr string
+	// scoped and pipelined are the Strategy's counters of scopes sent.
+	scoped, pipelined *atomic.Int64
+	failure           int // the outcome of the last pipelined scope: see takeFailure
+	in, out           []byte
+	sent              *tenantConnector // the scope of the last pipelined write
+	wbuf              []byte
 }
 
 // Outcomes of a pipelined scope that failed, for takeFailure.
@@ -71,7 +76,6 @@ const (
 	scopeFine     = iota
 	scopeNotFound // the schema is gone: the scope query returned no row
 	scopeFailed   // the scope query failed, or the guard did for another reason
-	scopeBroken   // the stream ended before the scope query's end: nothing after it ran
 )
 
 // arm makes c the scope to send before the next write; nil disarms.
@@ -89,19 +93,15 @@ func (w *pipeConn) armed() *tenantConnector {
 }
 
 // takeFailure returns and clears the outcome of the last pipelined scope
-// if it failed (the guard refused the write behind it, or the stream
-// ended before the scope query's ReadyForQuery: the server runs the
-// messages after a simple query only once it has sent that), else
-// scopeFine. Call it only after a call failed.
-func (w *pipeConn) takeFailure() int {
+// if the guard refused the write behind it (so the server skipped the
+// rest of that write), with the scope query's error if it had one; else
+// scopeFine.
+func (w *pipeConn) takeFailure() (int, string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	f := w.failure
-	if f == scopeFine && w.phase == readScope {
-		f = scopeBroken
-	}
-	w.failure = scopeFine
-	return f
+	f, msg := w.failure, w.scopeErr
+	w.failure, w.scopeErr = scopeFine, ""
+	return f, msg
 }
 
 // isExtended reports whether b is the type of a message of the extended
@@ -125,16 +125,30 @@ func (w *pipeConn) Write(p []byte) (int, error) {
 		w.mu.Unlock()
 		return w.Conn.Write(p)
 	}
+	if p[0] == 'X' { // Terminate: runs nothing, and lets the server close
+		w.mu.Unlock()
+		return w.Conn.Write(p)
+	}
 	if !isExtended(p[0]) {
 		w.mu.Unlock()
 		return 0, errUnscopedWrite
 	}
 	w.pending, w.sent = nil, c
-	w.phase, w.rows, w.scopeOK = readScope, 0, true
-	b := append(append(w.wbuf[:0], c.pipeMsgs...), p...)
-	w.wbuf = b[:0]
+	w.phase, w.rows, w.scopeOK, w.scopeErr = readScope, 0, true, ""
+	if w.scoped != nil {
+		w.scoped.Add(1)
+		w.pipelined.Add(1)
+	}
 	w.mu.Unlock()
+	// A buffer of its own: pgconn writes from one goroutine at a time.
+	b := append(append(w.wbuf[:0], c.pipeMsgs...), p...)
 	n, err := w.Conn.Write(b)
+	if cap(b) <= 4096 {
+		clear(b) // keeps no lease's arguments
+		w.wbuf = b[:0]
+	} else {
+		w.wbuf = nil // nor a large buffer
+	}
 	return max(0, n-len(c.pipeMsgs)), err
 }
 
@@ -195,6 +209,12 @@ func (w *pipeConn) filter() error {
 		switch typ := msg[0]; {
 		case typ == 'S' || typ == 'N' || typ == 'A': // ParameterStatus, notice, notification: pgconn's
 			pass = true
+		case typ == 'E' && fatal(msg):
+			// The session ends (a server shutdown, a terminated
+			// backend): pgconn reports the server's error and closes.
+			w.failure = scopeFine
+			w.phase = readPass
+			pass = true
 		case w.phase == readScope:
 			switch typ {
 			case 'T': // RowDescription: a new result
@@ -203,6 +223,7 @@ func (w *pipeConn) filter() error {
 				w.rows++
 			case 'E':
 				w.scopeOK = false
+				w.scopeErr = errorText(msg)
 			case 'Z': // ReadyForQuery: the scope query is done
 				w.phase = readGuard
 			}
@@ -234,6 +255,48 @@ func (w *pipeConn) filter() error {
 		w.in = nil // drop a large buffer
 	}
 	return nil
+}
+
+// errorFields calls f with each field of the ErrorResponse msg.
+func errorFields(msg []byte, f func(code byte, value string)) {
+	body := msg[5:]
+	for len(body) > 1 {
+		code := body[0]
+		end := 1
+		for end < len(body) && body[end] != 0 {
+			end++
+		}
+		f(code, string(body[1:end]))
+		if end >= len(body) {
+			return
+		}
+		body = body[end+1:]
+	}
+}
+
+// fatal reports whether the ErrorResponse msg ends the session.
+func fatal(msg []byte) bool {
+	var sev string
+	errorFields(msg, func(code byte, value string) {
+		if code == 'V' || (code == 'S' && sev == "") {
+			sev = value
+		}
+	})
+	return sev == "FATAL" || sev == "PANIC"
+}
+
+// errorText returns "SQLSTATE: message" of the ErrorResponse msg.
+func errorText(msg []byte) string {
+	var state, text string
+	errorFields(msg, func(code byte, value string) {
+		switch code {
+		case 'C':
+			state = value
+		case 'M':
+			text = value
+		}
+	})
+	return state + ": " + text
 }
 
 // appendQuery appends a simple-protocol Query message of sql to b.

@@ -2,12 +2,14 @@ package schemastrategy_test
 
 import (
 	"context"
-	"database/sql/driver"
+	"database/sql"
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/tenantkit/tenantkit/dbstrategy"
 	"github.com/tenantkit/tenantkit/dbstrategy/schemastrategy"
@@ -50,6 +52,10 @@ func TestPipelinedScope(t *testing.T) {
 		},
 		"exec without arguments": func(ctx context.Context, db dbstrategy.DB) error {
 			_, err := db.ExecContext(ctx, "UPDATE marker SET name = name")
+			return err
+		},
+		"exec with pgx options only": func(ctx context.Context, db dbstrategy.DB) error {
+			_, err := db.ExecContext(ctx, "UPDATE marker SET name = name", pgx.QueryExecModeExec)
 			return err
 		},
 		"exec with an argument": func(ctx context.Context, db dbstrategy.DB) error {
@@ -218,9 +224,9 @@ func TestPipelinedScopeAfterLeaseError(t *testing.T) {
 }
 
 // TestPipelinedScopeBrokenConn checks that a lease whose connection died
-// while idle (its backend terminated) gets an error wrapping
-// driver.ErrBadConn from the first query, which carried its scope: nothing
-// of it ran. The next lease gets a working connection.
+// while idle (its backend terminated) gets the server's error from the
+// first query, which carried its scope: 57P01, which the reference server
+// answers with 503. The next lease gets a working connection.
 func TestPipelinedScopeBrokenConn(t *testing.T) {
 	m, _, admin := pipelineFleet(t, false)
 	ctx := testCtx(t)
@@ -241,8 +247,9 @@ func TestPipelinedScopeBrokenConn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, err := marker(ctx, l.DB()); !errors.Is(err, driver.ErrBadConn) {
-		t.Errorf("first query on a dead connection: %q, %v; want an error wrapping driver.ErrBadConn", got, err)
+	var pgErr *pgconn.PgError
+	if got, err := marker(ctx, l.DB()); !errors.As(err, &pgErr) || pgErr.Code != "57P01" {
+		t.Errorf("first query on a dead connection: %q, %v; want the server's 57P01", got, err)
 	}
 	l.Release()
 
@@ -253,5 +260,38 @@ func TestPipelinedScopeBrokenConn(t *testing.T) {
 	defer l.Release()
 	if got, err := marker(ctx, l.DB()); err != nil || got != "t1" {
 		t.Errorf("t1 after the dead connection: marker = %q, %v", got, err)
+	}
+}
+
+// TestPipelinedScopeUnsentThenIdle checks that a connection whose lease
+// left its scope unsent, then idled past the ping, is reset before the
+// strategy's own work: Create, which fails under a tenant's role, works.
+func TestPipelinedScopeUnsentThenIdle(t *testing.T) {
+	m, _, _ := pipelineFleet(t, true)
+	ctx := testCtx(t)
+	l, err := m.Acquire(ctx, "t0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := marker(ctx, l.DB()); err != nil || got != "t0" {
+		t.Fatalf("t0: marker = %q, %v", got, err)
+	}
+	l.Release()
+	l, err = m.Acquire(ctx, "t1") // arms t1's scope on t0's connection
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Release()                         // and sends nothing
+	time.Sleep(1200 * time.Millisecond) // past the lot's ping
+	if err := m.Create(ctx, "t9"); err != nil {
+		t.Errorf("Create after an unsent scope and an idle connection: %v", err)
+	}
+	l, err = m.Acquire(ctx, "t9")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release()
+	if got, err := marker(ctx, l.DB()); err != sql.ErrNoRows {
+		t.Errorf("t9: marker = %q, %v; want no row", got, err)
 	}
 }

@@ -2,6 +2,7 @@ package schemastrategy
 
 import (
 	"context"
+	"crypto/tls"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -155,6 +156,9 @@ type Strategy struct {
 	// and pipelined those of them sent with a lease's first query.
 	scoped    atomic.Int64
 	pipelined atomic.Int64
+	// simpleProtocol reports that the DSN makes pgx's queries use the
+	// simple protocol: a lease's scope then takes a round trip of its own.
+	simpleProtocol bool
 }
 
 var (
@@ -316,6 +320,9 @@ func (s *Strategy) getLot() (*lot, error) {
 	cfg.PrepareConn = s.prepareConn // every connection handed out: scope or reset (conn.go)
 	// Under pgconn, over TLS if any: sends a lease's scope with its first
 	// query (pipe.go).
+	// Not over TLS: pgx's SCRAM channel binding needs the *tls.Conn
+	// itself, so a lease's scope takes a round trip of its own there.
+	s.simpleProtocol = cfg.ConnConfig.DefaultQueryExecMode == pgx.QueryExecModeSimpleProtocol
 	after := cfg.ConnConfig.AfterNetConnect
 	cfg.ConnConfig.AfterNetConnect = func(ctx context.Context, pc *pgconn.Config, conn net.Conn) (net.Conn, error) {
 		if after != nil {
@@ -324,7 +331,10 @@ func (s *Strategy) getLot() (*lot, error) {
 				return nil, err
 			}
 		}
-		return &pipeConn{Conn: conn}, nil
+		if _, ok := conn.(*tls.Conn); ok {
+			return conn, nil
+		}
+		return &pipeConn{Conn: conn, scoped: &s.scoped, pipelined: &s.pipelined}, nil
 	}
 	cfg.AfterConnect = func(_ context.Context, conn *pgx.Conn) error {
 		conn.PgConn().CustomData()[bornKey] = time.Now() // for giveBack's MaxConnLifetime
@@ -346,7 +356,7 @@ func (s *Strategy) getLot() (*lot, error) {
 // ctx ends. The lot hands out an idle connection of that scope first (see
 // lot.go); prepareConn then resets and scopes it as its rules say, in at
 // most one round trip (none for a lease of the tenant whose lease left
-// it). A connection that fails to scope because it is broken (after a
+// it; for another lease, the scope is sent with the lease's first query). A connection that fails to scope because it is broken (after a
 // server restart, say) is closed and another taken; a tenant whose schema
 // is gone gets an error wrapping [dbstrategy.ErrNotFound].
 func (s *Strategy) takeConn(ctx context.Context, key string) (*stdlib.Conn, error) {
@@ -370,9 +380,10 @@ func (s *Strategy) takeConn(ctx context.Context, key string) (*stdlib.Conn, erro
 		if since > pingAfter {
 			if pc, ok := sc.Conn().PgConn().Conn().(*pipeConn); ok && pc.armed() != nil {
 				// A lease left its scope unsent: the ping must not wait
-				// for it, and the scope is sent anew.
+				// for it. The session is whatever an earlier taker left:
+				// the next taker resets it, whoever it is.
 				pc.arm(nil)
-				delete(sc.Conn().PgConn().CustomData(), stateKey)
+				sc.Conn().PgConn().CustomData()[stateKey] = connState{scope: dirtyScope}
 			}
 			if err := sc.Conn().PgConn().Ping(ctx); err != nil {
 				s.drop(sc)
@@ -627,8 +638,8 @@ func (s *Strategy) ensureRole(ctx context.Context, tx pgx.Tx, name string) error
 // Open returns a handle to the tenant's schema: a *sql.DB view of the
 // shared pool whose every connection is reset and scoped to the tenant
 // when taken (search_path set to the tenant's schema, then pg_temp; with
-// [Config.Roles], SET ROLE to the tenant's role), in one round trip, and
-// goes back to the shared pool as soon as it is given back, never kept
+// [Config.Roles], SET ROLE to the tenant's role), in one round trip or,
+// for a lease, with its first query, and goes back to the shared pool as soon as it is given back, never kept
 // idle by the view (see "Scope and reset" in the package documentation). Open checks, in one query
 // on the shared pool, that the schema exists; if it does not, Open returns
 // an error wrapping [dbstrategy.ErrNotFound] and creates nothing. The
@@ -667,8 +678,10 @@ func (s *Strategy) Open(ctx context.Context, tenantID string) (*sql.DB, error) {
 // to its tenant, for [dbstrategy.ConnPinner]: it waits for a free
 // connection of the shared pool until ctx ends. If the connection's last
 // taker was a lease of the same tenant, it is handed out as that lease
-// left it, at no round trip; otherwise it is reset and scoped in one
-// round trip (see "Scope and reset" in the package documentation).
+// left it, at no round trip; otherwise it is reset and scoped with the
+// lease's first query, or in a round trip of its own before a first call
+// of the simple protocol (see "Scope and reset" in the package
+// documentation).
 func (s *Strategy) PinConn(ctx context.Context, db *sql.DB) (*sql.Conn, error) {
 	return db.Conn(context.WithValue(ctx, leaseKey{}, true))
 }
