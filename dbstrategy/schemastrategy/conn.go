@@ -147,7 +147,7 @@ func (s *Strategy) prepareConn(ctx context.Context, conn *pgx.Conn) (bool, error
 	pc, _ := conn.PgConn().Conn().(*pipeConn)
 	q := resetSQL
 	switch {
-	case c == nil && st.scope == "" && (pc == nil || pc.armed() == nil):
+	case c == nil && st.scope == "": // never armed: an armed connection's state is its scope's
 		return true, nil // unscoped, and used only by the strategy since
 	case c == nil:
 	case lease && st.lease && st.scope == c.key:

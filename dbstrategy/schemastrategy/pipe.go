@@ -59,9 +59,9 @@ type pipeConn struct {
 	mu      sync.Mutex
 	pending *tenantConnector // armed: the scope to send before the next write
 	phase   int
-	rows    int  // DataRows after the scope query's last RowDescription
-	scopeOK bool // the scope query ran without an error
-	// scopeErr is the scope query's error, "SQLSTATE: message", if any.
+	rows    int // DataRows after the scope query's last RowDescription
+	// scopeErr is the scope query's error, "SQLSTATE: message"; "" if it
+	// ran without one.
 	scopeErr string
 	// scoped and pipelined are the Strategy's counters of scopes sent.
 	scoped, pipelined *atomic.Int64
@@ -121,11 +121,7 @@ func (w *pipeConn) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	c := w.pending
 	w.failure = scopeFine
-	if c == nil || len(p) == 0 {
-		w.mu.Unlock()
-		return w.Conn.Write(p)
-	}
-	if p[0] == 'X' { // Terminate: runs nothing, and lets the server close
+	if c == nil || len(p) == 0 || p[0] == 'X' { // Terminate runs nothing, and lets the server close
 		w.mu.Unlock()
 		return w.Conn.Write(p)
 	}
@@ -134,11 +130,9 @@ func (w *pipeConn) Write(p []byte) (int, error) {
 		return 0, errUnscopedWrite
 	}
 	w.pending, w.sent = nil, c
-	w.phase, w.rows, w.scopeOK, w.scopeErr = readScope, 0, true, ""
-	if w.scoped != nil {
-		w.scoped.Add(1)
-		w.pipelined.Add(1)
-	}
+	w.phase, w.rows, w.scopeErr = readScope, 0, ""
+	w.scoped.Add(1)
+	w.pipelined.Add(1)
 	w.mu.Unlock()
 	// A buffer of its own: pgconn writes from one goroutine at a time.
 	b := append(append(w.wbuf[:0], c.pipeMsgs...), p...)
@@ -222,7 +216,6 @@ func (w *pipeConn) filter() error {
 			case 'D':
 				w.rows++
 			case 'E':
-				w.scopeOK = false
 				w.scopeErr = errorText(msg)
 			case 'Z': // ReadyForQuery: the scope query is done
 				w.phase = readGuard
@@ -234,7 +227,7 @@ func (w *pipeConn) filter() error {
 				w.phase = readPass
 			case 'E': // the guard failed: pgconn gets the error; the server skips to its Sync
 				w.failure = scopeFailed
-				if w.scopeOK && w.rows == 0 {
+				if w.scopeErr == "" && w.rows == 0 {
 					w.failure = scopeNotFound
 				}
 				// Whatever the session is now, the next write sends

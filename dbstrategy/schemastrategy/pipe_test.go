@@ -84,10 +84,7 @@ func TestPipelinedScope(t *testing.T) {
 			before := s.ConnStats().Pipelined
 			for name, call := range first {
 				for _, id := range []string{"t0", "t1", "t2", "t1"} {
-					l, err := m.Acquire(ctx, id)
-					if err != nil {
-						t.Fatal(err)
-					}
+					l := mustAcquire(t, ctx, m, id)
 					if err := call(ctx, l.DB()); err != nil {
 						t.Errorf("%s, tenant %s: %v", name, id, err)
 					}
@@ -145,19 +142,13 @@ func TestPipelinedScopeFailure(t *testing.T) {
 					})
 				}
 				// t0's lease leaves the connection scoped to t0.
-				l, err := m.Acquire(ctx, "t0")
-				if err != nil {
-					t.Fatal(err)
-				}
+				l := mustAcquire(t, ctx, m, "t0")
 				if got, err := marker(ctx, l.DB()); err != nil || got != "t0" {
 					t.Fatalf("t0: marker = %q, %v", got, err)
 				}
 				l.Release()
 
-				l, err = m.Acquire(ctx, "t1")
-				if err != nil {
-					t.Fatal(err)
-				}
+				l = mustAcquire(t, ctx, m, "t1")
 				switch firstCall {
 				case "query":
 					var got string
@@ -183,10 +174,7 @@ func TestPipelinedScopeFailure(t *testing.T) {
 				l.Release()
 
 				// t0 is untouched, and the connection serves it.
-				l, err = m.Acquire(ctx, "t0")
-				if err != nil {
-					t.Fatal(err)
-				}
+				l = mustAcquire(t, ctx, m, "t0")
 				defer l.Release()
 				if got, err := marker(ctx, l.DB()); err != nil || got != "t0" {
 					t.Errorf("t0 after t1's failure: marker = %q, %v; want t0", got, err)
@@ -205,10 +193,7 @@ func TestPipelinedScopeAfterLeaseError(t *testing.T) {
 	ctx := testCtx(t)
 	before := s.ConnStats().Pipelined
 	for _, id := range []string{"t0", "t1", "t2"} {
-		l, err := m.Acquire(ctx, id)
-		if err != nil {
-			t.Fatal(err)
-		}
+		l := mustAcquire(t, ctx, m, id)
 		var x int
 		if err := l.DB().QueryRowContext(ctx, "SELECT id FROM no_such_table WHERE id = $1", 1).Scan(&x); err == nil {
 			t.Errorf("%s: a query of a missing table succeeded", id)
@@ -230,10 +215,7 @@ func TestPipelinedScopeAfterLeaseError(t *testing.T) {
 func TestPipelinedScopeBrokenConn(t *testing.T) {
 	m, _, admin := pipelineFleet(t, false)
 	ctx := testCtx(t)
-	l, err := m.Acquire(ctx, "t0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := mustAcquire(t, ctx, m, "t0")
 	var pid int
 	if err := l.DB().QueryRowContext(ctx, "SELECT pg_backend_pid()").Scan(&pid); err != nil {
 		t.Fatal(err)
@@ -243,20 +225,14 @@ func TestPipelinedScopeBrokenConn(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	l, err = m.Acquire(ctx, "t1") // the connection given back last: t0's, now dead
-	if err != nil {
-		t.Fatal(err)
-	}
+	l = mustAcquire(t, ctx, m, "t1") // the connection given back last: t0's, now dead
 	var pgErr *pgconn.PgError
 	if got, err := marker(ctx, l.DB()); !errors.As(err, &pgErr) || pgErr.Code != "57P01" {
 		t.Errorf("first query on a dead connection: %q, %v; want the server's 57P01", got, err)
 	}
 	l.Release()
 
-	l, err = m.Acquire(ctx, "t1")
-	if err != nil {
-		t.Fatal(err)
-	}
+	l = mustAcquire(t, ctx, m, "t1")
 	defer l.Release()
 	if got, err := marker(ctx, l.DB()); err != nil || got != "t1" {
 		t.Errorf("t1 after the dead connection: marker = %q, %v", got, err)
@@ -269,29 +245,30 @@ func TestPipelinedScopeBrokenConn(t *testing.T) {
 func TestPipelinedScopeUnsentThenIdle(t *testing.T) {
 	m, _, _ := pipelineFleet(t, true)
 	ctx := testCtx(t)
-	l, err := m.Acquire(ctx, "t0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := mustAcquire(t, ctx, m, "t0")
 	if got, err := marker(ctx, l.DB()); err != nil || got != "t0" {
 		t.Fatalf("t0: marker = %q, %v", got, err)
 	}
 	l.Release()
-	l, err = m.Acquire(ctx, "t1") // arms t1's scope on t0's connection
-	if err != nil {
-		t.Fatal(err)
-	}
+	l = mustAcquire(t, ctx, m, "t1")    // arms t1's scope on t0's connection
 	l.Release()                         // and sends nothing
 	time.Sleep(1200 * time.Millisecond) // past the lot's ping
 	if err := m.Create(ctx, "t9"); err != nil {
 		t.Errorf("Create after an unsent scope and an idle connection: %v", err)
 	}
-	l, err = m.Acquire(ctx, "t9")
-	if err != nil {
-		t.Fatal(err)
-	}
+	l = mustAcquire(t, ctx, m, "t9")
 	defer l.Release()
 	if got, err := marker(ctx, l.DB()); err != sql.ErrNoRows {
 		t.Errorf("t9: marker = %q, %v; want no row", got, err)
 	}
+}
+
+// mustAcquire returns a lease of tenant id, or ends the test.
+func mustAcquire(t *testing.T, ctx context.Context, m *dbstrategy.Manager, id string) *dbstrategy.Lease {
+	t.Helper()
+	l, err := m.Acquire(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
 }
