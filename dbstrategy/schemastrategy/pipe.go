@@ -32,10 +32,11 @@ import (
 // messages, and the guard's error where it failed. Only a write that
 // begins with an extended-protocol message is pipelined this way (pgx
 // sends those for every query with arguments, and for the statements it
-// prepares); the lease's simple-protocol paths (Exec without arguments,
-// BeginTx, Ping) scope the connection first in a round trip of their own
-// (scopedConn.scopeFirst), and a write of any other kind while the scope
-// is pending fails rather than go out unscoped.
+// prepares), and only if nothing follows its Sync (guarded); the lease's
+// simple-protocol paths (Exec without arguments, BeginTx, Ping) scope the
+// connection first in a round trip of their own (scopedConn.scopeFirst),
+// and a write of any other kind while the scope is pending fails rather
+// than go out unscoped.
 
 // errUnscopedWrite is the error of a write that would reach the server
 // before a pending scope could guard it.
@@ -115,6 +116,30 @@ func isExtended(b byte) bool {
 	return false
 }
 
+// guarded reports whether the guard covers all of p: p is whole messages
+// of the extended protocol, of which a Sync, if any, is the last. The
+// server skips the messages after a failed guard only up to the next
+// Sync, so anything behind that Sync would run under whatever scope the
+// session has: pgconn never writes that in one go on the paths that
+// reach an armed connection (a query, an exec or a prepare of
+// database/sql), and the write is refused if it ever does.
+func guarded(p []byte) bool {
+	for len(p) > 0 {
+		if len(p) < 5 || !isExtended(p[0]) {
+			return false
+		}
+		size := int(binary.BigEndian.Uint32(p[1:5]))
+		if size < 4 || size > len(p)-1 {
+			return false
+		}
+		if p[0] == 'S' && size+1 != len(p) {
+			return false
+		}
+		p = p[1+size:]
+	}
+	return true
+}
+
 // Write writes p, preceded by the pending scope if the connection is
 // armed (see the comment above).
 func (w *pipeConn) Write(p []byte) (int, error) {
@@ -125,7 +150,7 @@ func (w *pipeConn) Write(p []byte) (int, error) {
 		w.mu.Unlock()
 		return w.Conn.Write(p)
 	}
-	if !isExtended(p[0]) {
+	if !guarded(p) {
 		w.mu.Unlock()
 		return 0, errUnscopedWrite
 	}
