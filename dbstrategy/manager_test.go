@@ -1131,3 +1131,40 @@ func TestHandleLimit(t *testing.T) {
 		})
 	}
 }
+
+// TestHandleConns: HandleConns counts the connections of the open handles,
+// those in use among them, and nothing once the handles are closed.
+func TestHandleConns(t *testing.T) {
+	m, _ := setup(t, 3, dbstrategy.WithMaxOpen(3))
+	ctx := context.Background()
+	if got := m.HandleConns(); got != (dbstrategy.HandleConns{}) {
+		t.Fatalf("HandleConns() before any lease = %+v; want zero", got)
+	}
+	var leases []*dbstrategy.Lease
+	for _, id := range []string{"t0", "t1", "t2"} {
+		leases = append(leases, acquire(t, m, id)) // each runs a query
+	}
+	tx, err := leases[0].DB().BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := m.HandleConns()
+	if got.Open < 3 || got.InUse != 1 {
+		t.Errorf("HandleConns() with 3 handles, one transaction open = %+v; want Open >= 3, InUse 1", got)
+	}
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range leases {
+		l.Release()
+	}
+	if got := m.HandleConns(); got.InUse != 0 {
+		t.Errorf("HandleConns() after the releases = %+v; want InUse 0", got)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := m.HandleConns(); got != (dbstrategy.HandleConns{}) {
+		t.Errorf("HandleConns() after Close = %+v; want zero", got)
+	}
+}

@@ -1,8 +1,10 @@
 package dbstrategy
 
+import "database/sql"
+
 // Stats is a snapshot of a Manager's handles, from [Manager.Stats].
 type Stats struct {
-	MaxOpen    int   // most handles open at once: WithMaxOpen, lowered by the WithMaxConns budget
+	MaxOpen    int   // most handles open at once: WithMaxOpen, lowered by the WithMaxConns budget only for a ConnLimiter that is not a ConnBudgeter
 	Open       int   // handles open now, leased or not
 	Leased     int   // open handles with at least one lease
 	Waiting    int   // Acquires waiting now for room to open a handle
@@ -38,4 +40,36 @@ func (m *Manager) Stats() Stats {
 		SparesMade:    m.sparesMade.Load(),
 		SparesClaimed: m.sparesClaimed.Load(),
 	}
+}
+
+// HandleConns is what the open handles hold, from [Manager.HandleConns].
+type HandleConns struct {
+	Open  int // connections of the open handles' *sql.DB pools, busy or idle
+	InUse int // of those, the connections in use now
+}
+
+// HandleConns sums database/sql's connection counts over the handles
+// open now. On a strategy whose handles are files (sqlitestrategy), each
+// connection is a driver instance that costs memory and descriptors of
+// its own, so this is the fleet's real cost; where the strategy counts
+// its server connections itself (pgstrategy's and schemastrategy's
+// ConnStats), those figures are the ones to use. It reads each handle's
+// pool outside the Manager's lock, so it costs Acquire nothing, and it
+// is a snapshot: handles may open and close while it runs.
+func (m *Manager) HandleConns() HandleConns {
+	m.mu.Lock()
+	dbs := make([]*sql.DB, 0, m.nOpen)
+	for _, h := range m.handles {
+		if h.state == stateOpen && h.db != nil {
+			dbs = append(dbs, h.db)
+		}
+	}
+	m.mu.Unlock()
+	var c HandleConns
+	for _, db := range dbs {
+		s := db.Stats()
+		c.Open += s.OpenConnections
+		c.InUse += s.InUse
+	}
+	return c
 }
