@@ -44,6 +44,7 @@ type SchemaBehindError struct {
 	Want     int64 // the newest migration's version
 }
 
+// Error names the tenant and both versions.
 func (e *SchemaBehindError) Error() string {
 	return fmt.Sprintf("dbstrategy: tenant %q: schema at version %d, behind the migrations (%d): migrate it", e.TenantID, e.Have, e.Want)
 }
@@ -61,6 +62,7 @@ type MigrateError struct {
 	Err      error
 }
 
+// Error names the tenant and the migration's error.
 func (e *MigrateError) Error() string {
 	return fmt.Sprintf("dbstrategy: migrate %q: %v", e.TenantID, e.Err)
 }

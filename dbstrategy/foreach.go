@@ -49,6 +49,7 @@ type TenantError struct {
 	Err      error
 }
 
+// Error names the tenant and its error.
 func (e *TenantError) Error() string {
 	return fmt.Sprintf("dbstrategy: tenant %q: %v", e.TenantID, e.Err)
 }

@@ -206,13 +206,18 @@ func WithIdleTimeout(d time.Duration) Option {
 	})
 }
 
-// WithMaxConns sets a budget of server connections over all open handles,
-// for a strategy that implements [ConnLimiter] (pgstrategy does): at most
-// n / MaxConnsPerHandle() handles are open at once (and at most
-// [WithMaxOpen]). [NewManager] fails when n is below MaxConnsPerHandle().
-// A strategy without ConnLimiter holds no server connections (sqlitestrategy
-// opens files), so the budget does not apply to it: its handles are bounded
-// by [WithMaxOpen] alone. Default: 0, no budget beyond [WithMaxOpen].
+// WithMaxConns sets a budget of server connections over all open handles.
+// A strategy that implements [ConnBudgeter] (pgstrategy and schemastrategy
+// do) enforces it itself, counting the connections its handles really
+// hold: [NewManager] calls SetConnBudget(n) and the handle limit stays as
+// it is, since a handle holding no connection costs nothing. Otherwise,
+// for a strategy that implements [ConnLimiter], each handle is counted at
+// its pool's maximum: at most n / MaxConnsPerHandle() handles are open at
+// once (and at most [WithMaxOpen]), and [NewManager] fails when n is below
+// MaxConnsPerHandle(). A strategy with neither holds no server connections
+// (sqlitestrategy opens files), so the budget does not apply to it: its
+// handles are bounded by [WithMaxOpen] alone. Default: 0, no budget beyond
+// [WithMaxOpen].
 func WithMaxConns(n int) Option {
 	return optionFunc(func(c *config) error {
 		if n < 0 {

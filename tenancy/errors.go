@@ -107,6 +107,7 @@ type IncompleteTenantError struct {
 	Field string
 }
 
+// Error names the tenant and the field its Lookup left empty.
 func (e *IncompleteTenantError) Error() string {
 	var b strings.Builder
 	b.WriteString("tenancy: ")
@@ -142,6 +143,8 @@ type ConflictError struct {
 	Resolvers [2]int
 }
 
+// Error names the two resolvers and the tenants they named, quoted and
+// cut short.
 func (e *ConflictError) Error() string {
 	// The hints come from the request: quoted, and cut short.
 	return fmt.Sprintf("tenancy: request names different tenants: resolver %d names %.64q, resolver %d names %.64q",

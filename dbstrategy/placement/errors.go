@@ -34,6 +34,7 @@ type ServerError struct {
 	Err    error
 }
 
+// Error names the server and its error.
 func (e *ServerError) Error() string {
 	return fmt.Sprintf("placement: server %q: %v", e.Server, e.Err)
 }
@@ -49,6 +50,8 @@ type MismatchError struct {
 	Tables   []Table // the tables that differ
 }
 
+// Error names the tenant and the first table that differs, with both
+// sides' row counts and checksums.
 func (e *MismatchError) Error() string {
 	t := e.Tables[0]
 	more := ""

@@ -622,7 +622,7 @@ func openServerStrategy(ctx context.Context, cfg config, srv tenantServer, roleS
 // which owns its schema and which every request runs as: those roles
 // cannot log in, so they need no password and reach no other database.
 func openSchemaStrategy(ctx context.Context, cfg config, dsn, what string) (dbstrategy.Strategy, func() error, error) {
-	sc := schemastrategy.Config{DSN: dsn, Prefix: cfg.tenantDBPrefix, MaxConns: cfg.dbMaxConns, Roles: cfg.tenantDBRoleSecret != "off"}
+	sc := schemastrategy.Config{DSN: dsn, Prefix: cfg.tenantDBPrefix, MaxConns: cfg.dbMaxConns, Roles: cfg.tenantDBRoleSecret != "off", SessionPooler: cfg.sessionPooler}
 	s, err := schemastrategy.New(ctx, sc)
 	if err != nil {
 		hint := ""

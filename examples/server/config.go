@@ -33,6 +33,9 @@ type config struct {
 	// isolationDatabase (a database each, pgstrategy) or isolationSchema
 	// (a schema each in the -tenant-db database, schemastrategy).
 	tenantIsolation string
+	// sessionPooler tells schemastrategy that -tenant-db goes through a
+	// pooler in session mode (schemastrategy.Config.SessionPooler).
+	sessionPooler bool
 	// tenantSpares is how many tenant schemas are kept made and migrated
 	// ahead of time (dbstrategy.WithSpares), with isolationSchema on one
 	// server; 0 with any other setup.
@@ -111,9 +114,10 @@ func configFlags(fs *flag.FlagSet, getenv func(string) string) func() (config, e
 	closed := fs.String("tenant-db-closed", getenv("TENANT_DB_CLOSED"), "comma-separated `names` of -tenant-db servers closed to new tenants; their tenants are served as before (env TENANT_DB_CLOSED)")
 	fs.StringVar(&c.tenantDBPrefix, "tenant-db-prefix", env("TENANT_DB_PREFIX", "tenant_"), "`prefix` of tenant database, schema and file names (env TENANT_DB_PREFIX)")
 	fs.StringVar(&c.tenantIsolation, "tenant-isolation", env("TENANT_ISOLATION", isolationDatabase), "PostgreSQL: `how` tenants are kept apart: database (a database and connection pool each) or schema (a schema each in the -tenant-db database, one shared pool of -db-max-conns connections; for thousands of tenants) (env TENANT_ISOLATION)")
+	fs.BoolVar(&c.sessionPooler, "tenant-db-session-pooler", getenv("TENANT_DB_SESSION_POOLER") == "true", "with -tenant-isolation schema: the -tenant-db URL goes through a pooler in session mode (PgBouncer's pool_mode = session); without it a pooler is refused at start, and with it a pooler in transaction or statement mode still is (env TENANT_DB_SESSION_POOLER=true)")
 	fs.StringVar(&c.tenantDBRoleSecret, "tenant-db-role-secret", getenv("TENANT_DB_ROLE_SECRET"), "PostgreSQL only: `secret` (32+ bytes) the passwords of per-tenant database roles derive from; 'off' reaches every tenant database as the -tenant-db role instead. With -tenant-isolation schema the tenant roles have no password (each request runs SET ROLE to its tenant's role), so only 'off' matters: it turns them off (env TENANT_DB_ROLE_SECRET; default generated into <data>/tenant-db-role.secret)")
 	spares := fs.String("tenant-spares", getenv("TENANT_SPARES"), fmt.Sprintf("with -tenant-isolation schema on one server: how many tenant `schemas` to keep made and migrated ahead of time, so that creating an organization renames one instead of running the migrations; 0 turns it off (env TENANT_SPARES; default %d with a schema per tenant on one server and -db-max-conns 3 or more, else 0)", defaultSpares))
-	tenantConns := fs.String("db-tenant-conns", env("DB_TENANT_CONNS", "2"), "most `connections` one tenant's handle holds; on PostgreSQL, -db-max-conns divided by this is how many tenants are open at once; unused with -tenant-isolation schema (env DB_TENANT_CONNS)")
+	tenantConns := fs.String("db-tenant-conns", env("DB_TENANT_CONNS", "2"), "most `connections` one tenant's handle holds: a handle holds one, and more only while its tenant has concurrent queries; on PostgreSQL every connection counts against -db-max-conns, a handle holding none costs nothing; unused with -tenant-isolation schema (env DB_TENANT_CONNS)")
 	maxConns := fs.String("db-max-conns", env("DB_MAX_CONNS", "40"), "PostgreSQL: most `connections` held to tenant databases at once; with -tenant-isolation schema, the size of the one pool every tenant shares (env DB_MAX_CONNS)")
 	sqliteMaxOpen := fs.String("db-sqlite-max-open", env("DB_SQLITE_MAX_OPEN", strconv.Itoa(sqlitestrategy.DefaultMaxOpen())), "SQLite: most tenant `handles` open at once, each about 0.32 MiB, 3 file descriptors and 4 memory mappings (more while it serves concurrent requests); the default is what this machine leaves room for: 3/4 of the descriptor limit, half of vm.max_map_count, 1/4 of memory at 1 MiB a handle (env DB_SQLITE_MAX_OPEN)")
 	fs.StringVar(&c.jwtSecret, "jwt-secret", getenv("JWT_SECRET"), "master `secret` for token keys, at least 32 bytes (env JWT_SECRET; default generated into <data>/jwt.secret)")
@@ -199,6 +203,9 @@ func configFlags(fs *flag.FlagSet, getenv func(string) string) func() (config, e
 			}
 		default:
 			return c, fmt.Errorf("invalid -tenant-isolation %q: must be database or schema", c.tenantIsolation)
+		}
+		if c.sessionPooler && c.tenantIsolation != isolationSchema {
+			return c, errors.New("invalid -tenant-db-session-pooler: only with -tenant-isolation schema")
 		}
 		spareable := c.tenantIsolation == isolationSchema && len(c.servers()) <= 1 && c.dbMaxConns >= minSpareConns
 		switch {

@@ -53,6 +53,22 @@ func TestTenantIsolationFlag(t *testing.T) {
 			}
 		})
 	}
+	// -tenant-db-session-pooler: off by default, on by flag or environment.
+	for _, tt := range []struct {
+		args []string
+		env  map[string]string
+		want bool
+	}{
+		{[]string{"-tenant-db", pg, "-tenant-isolation", "schema"}, nil, false},
+		{[]string{"-tenant-db", pg, "-tenant-isolation", "schema", "-tenant-db-session-pooler"}, nil, true},
+		{[]string{"-tenant-db", pg, "-tenant-isolation", "schema"}, map[string]string{"TENANT_DB_SESSION_POOLER": "true"}, true},
+		{[]string{"-tenant-db", pg, "-tenant-isolation", "schema", "-tenant-db-session-pooler=false"}, map[string]string{"TENANT_DB_SESSION_POOLER": "true"}, false},
+	} {
+		c, err := parseConfig(tt.args, env(tt.env), &out)
+		if err != nil || c.sessionPooler != tt.want {
+			t.Errorf("parseConfig(%q, env %v): sessionPooler = %v, %v; want %v", tt.args, tt.env, c.sessionPooler, err, tt.want)
+		}
+	}
 	// -tenant-spares: 4 by default with a schema per tenant, 0 otherwise
 	// or when the budget cannot spare two connections.
 	for _, tt := range []struct {
@@ -82,6 +98,8 @@ func TestTenantIsolationFlag(t *testing.T) {
 		{[]string{"-tenant-isolation", "schema"}, nil, "needs a PostgreSQL -tenant-db"},
 		{[]string{"-tenant-isolation", "schema", "-tenant-db", pg, "-db-max-conns", "1", "-db-tenant-conns", "1"}, nil, "-db-max-conns 1 with -tenant-isolation schema: must be at least 2"},
 		{[]string{"-tenant-db", pg, "-tenant-spares", "2"}, nil, "invalid -tenant-spares: only with -tenant-isolation schema"},
+		{[]string{"-tenant-db", pg, "-tenant-db-session-pooler"}, nil, "invalid -tenant-db-session-pooler: only with -tenant-isolation schema"},
+		{nil, map[string]string{"TENANT_DB_SESSION_POOLER": "true"}, "invalid -tenant-db-session-pooler: only with -tenant-isolation schema"},
 		{[]string{"-tenant-db", pg, "-tenant-isolation", "schema", "-tenant-spares", "-1"}, nil, `invalid -tenant-spares "-1"`},
 		{[]string{"-tenant-db", pg, "-tenant-isolation", "schema", "-tenant-spares", "2", "-db-max-conns", "2", "-db-tenant-conns", "1"}, nil, "-db-max-conns 3 or more"},
 	} {

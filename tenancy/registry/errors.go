@@ -50,6 +50,7 @@ type StatusError struct {
 	Want   tenancy.Status // the state the change starts from
 }
 
+// Error names the tenant, its status and the status the operation needs.
 func (e *StatusError) Error() string {
 	return fmt.Sprintf("registry: tenant %q is %s, not %s", e.ID, e.Status, e.Want)
 }
