@@ -65,6 +65,34 @@ func testConnectionBudget(t *testing.T, cfg config) {
 	setupTook := time.Since(setupStart)
 	setupMax, setupShot := sampler.reset()
 
+	done, _ := budgetLoad(t, ts, tenants)
+	loadMax, loadShot := sampler.stop()
+
+	t.Logf("setup: %d organizations with a tenant user each in %v (%d goroutines)",
+		len(tenants), setupTook.Round(time.Millisecond), budgetSetupBy)
+	t.Logf("tenant connections seen by PostgreSQL: at most %d during setup, %d during the load (%d samples); budget %d",
+		setupMax, loadMax, sampler.samples.Load(), budgetConns)
+	if err := sampler.err(); err != nil {
+		t.Errorf("sampling pg_stat_activity: %v", err)
+	}
+	if setupMax > budgetConns {
+		t.Errorf("during setup PostgreSQL saw %d tenant connections; want at most %d (-db-max-conns)\n%s",
+			setupMax, budgetConns, overBudget(setupShot))
+	}
+	if loadMax > budgetConns {
+		t.Errorf("during the load PostgreSQL saw %d tenant connections; want at most %d (-db-max-conns)\n%s",
+			loadMax, budgetConns, overBudget(loadShot))
+	}
+	if done == 0 {
+		t.Errorf("the load made no request")
+	}
+}
+
+// budgetLoad runs budgetClients clients for budgetLoadFor, each reading its
+// own user from a random tenant of tenants, and fails t for every request
+// that fails or reads another tenant's user. It returns the requests made
+// and how long the load took.
+func budgetLoad(t *testing.T, ts *testServer, tenants []budgetTenant) (int64, time.Duration) {
 	tr := ts.Client().Transport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = budgetClients
 	client := &http.Client{Transport: tr}
@@ -103,28 +131,9 @@ func testConnectionBudget(t *testing.T, cfg config) {
 	}
 	wg.Wait()
 	loadTook := time.Since(loadStart)
-	loadMax, loadShot := sampler.stop()
-
-	t.Logf("setup: %d organizations with a tenant user each in %v (%d goroutines)",
-		len(tenants), setupTook.Round(time.Millisecond), budgetSetupBy)
 	t.Logf("load: %d clients, %d requests in %v (%.0f req/s), %d failed",
 		budgetClients, done.Load(), loadTook.Round(time.Millisecond), float64(done.Load())/loadTook.Seconds(), failed.Load())
-	t.Logf("tenant connections seen by PostgreSQL: at most %d during setup, %d during the load (%d samples); budget %d",
-		setupMax, loadMax, sampler.samples.Load(), budgetConns)
-	if err := sampler.err(); err != nil {
-		t.Errorf("sampling pg_stat_activity: %v", err)
-	}
-	if setupMax > budgetConns {
-		t.Errorf("during setup PostgreSQL saw %d tenant connections; want at most %d (-db-max-conns)\n%s",
-			setupMax, budgetConns, overBudget(setupShot))
-	}
-	if loadMax > budgetConns {
-		t.Errorf("during the load PostgreSQL saw %d tenant connections; want at most %d (-db-max-conns)\n%s",
-			loadMax, budgetConns, overBudget(loadShot))
-	}
-	if done.Load() == 0 {
-		t.Errorf("the load made no request")
-	}
+	return done.Load(), loadTook
 }
 
 // TestPostgresConnectionBudgetManager holds the Manager alone to the same
