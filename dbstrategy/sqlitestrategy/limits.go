@@ -3,6 +3,7 @@ package sqlitestrategy
 import (
 	"bufio"
 	"bytes"
+	"math"
 	"os"
 	"path"
 	"strconv"
@@ -122,31 +123,47 @@ func memoryLimit() uint64 {
 	if err != nil {
 		return total
 	}
+	for _, dir := range cgroupDirs(b) {
+		if m := readUint(path.Join("/sys/fs/cgroup", dir, "memory.max")); m > 0 && (total == 0 || m < total) {
+			total = m
+		}
+	}
+	return total
+}
+
+// cgroupDirs returns, from the contents of /proc/self/cgroup, the
+// process's cgroup v2 directory and each of its ancestors up to "/", all
+// absolute and clean, so none leads outside the cgroup file system.
+func cgroupDirs(b []byte) []string {
+	var dirs []string
 	for line := range strings.Lines(string(b)) {
 		dir, ok := strings.CutPrefix(strings.TrimSpace(line), "0::")
 		if !ok {
 			continue
 		}
 		for dir = path.Clean("/" + dir); ; dir = path.Dir(dir) {
-			if m := readUint(path.Join("/sys/fs/cgroup", dir, "memory.max")); m > 0 && (total == 0 || m < total) {
-				total = m
-			}
+			dirs = append(dirs, dir)
 			if dir == "/" {
 				break
 			}
 		}
 	}
-	return total
+	return dirs
 }
 
 // memTotal returns MemTotal from /proc/meminfo in bytes, or 0.
 func memTotal() uint64 {
-	f, err := os.Open("/proc/meminfo")
+	b, err := os.ReadFile("/proc/meminfo")
 	if err != nil {
 		return 0
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
+	return parseMemTotal(b)
+}
+
+// parseMemTotal returns the MemTotal line of the contents of /proc/meminfo
+// in bytes, or 0 if it has none, or one it cannot read.
+func parseMemTotal(b []byte) uint64 {
+	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
 		rest, ok := bytes.CutPrefix(sc.Bytes(), []byte("MemTotal:"))
 		if !ok {
@@ -157,7 +174,7 @@ func memTotal() uint64 {
 			return 0
 		}
 		n, err := strconv.ParseUint(string(bytes.TrimSpace(kb)), 10, 64)
-		if err != nil {
+		if err != nil || n > math.MaxUint64>>10 {
 			return 0
 		}
 		return n << 10

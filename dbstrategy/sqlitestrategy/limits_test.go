@@ -1,7 +1,10 @@
 package sqlitestrategy
 
 import (
+	"path"
 	"runtime"
+	"slices"
+	"strings"
 	"testing"
 )
 
@@ -59,4 +62,45 @@ func TestDefaultMaxOpenHere(t *testing.T) {
 	if got := s.MaxHandles(); got != 7 {
 		t.Errorf("MaxHandles() with Config.MaxOpen 7 = %d", got)
 	}
+}
+
+func TestParseLimits(t *testing.T) {
+	meminfo := "MemFree:        1000 kB\nMemTotal:       24576000 kB\n"
+	if got := parseMemTotal([]byte(meminfo)); got != 24576000<<10 {
+		t.Errorf("parseMemTotal = %d, want %d", got, uint64(24576000)<<10)
+	}
+	for _, bad := range []string{"", "MemTotal: 12 MB\n", "MemTotal: x kB\n", "MemTotal: 99999999999999999999 kB\n"} {
+		if got := parseMemTotal([]byte(bad)); got != 0 {
+			t.Errorf("parseMemTotal(%q) = %d, want 0", bad, got)
+		}
+	}
+	got := cgroupDirs([]byte("1:name=systemd:/x\n0::/system.slice/app.service\n"))
+	want := []string{"/system.slice/app.service", "/system.slice", "/"}
+	if !slices.Equal(got, want) {
+		t.Errorf("cgroupDirs = %q, want %q", got, want)
+	}
+	if got := cgroupDirs([]byte("0::/../../etc\n")); !slices.Equal(got, []string{"/etc", "/"}) {
+		t.Errorf("cgroupDirs of a path climbing out = %q, want it kept under /", got)
+	}
+}
+
+// FuzzParseLimits checks that the parsers of /proc files never panic, that
+// a MemTotal read is whole kB, and that every cgroup directory is absolute
+// and clean, so none leads outside /sys/fs/cgroup.
+func FuzzParseLimits(f *testing.F) {
+	f.Add([]byte("MemTotal:       24576000 kB\n0::/a/b\n"))
+	f.Add([]byte("0::/../x\n0::\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if n := parseMemTotal(b); n%1024 != 0 {
+			t.Errorf("parseMemTotal(%q) = %d, not whole kB", b, n)
+		}
+		for _, dir := range cgroupDirs(b) {
+			if !strings.HasPrefix(dir, "/") || path.Clean(dir) != dir {
+				t.Errorf("cgroupDirs(%q) gave %q", b, dir)
+			}
+			if j := path.Join("/sys/fs/cgroup", dir); !strings.HasPrefix(j, "/sys/fs/cgroup") {
+				t.Errorf("cgroupDirs(%q) gave %q, outside the cgroup file system", b, dir)
+			}
+		}
+	})
 }
