@@ -248,7 +248,8 @@
 // transaction and statement mode (TestSessionPooler,
 // TestTransactionPoolerRefused; they need a PgBouncer, so they run when
 // TENANTKIT_TEST_PGBOUNCER_SESSION_DSN and
-// TENANTKIT_TEST_PGBOUNCER_TRANSACTION_DSN name one). What it cannot see:
+// TENANTKIT_TEST_PGBOUNCER_TRANSACTION_DSN name one, as the repository's
+// CI script does). What it cannot see:
 // a proxy that passes the server's process ID through (a TCP proxy, which
 // is harmless), and a transaction pooler, with SessionPooler wrongly set,
 // that hands out backends in another order or is kept busy by other

@@ -12,8 +12,9 @@ import (
 	"github.com/tenantkit/tenantkit/dbstrategy/schemastrategy"
 )
 
-// The pooler tests need a PgBouncer in front of the test server, which CI
-// does not have: they run when these variables name one in each mode,
+// The pooler tests need a PgBouncer in front of the test server: they run
+// when these variables name one in each mode (.ci/run starts both, with
+// .ci/start-pgbouncer, and sets them),
 // with a wildcard database entry ("* = host=... port=..."), for instance
 //
 //	TENANTKIT_TEST_PGBOUNCER_SESSION_DSN='postgres://postgres@127.0.0.1:6498/postgres?sslmode=disable'

@@ -5,13 +5,17 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
@@ -107,6 +111,43 @@ func TestTenantIsolationFlag(t *testing.T) {
 			t.Errorf("parseConfig(%q, env %v) = %v; want an error containing %q", tt.args, tt.env, err, tt.want)
 		}
 	}
+}
+
+// TestSessionPoolerFlag runs the server with a schema per tenant behind
+// PgBouncer in session mode (.ci/start-pgbouncer starts one): refused at
+// start without -tenant-db-session-pooler, serving tenants with it.
+func TestSessionPoolerFlag(t *testing.T) {
+	pooler := os.Getenv("TENANTKIT_TEST_PGBOUNCER_SESSION_DSN")
+	if pooler == "" {
+		t.Skip("TENANTKIT_TEST_PGBOUNCER_SESSION_DSN is not set (.ci/start-pgbouncer starts a PgBouncer and prints it)")
+	}
+	p, err := url.Parse(pooler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := postgresSchemaConfig(t)
+	u, err := url.Parse(cfg.tenantDB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Host = p.Host
+	cfg.tenantDB = u.String()
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if a, err := newApp(ctx, cfg, slog.New(slog.DiscardHandler), appOptions{hashParams: &testHashParams, throttle: &testThrottle}); err == nil {
+		a.Close()
+		t.Fatal("newApp with the tenant schemas behind a pooler and no -tenant-db-session-pooler succeeded; want it refused")
+	} else if !strings.Contains(err.Error(), "pooler") {
+		t.Fatalf("newApp behind a pooler = %v; want an error naming the pooler", err)
+	}
+
+	cfg.sessionPooler = true
+	ts := startServer(t, cfg)
+	core := ts.coreUser(t, "pooler@example.com")
+	id, slug := ts.org(t, core, "Pooler Org")
+	tok := ts.tenantUser(t, slug, "user@example.com")
+	ts.mustStatus(t, req{method: "GET", path: "/api/tenant/users/me", tenant: id, token: tok}, http.StatusOK)
 }
 
 // TestStalePlanIs503: a statement PostgreSQL refused because the tenant's
