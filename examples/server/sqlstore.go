@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"syscall"
@@ -367,7 +368,8 @@ func nullString(s string) sql.NullString { return sql.NullString{String: s, Vali
 
 // storeErr translates a database error into the domain's terms: no rows is
 // ErrNotFound, a unique violation ErrConflict, an unreachable or busy
-// database, or a statement planned for another table shape
+// database (a connection that ended mid-statement included), or a
+// statement planned for another table shape
 // (schemastrategy.ErrStalePlan), ErrUnavailable. A tenant whose schema is
 // behind (dbstrategy.ErrSchemaBehind) stays as it is, for the log. Anything
 // else is wrapped with %v: the driver's error is not part of the contract.
@@ -404,6 +406,10 @@ func isUnavailable(err error) bool {
 	switch {
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, driver.ErrBadConn),
 		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET),
+		// The connection ended mid-statement with no error from the
+		// server (a backend killed, a proxy restarted, a cut network),
+		// or was used after that: the database is unreachable for now.
+		errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF), errors.Is(err, pgconn.ErrConnClosed),
 		errors.As(err, &netErr), errors.As(err, &connErr), pgconn.SafeToRetry(err),
 		errors.Is(err, sqlite3.BUSY), errors.Is(err, sqlite3.LOCKED),
 		// A statement met its tenant's tables in another shape than it was
