@@ -53,9 +53,9 @@ type HandleConns struct {
 // connection is a driver instance that costs memory and descriptors of
 // its own, so this is the fleet's real cost; where the strategy counts
 // its server connections itself (pgstrategy's and schemastrategy's
-// ConnStats), those figures are the ones to use. It reads each handle's
-// pool outside the Manager's lock, so it costs Acquire nothing, and it
-// is a snapshot: handles may open and close while it runs.
+// ConnStats), those figures are the ones to use. It holds the Manager's
+// lock only to list the open handles, and reads their pools after, so
+// it is a snapshot: handles may open and close while it runs.
 func (m *Manager) HandleConns() HandleConns {
 	m.mu.Lock()
 	dbs := make([]*sql.DB, 0, m.nOpen)

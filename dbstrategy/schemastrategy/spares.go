@@ -76,17 +76,23 @@ func (s *Strategy) MakeSpare(ctx context.Context, version int64, migrate func(ct
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("schemastrategy: make a spare: %w", err)
 	}
-	// The schema is made whole or not at all, whatever ctx does: a cancel
-	// closes the connection, and one closed after its COMMIT went out
-	// leaves the server to commit it after dropSpare below has looked for
-	// the schema, which would then stay half made.
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), resetTimeout)
-	err := s.withConn(cctx, func(conn *pgx.Conn) error {
+	// Once it has a connection, the schema is made whole or not at all,
+	// whatever ctx does: a cancel closes the connection, and one closed
+	// after its COMMIT went out leaves the server to commit it after
+	// dropSpare below has looked for the schema, which would then stay
+	// half made. Waiting for the connection still ends with ctx.
+	sent := false
+	err := s.withConn(ctx, func(conn *pgx.Conn) error {
+		sent = true
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), resetTimeout)
+		defer cancel()
 		return pgx.BeginFunc(cctx, conn, func(tx pgx.Tx) error {
 			return s.create(cctx, tx, making, role)
 		})
 	})
-	cancel()
+	if err != nil && !sent { // nothing was made
+		return fmt.Errorf("schemastrategy: make a spare: %w", err)
+	}
 	if err == nil {
 		db := sql.OpenDB(newTenantConnector(s, "spare "+ready, making, role, s.opens.Add(1)))
 		db.SetMaxIdleConns(0)

@@ -157,7 +157,7 @@ func newManagerCollector(dbs *dbstrategy.Manager, strategy dbstrategy.Strategy, 
 	d := func(name, help string) *prometheus.Desc { return prometheus.NewDesc(name, help, nil, nil) }
 	_, shared := strategy.(dbstrategy.ConnPinner)
 	return &managerCollector{dbs: dbs, connsPerHandle: float64(connsPerHandle), budget: float64(budget), shared: shared, descs: managerDescs{
-		open:       d("tenantkit_handles_open", "Tenant database handles open now (each holds at least one connection: tenantkit_db_connections_open)."),
+		open:       d("tenantkit_handles_open", "Tenant database handles open now (each holds up to -db-tenant-conns connections, none once idle: tenantkit_db_connections_open)."),
 		leased:     d("tenantkit_handles_leased", "Tenant database handles leased by requests now."),
 		max:        d("tenantkit_handles_max", "Most tenant database handles open at once."),
 		waiting:    d("tenantkit_acquire_waiting", "Requests waiting now for room to open a tenant handle."),

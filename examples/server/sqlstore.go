@@ -409,6 +409,8 @@ func isUnavailable(err error) bool {
 		// The connection ended mid-statement with no error from the
 		// server (a backend killed, a proxy restarted, a cut network),
 		// or was used after that: the database is unreachable for now.
+		// (storeErr gets database errors only: an io.EOF of another
+		// source, a request body's, must not reach it.)
 		errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF), errors.Is(err, pgconn.ErrConnClosed),
 		errors.As(err, &netErr), errors.As(err, &connErr), pgconn.SafeToRetry(err),
 		errors.Is(err, sqlite3.BUSY), errors.Is(err, sqlite3.LOCKED),
