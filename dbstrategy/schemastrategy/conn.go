@@ -73,15 +73,15 @@ type tenantConnector struct {
 	// key identifies the scope: schema, role, and the handle's number
 	// (Strategy.opens).
 	key string
-	// scopeSQL follows resetSQL in the round trip that scopes a
-	// connection: it sets search_path (the quoted schema, then pg_temp)
+	// scopeSQL is the round trip that scopes a connection: resetSQL, then
+	// a statement that sets search_path (the quoted schema, then pg_temp)
 	// and the role (the tenant's, or "none": the DSN's role), and returns
 	// no row, setting nothing, if the schema does not exist. Its values
 	// are literals (the simple protocol has no parameters): names made of
 	// the validated prefix and key, so with no quote or backslash.
 	scopeSQL string
 	// pipeMsgs is what a pipeConn armed with this scope writes before a
-	// lease's first message: resetSQL and scopeSQL as one simple query,
+	// lease's first message: scopeSQL as a simple query,
 	// then the guard, whose statement fails unless the session's
 	// search_path and role are the tenant's (see pipe.go).
 	pipeMsgs []byte
@@ -94,7 +94,7 @@ func newTenantConnector(s *Strategy, tenantID, schema, role string, handle uint6
 		tenant: tenantID,
 		key:    schema + "\x00" + role + "\x00" + strconv.FormatUint(handle, 10),
 		// OPERATOR(pg_catalog.=): resolved whatever the search_path.
-		scopeSQL: "SELECT pg_catalog.set_config('search_path', " + literal(searchPath) + ", false), " +
+		scopeSQL: resetSQL + "; SELECT pg_catalog.set_config('search_path', " + literal(searchPath) + ", false), " +
 			"pg_catalog.set_config('role', " + literal(role) + ", false) " +
 			"FROM pg_catalog.pg_namespace WHERE nspname OPERATOR(pg_catalog.=) " + literal(schema),
 	}
@@ -106,7 +106,7 @@ func newTenantConnector(s *Strategy, tenantID, schema, role string, handle uint6
 	}
 	guardSQL := "SELECT 1 OPERATOR(pg_catalog./) (CASE WHEN pg_catalog.current_setting('search_path') OPERATOR(pg_catalog.=) " +
 		literal(searchPath) + " AND " + roleCheck + " THEN 1 ELSE 0 END)"
-	c.pipeMsgs = appendGuard(appendQuery(nil, resetSQL+"; "+c.scopeSQL), guardSQL)
+	c.pipeMsgs = appendGuard(appendQuery(nil, c.scopeSQL), guardSQL)
 	return c
 }
 
@@ -159,7 +159,7 @@ func (s *Strategy) prepareConn(ctx context.Context, conn *pgx.Conn) (bool, error
 		data[stateKey] = connState{scope: c.key, lease: true}
 		return true, nil
 	default:
-		q += "; " + c.scopeSQL
+		q = c.scopeSQL
 	}
 	if pc != nil {
 		pc.arm(nil) // this round trip resets whatever was pending
@@ -242,7 +242,7 @@ func (c *scopedConn) scopeFirst(ctx context.Context) error {
 		return nil
 	}
 	c.pipe.arm(nil)
-	ok, err := c.s.scopeNow(ctx, c.Conn.Conn(), resetSQL+"; "+tc.scopeSQL, tc, true)
+	ok, err := c.s.scopeNow(ctx, c.Conn.Conn(), tc.scopeSQL, tc, true)
 	if ok && err == nil {
 		return nil
 	}

@@ -15,7 +15,8 @@ import (
 // tenant's scope, and the pipeConn writes it in front of the first
 // message the lease sends, in the same write, as two parts:
 //
-//  1. a simple-protocol query: resetSQL, then the tenant's scopeSQL. It is
+//  1. a simple-protocol query: the tenant's scopeSQL (resetSQL, then the
+//     scope). It is
 //     an implicit transaction of its own, committed before anything of the
 //     lease runs, so nothing the lease does (a ROLLBACK included) can undo
 //     it;

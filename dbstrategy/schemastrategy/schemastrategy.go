@@ -110,8 +110,8 @@ const (
 	// behind pgx's back), DISCARD PLANS and DISCARD SEQUENCES; DISCARD
 	// ALL itself cannot run in a multi-statement string either. It runs
 	// with the simple protocol, as one implicit transaction, followed in
-	// the same round trip by a tenant's scope (tenantConnector.scopeSQL)
-	// when a connection changes tenant.
+	// the same round trip by a tenant's scope when a connection changes
+	// tenant (tenantConnector.scopeSQL holds both).
 	resetSQL = `SET SESSION AUTHORIZATION DEFAULT; RESET ROLE; RESET ALL; DISCARD TEMP; CLOSE ALL; UNLISTEN *; SELECT pg_catalog.pg_advisory_unlock_all()`
 )
 
@@ -318,11 +318,10 @@ func (s *Strategy) getLot() (*lot, error) {
 	cfg.MaxConnIdleTime = s.idle
 	cfg.HealthCheckPeriod = min(time.Minute, s.idle)
 	cfg.PrepareConn = s.prepareConn // every connection handed out: scope or reset (conn.go)
-	// Under pgconn, over TLS if any: sends a lease's scope with its first
-	// query (pipe.go).
-	// Not over TLS: pgx's SCRAM channel binding needs the *tls.Conn
-	// itself, so a lease's scope takes a round trip of its own there.
 	s.simpleProtocol = cfg.ConnConfig.DefaultQueryExecMode == pgx.QueryExecModeSimpleProtocol
+	// A pipeConn under pgconn sends a lease's scope with its first query
+	// (pipe.go); not over TLS, where pgx's SCRAM channel binding needs the
+	// *tls.Conn itself, so a lease's scope takes a round trip of its own.
 	after := cfg.ConnConfig.AfterNetConnect
 	cfg.ConnConfig.AfterNetConnect = func(ctx context.Context, pc *pgconn.Config, conn net.Conn) (net.Conn, error) {
 		if after != nil {
@@ -356,9 +355,10 @@ func (s *Strategy) getLot() (*lot, error) {
 // ctx ends. The lot hands out an idle connection of that scope first (see
 // lot.go); prepareConn then resets and scopes it as its rules say, in at
 // most one round trip (none for a lease of the tenant whose lease left
-// it; for another lease, the scope is sent with the lease's first query). A connection that fails to scope because it is broken (after a
-// server restart, say) is closed and another taken; a tenant whose schema
-// is gone gets an error wrapping [dbstrategy.ErrNotFound].
+// it; for another lease, the scope is sent with the lease's first query).
+// A connection that fails to scope because it is broken (after a server
+// restart, say) is closed and another taken; a tenant whose schema is
+// gone gets an error wrapping [dbstrategy.ErrNotFound].
 func (s *Strategy) takeConn(ctx context.Context, key string) (*stdlib.Conn, error) {
 	lot, err := s.getLot()
 	if err != nil {
