@@ -83,7 +83,8 @@ type tenantConnector struct {
 	// pipeMsgs is what a pipeConn armed with this scope writes before a
 	// lease's first message: scopeSQL as a simple query,
 	// then the guard, whose statement fails unless the session's
-	// search_path and role are the tenant's (see pipe.go).
+	// search_path and role are the tenant's, and statementsCheck (see
+	// pipe.go).
 	pipeMsgs []byte
 }
 
@@ -105,7 +106,7 @@ func newTenantConnector(s *Strategy, tenantID, schema, role string, handle uint6
 		roleCheck = "current_user OPERATOR(pg_catalog.=) " + literal(role)
 	}
 	guardSQL := "SELECT 1 OPERATOR(pg_catalog./) (CASE WHEN pg_catalog.current_setting('search_path') OPERATOR(pg_catalog.=) " +
-		literal(searchPath) + " AND " + roleCheck + " THEN 1 ELSE 0 END)"
+		literal(searchPath) + " AND " + roleCheck + " THEN 1 ELSE 0 END), " + statementsCheck
 	c.pipeMsgs = appendGuard(appendQuery(nil, c.scopeSQL), guardSQL)
 	return c
 }
@@ -167,16 +168,29 @@ func (s *Strategy) prepareConn(ctx context.Context, conn *pgx.Conn) (bool, error
 	return s.scopeNow(ctx, conn, q, c, lease)
 }
 
-// scopeNow sends q, the reset and, with c, c's scope, in one round trip,
-// and records the connection's new state; its results are prepareConn's.
+// scopeNow sends statementsCheck, then q, the reset and, with c, c's
+// scope, in one round trip, and records the connection's new state; its
+// results are prepareConn's. If the check fails, it drops the session's
+// prepared statements and tries once more.
 func (s *Strategy) scopeNow(ctx context.Context, conn *pgx.Conn, q string, c *tenantConnector, lease bool) (bool, error) {
 	data := conn.PgConn().CustomData()
 	delete(data, stateKey) // unknown until the round trip succeeds
 	s.scoped.Add(1)
-	results, err := conn.PgConn().Exec(ctx, q).ReadAll()
-	for _, r := range results {
-		if err == nil {
-			err = r.Err
+	var results []*pgconn.Result
+	var err error
+	for try := 0; ; try++ {
+		results, err = conn.PgConn().Exec(ctx, "SELECT "+statementsCheck+"; "+q).ReadAll()
+		for _, r := range results {
+			if err == nil {
+				err = r.Err
+			}
+		}
+		if try > 0 || !isStatementsErr(err) {
+			break
+		}
+		// Nothing of q ran: the check failed its implicit transaction.
+		if err = conn.DeallocateAll(ctx); err != nil {
+			break
 		}
 	}
 	if err == nil && len(results) == 0 {
@@ -262,6 +276,8 @@ func (c *scopedConn) pipeErr(ctx context.Context, err error) error {
 		return err
 	}
 	switch f, scopeErr := c.pipe.takeFailure(); f {
+	case scopeStatements:
+		return errStatements
 	case scopeNotFound:
 		return fmt.Errorf("schemastrategy: tenant %q: %w", c.c.tenant, dbstrategy.ErrNotFound)
 	case scopeFailed:
@@ -303,7 +319,41 @@ func simpleFirst(query string, args []driver.NamedValue, exec bool) bool {
 // PrepareContext is stdlib's; a pending scope goes with its Parse.
 func (c *scopedConn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
 	st, err := c.Conn.PrepareContext(ctx, query)
-	return st, c.pipeErr(ctx, err)
+	if err = c.pipeErr(ctx, err); c.dropStatements(ctx, &err) {
+		st, err = c.Conn.PrepareContext(ctx, query)
+		err = c.pipeErr(ctx, err)
+	}
+	return st, err
+}
+
+// errStatements is pipeErr's error when the guard found a statement
+// prepared by SQL in the session (statementsCheck): the server skipped
+// the call, and dropStatements makes it safe to try again.
+var errStatements = errors.New("schemastrategy: a statement prepared by SQL in the session")
+
+// dropStatements reports whether *err is errStatements and, if so, drops
+// every prepared statement of the session (pgx's cache with them), with
+// the tenant's scope still pending, so that the call can be tried again;
+// if that fails, *err becomes its error.
+func (c *scopedConn) dropStatements(ctx context.Context, err *error) bool {
+	if *err != errStatements {
+		return false
+	}
+	tc := c.pipe.armed() // pending again since the guard failed
+	c.pipe.arm(nil)
+	derr := c.Conn.Conn().DeallocateAll(ctx)
+	c.pipe.arm(tc)
+	if derr != nil {
+		*err = fmt.Errorf("%w to tenant %q: drop the session's prepared statements: %w", errScope, c.c.tenant, derr)
+		return false
+	}
+	return true
+}
+
+// isStatementsErr reports whether err is statementsCheck's failure.
+func isStatementsErr(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == codeStatements
 }
 
 // BeginTx is stdlib's, after a pending scope.
@@ -366,7 +416,11 @@ func (c *scopedConn) QueryContext(ctx context.Context, query string, args []driv
 		}
 	}
 	rows, err := c.Conn.QueryContext(ctx, query, args)
-	if err = c.pipeErr(ctx, err); isStalePlan(err) && c.Conn.Conn().PgConn().TxStatus() == 'I' {
+	if err = c.pipeErr(ctx, err); c.dropStatements(ctx, &err) {
+		rows, err = c.Conn.QueryContext(ctx, query, args)
+		err = c.pipeErr(ctx, err)
+	}
+	if isStalePlan(err) && c.Conn.Conn().PgConn().TxStatus() == 'I' {
 		rows, err = c.Conn.QueryContext(ctx, query, args)
 	}
 	if isStalePlan(err) {
@@ -383,7 +437,11 @@ func (c *scopedConn) ExecContext(ctx context.Context, query string, args []drive
 		}
 	}
 	res, err := c.Conn.ExecContext(ctx, query, args)
-	if err = c.pipeErr(ctx, err); isStalePlan(err) && c.Conn.Conn().PgConn().TxStatus() == 'I' {
+	if err = c.pipeErr(ctx, err); c.dropStatements(ctx, &err) {
+		res, err = c.Conn.ExecContext(ctx, query, args)
+		err = c.pipeErr(ctx, err)
+	}
+	if isStalePlan(err) && c.Conn.Conn().PgConn().TxStatus() == 'I' {
 		res, err = c.Conn.ExecContext(ctx, query, args)
 	}
 	if isStalePlan(err) {

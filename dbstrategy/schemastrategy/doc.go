@@ -81,10 +81,17 @@
 // temporary table can never shadow a tenant's table), and, with
 // [Config.Roles], its role. The reset undoes whatever a session may have
 // changed: SET SESSION AUTHORIZATION DEFAULT; RESET ROLE; RESET ALL;
-// DISCARD TEMP; CLOSE ALL; UNLISTEN *; pg_advisory_unlock_all(). That is
-// DISCARD ALL but for DEALLOCATE ALL (which would drop pgx's cached
-// statements behind pgx's back, so that every later query fails),
-// DISCARD PLANS and DISCARD SEQUENCES.
+// DISCARD TEMP; DISCARD SEQUENCES; CLOSE ALL; UNLISTEN *;
+// pg_advisory_unlock_all(). That is DISCARD ALL but for DEALLOCATE ALL
+// (which would drop pgx's cached statements behind pgx's back, so that
+// every later query fails) and DISCARD PLANS. Statements prepared by SQL
+// (PREPARE, from a lease or a function it called) are checked for
+// instead: one could stand in for a statement of pgx's cache, whose name
+// follows from its text, and run as the next tenant. Wherever a
+// connection changes tenant, before anything of the new taker runs, the
+// check fails if the session holds one, and the taker drops every
+// prepared statement (DEALLOCATE ALL through pgx, which clears pgx's
+// cache too) and tries again.
 //
 // Both happen when a connection is taken from the shared pool, never when
 // it is given back, and every taker goes through them (the pool's

@@ -208,6 +208,8 @@ func TestHostileSQL(t *testing.T) {
 				{"SET ROLE other", []string{"SET ROLE " + q, "SET search_path TO " + q}, false},
 				{"temp table shadowing marker", []string{"CREATE TEMP TABLE marker (id INTEGER, name TEXT)", "INSERT INTO pg_temp.marker VALUES (1, 't0-shadow')", "SET search_path TO pg_temp, " + q}, false},
 				{"session settings", []string{"SET statement_timeout = 1", "SET default_transaction_read_only = on", "SELECT pg_advisory_lock(42)"}, false},
+				// lastval() would tell the next tenant t0's last value.
+				{"sequence", []string{"CREATE SEQUENCE IF NOT EXISTS hostile_seq", "SELECT nextval('hostile_seq')"}, false},
 				// Drops pgx's cached statements on the server, behind its back.
 				{"DEALLOCATE ALL", []string{"DEALLOCATE ALL"}, false},
 				{"DISCARD ALL", []string{"DISCARD ALL"}, false},
@@ -259,6 +261,12 @@ func TestHostileSQL(t *testing.T) {
 	(SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid())`).Scan(&readOnly, &timeout, &locks)
 						if err != nil || readOnly != "off" || timeout != "0" || locks != 0 {
 							t.Errorf("tenant %s session after t0's: read only %s, statement_timeout %s, %d advisory locks, %v; want off, 0, 0", id, readOnly, timeout, locks, err)
+						}
+						var last int64
+						err = l2.DB().QueryRowContext(ctx, "SELECT lastval()").Scan(&last)
+						var pgErr *pgconn.PgError
+						if !errors.As(err, &pgErr) || pgErr.Code != "55000" {
+							t.Errorf("tenant %s: lastval() after t0's session = %d, %v; want error 55000 (not yet defined in this session)", id, last, err)
 						}
 						l2.Release()
 					}

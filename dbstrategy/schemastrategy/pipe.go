@@ -78,6 +78,9 @@ const (
 	scopeFine     = iota
 	scopeNotFound // the schema is gone: the scope query returned no row
 	scopeFailed   // the scope query failed, or the guard did for another reason
+	// scopeStatements: the guard's statementsCheck failed, the scope
+	// having held.
+	scopeStatements
 )
 
 // arm makes c the scope to send before the next write; nil disarms.
@@ -253,8 +256,11 @@ func (w *pipeConn) filter() error {
 				w.phase = readPass
 			case 'E': // the guard failed: pgconn gets the error; the server skips to its Sync
 				w.failure = scopeFailed
-				if w.scopeErr == "" && w.rows == 0 {
+				switch {
+				case w.scopeErr == "" && w.rows == 0:
 					w.failure = scopeNotFound
+				case w.scopeErr == "" && errorCode(msg) == codeStatements:
+					w.failure = scopeStatements
 				}
 				// Whatever the session is now, the next write sends
 				// the scope again.
@@ -302,6 +308,17 @@ func fatal(msg []byte) bool {
 		}
 	})
 	return sev == "FATAL" || sev == "PANIC"
+}
+
+// errorCode returns the SQLSTATE of the ErrorResponse msg.
+func errorCode(msg []byte) string {
+	var state string
+	errorFields(msg, func(code byte, value string) {
+		if code == 'C' {
+			state = value
+		}
+	})
+	return state
 }
 
 // errorText returns "SQLSTATE: message" of the ErrorResponse msg.
