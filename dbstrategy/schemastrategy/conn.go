@@ -3,6 +3,8 @@ package schemastrategy
 import (
 	"context"
 	"database/sql/driver"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -73,42 +75,78 @@ type tenantConnector struct {
 	// key identifies the scope: schema, role, and the handle's number
 	// (Strategy.opens).
 	key string
-	// scopeSQL is the round trip that scopes a connection: resetSQL, then
-	// a statement that sets search_path (the quoted schema, then pg_temp)
-	// and the role (the tenant's, or "none": the DSN's role), and returns
-	// no row, setting nothing, if the schema does not exist. Its values
-	// are literals (the simple protocol has no parameters): names made of
-	// the validated prefix and key, so with no quote or backslash.
-	scopeSQL string
-	// pipeMsgs is what a pipeConn armed with this scope writes before a
-	// lease's first message: scopeSQL as a simple query,
-	// then the guard, whose statement fails unless the session's
-	// search_path and role are the tenant's, and statementsCheck (see
-	// pipe.go).
-	pipeMsgs []byte
+	// scopeHead and scopeTail make scopeSQL; guardHead and guardTail
+	// make the guard (see appendPipe).
+	scopeHead, scopeTail string
+	guardHead, guardTail string
 }
 
 func newTenantConnector(s *Strategy, tenantID, schema, role string, handle uint64) *tenantConnector {
 	searchPath := quote(schema) + ", pg_temp"
-	c := &tenantConnector{
-		s:      s,
-		tenant: tenantID,
-		key:    schema + "\x00" + role + "\x00" + strconv.FormatUint(handle, 10),
-		// OPERATOR(pg_catalog.=): resolved whatever the search_path.
-		scopeSQL: resetSQL + "; SELECT pg_catalog.set_config('search_path', " + literal(searchPath) + ", false), " +
-			"pg_catalog.set_config('role', " + literal(role) + ", false) " +
-			"FROM pg_catalog.pg_namespace WHERE nspname OPERATOR(pg_catalog.=) " + literal(schema),
-	}
 	// The guard divides by zero unless the session is the tenant's: the
 	// divisor is not a constant, so the planner cannot fold it.
 	roleCheck := "current_user OPERATOR(pg_catalog.=) session_user"
 	if role != "none" {
 		roleCheck = "current_user OPERATOR(pg_catalog.=) " + literal(role)
 	}
-	guardSQL := "SELECT 1 OPERATOR(pg_catalog./) (CASE WHEN pg_catalog.current_setting('search_path') OPERATOR(pg_catalog.=) " +
-		literal(searchPath) + " AND " + roleCheck + " THEN 1 ELSE 0 END), " + statementsCheck
-	c.pipeMsgs = appendGuard(appendQuery(nil, c.scopeSQL), guardSQL)
-	return c
+	return &tenantConnector{
+		s:      s,
+		tenant: tenantID,
+		key:    schema + "\x00" + role + "\x00" + strconv.FormatUint(handle, 10),
+		// OPERATOR(pg_catalog.=): resolved whatever the search_path.
+		scopeHead: resetSQL + "; SELECT pg_catalog.set_config('search_path', " + literal(searchPath) + ", false), " +
+			"pg_catalog.set_config('role', " + literal(role) + ", false), ",
+		scopeTail: " FROM pg_catalog.pg_namespace WHERE nspname OPERATOR(pg_catalog.=) " + literal(schema),
+		guardHead: "SELECT 1 OPERATOR(pg_catalog./) (CASE WHEN pg_catalog.current_setting('search_path') OPERATOR(pg_catalog.=) " +
+			literal(searchPath) + " AND " + roleCheck + " AND pg_catalog.current_setting(" + literal(tokenSetting) + ", true) OPERATOR(pg_catalog.=) '",
+		guardTail: "' THEN 1 ELSE 0 END), " + statementsExpr + statementsFrom,
+	}
+}
+
+// tokenSetting is the session setting a scope sets to its token, which
+// the guard sent with it checks.
+const tokenSetting = "tenantkit.scope"
+
+// A scopeToken makes each scope sent unique: a nonce the scope sets in
+// tokenSetting, and a seed for PostgreSQL's random(), both unpredictable
+// (Strategy.newScopeToken).
+type scopeToken struct {
+	nonce string // hexadecimal: no quote
+	seed  string // a float in [0, 1)
+}
+
+// newScopeToken returns a new token from s.tokens.
+func (s *Strategy) newScopeToken() scopeToken {
+	var b [24]byte
+	s.tokensMu.Lock()
+	_, _ = s.tokens.Read(b[:]) // never fails
+	s.tokensMu.Unlock()
+	return scopeToken{
+		nonce: hex.EncodeToString(b[:16]),
+		seed:  strconv.FormatFloat(float64(binary.BigEndian.Uint64(b[16:])>>11)/(1<<53), 'g', -1, 64),
+	}
+}
+
+// scopeSQL is the round trip that scopes a connection: resetSQL, then a
+// statement that sets search_path (the quoted schema, then pg_temp), the
+// role (the tenant's, or "none": the DSN's role) and tokenSetting to
+// tok's nonce, seeds random() from tok, and returns no row, setting
+// nothing, if the schema does not exist. Its values are literals (the
+// simple protocol has no parameters): names made of the validated prefix
+// and key, so with no quote or backslash, and tok's.
+func (c *tenantConnector) scopeSQL(tok scopeToken) string {
+	return c.scopeHead + "pg_catalog.set_config(" + literal(tokenSetting) + ", '" + tok.nonce + "', false), pg_catalog.setseed(" +
+		tok.seed + ")" + c.scopeTail
+}
+
+// appendPipe appends to b what a pipeConn armed with this scope writes
+// before a lease's first message (see pipe.go): scopeSQL(tok) as a simple
+// query, then the guard, whose statement fails unless the session's
+// search_path and role are the tenant's and tokenSetting is tok's nonce
+// (so the scope ran whole, just now: a reset that failed rolls back
+// whatever it set), and statementsCheck.
+func (c *tenantConnector) appendPipe(b []byte, tok scopeToken) []byte {
+	return appendGuard(appendQuery(b, c.scopeSQL(tok)), c.guardHead+tok.nonce+c.guardTail)
 }
 
 // Connect takes a connection of the shared pool for the tenant, waiting
@@ -156,20 +194,36 @@ func (s *Strategy) prepareConn(ctx context.Context, conn *pgx.Conn) (bool, error
 	case lease && pc != nil && !s.simpleProtocol:
 		// Sent with the lease's first query, and counted then: see
 		// pipe.go.
+		dropNotifications(conn)
 		pc.arm(c)
 		data[stateKey] = connState{scope: c.key, lease: true}
 		return true, nil
 	default:
-		q = c.scopeSQL
+		q = c.scopeSQL(s.newScopeToken())
 	}
 	if pc != nil {
 		pc.arm(nil) // this round trip resets whatever was pending
 	}
+	dropNotifications(conn)
 	return s.scopeNow(ctx, conn, q, c, lease)
 }
 
-// scopeNow sends statementsCheck, then q, the reset and, with c, c's
-// scope, in one round trip, and records the connection's new state; its
+// dropNotifications empties pgx's buffer of the notifications the
+// connection received: they were sent to a LISTEN of its last taker, not
+// to the next one, who could read them through Unwrap. It does no I/O.
+func dropNotifications(conn *pgx.Conn) {
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	for {
+		// Buffered ones first; then, with done, pgconn returns at once.
+		if n, err := conn.WaitForNotification(done); n == nil || err != nil {
+			return
+		}
+	}
+}
+
+// scopeNow sends q, the reset and, with c, c's scope, then
+// statementsCheck, in one round trip, and records the connection's new state; its
 // results are prepareConn's. If the check fails, it drops the session's
 // prepared statements and tries once more.
 func (s *Strategy) scopeNow(ctx context.Context, conn *pgx.Conn, q string, c *tenantConnector, lease bool) (bool, error) {
@@ -179,7 +233,10 @@ func (s *Strategy) scopeNow(ctx context.Context, conn *pgx.Conn, q string, c *te
 	var results []*pgconn.Result
 	var err error
 	for try := 0; ; try++ {
-		results, err = conn.PgConn().Exec(ctx, "SELECT "+statementsCheck+"; "+q).ReadAll()
+		// The check last, under the new scope (a type is judged by its
+		// visibility there), and in q's implicit transaction: if it
+		// fails, nothing of q holds.
+		results, err = conn.PgConn().Exec(ctx, q+"; "+statementsCheck).ReadAll()
 		for _, r := range results {
 			if err == nil {
 				err = r.Err
@@ -188,12 +245,12 @@ func (s *Strategy) scopeNow(ctx context.Context, conn *pgx.Conn, q string, c *te
 		if try > 0 || !isStatementsErr(err) {
 			break
 		}
-		// Nothing of q ran: the check failed its implicit transaction.
+		// The check failed q's implicit transaction: nothing of q holds.
 		if err = conn.DeallocateAll(ctx); err != nil {
 			break
 		}
 	}
-	if err == nil && len(results) == 0 {
+	if err == nil && len(results) < 2 {
 		err = errors.New("no result")
 	}
 	if err != nil {
@@ -209,7 +266,7 @@ func (s *Strategy) scopeNow(ctx context.Context, conn *pgx.Conn, q string, c *te
 		data[stateKey] = connState{}
 		return true, nil
 	}
-	if len(results[len(results)-1].Rows) == 0 {
+	if len(results[len(results)-2].Rows) == 0 { // the scope's, before the check's
 		// The reset ran and the scope did not: the connection is clean.
 		data[stateKey] = connState{}
 		return true, fmt.Errorf("schemastrategy: tenant %q: %w", c.tenant, dbstrategy.ErrNotFound)
@@ -256,7 +313,7 @@ func (c *scopedConn) scopeFirst(ctx context.Context) error {
 		return nil
 	}
 	c.pipe.arm(nil)
-	ok, err := c.s.scopeNow(ctx, c.Conn.Conn(), tc.scopeSQL, tc, true)
+	ok, err := c.s.scopeNow(ctx, c.Conn.Conn(), tc.scopeSQL(c.s.newScopeToken()), tc, true)
 	if ok && err == nil {
 		return nil
 	}

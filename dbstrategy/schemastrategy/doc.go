@@ -87,11 +87,17 @@
 // every later query fails) and DISCARD PLANS. Statements prepared by SQL
 // (PREPARE, from a lease or a function it called) are checked for
 // instead: one could stand in for a statement of pgx's cache, whose name
-// follows from its text, and run as the next tenant. Wherever a
-// connection changes tenant, before anything of the new taker runs, the
-// check fails if the session holds one, and the taker drops every
-// prepared statement (DEALLOCATE ALL through pgx, which clears pgx's
-// cache too) and tries again.
+// follows from its text, and run as the next tenant. So are statements
+// with a parameter of a type the new tenant cannot see (another tenant's
+// domain or enum, which PostgreSQL keeps from when the statement was
+// prepared). Wherever a connection changes tenant, under the new scope
+// and before anything of the new taker runs, the check fails if the
+// session holds one, and the taker drops every prepared statement
+// (DEALLOCATE ALL through pgx, which clears pgx's cache too) and tries
+// again. The scope also sets a fresh random token, which the guard
+// checks, so a reset that failed half-way never passes for a whole one;
+// seeds random() afresh; and drops notifications meant for the last
+// taker.
 //
 // Both happen when a connection is taken from the shared pool, never when
 // it is given back, and every taker goes through them (the pool's

@@ -164,7 +164,9 @@ func (w *pipeConn) Write(p []byte) (int, error) {
 	w.pipelined.Add(1)
 	w.mu.Unlock()
 	// A buffer of its own: pgconn writes from one goroutine at a time.
-	b := append(append(w.wbuf[:0], c.pipeMsgs...), p...)
+	b := c.appendPipe(w.wbuf[:0], c.s.newScopeToken())
+	head := len(b)
+	b = append(b, p...)
 	n, err := w.Conn.Write(b)
 	if cap(b) <= 4096 {
 		clear(b) // keeps no lease's arguments
@@ -172,7 +174,7 @@ func (w *pipeConn) Write(p []byte) (int, error) {
 	} else {
 		w.wbuf = nil // nor a large buffer
 	}
-	return max(0, n-len(c.pipeMsgs)), err
+	return max(0, n-head), err
 }
 
 // Read reads what the server sent, less the responses to a pipelined
@@ -230,8 +232,11 @@ func (w *pipeConn) filter() error {
 		msg := w.in[:1+size]
 		pass := false
 		switch typ := msg[0]; {
-		case typ == 'S' || typ == 'N' || typ == 'A': // ParameterStatus, notice, notification: pgconn's
+		case typ == 'S' || typ == 'N': // ParameterStatus, notice: pgconn's
 			pass = true
+		case typ == 'A':
+			// A notification to a LISTEN of the session's last taker,
+			// which the reset ends: not this lease's.
 		case typ == 'E' && fatal(msg):
 			// The session ends (a server shutdown, a terminated
 			// backend): pgconn reports the server's error and closes.
