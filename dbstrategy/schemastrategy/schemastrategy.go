@@ -738,7 +738,8 @@ func (s *Strategy) PinConn(ctx context.Context, db *sql.DB) (*sql.Conn, error) {
 }
 
 // Drop deletes the tenant's schema and everything in it (DROP SCHEMA ...
-// CASCADE), and with [Config.Roles] then its role. It waits for locks
+// CASCADE), and with [Config.Roles] then its role, with whatever else the
+// role owns in the database (DROP OWNED BY). It waits for locks
 // other sessions hold on the schema's objects. Drop is idempotent:
 // dropping a tenant that does not exist returns nil.
 //
@@ -762,8 +763,17 @@ func (s *Strategy) Drop(ctx context.Context, tenantID string) error {
 				return err
 			}
 			if s.roles {
-				if _, err := tx.Exec(ctx, "DROP ROLE IF EXISTS "+quote(name), pgx.QueryExecModeSimpleProtocol); err != nil {
-					return fmt.Errorf("drop role: %w", err)
+				// What the tenant's role owns outside its schema (a large
+				// object, say) would keep the role: it goes too.
+				var exists bool
+				if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) $1)",
+					pgx.QueryExecModeSimpleProtocol, name).Scan(&exists); err != nil {
+					return fmt.Errorf("find role: %w", err)
+				}
+				if exists {
+					if _, err := tx.Exec(ctx, "DROP OWNED BY "+quote(name)+"; DROP ROLE "+quote(name), pgx.QueryExecModeSimpleProtocol); err != nil {
+						return fmt.Errorf("drop role: %w", err)
+					}
 				}
 			}
 			return nil

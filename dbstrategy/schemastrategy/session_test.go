@@ -331,3 +331,23 @@ func TestHostileCancelledReset(t *testing.T) {
 		})
 	}
 }
+
+// TestDropWithLargeObject: with roles, a large object a tenant's lease
+// made is owned by the tenant's role, outside its schema; Drop must drop
+// it with the role rather than fail, so that no tenant can make itself
+// impossible to drop.
+func TestDropWithLargeObject(t *testing.T) {
+	s := newStrategy(t, schemastrategy.Config{Roles: true})
+	m, _ := newFleet(t, s, 2, 1)
+	ctx := testCtx(t)
+	l := mustAcquire(t, ctx, m, "t0")
+	var oid uint32
+	err := l.DB().QueryRowContext(ctx, "SELECT lo_create(0)").Scan(&oid)
+	l.Release()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Drop(ctx, "t0"); err != nil {
+		t.Fatalf("Drop of a tenant whose role owns a large object: %v", err)
+	}
+}
