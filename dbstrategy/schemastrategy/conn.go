@@ -194,7 +194,7 @@ func (s *Strategy) prepareConn(ctx context.Context, conn *pgx.Conn) (bool, error
 	case lease && pc != nil && !s.simpleProtocol:
 		// Sent with the lease's first query, and counted then: see
 		// pipe.go.
-		dropNotifications(conn)
+		s.dropNotifications(conn)
 		pc.arm(c)
 		data[stateKey] = connState{scope: c.key, lease: true}
 		return true, nil
@@ -204,19 +204,17 @@ func (s *Strategy) prepareConn(ctx context.Context, conn *pgx.Conn) (bool, error
 	if pc != nil {
 		pc.arm(nil) // this round trip resets whatever was pending
 	}
-	dropNotifications(conn)
+	s.dropNotifications(conn)
 	return s.scopeNow(ctx, conn, q, c, lease)
 }
 
 // dropNotifications empties pgx's buffer of the notifications the
 // connection received: they were sent to a LISTEN of its last taker, not
 // to the next one, who could read them through Unwrap. It does no I/O.
-func dropNotifications(conn *pgx.Conn) {
-	done, cancel := context.WithCancel(context.Background())
-	cancel()
+func (s *Strategy) dropNotifications(conn *pgx.Conn) {
 	for {
-		// Buffered ones first; then, with done, pgconn returns at once.
-		if n, err := conn.WaitForNotification(done); n == nil || err != nil {
+		// Buffered ones first; then, with s.done, pgconn returns at once.
+		if n, err := conn.WaitForNotification(s.done); n == nil || err != nil {
 			return
 		}
 	}

@@ -173,17 +173,20 @@ const (
 // of that pool: they own no connection, and closing one closes nothing
 // shared.
 type Strategy struct {
-	base *pgxpool.Config // parsed DSN
+	base      *pgxpool.Config // parsed DSN
+	prefix    string
+	roles     bool
+	superuser bool // the DSN's role is a superuser: no memberships needed
+	idle      time.Duration
+
 	// tokens makes the scopes' tokens (newScopeToken): a generator of
 	// cryptographic strength, seeded from crypto/rand, so that a switch
 	// costs no system call for them.
 	tokensMu sync.Mutex
 	tokens   *rand.ChaCha8
-
-	prefix    string
-	roles     bool
-	superuser bool // the DSN's role is a superuser: no memberships needed
-	idle      time.Duration
+	// done is a context ended from the start: dropNotifications' wait,
+	// which then returns at once.
+	done context.Context
 
 	closed atomic.Bool
 
@@ -298,6 +301,8 @@ FROM pg_catalog.pg_roles WHERE rolname = current_user`, pgx.QueryExecModeSimpleP
 	}
 	var seed [32]byte
 	_, _ = crand.Read(seed[:]) // never fails
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
 	return &Strategy{
 		base:      base,
 		prefix:    prefix,
@@ -306,6 +311,7 @@ FROM pg_catalog.pg_roles WHERE rolname = current_user`, pgx.QueryExecModeSimpleP
 		idle:      idle,
 		maxConns:  int32(maxConns),
 		tokens:    rand.NewChaCha8(seed),
+		done:      done,
 	}, nil
 }
 
