@@ -48,7 +48,9 @@ func (l *Lease) Handle() *sql.DB {
 // it is evicted, idle for too long, dropped or the Manager is closed. On a
 // [ConnPinner] strategy, Release first gives back the pinned connection,
 // which the strategy resets (or, if that fails, discards) before it serves
-// anyone else. Calling Release again does nothing.
+// another tenant; schemastrategy resets it when a lease of another tenant
+// takes it, and hands it to a later lease of the same tenant as this one
+// left it. Calling Release again does nothing.
 func (l *Lease) Release() {
 	if l.released.Swap(true) {
 		return
@@ -120,8 +122,9 @@ func (l *Lease) Release() {
 // Migrate or Drop of the tenant in progress, bounded by ctx.
 //
 // On a [ConnPinner] strategy, Acquire then pins one connection of the
-// shared pool for the lease, scoped to the tenant (for schemastrategy, one
-// round trip); it waits for a free connection, bounded by ctx, when every
+// shared pool for the lease, scoped to the tenant (schemastrategy sends
+// the scope with the lease's first query, or none on a connection the
+// tenant's previous lease left: see its package documentation); it waits for a free connection, bounded by ctx, when every
 // connection of the pool is pinned.
 //
 // Errors: [ErrInvalidKey]; [ErrClosed]; an error wrapping [ErrNotFound] if

@@ -259,9 +259,10 @@
 // first) or statement mode (which refuses the transaction) fails the
 // check and is refused. It is checked against PgBouncer in session,
 // transaction and statement mode (TestSessionPooler,
-// TestTransactionPoolerRefused; they need a PgBouncer, so they run when
-// TENANTKIT_TEST_PGBOUNCER_SESSION_DSN and
-// TENANTKIT_TEST_PGBOUNCER_TRANSACTION_DSN name one, as the repository's
+// TestTransactionPoolerRefused; they need a PgBouncer in each mode, so
+// they run when TENANTKIT_TEST_PGBOUNCER_SESSION_DSN,
+// TENANTKIT_TEST_PGBOUNCER_TRANSACTION_DSN and
+// TENANTKIT_TEST_PGBOUNCER_STATEMENT_DSN name them, as the repository's
 // CI script does). What it cannot see:
 // a proxy that passes the server's process ID through (a TCP proxy, which
 // is harmless), and a transaction pooler, with SessionPooler wrongly set,

@@ -78,7 +78,7 @@ func TestIsolationUnderFailures(t *testing.T) {
 	for _, roles := range []bool{false, true} {
 		t.Run(fmt.Sprintf("roles=%v", roles), func(t *testing.T) {
 			s := newStrategy(t, schemastrategy.Config{Roles: roles})
-			const budget, tenants, workers, rounds = 3, 12, 16, 40
+			const budget, tenants, workers, rounds = 3, 40, 16, 50
 			m, ids := newFleet(t, s, budget, tenants)
 			ctx := testCtx(t)
 			var wg sync.WaitGroup

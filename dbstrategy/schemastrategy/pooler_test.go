@@ -4,34 +4,34 @@ import (
 	"context"
 	"errors"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 
 	"github.com/tenantkit/tenantkit/dbstrategy"
 	"github.com/tenantkit/tenantkit/dbstrategy/schemastrategy"
+	"github.com/tenantkit/tenantkit/internal/testenv"
 )
 
 // The pooler tests need a PgBouncer in front of the test server: they run
-// when these variables name one in each mode (.ci/run starts both, with
-// .ci/start-pgbouncer, and sets them),
-// with a wildcard database entry ("* = host=... port=..."), for instance
+// when these variables name one in each mode, with a wildcard database
+// entry ("* = host=... port=..."), and fail under CI when one is missing
+// (.ci/run starts all three with .ci/start-pgbouncer and sets them), for
+// instance
 //
 //	TENANTKIT_TEST_PGBOUNCER_SESSION_DSN='postgres://postgres@127.0.0.1:6498/postgres?sslmode=disable'
 //	TENANTKIT_TEST_PGBOUNCER_TRANSACTION_DSN='postgres://postgres@127.0.0.1:6499/postgres?sslmode=disable'
+//	TENANTKIT_TEST_PGBOUNCER_STATEMENT_DSN='postgres://postgres@127.0.0.1:6497/postgres?sslmode=disable'
 const (
 	sessionPoolerEnv     = "TENANTKIT_TEST_PGBOUNCER_SESSION_DSN"
 	transactionPoolerEnv = "TENANTKIT_TEST_PGBOUNCER_TRANSACTION_DSN"
+	statementPoolerEnv   = "TENANTKIT_TEST_PGBOUNCER_STATEMENT_DSN"
 )
 
 // poolerDSN returns the DSN in env, pointed at a fresh database
-// (newDatabase), or skips the test.
+// (newDatabase); without one it skips the test, or fails it under CI.
 func poolerDSN(t *testing.T, env string) string {
 	t.Helper()
-	dsn := os.Getenv(env)
-	if dsn == "" {
-		t.Skipf("%s is not set", env)
-	}
+	dsn := testenv.Env(t, env)
 	u, err := url.Parse(dsn)
 	if err != nil {
 		t.Fatal(err)
@@ -53,23 +53,31 @@ func TestDirectConnection(t *testing.T) {
 	}
 }
 
-// TestTransactionPoolerRefused: PgBouncer in transaction mode is refused,
-// also when the configuration claims a session pooler.
+// TestTransactionPoolerRefused: PgBouncer in transaction mode and in
+// statement mode is refused, also when the configuration claims a session
+// pooler.
 func TestTransactionPoolerRefused(t *testing.T) {
-	dsn := poolerDSN(t, transactionPoolerEnv)
-	for _, session := range []bool{false, true} {
-		s, err := schemastrategy.New(t.Context(), schemastrategy.Config{DSN: dsn, SessionPooler: session})
-		if err == nil {
-			s.Close()
-			t.Fatalf("New(SessionPooler: %v) through PgBouncer in transaction mode: error = nil, want ErrInvalidConfig", session)
-		}
-		if !errors.Is(err, dbstrategy.ErrInvalidConfig) {
-			t.Errorf("New(SessionPooler: %v) through PgBouncer in transaction mode: error = %v, want ErrInvalidConfig", session, err)
-		}
-		if session && !strings.Contains(err.Error(), "transaction or statement mode") {
-			t.Errorf("New(SessionPooler: true) through PgBouncer in transaction mode: error = %v, want it to name the mode", err)
-		}
-		t.Logf("SessionPooler %v: %v", session, err)
+	for _, mode := range []struct{ name, env string }{
+		{"transaction", transactionPoolerEnv},
+		{"statement", statementPoolerEnv},
+	} {
+		t.Run(mode.name, func(t *testing.T) {
+			dsn := poolerDSN(t, mode.env)
+			for _, session := range []bool{false, true} {
+				s, err := schemastrategy.New(t.Context(), schemastrategy.Config{DSN: dsn, SessionPooler: session})
+				if err == nil {
+					s.Close()
+					t.Fatalf("New(SessionPooler: %v) through PgBouncer in %s mode: error = nil, want ErrInvalidConfig", session, mode.name)
+				}
+				if !errors.Is(err, dbstrategy.ErrInvalidConfig) {
+					t.Errorf("New(SessionPooler: %v) through PgBouncer in %s mode: error = %v, want ErrInvalidConfig", session, mode.name, err)
+				}
+				if session && !strings.Contains(err.Error(), "transaction or statement mode") {
+					t.Errorf("New(SessionPooler: true) through PgBouncer in %s mode: error = %v, want it to name the mode", mode.name, err)
+				}
+				t.Logf("SessionPooler %v: %v", session, err)
+			}
+		})
 	}
 }
 

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/tenantkit/tenantkit/dbstrategy/schemastrategy"
+	"github.com/tenantkit/tenantkit/internal/testenv"
 )
 
 func TestTenantIsolationFlag(t *testing.T) {
@@ -117,10 +117,8 @@ func TestTenantIsolationFlag(t *testing.T) {
 // PgBouncer in session mode (.ci/start-pgbouncer starts one): refused at
 // start without -tenant-db-session-pooler, serving tenants with it.
 func TestSessionPoolerFlag(t *testing.T) {
-	pooler := os.Getenv("TENANTKIT_TEST_PGBOUNCER_SESSION_DSN")
-	if pooler == "" {
-		t.Skip("TENANTKIT_TEST_PGBOUNCER_SESSION_DSN is not set (.ci/start-pgbouncer starts a PgBouncer and prints it)")
-	}
+	// .ci/start-pgbouncer starts a PgBouncer and prints the variable.
+	pooler := testenv.Env(t, "TENANTKIT_TEST_PGBOUNCER_SESSION_DSN")
 	p, err := url.Parse(pooler)
 	if err != nil {
 		t.Fatal(err)

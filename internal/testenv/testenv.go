@@ -15,12 +15,21 @@ const PostgresDSNEnv = "TENANTKIT_TEST_POSTGRES_DSN"
 // or fails it when CI is set, so a missing server never passes CI silently.
 func PostgresDSN(tb testing.TB) string {
 	tb.Helper()
-	dsn := os.Getenv(PostgresDSNEnv)
-	if dsn == "" {
+	return Env(tb, PostgresDSNEnv)
+}
+
+// Env returns the environment variable name, which names a server a test
+// needs (a PostgreSQL server, a PgBouncer). When it is empty, Env skips
+// the test, or fails it when CI is set: CI provides every such server, so
+// a test that needs one never passes CI by skipping.
+func Env(tb testing.TB, name string) string {
+	tb.Helper()
+	v := os.Getenv(name)
+	if v == "" {
 		if os.Getenv("CI") != "" {
-			tb.Fatalf("%s must be set when CI is set", PostgresDSNEnv)
+			tb.Fatalf("%s must be set when CI is set", name)
 		}
-		tb.Skipf("%s not set; skipping PostgreSQL test", PostgresDSNEnv)
+		tb.Skipf("%s not set; skipping", name)
 	}
-	return dsn
+	return v
 }
