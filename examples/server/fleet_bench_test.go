@@ -62,14 +62,15 @@ var checkedIn = regexp.MustCompile(`(\d+) tenants at version \d+, (\d+) drifted 
 func BenchmarkFleetCheck(b *testing.B) {
 	for _, bk := range backends() {
 		for _, n := range []int{200, 10000} {
-			if bk.name == "postgres" && n > 200 {
+			postgres := bk.name != "sqlite"
+			if postgres && n > 200 {
 				continue
 			}
 			b.Run(fmt.Sprintf("%s/tenants=%d", bk.name, n), func(b *testing.B) {
 				cfg := bk.config(b)
 				cfg.tenantDBRoleSecret = testRoleSecret
 				dialect := "sqlite3"
-				if bk.name == "postgres" {
+				if postgres {
 					dialect = "postgres"
 				}
 				latest, err := migrations.Latest(migrations.Tenant(), dialect)
@@ -78,7 +79,8 @@ func BenchmarkFleetCheck(b *testing.B) {
 				}
 				seedFleet(b, cfg, n, latest)
 				args := []string{"-data", cfg.dataDir, "-core-db", cfg.coreDB, "-tenant-db", cfg.tenantDB,
-					"-tenant-db-prefix", cfg.tenantDBPrefix, "-jwt-secret", cfg.jwtSecret, "-tenant-db-role-secret", testRoleSecret}
+					"-tenant-db-prefix", cfg.tenantDBPrefix, "-tenant-isolation", cfg.tenantIsolation,
+					"-jwt-secret", cfg.jwtSecret, "-tenant-db-role-secret", testRoleSecret}
 				var check time.Duration
 				b.ResetTimer()
 				for i := 0; i < b.N; i++ {
