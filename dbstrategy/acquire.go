@@ -124,8 +124,9 @@ func (l *Lease) Release() {
 // On a [ConnPinner] strategy, Acquire then pins one connection of the
 // shared pool for the lease, scoped to the tenant (schemastrategy sends
 // the scope with the lease's first query, or none on a connection the
-// tenant's previous lease left: see its package documentation); it waits for a free connection, bounded by ctx, when every
-// connection of the pool is pinned.
+// tenant's previous lease left: see its package documentation); it waits
+// for a free connection, bounded by ctx, when every connection of the
+// pool is pinned.
 //
 // Errors: [ErrInvalidKey]; [ErrClosed]; an error wrapping [ErrNotFound] if
 // the tenant's database does not exist (not cached: a later Acquire tries

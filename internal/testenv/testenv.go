@@ -18,8 +18,8 @@ func PostgresDSN(tb testing.TB) string {
 	return Env(tb, PostgresDSNEnv)
 }
 
-// Env returns the environment variable name, which names a server a test
-// needs (a PostgreSQL server, a PgBouncer). When it is empty, Env skips
+// Env returns the value of the environment variable name, which names a
+// server a test needs (a PostgreSQL server, a PgBouncer). When it is empty, Env skips
 // the test, or fails it when CI is set: CI provides every such server, so
 // a test that needs one never passes CI by skipping.
 func Env(tb testing.TB, name string) string {
