@@ -6,6 +6,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -198,4 +199,89 @@ func TestSchemaProvisioningBurst(t *testing.T) {
 		}
 	}
 	checkStorageMatchesRows(t, ts)
+}
+
+// TestSchemaChangeInFlight changes the shape of one tenant's users table,
+// as a fleet migration in flight does one schema at a time, while two
+// tenants' GET /me requests share a pool of two connections, so pgx's
+// cached statement of the query serves both and PostgreSQL finds it stale
+// ("cached plan must not change result type") after each change. Every
+// response must be its own tenant's user, or a 503 while the statement is
+// stale; never the other tenant's row, never a 500.
+func TestSchemaChangeInFlight(t *testing.T) {
+	cfg := postgresSchemaConfig(t)
+	cfg.dbMaxConns, cfg.tenantConns = 2, 1
+	ts := startServer(t, cfg)
+	owner := ts.coreUser(t, "inflight-owner@example.com")
+	type tenant struct{ key, email, token string }
+	var tenants [2]tenant
+	for i := range tenants {
+		key, _ := ts.org(t, owner, fmt.Sprintf("In flight %d", i))
+		email := fmt.Sprintf("inflight-%d@example.com", i)
+		tenants[i] = tenant{key, email, ts.tenantUser(t, key, email)}
+	}
+	admin := openPG(t, cfg.tenantDB)
+	table := `"` + cfg.tenantDBPrefix + tenants[0].key + `".users`
+
+	var (
+		done     = make(chan struct{})
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		statuses = map[int]int{}
+	)
+	for w := range 4 {
+		wg.Go(func() {
+			me := tenants[w%2]
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				r, err := tryDo(ts, req{method: "GET", path: "/api/tenant/users/me", tenant: me.key, token: me.token})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				statuses[r.status]++
+				mu.Unlock()
+				switch r.status {
+				case http.StatusOK:
+					var u struct{ Email string }
+					if err := json.Unmarshal(r.body, &u); err != nil || u.Email != me.email {
+						t.Errorf("tenant %s: GET /me = %s (%v); want its own user %s", me.key, r.body, err, me.email)
+						return
+					}
+				case http.StatusServiceUnavailable:
+				default:
+					t.Errorf("tenant %s: GET /me = %d %s; want 200 or 503", me.key, r.status, r.body)
+					return
+				}
+			}
+		})
+	}
+	ctx := t.Context()
+	for i := range 10 {
+		typ := "varchar(320)"
+		if i%2 == 1 {
+			typ = "text"
+		}
+		time.Sleep(30 * time.Millisecond)
+		if _, err := admin.ExecContext(ctx, `ALTER TABLE `+table+` ALTER COLUMN email TYPE `+typ); err != nil {
+			t.Fatalf("change the shape of %s: %v", table, err)
+		}
+	}
+	time.Sleep(30 * time.Millisecond)
+	close(done)
+	wg.Wait()
+	t.Logf("statuses during the changes: %v", statuses)
+	if statuses[http.StatusOK] == 0 {
+		t.Error("no request succeeded during the changes")
+	}
+	for _, me := range tenants { // every tenant served again once the change is over
+		if u := getMe(t, ts, me.key, me.token); u.Email != me.email {
+			t.Errorf("tenant %s after the changes: GET /me email %q; want %q", me.key, u.Email, me.email)
+		}
+	}
 }
