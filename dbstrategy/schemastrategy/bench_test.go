@@ -2,6 +2,7 @@ package schemastrategy_test
 
 import (
 	"context"
+	"database/sql"
 	"flag"
 	"fmt"
 	"math/rand"
@@ -101,6 +102,52 @@ func BenchmarkLeaseQuery(b *testing.B) {
 			for b.Loop() {
 				leaseQuery(b, ctx, c.m, c.ids[i%len(c.ids)])
 				i++
+			}
+		})
+	}
+}
+
+// BenchmarkLeaseStmt compares, on one schema tenant from one goroutine, a
+// request whose point query is a plain query with one whose query comes
+// from Lease.Stmt: both should cost one round trip once the connection
+// has prepared the query.
+//
+//	go test ./dbstrategy/schemastrategy -run '^$' -bench LeaseStmt -benchtime 2s -count 3
+func BenchmarkLeaseStmt(b *testing.B) {
+	ctx := context.Background()
+	_, schema := benchManagers(b)
+	const query = "SELECT count(*) FROM marker WHERE id = $1"
+	for _, c := range []struct {
+		name string
+		row  func(l *dbstrategy.Lease) (*sql.Row, error)
+	}{
+		{"plain", func(l *dbstrategy.Lease) (*sql.Row, error) {
+			return l.DB().QueryRowContext(ctx, query, 1), nil
+		}},
+		{"stmt", func(l *dbstrategy.Lease) (*sql.Row, error) {
+			st, err := l.Stmt(ctx, query)
+			if err != nil {
+				return nil, err
+			}
+			return st.QueryRowContext(ctx, 1), nil
+		}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				l, err := schema.Acquire(ctx, "t0")
+				if err != nil {
+					b.Fatal(err)
+				}
+				var n int
+				row, err := c.row(l)
+				if err == nil {
+					err = row.Scan(&n)
+				}
+				l.Release()
+				if err != nil {
+					b.Fatal(err)
+				}
 			}
 		})
 	}

@@ -371,14 +371,52 @@ func simpleFirst(query string, args []driver.NamedValue, exec bool) bool {
 	return exec
 }
 
-// PrepareContext is stdlib's; a pending scope goes with its Parse.
-func (c *scopedConn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
-	st, err := c.Conn.PrepareContext(ctx, query)
-	if err = c.pipeErr(ctx, err); c.dropStatements(ctx, &err) {
-		st, err = c.Conn.PrepareContext(ctx, query)
-		err = c.pipeErr(ctx, err)
-	}
-	return st, err
+// PrepareContext returns a statement that sends nothing yet: its queries
+// run through the connection's QueryContext and ExecContext, so through
+// pgx's statement cache, which prepares each query once per connection
+// and keeps it across leases, with the retry of a stale plan and the
+// pending scope sent as for any query. stdlib's PrepareContext would
+// prepare a statement of its own, which database/sql closes, and pgx
+// deallocates, when the lease's connection goes back: a Parse and a Close
+// round trip, and a new plan, on every lease that prepares. An error in
+// the SQL shows at the statement's first Exec or Query instead.
+func (c *scopedConn) PrepareContext(_ context.Context, query string) (driver.Stmt, error) {
+	return &cachedStmt{conn: c, query: query}, nil
+}
+
+// cachedStmt is the statement PrepareContext returns: its query text,
+// run on its connection.
+type cachedStmt struct {
+	conn  *scopedConn
+	query string
+}
+
+// Close does nothing: pgx's statement cache owns what was prepared.
+func (s *cachedStmt) Close() error { return nil }
+
+// NumInput returns -1: the argument count is PostgreSQL's to check.
+func (s *cachedStmt) NumInput() int { return -1 }
+
+// Exec is the pre-context form, which database/sql does not call on a
+// statement that has ExecContext.
+func (s *cachedStmt) Exec([]driver.Value) (driver.Result, error) {
+	return nil, errors.New("schemastrategy: Stmt.Exec is not implemented: use ExecContext")
+}
+
+// Query is the pre-context form, which database/sql does not call on a
+// statement that has QueryContext.
+func (s *cachedStmt) Query([]driver.Value) (driver.Rows, error) {
+	return nil, errors.New("schemastrategy: Stmt.Query is not implemented: use QueryContext")
+}
+
+// ExecContext runs the statement's query on its connection.
+func (s *cachedStmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
+	return s.conn.ExecContext(ctx, s.query, args)
+}
+
+// QueryContext runs the statement's query on its connection.
+func (s *cachedStmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
+	return s.conn.QueryContext(ctx, s.query, args)
 }
 
 // errStatements is pipeErr's error when the guard found a statement

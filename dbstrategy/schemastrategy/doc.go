@@ -202,8 +202,11 @@
 // transaction the strategy runs the statement once more, prepared afresh;
 // inside one (which the error aborts), the error wraps [ErrStalePlan],
 // which a server should answer with 503 so the client retries.
-// [dbstrategy.Lease.Stmt] works, preparing on the pinned connection, but
-// saves nothing over plain queries here.
+// A statement prepared on a lease's handle ([dbstrategy.Lease.Stmt], or
+// PrepareContext) sends nothing when prepared: its queries go through
+// pgx's statement cache like plain ones, prepared once per connection and
+// kept across leases, so it costs nothing over a plain query (an error in
+// its SQL shows at its first Exec or Query).
 //
 // # Roles
 //

@@ -315,6 +315,55 @@ func TestStatementCacheAcrossTenants(t *testing.T) {
 	}
 }
 
+// TestStmtKeptAcrossLeases checks that a Lease.Stmt costs no more than a
+// plain query: its query is prepared once on the connection and kept for
+// the tenant's later leases there (it used to be prepared, planned and
+// deallocated again on every lease), and PostgreSQL comes to reuse its
+// plan. One tenant and sequential leases, so every lease gets the
+// connection the previous one left.
+func TestStmtKeptAcrossLeases(t *testing.T) {
+	s := newStrategy(t, schemastrategy.Config{})
+	m, ids := newFleet(t, s, 2, 1)
+	ctx := testCtx(t)
+	const query = "SELECT name FROM marker WHERE id = $1 /* kept */"
+	type prepared struct {
+		pid             int
+		at              time.Time
+		generic, custom int64
+	}
+	var first prepared
+	for i := range 8 {
+		l := mustAcquire(t, ctx, m, ids[0])
+		var now prepared
+		if i > 0 { // what the previous leases left on the connection
+			err := l.DB().QueryRowContext(ctx, `SELECT pg_backend_pid(), prepare_time, generic_plans, custom_plans
+				FROM pg_prepared_statements WHERE statement = $1`, query).Scan(&now.pid, &now.at, &now.generic, &now.custom)
+			if err != nil {
+				l.Release()
+				t.Fatalf("lease %d: the statement of the earlier leases on this connection: %v", i, err)
+			}
+			if i == 1 {
+				first = now
+			} else if now.pid != first.pid || !now.at.Equal(first.at) {
+				t.Errorf("lease %d: statement prepared at %v on backend %d; want the one prepared at %v on %d", i, now.at, now.pid, first.at, first.pid)
+			}
+		}
+		st, err := l.Stmt(ctx, query)
+		if err != nil {
+			l.Release()
+			t.Fatal(err)
+		}
+		var got string
+		if err := st.QueryRowContext(ctx, 1).Scan(&got); err != nil || got != ids[0] {
+			t.Errorf("lease %d: Lease.Stmt reads %q, %v; want %q", i, got, err, ids[0])
+		}
+		l.Release()
+		if i == 7 && now.generic == 0 {
+			t.Errorf("after %d leases: %d custom plans, no generic plan: PostgreSQL plans the statement every time", i, now.custom)
+		}
+	}
+}
+
 // TestStatementCacheDuringMigration runs one query text on tenants whose
 // tables differ in shape, as while a fleet migration is half done: on one
 // pooled connection, pgx's cached statement for the old shape meets the
