@@ -244,6 +244,7 @@ func (s *Strategy) scopeNow(ctx context.Context, conn *pgx.Conn, q string, c *te
 			break
 		}
 		// The check failed q's implicit transaction: nothing of q holds.
+		delete(conn.PgConn().CustomData(), ranKey) // pgx's cache is emptied
 		if err = conn.DeallocateAll(ctx); err != nil {
 			break
 		}
@@ -379,7 +380,10 @@ func simpleFirst(query string, args []driver.NamedValue, exec bool) bool {
 // prepare a statement of its own, which database/sql closes, and pgx
 // deallocates, when the lease's connection goes back: a Parse and a Close
 // round trip, and a new plan, on every lease that prepares. An error in
-// the SQL shows at the statement's first Exec or Query instead.
+// the SQL shows at the statement's first Exec or Query instead, and so
+// does a wrong number of arguments (PostgreSQL's error, or pgx's); run
+// with no arguments, the statement is sent as plain SQL, as ExecContext
+// sends a query without arguments.
 func (c *scopedConn) PrepareContext(_ context.Context, query string) (driver.Stmt, error) {
 	return &cachedStmt{conn: c, query: query}, nil
 }
@@ -434,6 +438,7 @@ func (c *scopedConn) dropStatements(ctx context.Context, err *error) bool {
 	}
 	tc := c.pipe.armed() // pending again since the guard failed
 	c.pipe.arm(nil)
+	delete(c.Conn.Conn().PgConn().CustomData(), ranKey) // pgx's cache is emptied
 	derr := c.Conn.Conn().DeallocateAll(ctx)
 	c.pipe.arm(tc)
 	if derr != nil {
@@ -449,8 +454,12 @@ func isStatementsErr(err error) bool {
 	return errors.As(err, &pgErr) && pgErr.Code == codeStatements
 }
 
-// BeginTx is stdlib's, after a pending scope.
+// BeginTx is stdlib's, after a pending scope; an ended ctx fails it
+// with ctx's error, as in QueryContext.
 func (c *scopedConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err // as in QueryContext
+	}
 	if err := c.scopeFirst(ctx); err != nil {
 		return nil, err
 	}
@@ -498,25 +507,34 @@ func (c *scopedConn) Close() error {
 }
 
 // QueryContext is stdlib's, retrying once, outside a transaction, a query
-// that failed on pgx's statement cache (isStalePlan; pgx has dropped the
-// statement from its cache by then, so the retry prepares it again); the
-// error of a second failure, or of one inside a transaction, wraps
-// [ErrStalePlan].
+// that failed on pgx's statement cache (isStale: a statement whose result
+// or parameter types no longer fit, or one dropped; pgx has dropped it
+// from its cache by then, so the retry prepares it again); the error of a
+// second failure, or of one inside a transaction, wraps [ErrStalePlan].
 func (c *scopedConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err // pgx would call it driver.ErrBadConn, and database/sql close the lease's connection
+	}
 	if simpleFirst(query, args, false) {
 		if err := c.scopeFirst(ctx); err != nil {
 			return nil, err
 		}
 	}
+	cached := c.cached(query)
 	rows, err := c.Conn.QueryContext(ctx, query, args)
 	if err = c.pipeErr(ctx, err); c.dropStatements(ctx, &err) {
 		rows, err = c.Conn.QueryContext(ctx, query, args)
 		err = c.pipeErr(ctx, err)
+		cached = false // dropStatements emptied pgx's cache: prepared again
 	}
-	if isStalePlan(err) && c.Conn.Conn().PgConn().TxStatus() == 'I' {
+	if isStale(err, cached) && c.Conn.Conn().PgConn().TxStatus() == 'I' {
 		rows, err = c.Conn.QueryContext(ctx, query, args)
+		cached = false // prepared again
 	}
-	if isStalePlan(err) {
+	switch {
+	case err == nil:
+		c.remember(query)
+	case isStale(err, cached):
 		err = fmt.Errorf("%w: %w", ErrStalePlan, err)
 	}
 	return rows, err
@@ -524,23 +542,98 @@ func (c *scopedConn) QueryContext(ctx context.Context, query string, args []driv
 
 // ExecContext is stdlib's, with the retry of QueryContext.
 func (c *scopedConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err // as in QueryContext
+	}
 	if simpleFirst(query, args, true) {
 		if err := c.scopeFirst(ctx); err != nil {
 			return nil, err
 		}
 	}
+	cached := c.cached(query)
 	res, err := c.Conn.ExecContext(ctx, query, args)
 	if err = c.pipeErr(ctx, err); c.dropStatements(ctx, &err) {
 		res, err = c.Conn.ExecContext(ctx, query, args)
 		err = c.pipeErr(ctx, err)
+		cached = false // dropStatements emptied pgx's cache: prepared again
 	}
-	if isStalePlan(err) && c.Conn.Conn().PgConn().TxStatus() == 'I' {
+	if isStale(err, cached) && c.Conn.Conn().PgConn().TxStatus() == 'I' {
 		res, err = c.Conn.ExecContext(ctx, query, args)
+		cached = false // prepared again
 	}
-	if isStalePlan(err) {
+	switch {
+	case err == nil:
+		c.remember(query)
+	case isStale(err, cached):
 		err = fmt.Errorf("%w: %w", ErrStalePlan, err)
 	}
 	return res, err
+}
+
+// ranKey is the key, in a pooled connection's pgconn.CustomData, of the
+// query texts that have run without error on the connection, under any
+// tenant's scope (a map[string]struct{}): pgx keeps a statement of each
+// in its cache, whose contents it does not expose.
+const ranKey = "tenantkit/schemastrategy.ran"
+
+// maxRan bounds the texts remembered per connection: past it, the
+// memory starts afresh (pgx's cache holds 512 by default).
+const maxRan = 1024
+
+// ran returns the connection's texts that have run without error.
+func (c *scopedConn) ran() map[string]struct{} {
+	cd := c.Conn.Conn().PgConn().CustomData()
+	m, _ := cd[ranKey].(map[string]struct{})
+	if m == nil {
+		m = make(map[string]struct{})
+		cd[ranKey] = m
+	}
+	return m
+}
+
+// cached reports whether query has run on the connection before, so that
+// pgx prepared it then: perhaps under another tenant's scope, or before a
+// migration changed the tables.
+func (c *scopedConn) cached(query string) bool {
+	_, ok := c.ran()[query]
+	return ok
+}
+
+// remember records that query ran on the connection without error.
+func (c *scopedConn) remember(query string) {
+	m := c.ran()
+	if _, ok := m[query]; ok {
+		return
+	}
+	if len(m) >= maxRan {
+		clear(m)
+	}
+	m[query] = struct{}{}
+}
+
+// isStale reports whether err is a refusal of a statement of pgx's cache
+// that a fresh prepare would not meet: isStalePlan; or, when the
+// statement had run on the connection before the call, isStaleTypes.
+func isStale(err error, cached bool) bool {
+	return isStalePlan(err) || cached && isStaleTypes(err)
+}
+
+// isStaleTypes reports whether err is PostgreSQL's refusal of a statement
+// whose parameter types no longer fit the tables it reads. PostgreSQL
+// plans a cached statement again for a new search_path, or after a
+// migration, but keeps the parameter types it resolved at the prepare:
+// "WHERE id = $1" prepared where id is an integer, then run where it is
+// text, finds no operator (42883) or a type mismatch (42804). A
+// statement prepared by the failing call itself would have failed its
+// Parse the same way, so only an error of one cached before the call is
+// taken for this: pgx has dropped it from its cache by then, and a retry
+// prepares it under the present scope.
+func isStaleTypes(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return false
+	}
+	return pgErr.Code == codeUndefinedFunction || pgErr.Code == codeDatatypeMismatch
 }
 
 // isStalePlan reports whether err is PostgreSQL's refusal of a statement

@@ -198,10 +198,16 @@
 // changed since it was planned, so the statement reads the tables of the
 // tenant the connection now serves, never those it was prepared for. If
 // the tables differ in shape (a fleet migration half done), PostgreSQL
-// refuses with "cached plan must not change result type": outside a
-// transaction the strategy runs the statement once more, prepared afresh;
-// inside one (which the error aborts), the error wraps [ErrStalePlan],
-// which a server should answer with 503 so the client retries.
+// refuses with "cached plan must not change result type", or, since it
+// keeps the parameter types it resolved at the prepare, with "operator
+// does not exist" (42883) or a type mismatch (42804) where a parameter's
+// column has another type: outside a transaction the strategy runs the
+// statement once more, prepared afresh; inside one (which the error
+// aborts), the error wraps [ErrStalePlan], which a server should answer
+// with 503 so the client retries. The type errors count only for a query
+// that has run on the connection before; a query's first run fails them
+// as its own.
+//
 // A statement prepared on a lease's handle ([dbstrategy.Lease.Stmt], or
 // PrepareContext) sends nothing when prepared: its queries go through
 // pgx's statement cache like plain ones, prepared once per connection and

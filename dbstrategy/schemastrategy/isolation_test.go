@@ -364,6 +364,62 @@ func TestStmtKeptAcrossLeases(t *testing.T) {
 	}
 }
 
+// TestStatementTypesAcrossTenants: PostgreSQL keeps the parameter types a
+// statement got when it was prepared, so a statement pgx cached for t0,
+// whose marker.id is an integer, fails on t1, whose marker.id is text
+// ("operator does not exist: text = integer"), when the two share a
+// connection. Outside a transaction the call is retried once, prepared
+// again under t1's scope, and reads t1's row; inside one it fails with
+// ErrStalePlan. Never the other tenant's row, never the raw type error.
+func TestStatementTypesAcrossTenants(t *testing.T) {
+	m, _, ctx := sharedFleetCtx(t, false) // t0 and t1 share one connection
+	l := mustAcquire(t, ctx, m, "t1")
+	if _, err := l.DB().ExecContext(ctx, "ALTER TABLE marker ALTER COLUMN id TYPE text"); err != nil {
+		t.Fatal(err)
+	}
+	l.Release()
+	const query = "SELECT name FROM marker WHERE id = $1"
+	reads := map[string]func(l *dbstrategy.Lease) (string, error){
+		"plain": func(l *dbstrategy.Lease) (string, error) {
+			var got string
+			err := l.DB().QueryRowContext(ctx, query, "1").Scan(&got)
+			return got, err
+		},
+		"Lease.Stmt": func(l *dbstrategy.Lease) (string, error) {
+			st, err := l.Stmt(ctx, query)
+			if err != nil {
+				return "", err
+			}
+			var got string
+			err = st.QueryRowContext(ctx, "1").Scan(&got)
+			return got, err
+		},
+		"transaction": func(l *dbstrategy.Lease) (string, error) {
+			tx, err := l.DB().BeginTx(ctx, nil)
+			if err != nil {
+				return "", err
+			}
+			defer tx.Rollback()
+			var got string
+			err = tx.QueryRowContext(ctx, query, "1").Scan(&got)
+			return got, err
+		},
+	}
+	for name, read := range reads {
+		for i, id := range []string{"t0", "t1", "t0", "t1"} {
+			l := mustAcquire(t, ctx, m, id)
+			got, err := read(l)
+			l.Release()
+			switch {
+			case err == nil && got == id:
+			case err != nil && name == "transaction" && errors.Is(err, schemastrategy.ErrStalePlan):
+			default:
+				t.Errorf("%s, lease %d of %s: %q, %v; want its own row (or ErrStalePlan in a transaction)", name, i, id, got, err)
+			}
+		}
+	}
+}
+
 // TestStatementCacheDuringMigration runs one query text on tenants whose
 // tables differ in shape, as while a fleet migration is half done: on one
 // pooled connection, pgx's cached statement for the old shape meets the
@@ -629,5 +685,33 @@ func TestRecreateInProcess(t *testing.T) {
 				leases(life)
 			}
 		})
+	}
+}
+
+// TestCancelledCallKeepsLease: a call made with a context already ended
+// fails with the context's error, and the lease's connection stays usable
+// (pgx would report such a call as driver.ErrBadConn, on which
+// database/sql closes the lease's connection).
+func TestCancelledCallKeepsLease(t *testing.T) {
+	s := newStrategy(t, schemastrategy.Config{})
+	m, ids := newFleet(t, s, 2, 1)
+	ctx := testCtx(t)
+	l := mustAcquire(t, ctx, m, ids[0])
+	defer l.Release()
+	done, cancel := context.WithCancel(ctx)
+	cancel()
+	const query = "SELECT name FROM marker WHERE id = $1 /* cancelled */" // not yet run on the connection
+	var got string
+	if err := l.DB().QueryRowContext(done, query, 1).Scan(&got); !errors.Is(err, context.Canceled) {
+		t.Errorf("query with an ended context: %v; want context.Canceled", err)
+	}
+	if _, err := l.DB().ExecContext(done, "UPDATE marker SET name = name WHERE id = $1", 1); !errors.Is(err, context.Canceled) {
+		t.Errorf("exec with an ended context: %v; want context.Canceled", err)
+	}
+	if _, err := l.DB().BeginTx(done, nil); !errors.Is(err, context.Canceled) {
+		t.Errorf("transaction with an ended context: %v; want context.Canceled", err)
+	}
+	if err := l.DB().QueryRowContext(ctx, query, 1).Scan(&got); err != nil || got != ids[0] {
+		t.Errorf("the lease after the cancelled calls: %q, %v; want %q", got, err, ids[0])
 	}
 }

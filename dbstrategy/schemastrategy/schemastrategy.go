@@ -162,6 +162,9 @@ const (
 const (
 	codeFeatureNotSupp  = "0A000" // among others, "cached plan must not change result type"
 	codeInvalidStmtName = "26000" // prepared statement does not exist
+	// isStaleTypes: a parameter type fixed by an earlier prepare
+	codeUndefinedFunction = "42883" // among others, "operator does not exist"
+	codeDatatypeMismatch  = "42804"
 )
 
 // Strategy keeps each tenant in a schema of its own, in one PostgreSQL
