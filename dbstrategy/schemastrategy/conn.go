@@ -244,7 +244,9 @@ func (s *Strategy) scopeNow(ctx context.Context, conn *pgx.Conn, q string, c *te
 			break
 		}
 		// The check failed q's implicit transaction: nothing of q holds.
-		delete(conn.PgConn().CustomData(), ranKey) // pgx's cache is emptied
+		if m, ok := conn.PgConn().CustomData()[ranKey].(map[string]struct{}); ok {
+			clear(m) // pgx's cache is emptied
+		}
 		if err = conn.DeallocateAll(ctx); err != nil {
 			break
 		}
@@ -294,9 +296,10 @@ func discard(sc *stdlib.Conn) {
 // ResetSession and Unwrap are its own; every other method is stdlib's.
 type scopedConn struct {
 	*stdlib.Conn
-	s    *Strategy
-	c    *tenantConnector
-	pipe *pipeConn // nil if the pool's connections have none
+	s      *Strategy
+	c      *tenantConnector
+	pipe   *pipeConn           // nil if the pool's connections have none
+	ranSet map[string]struct{} // ran's, once looked up
 }
 
 // scopeFirst sends a scope the connection holds pending (pipe.go) in a
@@ -438,7 +441,7 @@ func (c *scopedConn) dropStatements(ctx context.Context, err *error) bool {
 	}
 	tc := c.pipe.armed() // pending again since the guard failed
 	c.pipe.arm(nil)
-	delete(c.Conn.Conn().PgConn().CustomData(), ranKey) // pgx's cache is emptied
+	clear(c.ran()) // pgx's cache is emptied
 	derr := c.Conn.Conn().DeallocateAll(ctx)
 	c.pipe.arm(tc)
 	if derr != nil {
@@ -580,14 +583,20 @@ const ranKey = "tenantkit/schemastrategy.ran"
 // memory starts afresh (pgx's cache holds 512 by default).
 const maxRan = 1024
 
-// ran returns the connection's texts that have run without error.
+// ran returns the connection's texts that have run without error. The
+// map lives as long as the connection (it is cleared, never replaced), so
+// the lease keeps it at hand.
 func (c *scopedConn) ran() map[string]struct{} {
+	if c.ranSet != nil {
+		return c.ranSet
+	}
 	cd := c.Conn.Conn().PgConn().CustomData()
 	m, _ := cd[ranKey].(map[string]struct{})
 	if m == nil {
 		m = make(map[string]struct{})
 		cd[ranKey] = m
 	}
+	c.ranSet = m
 	return m
 }
 
