@@ -575,8 +575,9 @@ func (c *scopedConn) ExecContext(ctx context.Context, query string, args []drive
 
 // ranKey is the key, in a pooled connection's pgconn.CustomData, of the
 // query texts that have run without error on the connection, under any
-// tenant's scope (a map[string]struct{}): pgx keeps a statement of each
-// in its cache, whose contents it does not expose.
+// tenant's scope (a map[string]struct{}). pgx keeps a prepared statement
+// of each it sent with arguments in its cache, whose contents it does not
+// expose; this is what the strategy knows of them.
 const ranKey = "tenantkit/schemastrategy.ran"
 
 // maxRan bounds the texts remembered per connection: past it, the
