@@ -244,10 +244,7 @@ func (s *Strategy) scopeNow(ctx context.Context, conn *pgx.Conn, q string, c *te
 			break
 		}
 		// The check failed q's implicit transaction: nothing of q holds.
-		if m, ok := conn.PgConn().CustomData()[ranKey].(map[string]struct{}); ok {
-			clear(m) // pgx's cache is emptied
-		}
-		if err = conn.DeallocateAll(ctx); err != nil {
+		if err = deallocateAll(ctx, conn); err != nil {
 			break
 		}
 	}
@@ -441,14 +438,22 @@ func (c *scopedConn) dropStatements(ctx context.Context, err *error) bool {
 	}
 	tc := c.pipe.armed() // pending again since the guard failed
 	c.pipe.arm(nil)
-	clear(c.ran()) // pgx's cache is emptied
-	derr := c.Conn.Conn().DeallocateAll(ctx)
+	derr := deallocateAll(ctx, c.Conn.Conn())
 	c.pipe.arm(tc)
 	if derr != nil {
 		*err = fmt.Errorf("%w to tenant %q: drop the session's prepared statements: %w", errScope, c.c.tenant, derr)
 		return false
 	}
 	return true
+}
+
+// deallocateAll drops every prepared statement of conn's session, and
+// pgx's cache of them with the strategy's record of it (ranKey).
+func deallocateAll(ctx context.Context, conn *pgx.Conn) error {
+	if m, ok := conn.PgConn().CustomData()[ranKey].(map[string]struct{}); ok {
+		clear(m)
+	}
+	return conn.DeallocateAll(ctx)
 }
 
 // isStatementsErr reports whether err is statementsCheck's failure.
@@ -458,10 +463,10 @@ func isStatementsErr(err error) bool {
 }
 
 // BeginTx is stdlib's, after a pending scope; an ended ctx fails it
-// with ctx's error, as in QueryContext.
+// with ctx's error, as in call.
 func (c *scopedConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, err // as in QueryContext
+		return nil, err // as in call
 	}
 	if err := c.scopeFirst(ctx); err != nil {
 		return nil, err
@@ -509,59 +514,49 @@ func (c *scopedConn) Close() error {
 	return nil
 }
 
-// QueryContext is stdlib's, retrying once, outside a transaction, a query
-// that failed on pgx's statement cache (isStale: a statement whose result
-// or parameter types no longer fit, or one dropped; pgx has dropped it
-// from its cache by then, so the retry prepares it again); the error of a
-// second failure, or of one inside a transaction, wraps [ErrStalePlan].
+// QueryContext is stdlib's, with what call adds.
 func (c *scopedConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err // pgx would call it driver.ErrBadConn, and database/sql close the lease's connection
-	}
-	if simpleFirst(query, args, false) {
-		if err := c.scopeFirst(ctx); err != nil {
-			return nil, err
-		}
-	}
-	cached := c.cached(query)
-	rows, err := c.Conn.QueryContext(ctx, query, args)
-	if err = c.pipeErr(ctx, err); c.dropStatements(ctx, &err) {
-		rows, err = c.Conn.QueryContext(ctx, query, args)
-		err = c.pipeErr(ctx, err)
-		cached = false // dropStatements emptied pgx's cache: prepared again
-	}
-	if isStale(err, cached) && c.Conn.Conn().PgConn().TxStatus() == 'I' {
-		rows, err = c.Conn.QueryContext(ctx, query, args)
-		cached = false // prepared again
-	}
-	switch {
-	case err == nil:
-		c.remember(query)
-	case isStale(err, cached):
-		err = fmt.Errorf("%w: %w", ErrStalePlan, err)
-	}
-	return rows, err
+	return call(ctx, c, query, args, false, func() (driver.Rows, error) { return c.Conn.QueryContext(ctx, query, args) })
 }
 
-// ExecContext is stdlib's, with the retry of QueryContext.
+// ExecContext is stdlib's, with what call adds.
 func (c *scopedConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	return call(ctx, c, query, args, true, func() (driver.Result, error) { return c.Conn.ExecContext(ctx, query, args) })
+}
+
+// call runs do, stdlib's QueryContext (exec false) or ExecContext (exec
+// true) of query on c, with what the strategy adds to both:
+//   - an ended ctx fails with ctx's error, before pgx, which would call it
+//     driver.ErrBadConn, on which database/sql closes the lease's
+//     connection;
+//   - a pending scope goes first, in a round trip of its own if query goes
+//     by the simple protocol (simpleFirst), else with query (pipe.go);
+//     if the guard finds statements prepared by SQL, they are dropped and
+//     do runs again (dropStatements);
+//   - a query that failed on pgx's statement cache (isStale: a statement
+//     whose result or parameter types no longer fit, or one dropped) runs
+//     once more outside a transaction (pgx has dropped the statement from
+//     its cache by then, so the retry prepares it again); the error of a
+//     second failure, or of one inside a transaction, wraps [ErrStalePlan].
+func call[T any](ctx context.Context, c *scopedConn, query string, args []driver.NamedValue, exec bool, do func() (T, error)) (T, error) {
+	var v T
 	if err := ctx.Err(); err != nil {
-		return nil, err // as in QueryContext
+		return v, err
 	}
-	if simpleFirst(query, args, true) {
+	if simpleFirst(query, args, exec) {
 		if err := c.scopeFirst(ctx); err != nil {
-			return nil, err
+			return v, err
 		}
 	}
 	cached := c.cached(query)
-	res, err := c.Conn.ExecContext(ctx, query, args)
+	v, err := do()
 	if err = c.pipeErr(ctx, err); c.dropStatements(ctx, &err) {
-		res, err = c.Conn.ExecContext(ctx, query, args)
+		v, err = do()
 		err = c.pipeErr(ctx, err)
 		cached = false // dropStatements emptied pgx's cache: prepared again
 	}
 	if isStale(err, cached) && c.Conn.Conn().PgConn().TxStatus() == 'I' {
-		res, err = c.Conn.ExecContext(ctx, query, args)
+		v, err = do()
 		cached = false // prepared again
 	}
 	switch {
@@ -570,7 +565,7 @@ func (c *scopedConn) ExecContext(ctx context.Context, query string, args []drive
 	case isStale(err, cached):
 		err = fmt.Errorf("%w: %w", ErrStalePlan, err)
 	}
-	return res, err
+	return v, err
 }
 
 // ranKey is the key, in a pooled connection's pgconn.CustomData, of the
